@@ -1,0 +1,85 @@
+"""Intersection over union and greedy non-maximum suppression.
+
+Boxes are ``(x1, y1, x2, y2)`` rows in pixel coordinates, ``x2 >= x1`` and
+``y2 >= y1``; their area is ``(x2 - x1) * (y2 - y1)`` (continuous coordinates,
+no ``+ 1``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import check_array, check_choice, check_in_range
+
+__all__ = ["iou", "nms"]
+
+
+def _check_boxes(boxes, name):
+    boxes = np.asarray(boxes) if isinstance(boxes, (list, tuple)) else boxes
+    check_array(boxes, name, ndim=2, dtype_kind="fiu", finite=True)
+    if boxes.shape[1] != 4:
+        raise ValueError(f"{name} must have shape (n, 4) with rows (x1, y1, x2, y2), got {boxes.shape}")
+    if np.any(boxes[:, 2] < boxes[:, 0]) or np.any(boxes[:, 3] < boxes[:, 1]):
+        raise ValueError(f"{name} has boxes with x2 < x1 or y2 < y1; rows must be (x1, y1, x2, y2)")
+    return boxes.astype(np.float64, copy=False)
+
+
+def iou(boxes_a, boxes_b):
+    """Pairwise intersection over union, shape ``(len(boxes_a), len(boxes_b))``.
+
+    .. math:: \\mathrm{IoU}(A, B) = \\frac{|A \\cap B|}{|A| + |B| - |A \\cap B|}
+
+    Two empty (zero-area) boxes have IoU 0.
+    """
+    a = _check_boxes(boxes_a, "boxes_a")
+    b = _check_boxes(boxes_b, "boxes_b")
+    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = iw * ih
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def nms(boxes, scores, iou_threshold=0.5, mode="union"):
+    """Greedy non-maximum suppression: the readable, vectorised reference.
+
+    Repeatedly keep the highest-scoring remaining box and drop every remaining
+    box that overlaps it by more than ``iou_threshold``. Ties in score keep the
+    lower index first (a stable sort).
+
+    Parameters
+    ----------
+    boxes : array, shape (n, 4)
+    scores : array, shape (n,)
+    iou_threshold : float in [0, 1]
+    mode : {'union', 'min'}
+        Overlap measure: intersection over union, or intersection over the
+        smaller area (MTCNN's last step).
+
+    Returns
+    -------
+    keep : int64 array
+        Indices of the kept boxes, by decreasing score.
+    """
+    boxes = _check_boxes(boxes, "boxes")
+    scores = np.asarray(scores) if isinstance(scores, (list, tuple)) else scores
+    check_array(scores, "scores", ndim=1, dtype_kind="fiu", finite=True)
+    if scores.shape[0] != boxes.shape[0]:
+        raise ValueError(f"scores must have one score per box ({boxes.shape[0]}), got {scores.shape[0]}")
+    check_in_range(iou_threshold, "iou_threshold", 0.0, 1.0)
+    check_choice(mode, "mode", ("union", "min"))
+    x1, y1, x2, y2 = boxes.T
+    area = (x2 - x1) * (y2 - y1)
+    order = np.argsort(-scores, kind="stable")
+    keep = []
+    while order.size:
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        iw = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
+        ih = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
+        inter = iw * ih
+        denom = np.minimum(area[i], area[rest]) if mode == "min" else area[i] + area[rest] - inter
+        overlap = np.divide(inter, denom, out=np.zeros_like(inter), where=denom > 0)
+        order = rest[overlap <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
