@@ -1,0 +1,578 @@
+"""MTCNN face detection: an image pyramid, then a cascade of three small CNNs.
+
+The algorithm is that of facenet-pytorch 2.6.0's ``detect_face`` (itself a
+port of Zhang et al.'s MATLAB code through David Sandberg's TensorFlow one),
+step for step, so that the same trained weights give the same boxes:
+
+1. **Pyramid** (:func:`pyramid_scales`, :func:`image_pyramid`). A face of
+   ``min_face_size`` pixels must become P-Net's 12x12 cell, so the first scale
+   is ``12 / min_face_size``; each next one is ``scale_factor`` times smaller,
+   while the shorter side still holds 12 pixels. Each level is resized with
+   *area* interpolation (torch's ``F.interpolate(mode='area')``, i.e. adaptive
+   average pooling: output pixel ``i`` averages input rows
+   ``floor(i H / h) .. ceil((i + 1) H / h) - 1``), then normalised
+   ``(x - 127.5) / 128``.
+2. **P-Net stage** (:func:`pnet_stage`). P-Net scores every 12x12 window, every
+   2 pixels. Windows with face probability >= ``thresholds[0]`` become boxes in
+   the original image; NMS (IoU 0.5) within each scale, then NMS (IoU 0.7)
+   across scales; box regression ``x1 + dx1 (x2 - x1)``; squaring.
+3. **R-Net stage** (:func:`rnet_stage`). Each box is cut out (clipped to the
+   image), area-resized to 24x24 and scored again; keep probability >
+   ``thresholds[1]``, NMS 0.7, regression with the ``+ 1`` pixel width
+   ``x2 - x1 + 1``, squaring.
+4. **O-Net stage** (:func:`onet_stage`). The same at 48x48, probability >
+   ``thresholds[2]``; O-Net adds five landmarks; regression, then a last NMS
+   that divides the intersection by the *smaller* box ('min', threshold 0.7,
+   areas with the ``+ 1`` convention).
+
+All box arithmetic is float32, in the reference's order of operations, so that
+results agree with it to float32 rounding (the remaining differences come from
+the order in which the convolutions add up their products).
+
+Where this departs from facenet-pytorch: boxes whose clipped crop is empty
+(entirely outside the image) are dropped (facenet-pytorch would misalign its
+batch), and so are boxes that O-Net's regression turns inside out (x2 < x1);
+no face gives empty arrays of stable shapes instead of ``None``; the image may
+be gray, RGBA, uint8 or float (see :func:`scratchface.image.as_rgb`).
+
+References
+----------
+K. Zhang, Z. Zhang, Z. Li, Y. Qiao, "Joint Face Detection and Alignment Using
+Multitask Cascaded Convolutional Networks", IEEE SPL 23(10), 2016.
+T. Esler, facenet-pytorch 2.6.0, ``models/utils/detect_face.py`` (MIT).
+"""
+from __future__ import annotations
+
+import contextlib
+import numbers
+import time
+from typing import NamedTuple
+
+import numpy as np
+
+from .._validation import check_choice, check_in_range
+from ..image import as_rgb
+from ..models.mtcnn_nets import load_mtcnn_weights, onet_forward, pnet_forward, rnet_forward
+from .nms import nms
+
+__all__ = ["detect_faces", "detect_faces_batch", "Detections", "Candidates", "pyramid_scales",
+           "image_pyramid", "area_resize", "area_resize_reference", "normalize_pixels",
+           "pnet_stage", "rnet_stage", "onet_stage", "crop_boxes", "square_boxes",
+           "CELL_SIZE", "CELL_STRIDE"]
+
+CELL_SIZE = 12          #: P-Net's window, pixels
+CELL_STRIDE = 2         #: P-Net's output step, pixels (its one 2x2 pooling)
+RNET_SIZE = 24          #: R-Net input, pixels
+ONET_SIZE = 48          #: O-Net input, pixels
+NMS_WITHIN_SCALE = 0.5  #: P-Net, within each pyramid level (IoU)
+NMS_ACROSS_SCALES = 0.7  #: P-Net, all levels together (IoU)
+NMS_RNET = 0.7          #: after R-Net (IoU)
+NMS_ONET_MIN = 0.7      #: after O-Net: intersection over the smaller area
+_F32 = np.float32
+
+
+class Candidates(NamedTuple):
+    """Boxes that passed a stage: ``boxes`` (n, 4) float32 (x1, y1, x2, y2), ``probs`` (n,)."""
+    boxes: np.ndarray
+    probs: np.ndarray
+
+
+class Detections(NamedTuple):
+    """Faces found in one image.
+
+    boxes : (n, 4) float32, (x1, y1, x2, y2) in pixels
+    probs : (n,) float32, O-Net face probability
+    landmarks : (n, 5, 2) float32, (x, y) of left eye, right eye, nose, left and
+        right mouth corner (left / right as seen in the image)
+    """
+    boxes: np.ndarray
+    probs: np.ndarray
+    landmarks: np.ndarray
+
+
+def _empty_candidates():
+    return Candidates(np.zeros((0, 4), _F32), np.zeros((0,), _F32))
+
+
+def _empty_detections():
+    return Detections(np.zeros((0, 4), _F32), np.zeros((0,), _F32), np.zeros((0, 5, 2), _F32))
+
+
+# ----------------------------------------------------------------------------- arguments
+
+def _check_min_face_size(min_face_size):
+    if isinstance(min_face_size, (bool, np.bool_)) or not isinstance(min_face_size, numbers.Real):
+        raise TypeError(f"min_face_size must be a number of pixels, got {min_face_size!r}")
+    if not np.isfinite(min_face_size) or min_face_size < CELL_SIZE:
+        raise ValueError(f"min_face_size must be at least {CELL_SIZE} pixels (P-Net's cell), "
+                         f"got {min_face_size}")
+    return float(min_face_size)
+
+
+def _check_scale_factor(scale_factor):
+    return check_in_range(scale_factor, "scale_factor", 0.0, 1.0, inclusive=(False, False))
+
+
+def _check_threshold(value, name):
+    return check_in_range(value, name, 0.0, 1.0, inclusive=(False, False))
+
+
+def _check_thresholds(thresholds):
+    if isinstance(thresholds, (str, bytes)) or not hasattr(thresholds, "__len__") or len(thresholds) != 3:
+        raise TypeError(f"thresholds must be three probabilities (P-Net, R-Net, O-Net), got {thresholds!r}")
+    return tuple(_check_threshold(t, f"thresholds[{i}]") for i, t in enumerate(thresholds))
+
+
+# ----------------------------------------------------------------------------- area resizing
+
+def area_resize_reference(image, size):
+    """Area interpolation, the readable loops: each output pixel averages its input window.
+
+    Parameters
+    ----------
+    image : array, shape (H, W, C)
+    size : (out_h, out_w)
+
+    Returns
+    -------
+    out : float64 array, shape (out_h, out_w, C)
+
+    Notes
+    -----
+    Output row ``i`` covers input rows ``floor(i H / h)`` to
+    ``ceil((i + 1) H / h) - 1`` (likewise for columns): torch's adaptive average
+    pooling, which is what ``F.interpolate(mode='area')`` runs. Windows overlap
+    when the ratio is not an integer, and repeat pixels when enlarging.
+    """
+    height, width = image.shape[:2]
+    out_h, out_w = size
+    out = np.zeros((out_h, out_w) + image.shape[2:])
+    for i in range(out_h):
+        top, bottom = (i * height) // out_h, -((-(i + 1) * height) // out_h)
+        for j in range(out_w):
+            left, right = (j * width) // out_w, -((-(j + 1) * width) // out_w)
+            out[i, j] = image[top:bottom, left:right].mean(axis=(0, 1))
+    return out
+
+
+def _summed_area_table(image):
+    """S[y, x] = sum of image[:y, :x] per channel (float64, one extra zero row and column).
+
+    Exact for integer pixel values (sums stay far below 2**53).
+    """
+    height, width, channels = image.shape
+    sat = np.zeros((height + 1, width + 1, channels), np.float64)
+    np.cumsum(image, axis=1, dtype=np.float64, out=sat[1:, 1:])
+    for y in range(1, height + 1):  # rows one by one: much faster than np.cumsum(axis=0)
+        np.add(sat[y], sat[y - 1], out=sat[y])
+    return sat
+
+
+def _window_edges(start, length, out_size):
+    """First and one-past-last input index of each output pixel: (n, out_size) each."""
+    j = np.arange(out_size)
+    lo = start[:, None] + (j * length[:, None]) // out_size
+    hi = start[:, None] - ((-(j + 1) * length[:, None]) // out_size)
+    return lo, hi
+
+
+def _area_resize_from_table(sat, top, left, height, width, out_h, out_w):
+    """Area-resize n regions given by integer arrays (n,) to (n, out_h, out_w, C) float32.
+
+    Window sums come from the summed-area table; for integer pixel values they
+    are exact, and dividing by the window's height and then its width in
+    float32 rounds exactly like torch's adaptive average pooling.
+    """
+    y0, y1 = _window_edges(top, height, out_h)
+    x0, x1 = _window_edges(left, width, out_w)
+    y0, y1 = y0[:, :, None], y1[:, :, None]
+    x0, x1 = x0[:, None, :], x1[:, None, :]
+    # S[y1, x1] - S[y0, x1] - S[y1, x0] + S[y0, x0], gathered by flat index (faster than 2-D fancy indexing)
+    table = sat.reshape(-1, sat.shape[2])
+    row0, row1 = y0 * sat.shape[1], y1 * sat.shape[1]
+    sums = (np.take(table, row1 + x1, axis=0) - np.take(table, row0 + x1, axis=0)
+            - np.take(table, row1 + x0, axis=0) + np.take(table, row0 + x0, axis=0))
+    kh = (y1 - y0).astype(_F32)[..., None]
+    kw = (x1 - x0).astype(_F32)[..., None]
+    return sums.astype(_F32) / kh / kw
+
+
+def area_resize(image, size):
+    """Area interpolation of an (H, W, C) image to ``size = (out_h, out_w)``, float32.
+
+    Equal to :func:`area_resize_reference` (and to torch's
+    ``F.interpolate(x, size, mode='area')``, bit for bit on integer-valued
+    images), computed from a summed-area table in one vectorised gather.
+    """
+    image = np.asarray(image)
+    if image.ndim == 2:
+        return area_resize(image[:, :, None], size)[:, :, 0]
+    sat = _summed_area_table(image)
+    one = np.array([0])
+    return _area_resize_from_table(sat, one, one, np.array([image.shape[0]]), np.array([image.shape[1]]),
+                                   int(size[0]), int(size[1]))[0]
+
+
+def normalize_pixels(x):
+    """MTCNN's input normalisation ``(x - 127.5) / 128`` (written as ``* 0.0078125``), float32."""
+    return (np.asarray(x, _F32) - _F32(127.5)) * _F32(0.0078125)
+
+
+# ----------------------------------------------------------------------------- the prepared image
+
+class _Prepared(NamedTuple):
+    rgb: np.ndarray  # (H, W, 3) float32, 0..255
+    sat: np.ndarray  # (H + 1, W + 1, 3) float64 summed-area table
+
+
+def _prepare(image):
+    if isinstance(image, _Prepared):
+        return image
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        rgb = image.astype(_F32)  # the common case, exactly what as_rgb gives, without the detour
+    else:
+        rgb = as_rgb(image, dtype=_F32)
+    return _Prepared(rgb, _summed_area_table(rgb))
+
+
+@contextlib.contextmanager
+def _timed(timings, key):
+    if timings is None:
+        yield
+        return
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
+
+
+# ----------------------------------------------------------------------------- pyramid
+
+def pyramid_scales(height, width, min_face_size=20, scale_factor=0.709):
+    """The scales of MTCNN's image pyramid.
+
+    ``scale_0 = 12 / min_face_size`` (a face of ``min_face_size`` pixels fills
+    P-Net's 12x12 cell), ``scale_{k+1} = scale_factor * scale_k``, as long as
+    the shorter side times the scale is at least 12 pixels.
+
+    Returns
+    -------
+    scales : list of float (empty when the image is too small)
+    """
+    min_face_size = _check_min_face_size(min_face_size)
+    scale_factor = _check_scale_factor(scale_factor)
+    scale = CELL_SIZE / min_face_size
+    shorter = min(height, width) * scale
+    scales = []
+    while shorter >= CELL_SIZE:
+        scales.append(scale)
+        scale *= scale_factor
+        shorter *= scale_factor
+    return scales
+
+
+def _level_size(height, width, scale):
+    return int(height * scale + 1), int(width * scale + 1)
+
+
+def image_pyramid(image, scales):
+    """The resized (not yet normalised) levels: a list of (h_k, w_k, 3) float32 images.
+
+    Level ``k`` has ``(int(H scale_k + 1), int(W scale_k + 1))`` pixels, as in the reference.
+    """
+    prep = _prepare(image)
+    height, width = prep.rgb.shape[:2]
+    one = np.array([0])
+    levels = []
+    for scale in scales:
+        out_h, out_w = _level_size(height, width, scale)
+        levels.append(_area_resize_from_table(prep.sat, one, one, np.array([height]), np.array([width]),
+                                              out_h, out_w)[0])
+    return levels
+
+
+# ----------------------------------------------------------------------------- box helpers
+
+def square_boxes(boxes):
+    """Grow each box to a square around its centre, side ``max(w, h)`` ("rerec"), float32."""
+    boxes = np.array(boxes, dtype=_F32).reshape(-1, 4)
+    w = boxes[:, 2] - boxes[:, 0]
+    h = boxes[:, 3] - boxes[:, 1]
+    side = np.maximum(w, h)
+    boxes[:, 0] = boxes[:, 0] + w * _F32(0.5) - side * _F32(0.5)
+    boxes[:, 1] = boxes[:, 1] + h * _F32(0.5) - side * _F32(0.5)
+    boxes[:, 2] = boxes[:, 0] + side
+    boxes[:, 3] = boxes[:, 1] + side
+    return boxes
+
+
+def _regress(boxes, offsets, plus_one):
+    """Box regression: each side moves by its offset times the box width or height."""
+    w = boxes[:, 2] - boxes[:, 0]
+    h = boxes[:, 3] - boxes[:, 1]
+    if plus_one:  # R-Net and O-Net count the pixels (x2 - x1 + 1), P-Net does not
+        w = w + _F32(1)
+        h = h + _F32(1)
+    return np.stack([boxes[:, 0] + offsets[:, 0] * w, boxes[:, 1] + offsets[:, 1] * h,
+                     boxes[:, 2] + offsets[:, 2] * w, boxes[:, 3] + offsets[:, 3] * h], axis=1)
+
+
+def _crop_regions(boxes, height, width):
+    """Integer crop (top, left, rows, cols) of each box, clipped to the image, and a validity mask.
+
+    As facenet-pytorch's ``pad``: truncate towards zero, clip x1, y1 to >= 1 and
+    x2, y2 to <= the image size, then take rows ``y1 - 1 .. y2 - 1``.
+    """
+    b = np.trunc(boxes).astype(np.int64)
+    x1, y1 = np.maximum(b[:, 0], 1), np.maximum(b[:, 1], 1)
+    x2, y2 = np.minimum(b[:, 2], width), np.minimum(b[:, 3], height)
+    top, left = y1 - 1, x1 - 1
+    rows, cols = y2 - top, x2 - left
+    valid = (rows > 0) & (cols > 0) & (top < height) & (left < width)
+    return top, left, rows, cols, valid
+
+
+def crop_boxes(image, boxes, size):
+    """Cut each box out of the image and area-resize it to ``size x size``, normalised NCHW.
+
+    Returns
+    -------
+    crops : float32 array, shape (m, 3, size, size)
+        ``(pixel - 127.5) / 128`` of the clipped crops of the valid boxes.
+    valid : bool array, shape (n,)
+        False for a box whose clipped crop is empty (it lies outside the image).
+    """
+    prep = _prepare(image)
+    height, width = prep.rgb.shape[:2]
+    boxes = np.asarray(boxes, _F32).reshape(-1, 4)
+    top, left, rows, cols, valid = _crop_regions(boxes, height, width)
+    crops = _area_resize_from_table(prep.sat, top[valid], left[valid], rows[valid], cols[valid], size, size)
+    return np.ascontiguousarray(normalize_pixels(crops).transpose(0, 3, 1, 2)), valid
+
+
+# ----------------------------------------------------------------------------- stages
+
+def _pnet_boxes(probs, offsets, scale, threshold):
+    """Windows of one pyramid level with face probability >= threshold, in image coordinates.
+
+    Window (row r, column c) of the level covers level pixels ``2c .. 2c + 11``;
+    in the image: ``x1 = floor((2c + 1) / scale)``, ``x2 = floor((2c + 12) / scale)``
+    (the MATLAB code's 1-based pixel convention, kept by every port).
+    """
+    face = probs[0, 1]
+    rows, cols = np.nonzero(face >= _F32(threshold))
+    corner = np.stack([cols, rows], axis=1).astype(_F32)  # (x, y) of each window
+    scale32 = _F32(scale)
+    top_left = np.floor((CELL_STRIDE * corner + _F32(1)) / scale32)
+    bottom_right = np.floor((CELL_STRIDE * corner + _F32(CELL_SIZE)) / scale32)
+    boxes = np.concatenate([top_left, bottom_right], axis=1)
+    return boxes, face[rows, cols], offsets[0][:, rows, cols].T
+
+
+def _pnet_stage(prep, scales, threshold, weights, timings=None):
+    height, width = prep.rgb.shape[:2]
+    one = np.array([0])
+    all_boxes, all_probs, all_offsets = [], [], []
+    for scale in scales:
+        out_h, out_w = _level_size(height, width, scale)
+        with _timed(timings, "pyramid"):
+            level = _area_resize_from_table(prep.sat, one, one, np.array([height]), np.array([width]),
+                                            out_h, out_w)
+            x = np.ascontiguousarray(normalize_pixels(level).transpose(0, 3, 1, 2))
+        with _timed(timings, "pnet"):
+            out = pnet_forward(x, weights)
+        boxes, probs, offsets = _pnet_boxes(out.probs, out.offsets, scale, threshold)
+        with _timed(timings, "nms"):
+            keep = nms(boxes, probs, NMS_WITHIN_SCALE) if len(boxes) else np.zeros(0, np.int64)
+        all_boxes.append(boxes[keep])
+        all_probs.append(probs[keep])
+        all_offsets.append(offsets[keep])
+    if not all_boxes or sum(len(b) for b in all_boxes) == 0:
+        return _empty_candidates()
+    boxes, probs, offsets = (np.concatenate(a) for a in (all_boxes, all_probs, all_offsets))
+    with _timed(timings, "nms"):
+        keep = nms(boxes, probs, NMS_ACROSS_SCALES)
+    boxes = square_boxes(_regress(boxes[keep], offsets[keep], plus_one=False))
+    return Candidates(boxes, probs[keep])
+
+
+def _rnet_stage(prep, boxes, threshold, weights, timings=None):
+    if len(boxes) == 0:
+        return _empty_candidates()
+    with _timed(timings, "rnet"):
+        crops, valid = crop_boxes(prep, boxes, RNET_SIZE)
+        boxes = boxes[valid]
+        out = rnet_forward(crops, weights)
+    probs = out.probs[:, 1]
+    passed = probs > _F32(threshold)
+    boxes, probs, offsets = boxes[passed], probs[passed], out.offsets[passed]
+    if len(boxes) == 0:
+        return _empty_candidates()
+    with _timed(timings, "nms"):
+        keep = nms(boxes, probs, NMS_RNET)
+    boxes = square_boxes(_regress(boxes[keep], offsets[keep], plus_one=True))
+    return Candidates(boxes, probs[keep])
+
+
+def _nms_min_plus_one(boxes, probs, threshold):
+    """MTCNN's last NMS: overlap = intersection / smaller area, both with the +1 pixel convention."""
+    return nms(boxes, probs, threshold, mode="min", offset=1)
+
+
+def _onet_stage(prep, boxes, threshold, weights, timings=None):
+    if len(boxes) == 0:
+        return _empty_detections()
+    with _timed(timings, "onet"):
+        crops, valid = crop_boxes(prep, boxes, ONET_SIZE)
+        boxes = boxes[valid]
+        out = onet_forward(crops, weights)
+    probs = out.probs[:, 1]
+    passed = probs > _F32(threshold)
+    boxes, probs, offsets, points = boxes[passed], probs[passed], out.offsets[passed], out.landmarks[passed]
+    if len(boxes) == 0:
+        return _empty_detections()
+    # Landmarks are fractions of the (unregressed) box, counted in pixels (+ 1), 1-based (- 1).
+    w = (boxes[:, 2] - boxes[:, 0] + _F32(1))[:, None]
+    h = (boxes[:, 3] - boxes[:, 1] + _F32(1))[:, None]
+    xs = w * points[:, :5] + boxes[:, 0:1] - _F32(1)
+    ys = h * points[:, 5:] + boxes[:, 1:2] - _F32(1)
+    landmarks = np.stack([xs, ys], axis=2)
+    boxes = _regress(boxes, offsets, plus_one=True)
+    proper = (boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1])  # regression may turn a box inside out
+    boxes, probs, landmarks = boxes[proper], probs[proper], landmarks[proper]
+    with _timed(timings, "nms"):
+        keep = _nms_min_plus_one(boxes, probs, NMS_ONET_MIN)
+    return Detections(boxes[keep], probs[keep], landmarks[keep])
+
+
+def _weights_or_default(weights):
+    return load_mtcnn_weights() if weights is None else weights
+
+
+def pnet_stage(image, scales, threshold=0.6, *, weights=None) -> Candidates:
+    """Stage 1: P-Net over the pyramid; NMS per level and across levels; regression; squaring.
+
+    Parameters
+    ----------
+    image : array or path
+        Any image :func:`scratchface.image.as_rgb` accepts.
+    scales : list of float
+        From :func:`pyramid_scales`.
+    threshold : float in (0, 1)
+        Keep windows with face probability ``>= threshold``.
+    weights : dict, optional
+        From :func:`scratchface.models.mtcnn_nets.load_mtcnn_weights`.
+
+    Returns
+    -------
+    Candidates
+        Square boxes (n, 4) and their P-Net probabilities (n,).
+    """
+    threshold = _check_threshold(threshold, "threshold")
+    return _pnet_stage(_prepare(image), list(scales), threshold, _weights_or_default(weights))
+
+
+def rnet_stage(image, boxes, threshold=0.7, *, weights=None) -> Candidates:
+    """Stage 2: R-Net on 24x24 crops of ``boxes``; threshold; NMS 0.7; regression; squaring."""
+    threshold = _check_threshold(threshold, "threshold")
+    boxes = np.asarray(boxes, _F32).reshape(-1, 4)
+    return _rnet_stage(_prepare(image), boxes, threshold, _weights_or_default(weights))
+
+
+def onet_stage(image, boxes, threshold=0.7, *, weights=None) -> Detections:
+    """Stage 3: O-Net on 48x48 crops; threshold; landmarks; regression; 'min' NMS 0.7.
+
+    Returns the detections by decreasing probability (``detect_faces`` then
+    orders them largest first).
+    """
+    threshold = _check_threshold(threshold, "threshold")
+    boxes = np.asarray(boxes, _F32).reshape(-1, 4)
+    return _onet_stage(_prepare(image), boxes, threshold, _weights_or_default(weights))
+
+
+# ----------------------------------------------------------------------------- public API
+
+def _order(det, sort_by):
+    if len(det.boxes) < 2:
+        return det
+    if sort_by == "area":  # facenet-pytorch's select_largest=True order
+        b = det.boxes
+        order = np.argsort((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))[::-1]
+    else:
+        order = np.argsort(-det.probs, kind="stable")
+    return Detections(*(a[order] for a in det))
+
+
+def detect_faces(image, min_face_size=20, thresholds=(0.6, 0.7, 0.7), scale_factor=0.709, *,
+                 sort_by="area", weights=None, timings=None) -> Detections:
+    """Find faces with MTCNN: boxes, probabilities and five landmarks.
+
+    Parameters
+    ----------
+    image : array or path
+        Gray ``(H, W)``, RGB ``(H, W, 3)`` or RGBA ``(H, W, 4)``; uint8, uint16 or
+        float (see :func:`scratchface.image.as_rgb`), or a file path.
+    min_face_size : float >= 12
+        Smallest face searched for, in pixels.
+    thresholds : three floats in (0, 1)
+        Face-probability thresholds of P-Net, R-Net and O-Net.
+    scale_factor : float in (0, 1)
+        Ratio of successive pyramid scales.
+    sort_by : {'area', 'probability'}
+        Order of the faces: largest box first (as facenet-pytorch) or most probable first.
+    weights : dict, optional
+        Other weights in the layout of :func:`scratchface.models.mtcnn_nets.load_mtcnn_weights`.
+    timings : dict, optional
+        If given, seconds spent are added under 'pyramid', 'pnet', 'rnet',
+        'onet' (crops and nets) and 'nms'.
+
+    Returns
+    -------
+    Detections
+        ``boxes`` (n, 4), ``probs`` (n,), ``landmarks`` (n, 5, 2), float32; ``n = 0``
+        when no face is found or the image is smaller than 12 pixels at the first scale.
+
+    Raises
+    ------
+    ValueError
+        NaN pixels, ``min_face_size < 12``, a threshold or ``scale_factor``
+        outside (0, 1), an image of unsupported shape.
+
+    Examples
+    --------
+    >>> from skimage.data import astronaut
+    >>> faces = detect_faces(astronaut())
+    >>> faces.boxes.shape, faces.landmarks.shape
+    ((1, 4), (1, 5, 2))
+    """
+    min_face_size = _check_min_face_size(min_face_size)
+    thresholds = _check_thresholds(thresholds)
+    scale_factor = _check_scale_factor(scale_factor)
+    check_choice(sort_by, "sort_by", ("area", "probability"))
+    weights = _weights_or_default(weights)
+    with _timed(timings, "pyramid"):
+        prep = _prepare(image)
+    height, width = prep.rgb.shape[:2]
+    scales = pyramid_scales(height, width, min_face_size, scale_factor)
+    stage1 = _pnet_stage(prep, scales, thresholds[0], weights, timings)
+    stage2 = _rnet_stage(prep, stage1.boxes, thresholds[1], weights, timings)
+    stage3 = _onet_stage(prep, stage2.boxes, thresholds[2], weights, timings)
+    return _order(stage3, sort_by)
+
+
+def detect_faces_batch(images, min_face_size=20, thresholds=(0.6, 0.7, 0.7), scale_factor=0.709, *,
+                       sort_by="area", weights=None):
+    """:func:`detect_faces` on each of many images (any sizes): a list of :class:`Detections`.
+
+    Arguments are checked once, before any image is processed.
+    """
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        images = list(images)
+    if not isinstance(images, (list, tuple)):
+        raise TypeError(f"images must be a list of images or an (N, H, W, C) array, got {type(images).__name__}")
+    kwargs = dict(min_face_size=_check_min_face_size(min_face_size), thresholds=_check_thresholds(thresholds),
+                  scale_factor=_check_scale_factor(scale_factor), sort_by=check_choice(sort_by, "sort_by",
+                                                                                     ("area", "probability")),
+                  weights=_weights_or_default(weights))
+    return [detect_faces(image, **kwargs) for image in images]

@@ -1,0 +1,124 @@
+"""Numba kernels for max, average and L2 pooling (NumPy arrays only).
+
+Direct loops, parallel over the ``N * C`` planes (each thread owns whole planes,
+so the backward scatter has no races). Pooling does one or two operations per
+input element read: it is memory-bound, and a direct loop reads each window
+in place, where im2col would first write ``KH*KW`` copies of the input.
+One forward and one backward kernel serve all three modes (fewer compilations:
+Numba compiles each function once per dtype).
+
+The validated entry points are in :mod:`scratchface.layers.pooling`, which
+imports this module lazily (it imports Numba).
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+__all__ = ["pool2d_forward", "pool2d_backward"]
+
+MAX, AVG, L2 = 0, 1, 2
+_MODES = {"max": MAX, "avg": AVG, "l2": L2}
+
+
+@numba.njit(cache=True, parallel=True)
+def _pool_forward(x, mode, kh, kw, sh, sw, top, bottom, left, right, include_pad, out, argmax):
+    n, c, h, w = x.shape
+    oh, ow = out.shape[2], out.shape[3]
+    for t in prange(n * c):
+        b = t // c
+        ch = t % c
+        plane = x[b, ch]
+        for p in range(oh):
+            h0 = p * sh - top
+            h1 = min(h0 + kh, h + bottom)
+            hs, he = max(h0, 0), min(h1, h)
+            for q in range(ow):
+                w0 = q * sw - left
+                w1 = min(w0 + kw, w + right)
+                ws, we = max(w0, 0), min(w1, w)
+                if mode == 0:
+                    best = plane[hs, ws]
+                    idx = hs * w + ws
+                    for hh in range(hs, he):
+                        for ww in range(ws, we):
+                            v = plane[hh, ww]
+                            if v > best:
+                                best = v
+                                idx = hh * w + ww
+                    out[b, ch, p, q] = best
+                    argmax[b, ch, p, q] = idx
+                else:
+                    acc = 0.0
+                    for hh in range(hs, he):
+                        for ww in range(ws, we):
+                            v = plane[hh, ww]
+                            acc += v * v if mode == 2 else v
+                    if mode == 2:
+                        out[b, ch, p, q] = np.sqrt(acc)
+                    else:
+                        count = (h1 - h0) * (w1 - w0) if include_pad else (he - hs) * (we - ws)
+                        out[b, ch, p, q] = acc / count
+
+
+@numba.njit(cache=True, parallel=True)
+def _pool_backward(dout, x, out, argmax, mode, kh, kw, sh, sw, top, bottom, left, right, include_pad, dx):
+    n, c, h, w = dx.shape
+    oh, ow = dout.shape[2], dout.shape[3]
+    for t in prange(n * c):
+        b = t // c
+        ch = t % c
+        grad = dx[b, ch]
+        grad[:, :] = 0
+        g = dout[b, ch]
+        if mode == 0:
+            flat = grad.reshape(h * w)
+            for p in range(oh):
+                for q in range(ow):
+                    flat[argmax[b, ch, p, q]] += g[p, q]
+            continue
+        for p in range(oh):
+            h0 = p * sh - top
+            h1 = min(h0 + kh, h + bottom)
+            hs, he = max(h0, 0), min(h1, h)
+            for q in range(ow):
+                w0 = q * sw - left
+                w1 = min(w0 + kw, w + right)
+                ws, we = max(w0, 0), min(w1, w)
+                if mode == 1:
+                    count = (h1 - h0) * (w1 - w0) if include_pad else (he - hs) * (we - ws)
+                    share = g[p, q] / count
+                    for hh in range(hs, he):
+                        for ww in range(ws, we):
+                            grad[hh, ww] += share
+                else:
+                    o = out[b, ch, p, q]
+                    if o > 0:
+                        scale = g[p, q] / o
+                        for hh in range(hs, he):
+                            for ww in range(ws, we):
+                                grad[hh, ww] += x[b, ch, hh, ww] * scale
+
+
+def pool2d_forward(x, mode, kernel, stride, padding, out_hw, count_include_pad):
+    """``(out, argmax)`` for a validated NumPy ``x``; ``argmax`` (max pool) indexes the flattened H*W plane."""
+    x = np.ascontiguousarray(x)
+    n, c = x.shape[:2]
+    out = np.empty((n, c) + tuple(out_hw), dtype=x.dtype)
+    argmax = np.empty((n, c) + tuple(out_hw) if mode == "max" else (1, 1, 1, 1), dtype=np.int64)
+    _pool_forward(x, _MODES[mode], kernel[0], kernel[1], stride[0], stride[1], *padding,
+                  bool(count_include_pad), out, argmax)
+    return out, (argmax if mode == "max" else None)
+
+
+def pool2d_backward(dout, cache):
+    """``dx`` for a validated ``dout`` and a ``PoolCache`` made by ``pool2d_forward``."""
+    x = np.ascontiguousarray(cache.x)
+    dummy = np.empty((1, 1, 1, 1), dtype=x.dtype)
+    out = cache.out if cache.out is not None else dummy
+    argmax = cache.argmax if cache.argmax is not None else np.empty((1, 1, 1, 1), dtype=np.int64)
+    dx = np.empty_like(x)
+    _pool_backward(np.ascontiguousarray(dout), x, out, argmax, _MODES[cache.mode], *cache.kernel_size,
+                   *cache.stride, *cache.padding, cache.count_include_pad, dx)
+    return dx

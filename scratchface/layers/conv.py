@@ -1,0 +1,253 @@
+"""2-D convolution (cross-correlation, as in every deep learning library), NCHW.
+
+The readable reference loops over the ``KH x KW`` kernel offsets only: for one
+offset ``(i, j)`` the input pixels that meet weight ``w[:, :, i, j]`` form a
+strided slice of the padded input, one ``(N, C, OH, OW)`` block, and the whole
+offset is one matrix product over the channels. ``KH * KW`` small products
+instead of ``N * F * OH * OW * C * KH * KW`` scalar multiplications.
+
+The fast path (``impl='auto'`` or ``'numba'`` for NumPy arrays) is
+:mod:`scratchface.kernels.conv`: im2col in Numba + one BLAS matrix product, a
+pure matrix product for 1x1 convolutions. Both are tested equal.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .._validation import check_choice, check_float_array, check_int_pair, check_padding
+from ..backend import get_array_module, is_cupy_array
+from ..gradcheck import GradcheckCase
+
+__all__ = ["conv2d_forward", "conv2d_backward", "conv2d_reference_forward", "conv2d_reference_backward",
+           "conv_output_size", "Conv2dCache", "gradcheck_cases"]
+
+IMPLS = ("auto", "reference", "numba")
+
+
+class Conv2dCache(NamedTuple):
+    """What ``conv2d_backward`` needs from the forward pass."""
+    x: object          # (N, C, H, W) input
+    w: object          # (F, C, KH, KW) weights
+    has_bias: bool
+    stride: tuple      # (sh, sw)
+    padding: tuple     # (top, bottom, left, right)
+    out_shape: tuple   # (N, F, OH, OW)
+    impl: str          # 'reference' or 'numba'
+
+
+def conv_output_size(size: int, kernel: int, stride: int, pad_before: int, pad_after: int,
+                     name: str = "kernel_size") -> int:
+    """``floor((size + pad_before + pad_after - kernel) / stride) + 1``; raise if the kernel does not fit."""
+    padded = size + pad_before + pad_after
+    if kernel > padded:
+        raise ValueError(f"{name} {kernel} is larger than the padded input ({size} + {pad_before} + "
+                         f"{pad_after} = {padded}): use a smaller kernel or more padding")
+    return (padded - kernel) // stride + 1
+
+
+def check_dout(dout, out_shape, dtype):
+    """``dout`` must be a finite float array of the forward output's shape; returned in ``dtype``."""
+    check_float_array(dout, "dout", ndim=len(out_shape))
+    if tuple(dout.shape) != tuple(out_shape):
+        raise ValueError(f"dout must have the shape of the forward output {tuple(out_shape)}, "
+                         f"got {tuple(dout.shape)}")
+    return dout.astype(dtype, copy=False)
+
+
+def _pad(x, padding, value=0.0):
+    """Pad the two spatial axes of an NCHW array by ``(top, bottom, left, right)``."""
+    xp = get_array_module(x)
+    top, bottom, left, right = padding
+    if not any(padding):
+        return x
+    return xp.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode="constant", constant_values=value)
+
+
+def _window(xpad, i, j, stride, out_hw):
+    """The ``(N, C, OH, OW)`` block of ``xpad`` that kernel offset ``(i, j)`` sees at every output pixel."""
+    (sh, sw), (oh, ow) = stride, out_hw
+    return xpad[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+
+
+# ---------------------------------------------------------------- readable reference
+def conv2d_reference_forward(x, w, b, stride, padding):
+    """Readable convolution: one channel-contraction per kernel offset (see ``conv2d_forward``)."""
+    xp = get_array_module(x, w)
+    n, _, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    oh = conv_output_size(h, kh, stride[0], padding[0], padding[1])
+    ow = conv_output_size(wd, kw, stride[1], padding[2], padding[3])
+    xpad = _pad(x, padding)
+    out = xp.zeros((n, f, oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            patch = _window(xpad, i, j, stride, (oh, ow))               # (N, C, OH, OW)
+            out += xp.einsum("nchw,fc->nfhw", patch, w[:, :, i, j])     # sum over channels c
+    if b is not None:
+        out += b.reshape(1, f, 1, 1)
+    return out
+
+
+def conv2d_reference_backward(dout, x, w, has_bias, stride, padding):
+    """Readable gradients ``(dx, dw, db)`` of the convolution (see ``conv2d_backward``)."""
+    xp = get_array_module(dout, x)
+    _, _, h, wd = x.shape
+    _, _, kh, kw = w.shape
+    oh, ow = dout.shape[2:]
+    xpad = _pad(x, padding)
+    dxpad = xp.zeros_like(xpad)
+    dw = xp.zeros_like(w)
+    for i in range(kh):
+        for j in range(kw):
+            patch = _window(xpad, i, j, stride, (oh, ow))
+            dw[:, :, i, j] = xp.einsum("nfhw,nchw->fc", dout, patch)
+            _window(dxpad, i, j, stride, (oh, ow))[...] += xp.einsum("nfhw,fc->nchw", dout, w[:, :, i, j])
+    top, left = padding[0], padding[2]
+    dx = dxpad[:, :, top:top + h, left:left + wd]
+    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    return dx, dw, db
+
+
+# ---------------------------------------------------------------- public, validated
+def _check_impl(impl, x):
+    check_choice(impl, "impl", IMPLS)
+    if impl == "numba" and is_cupy_array(x):
+        raise TypeError("impl='numba' needs NumPy arrays (the Numba kernels run on the CPU); "
+                        "use impl='auto' or 'reference' for CuPy arrays")
+    if impl == "auto":
+        return "reference" if is_cupy_array(x) else "numba"
+    return impl
+
+
+def _check_params(x, w, b, names=("x", "w", "b")):
+    check_float_array(x, names[0], ndim=4)
+    check_float_array(w, names[1], ndim=4)
+    if w.dtype != x.dtype:
+        raise TypeError(f"{names[1]} must have the dtype of {names[0]} ({x.dtype}), got {w.dtype}")
+    if w.shape[1] != x.shape[1]:
+        raise ValueError(f"{names[1]} has {w.shape[1]} input channels (shape (F, C, KH, KW) = "
+                         f"{tuple(w.shape)}) but {names[0]} has {x.shape[1]} channels (axis 1 of NCHW)")
+    if b is not None:
+        check_float_array(b, names[2], ndim=1)
+        if b.dtype != x.dtype:
+            raise TypeError(f"{names[2]} must have the dtype of {names[0]} ({x.dtype}), got {b.dtype}")
+        if b.shape[0] != w.shape[0]:
+            raise ValueError(f"{names[2]} must have one value per filter ({w.shape[0]}), got shape {tuple(b.shape)}")
+
+
+def conv2d_forward(x, w, b=None, *, stride=1, padding=0, impl="auto"):
+    """2-D convolution (cross-correlation) of a batch of images with a bank of filters.
+
+    Parameters
+    ----------
+    x : float array, shape (N, C, H, W)
+        Input batch.
+    w : float array, shape (F, C, KH, KW)
+        ``F`` filters of ``C`` channels, ``KH x KW`` each; same dtype as ``x``.
+    b : float array, shape (F,), optional
+        One bias per filter; ``None`` for no bias.
+    stride : int or (sh, sw)
+    padding : int, (ph, pw) or (top, bottom, left, right)
+        Zero padding. Four values give asymmetric padding, e.g. TensorFlow's
+        ``'same'`` with an even kernel or stride 2 pads one more at the bottom/right.
+    impl : {'auto', 'reference', 'numba'}
+        ``'auto'``: Numba kernels for NumPy arrays, the readable reference for CuPy.
+
+    Returns
+    -------
+    out : array, shape (N, F, OH, OW)
+        ``OH = floor((H + top + bottom - KH) / sh) + 1`` and likewise ``OW``.
+    cache : Conv2dCache
+
+    Raises
+    ------
+    TypeError
+        Non-float arrays, arrays of different dtypes, bad ``stride``/``padding`` types.
+    ValueError
+        Wrong ranks, channel mismatch, NaN/inf, stride <= 0, kernel larger than the padded input.
+
+    Notes
+    -----
+    With :math:`\\tilde x` the zero-padded input,
+
+    .. math:: \\mathrm{out}[n, f, p, q] = b_f + \\sum_{c,i,j} w[f, c, i, j]\\,
+              \\tilde x[n, c, s_h p + i, s_w q + j].
+
+    The reference computes it as ``KH * KW`` contractions over ``c`` of a strided
+    slice of :math:`\\tilde x`; the Numba path as ``W (F, C KH KW) @ cols`` with the
+    patches unrolled into columns (im2col).
+
+    References
+    ----------
+    FaceNet (Schroff et al. 2015) table 2 (NN2) for the shapes benchmarked;
+    CS231n "Convolutional Neural Networks" notes for im2col.
+    """
+    _check_params(x, w, b)
+    stride = check_int_pair(stride, "stride")
+    padding = check_padding(padding, "padding")
+    impl = _check_impl(impl, x)
+    n, _, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    oh = conv_output_size(h, kh, stride[0], padding[0], padding[1])
+    ow = conv_output_size(wd, kw, stride[1], padding[2], padding[3])
+    if impl == "numba":
+        from ..kernels import conv as _k  # noqa: PLC0415  (imports Numba: lazily)
+        out = _k.conv2d_forward(x, w, b, stride, padding)
+    else:
+        out = conv2d_reference_forward(x, w, b, stride, padding)
+    return out, Conv2dCache(x, w, b is not None, stride, padding, (n, f, oh, ow), impl)
+
+
+def conv2d_backward(dout, cache):
+    """Gradients of ``conv2d_forward``.
+
+    Parameters
+    ----------
+    dout : float array, shape (N, F, OH, OW)
+        Upstream gradient, the shape of the forward output.
+    cache : Conv2dCache
+
+    Returns
+    -------
+    dx : array, shape (N, C, H, W)
+    dw : array, shape (F, C, KH, KW)
+    db : array, shape (F,), or None when the forward had no bias
+
+    Notes
+    -----
+    .. math::
+        \\frac{\\partial L}{\\partial w[f,c,i,j]} = \\sum_{n,p,q} \\mathrm{dout}[n,f,p,q]\\,
+            \\tilde x[n,c,s_h p+i,s_w q+j], \\qquad
+        \\frac{\\partial L}{\\partial b_f} = \\sum_{n,p,q} \\mathrm{dout}[n,f,p,q],
+
+    .. math::
+        \\frac{\\partial L}{\\partial \\tilde x[n,c,s_h p+i,s_w q+j]} \\mathrel{+}=
+            \\sum_f \\mathrm{dout}[n,f,p,q]\\, w[f,c,i,j],
+
+    and ``dx`` is the interior of :math:`\\partial L/\\partial \\tilde x` (the padding is
+    cut off). In matrix form: ``dW = dout @ cols.T``, ``dcols = W.T @ dout``, then
+    col2im adds the columns back onto the image.
+    """
+    if not isinstance(cache, Conv2dCache):
+        raise TypeError(f"cache must be the Conv2dCache returned by conv2d_forward, got {type(cache).__name__}")
+    dout = check_dout(dout, cache.out_shape, cache.x.dtype)
+    if cache.impl == "numba":
+        from ..kernels import conv as _k  # noqa: PLC0415
+        return _k.conv2d_backward(dout, cache.x, cache.w, cache.has_bias, cache.stride, cache.padding)
+    return conv2d_reference_backward(dout, cache.x, cache.w, cache.has_bias, cache.stride, cache.padding)
+
+
+def gradcheck_cases(rng):
+    """A few small convolutions for ``scratchface gradcheck``."""
+    def case(name, n, c, h, w_, f, k, **kw):
+        kh, kwid = (k, k) if isinstance(k, int) else k
+        return GradcheckCase(name, conv2d_forward, conv2d_backward,
+                             {"x": rng.standard_normal((n, c, h, w_)),
+                              "w": rng.standard_normal((f, c, kh, kwid)),
+                              "b": rng.standard_normal(f)}, kw)
+    return [
+        case("conv2d 3x3 pad 1", 2, 3, 5, 6, 4, 3, padding=1),
+        case("conv2d 3x3 stride 2", 2, 2, 7, 9, 3, 3, stride=2),
+        case("conv2d 2x2 'same' (0,1,0,1)", 1, 2, 5, 5, 3, 2, padding=(0, 1, 0, 1)),
+        case("conv2d 1x1", 2, 4, 3, 3, 5, 1),
+    ]

@@ -1,0 +1,321 @@
+"""Pairwise distances between two sets of embeddings, and top-k nearest neighbours.
+
+Verification compares one pair of embeddings; identification compares every
+probe with every gallery face, which is a matrix of distances. For rows
+:math:`a_i` of ``a`` (shape ``(n, d)``) and :math:`b_j` of ``b`` (``(m, d)``):
+
+.. math::
+
+    D^{\\mathrm{sq}}_{ij} = \\lVert a_i - b_j \\rVert^2
+        = \\lVert a_i \\rVert^2 + \\lVert b_j \\rVert^2 - 2\\, a_i^\\top b_j ,
+    \\qquad
+    D^{\\cos}_{ij} = 1 - \\frac{a_i^\\top b_j}{\\lVert a_i \\rVert \\lVert b_j \\rVert}.
+
+The expansion on the right turns the whole matrix into one matrix product
+``a @ b.T`` (BLAS) plus the two vectors of squared norms. Its price is
+cancellation: for two nearly equal vectors the three terms are large and the
+difference small, so rounding can make it slightly *negative*. The results here
+are therefore clamped to ``>= 0`` (cosine distance to ``[0, 2]``), and when the
+two sets are the same (``b`` omitted, or ``b is a``) the diagonal is set to
+exactly 0.
+
+Two implementations, tested equal:
+
+* ``impl='reference'``: the formula above in NumPy (or CuPy) array code,
+  the version a lecture shows;
+* ``impl='numba'``: the product computed by BLAS one block of rows at a time,
+  and a Numba kernel (:mod:`scratchface.kernels.distances`) that adds the
+  norms, clamps and fixes the diagonal in one pass over the block while it is
+  still in cache, instead of the four full passes over the ``n x m`` matrix
+  that the NumPy expression makes.
+
+``nearest_neighbors`` gives the ``k`` nearest gallery rows of each query
+without ever holding more than one block of rows of the distance matrix.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import check_choice, check_float_array, check_positive_float, check_positive_int
+from ..backend import get_array_module, is_cupy_array
+
+__all__ = ["squared_euclidean_distances", "cosine_distances", "pairwise_distances",
+           "nearest_neighbors"]
+
+_METRICS = ("sqeuclidean", "cosine")
+_IMPLS = ("auto", "reference", "numba")
+_BLOCK_ELEMENTS = 1 << 22  # rows per block of the full matrix: about 4M entries (16 MB in float32)
+
+
+# ----------------------------------------------------------------------------- validation
+
+def _check_sets(a, b, name_a="a", name_b="b"):
+    """Validate the two sets; return ``(a, b, same)`` in a common float dtype."""
+    check_float_array(a, name_a, ndim=2)
+    same = b is None or b is a
+    if not same:
+        check_float_array(b, name_b, ndim=2)
+        get_array_module(a, b)  # refuses a CuPy / NumPy mix
+        if b.shape[1] != a.shape[1]:
+            raise ValueError(f"{name_a} and {name_b} must have the same number of columns (the "
+                             f"embedding size), got {a.shape[1]} and {b.shape[1]}")
+    dtype = np.result_type(a.dtype, a.dtype if same else b.dtype, np.float32)
+    a = a.astype(dtype, copy=False)
+    b = a if same else b.astype(dtype, copy=False)
+    return a, b, same
+
+
+def _resolve_impl(impl, a):
+    check_choice(impl, "impl", _IMPLS)
+    if impl == "auto":
+        return "reference" if is_cupy_array(a) else "numba"
+    if impl == "numba" and is_cupy_array(a):
+        raise TypeError("impl='numba' needs NumPy arrays; use impl='reference' (or 'auto') for CuPy arrays")
+    return impl
+
+
+def _rows_per_block(block_size, n, m):
+    if block_size is None:
+        return max(1, min(max(n, 1), _BLOCK_ELEMENTS // max(m, 1)))
+    return check_positive_int(block_size, "block_size")
+
+
+def _unit_rows(x, eps):
+    """Rows divided by their norm (rows of norm < eps are divided by eps: a zero row stays zero)."""
+    xp = get_array_module(x)
+    norms = xp.sqrt(xp.sum(x * x, axis=1))
+    return x / xp.maximum(norms, x.dtype.type(eps))[:, None]
+
+
+def _sq_norms(x):
+    xp = get_array_module(x)
+    return xp.einsum("ij,ij->i", x, x)
+
+
+# ----------------------------------------------------------------------------- readable versions
+
+def _sq_euclidean_reference(a, b, same):
+    xp = get_array_module(a)
+    d = _sq_norms(a)[:, None] + _sq_norms(b)[None, :] - 2 * (a @ b.T)
+    d = xp.maximum(d, 0)
+    if same:
+        xp.fill_diagonal(d, 0)
+    return d
+
+
+def _cosine_reference(a, b, same, eps):
+    xp = get_array_module(a)
+    an = _unit_rows(a, eps)
+    bn = an if same else _unit_rows(b, eps)
+    d = xp.clip(1 - an @ bn.T, 0, 2)
+    if same:
+        xp.fill_diagonal(d, 0)
+    return d
+
+
+# ----------------------------------------------------------------------------- fast versions
+
+def _sq_euclidean_numba(a, b, same, block_size):
+    from ..kernels import distances as _k  # noqa: PLC0415  (Numba imported lazily)
+
+    n, m = a.shape[0], b.shape[0]
+    out = np.empty((n, m), dtype=a.dtype)
+    a2, b2 = _sq_norms(a), _sq_norms(b)
+    bt = b.T
+    rows = _rows_per_block(block_size, n, m)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        block = out[start:stop]
+        np.dot(a[start:stop], bt, out=block)  # BLAS writes the products straight into the result
+        _k.finish_sq_euclidean(block, a2[start:stop], b2, start, same)
+    return out
+
+
+def _cosine_numba(a, b, same, eps, block_size):
+    from ..kernels import distances as _k  # noqa: PLC0415
+
+    an = np.ascontiguousarray(_unit_rows(a, eps))
+    bn = an if same else _unit_rows(b, eps)
+    n, m = an.shape[0], bn.shape[0]
+    out = np.empty((n, m), dtype=a.dtype)
+    bt = bn.T
+    rows = _rows_per_block(block_size, n, m)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        block = out[start:stop]
+        np.dot(an[start:stop], bt, out=block)
+        _k.finish_cosine(block, start, same)
+    return out
+
+
+# ----------------------------------------------------------------------------- public API
+
+def squared_euclidean_distances(a, b=None, *, impl="auto", block_size=None):
+    """Matrix of squared Euclidean distances between the rows of ``a`` and ``b``.
+
+    Parameters
+    ----------
+    a : array, shape (n, d), float
+    b : array, shape (m, d), float, optional
+        Omitted (or ``b is a``): distances within ``a``, with an exactly zero diagonal.
+    impl : {'auto', 'reference', 'numba'}
+        'auto' is 'numba' for NumPy arrays and 'reference' for CuPy arrays.
+    block_size : int, optional
+        Rows of ``a`` per block in the Numba path (default: about 4M entries per block).
+
+    Returns
+    -------
+    d : array, shape (n, m)
+        :math:`\\lVert a_i - b_j \\rVert^2`, in the common float dtype of the
+        inputs (at least float32), never negative.
+
+    Notes
+    -----
+    Computed as :math:`\\lVert a_i \\rVert^2 + \\lVert b_j \\rVert^2 - 2 a_i^\\top b_j`
+    then clamped at 0. The absolute rounding error is about
+    ``eps * (|a_i|^2 + |b_j|^2)``, so distances much smaller than that (near
+    duplicates) carry no correct digits; compute ``((a_i - b_j)**2).sum()``
+    directly for those.
+
+    Examples
+    --------
+    >>> a = np.array([[0.0, 0.0], [3.0, 4.0]])
+    >>> squared_euclidean_distances(a)
+    array([[ 0., 25.],
+           [25.,  0.]])
+    """
+    a, b, same = _check_sets(a, b)
+    impl = _resolve_impl(impl, a)
+    if impl == "reference":
+        return _sq_euclidean_reference(a, b, same)
+    return _sq_euclidean_numba(a, b, same, block_size)
+
+
+def cosine_distances(a, b=None, *, impl="auto", eps=1e-12, block_size=None):
+    """Matrix of cosine distances ``1 - cos(a_i, b_j)`` between the rows of ``a`` and ``b``.
+
+    Parameters
+    ----------
+    a : array, shape (n, d), float
+    b : array, shape (m, d), float, optional
+        Omitted (or ``b is a``): distances within ``a``, with an exactly zero diagonal.
+    impl : {'auto', 'reference', 'numba'}
+    eps : float
+        Rows are divided by ``max(norm, eps)``: a zero row is at distance 1 from every other row.
+    block_size : int, optional
+        Rows per block in the Numba path.
+
+    Returns
+    -------
+    d : array, shape (n, m), values in [0, 2]
+
+    Notes
+    -----
+    For unit vectors :math:`\\lVert a - b \\rVert^2 = 2 (1 - \\cos)`, so on
+    L2-normalised embeddings both metrics rank neighbours alike.
+    """
+    a, b, same = _check_sets(a, b)
+    eps = check_positive_float(eps, "eps")
+    impl = _resolve_impl(impl, a)
+    if impl == "reference":
+        return _cosine_reference(a, b, same, eps)
+    return _cosine_numba(a, b, same, eps, block_size)
+
+
+def pairwise_distances(a, b=None, *, metric="sqeuclidean", impl="auto", block_size=None):
+    """``squared_euclidean_distances`` or ``cosine_distances``, chosen by ``metric``."""
+    check_choice(metric, "metric", _METRICS)
+    if metric == "sqeuclidean":
+        return squared_euclidean_distances(a, b, impl=impl, block_size=block_size)
+    return cosine_distances(a, b, impl=impl, block_size=block_size)
+
+
+def nearest_neighbors(queries, gallery=None, *, k=1, metric="sqeuclidean", exclude_self=False,
+                      block_size=1024, impl="auto"):
+    """The ``k`` nearest gallery rows of every query, one block of queries at a time.
+
+    Identification: for each probe embedding, the closest enrolled faces.
+    Only ``block_size x len(gallery)`` distances exist at any moment, so a
+    100,000 x 100,000 search fits in memory.
+
+    Parameters
+    ----------
+    queries : array, shape (n, d), float
+    gallery : array, shape (m, d), float, optional
+        Omitted: the queries against themselves (the diagonal distance is exactly 0).
+    k : int
+        Neighbours per query, ``1 <= k <= m`` (``m - 1`` with ``exclude_self``).
+    metric : {'sqeuclidean', 'cosine'}
+    exclude_self : bool
+        Only with ``gallery`` omitted: never return a query as its own
+        neighbour (leave-one-out identification on one labelled set).
+    block_size : int
+        Query rows per block.
+    impl : {'auto', 'reference', 'numba'}
+        'reference' computes each block's distances and sorts them
+        (``argsort(kind='stable')``); 'numba' keeps the ``k`` best of each row
+        in a Numba loop as the distances are formed.
+
+    Returns
+    -------
+    indices : int64 array, shape (n, k)
+        Gallery rows, nearest first; equal distances keep the lower index first.
+    distances : array, shape (n, k)
+        The matching distances (as ``pairwise_distances`` computes them).
+
+    Raises
+    ------
+    ValueError
+        ``k`` larger than the number of candidates, ``exclude_self`` with a gallery.
+    """
+    a, b, same = _check_sets(queries, gallery, "queries", "gallery")
+    check_choice(metric, "metric", _METRICS)
+    k = check_positive_int(k, "k")
+    block_size = check_positive_int(block_size, "block_size")
+    exclude_self = bool(exclude_self)
+    if exclude_self and not same:
+        raise ValueError("exclude_self=True needs gallery=None (the queries searched among themselves)")
+    n, m = a.shape[0], b.shape[0]
+    candidates = m - 1 if exclude_self else m
+    if k > candidates:
+        raise ValueError(f"k must be at most the number of gallery rows to choose from ({candidates}), got {k}")
+    impl = _resolve_impl(impl, a)
+    xp = get_array_module(a)
+    indices = xp.empty((n, k), dtype=np.int64)
+    distances = xp.empty((n, k), dtype=a.dtype)
+    if n == 0:
+        return indices, distances
+    if metric == "cosine":
+        a = _unit_rows(a, 1e-12)
+        b = a if same else _unit_rows(b, 1e-12)
+    a2, b2 = _sq_norms(a), _sq_norms(b)
+    if impl == "numba":
+        from ..kernels import distances as _k  # noqa: PLC0415
+
+        a = np.ascontiguousarray(a)
+        bt = b.T
+        code = _k.SQEUCLIDEAN if metric == "sqeuclidean" else _k.COSINE
+        buffer = np.empty((min(block_size, n), m), dtype=a.dtype)
+        for start in range(0, n, block_size):
+            stop = min(start + block_size, n)
+            prod = buffer[: stop - start]
+            np.dot(a[start:stop], bt, out=prod)
+            _k.topk_rows(prod, a2[start:stop], b2, code, start, same, exclude_self,
+                         indices[start:stop], distances[start:stop])
+        return indices, distances
+    # reference: distances of one block, then a stable sort of each row
+    rows = xp.arange(block_size)
+    for start in range(0, n, block_size):
+        stop = min(start + block_size, n)
+        prod = a[start:stop] @ b.T
+        if metric == "sqeuclidean":
+            d = xp.maximum(a2[start:stop, None] + b2[None, :] - 2 * prod, 0)
+        else:
+            d = xp.clip(1 - prod, 0, 2)
+        if same:
+            r = rows[: stop - start]
+            d[r, r + start] = xp.inf if exclude_self else 0
+        order = xp.argsort(d, axis=1, kind="stable")[:, :k]
+        indices[start:stop] = order
+        distances[start:stop] = xp.take_along_axis(d, order, axis=1)
+    return indices, distances
