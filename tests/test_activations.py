@@ -172,7 +172,7 @@ def test_float32_forward_matches_float64(rng):
     for forward, args, kwargs in [(relu_forward, (x,), {}), (prelu_forward, (x, alpha), {}),
                                   (maxout_forward, (x,), {"pieces": 3})]:
         out64, _ = forward(*args, **kwargs)
-        out32, cache32 = forward(*(a.astype(np.float32) for a in args), **kwargs)
+        out32, _ = forward(*(a.astype(np.float32) for a in args), **kwargs)
         assert out32.dtype == np.float32
         np.testing.assert_allclose(out32, out64, rtol=1e-6, atol=1e-7)
 

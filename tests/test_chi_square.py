@@ -96,6 +96,6 @@ def test_fit_weights_with_linear_svm(rng):
     # the unweighted chi-square with its best threshold (chosen on the test pairs themselves)
     unweighted = weighted_chi_square(g1, g2, np.ones(12))
     best_unweighted = max(np.mean((unweighted <= t) == gs) for t in unweighted)
-    assert accuracy > 0.9 and accuracy > best_unweighted
+    assert accuracy > 0.95 and accuracy > best_unweighted + 0.1   # measured: 0.985 vs 0.805
     with pytest.raises(ValueError, match="both same \\(True\\) and different"):
         fit_chi_square_weights(f1, f2, np.ones(len(f1), bool))

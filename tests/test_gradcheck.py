@@ -58,3 +58,11 @@ def test_check_layer_counts_gradients(rng):
 def test_check_function(rng):
     res = check_function(lambda x: np.sum(np.exp(x)), np.exp, rng.standard_normal(5))
     assert res.passed
+
+
+def test_zero_gradient_is_exactly_zero():
+    # f does not depend on x[1]: its numerical derivative must be exactly 0, whatever f's value
+    x = np.array([0.3, 0.7])
+    num = numerical_gradient(lambda: 12345.678 + 3.0 * x[0], x)
+    assert num[1] == 0.0
+    assert rel_error(num, [3.0, 0.0]) < 1e-9

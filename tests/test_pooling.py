@@ -3,9 +3,15 @@ import numpy as np
 import pytest
 
 from scratchface.gradcheck import check_layer, rel_error
-from scratchface.layers.pooling import (avg_pool2d_backward, avg_pool2d_forward, l2_pool2d_backward,
-                                        l2_pool2d_forward, max_pool2d_backward, max_pool2d_forward,
-                                        pool_output_size)
+from scratchface.layers.pooling import (
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    l2_pool2d_backward,
+    l2_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+    pool_output_size,
+)
 
 POOLS = {
     "max": (max_pool2d_forward, max_pool2d_backward),
@@ -59,9 +65,13 @@ GRAD_SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("impl", ["reference", "numba"])
+# the readable reference on every shape; the kernel on the partial-window ones (it is also tested
+# equal to the reference below; each finite-difference step is one kernel call)
+GRAD_CASES = [(shape, "reference") for shape in GRAD_SHAPES] + [(GRAD_SHAPES[i], "numba") for i in (2, 4)]
+
+
 @pytest.mark.parametrize("mode", ["max", "avg", "l2"])
-@pytest.mark.parametrize("shape", GRAD_SHAPES)
+@pytest.mark.parametrize("shape, impl", GRAD_CASES)
 def test_pool_gradcheck(rng, shape, mode, impl):
     h, w, kernel, stride, padding, ceil_mode = shape
     forward, backward = POOLS[mode]

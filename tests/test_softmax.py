@@ -169,7 +169,8 @@ def test_softmax_bad_input():
     with pytest.raises(ValueError, match=r"dout must have the shape of the forward output \(2, 3\), got \(2, 4\)"):
         softmax_backward(np.ones((2, 4)), cache)
     _, cache = log_softmax_forward(np.ones((2, 3)))
-    with pytest.raises(TypeError, match="cache must be the LogSoftmaxCache returned by log_softmax_forward"):
+    with pytest.raises(TypeError,
+                       match="cache must be the SoftmaxCache returned by softmax_forward, got LogSoftmaxCache"):
         softmax_backward(np.ones((2, 3)), cache)
 
 

@@ -123,7 +123,7 @@ def face_template(size=ARCFACE_SIZE, margin=0.0):
     """
     size = check_positive_int(size, "size")
     margin = check_in_range(margin, "margin", 0.0, 0.5, inclusive=(True, False))
-    return size * (margin + (1.0 - 2.0 * margin) * ARCFACE_TEMPLATE / ARCFACE_SIZE)
+    return size * margin + (size * (1.0 - 2.0 * margin) / ARCFACE_SIZE) * ARCFACE_TEMPLATE
 
 
 def estimate_alignment(landmarks, size=ARCFACE_SIZE, margin=0.0):

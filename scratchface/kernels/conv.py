@@ -27,70 +27,51 @@ from numba import prange
 __all__ = ["conv2d_forward", "conv2d_backward", "im2col", "col2im"]
 
 
-@numba.njit(cache=True, inline="always")
-def _valid_range(offset, stride, pad, size, out):
-    """First and one-past-last output index o with ``0 <= o*stride + offset - pad < size``."""
-    lo = 0
-    if pad > offset:
-        lo = (pad - offset + stride - 1) // stride
-    hi = (size - 1 + pad - offset) // stride + 1 if size - 1 + pad - offset >= 0 else 0
-    if hi > out:
-        hi = out
-    if lo > hi:
-        lo = hi
-    return lo, hi
-
-
 @numba.njit(cache=True, parallel=True)
-def im2col(x, kh, kw, sh, sw, top, left, oh, ow, cols):
-    """``cols[(c, i, j), n*P + p*OW + q] = xpad[n, c, p*sh + i, q*sw + j]`` (zero outside ``x``)."""
-    n, c, h, w = x.shape
+def im2col(xpad, kh, kw, sh, sw, oh, ow, cols):
+    """``cols[(c, i, j), n*P + p*OW + q] = xpad[n, c, p*sh + i, q*sw + j]`` (``xpad``: the padded input)."""
+    n, c = xpad.shape[:2]
     npix = oh * ow
-    zero = np.zeros(1, dtype=cols.dtype)[0]
     for r in prange(c * kh * kw):
         ci = r // (kh * kw)
         i = (r // kw) % kh
         j = r % kw
-        plo, phi = _valid_range(i, sh, top, h, oh)
-        qlo, qhi = _valid_range(j, sw, left, w, ow)
         row = cols[r]
         for b in range(n):
-            base = b * npix
+            src = xpad[b, ci]
             for p in range(oh):
-                start = base + p * ow
-                if p < plo or p >= phi:
-                    for q in range(ow):
-                        row[start + q] = zero
-                    continue
-                hh = p * sh + i - top
-                for q in range(qlo):
-                    row[start + q] = zero
-                for q in range(qlo, qhi):
-                    row[start + q] = x[b, ci, hh, q * sw + j - left]
-                for q in range(qhi, ow):
-                    row[start + q] = zero
+                line = src[p * sh + i]
+                start = b * npix + p * ow
+                for q in range(ow):
+                    row[start + q] = line[q * sw + j]
 
 
 @numba.njit(cache=True, parallel=True)
 def col2im(dcols, kh, kw, sh, sw, top, left, oh, ow, dx):
-    """Adjoint of ``im2col``: ``dx[n, c, p*sh+i-top, q*sw+j-left] += dcols[(c, i, j), n*P + p*OW + q]``."""
+    """Adjoint of ``im2col``: add the columns back onto a padded plane, keep its interior in ``dx``.
+
+    Parallel over the ``N*C`` planes: one thread owns a plane, so no two threads add to one pixel.
+    """
     n, c, h, w = dx.shape
     npix = oh * ow
+    hp = (oh - 1) * sh + kh
+    wp = (ow - 1) * sw + kw
     for t in prange(n * c):
         b = t // c
         ci = t % c
-        plane = dx[b, ci]
-        plane[:, :] = 0
+        acc = np.zeros((hp, wp), dtype=dx.dtype)
         for i in range(kh):
-            plo, phi = _valid_range(i, sh, top, h, oh)
             for j in range(kw):
-                qlo, qhi = _valid_range(j, sw, left, w, ow)
                 row = dcols[(ci * kh + i) * kw + j]
-                for p in range(plo, phi):
-                    hh = p * sh + i - top
+                for p in range(oh):
+                    line = acc[p * sh + i]
                     start = b * npix + p * ow
-                    for q in range(qlo, qhi):
-                        plane[hh, q * sw + j - left] += row[start + q]
+                    for q in range(ow):
+                        line[q * sw + j] += row[start + q]
+        for hh in range(h):
+            for ww in range(w):
+                y, x = hh + top, ww + left
+                dx[b, ci, hh, ww] = acc[y, x] if (y < hp and x < wp) else acc[0, 0] * 0
 
 
 @numba.njit(cache=True, parallel=True)
@@ -124,6 +105,15 @@ def _nf_to_fn(dout, dout_t, db):
         db[k] = acc
 
 
+def _im2col(x, kh, kw, stride, padding, oh, ow):
+    """Pad (NumPy, one copy of the input) then unroll into ``cols (C*KH*KW, N*OH*OW)``."""
+    top, bottom, left, right = padding
+    xpad = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right))) if any(padding) else x
+    cols = np.empty((x.shape[1] * kh * kw, x.shape[0] * oh * ow), dtype=x.dtype)
+    im2col(xpad, kh, kw, stride[0], stride[1], oh, ow, cols)
+    return cols
+
+
 def _is_pointwise(w, stride, padding):
     return w.shape[2] == 1 and w.shape[3] == 1 and tuple(stride) == (1, 1) and not any(padding)
 
@@ -142,8 +132,7 @@ def conv2d_forward(x, w, b, stride, padding):
         if b is not None:
             out += b.reshape(1, f, 1)
         return out.reshape(n, f, oh, ow)
-    cols = np.empty((c * kh * kw, n * oh * ow), dtype=x.dtype)
-    im2col(x, kh, kw, sh, sw, top, left, oh, ow, cols)
+    cols = _im2col(x, kh, kw, stride, padding, oh, ow)
     out2 = np.ascontiguousarray(w).reshape(f, -1) @ cols
     out = np.empty((n, f, oh * ow), dtype=x.dtype)
     bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
@@ -170,8 +159,7 @@ def conv2d_backward(dout, x, w, has_bias, stride, padding):
     dout_t = np.empty((f, n * oh * ow), dtype=x.dtype)
     db = np.empty(f, dtype=x.dtype)
     _nf_to_fn(dout3, dout_t, db)
-    cols = np.empty((c * kh * kw, n * oh * ow), dtype=x.dtype)
-    im2col(x, kh, kw, sh, sw, top, left, oh, ow, cols)
+    cols = _im2col(x, kh, kw, stride, padding, oh, ow)
     dw = (dout_t @ cols.T).reshape(w.shape)
     dcols = w2.T @ dout_t
     del cols

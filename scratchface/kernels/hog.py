@@ -39,11 +39,14 @@ def _hard_bin_exact(theta, edges, orientations):
 
 
 @numba.njit(cache=True, parallel=True)
-def cell_histograms(image, c_row, c_col, orientations, binning):
+def cell_histograms(image, c_row, c_col, orientations, binning, tie_rtol=1e-12):
     """Cell histograms (mean vote per pixel) of an ``(H, W, C)`` float image.
 
     Same result as ``image_gradients`` / ``dominant_channel_gradients`` ->
     ``magnitude_orientation`` -> ``cell_histograms`` of the reference.
+    ``tie_rtol``: channels whose squared magnitudes are this close are
+    compared by ``hypot`` in the image's precision, as the reference does
+    (use about 1e-6 for float32 images, where ``hypot`` rounds to single).
 
     Hard binning without ``atan2``: after turning the gradient into the upper
     half plane (orientation is unsigned), ``theta >= e`` exactly when the
@@ -85,9 +88,9 @@ def cell_histograms(image, c_row, c_col, orientations, binning):
                             # the reference takes the argmax of hypot; squares order the
                             # same way except within rounding, where hypot decides
                             m2 = np.float64(dr) * dr + np.float64(dc) * dc
-                            if m2 > best * (1.0 + 1e-12):
+                            if m2 > best * (1.0 + tie_rtol):
                                 best, g_r, g_c = m2, dr, dc
-                            elif m2 > best * (1.0 - 1e-12):
+                            elif m2 > best * (1.0 - tie_rtol):
                                 if math.hypot(dr, dc) > math.hypot(g_r, g_c):
                                     best, g_r, g_c = m2, dr, dc
                     gr64, gc64 = np.float64(g_r), np.float64(g_c)

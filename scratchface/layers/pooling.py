@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_choice, check_float_array, check_int_pair, check_padding
+from .._validation import check_float_array, check_int_pair, check_padding
 from ..backend import get_array_module
 from ..gradcheck import GradcheckCase
 from .conv import _check_impl, _pad, _window, check_dout
@@ -188,8 +188,8 @@ def _pool_forward(mode, x, kernel_size, stride, padding, ceil_mode, count_includ
 
 def _pool_backward(mode, dout, cache):
     if not isinstance(cache, PoolCache) or cache.mode != mode:
-        raise TypeError(f"cache must be the PoolCache returned by {mode}_pool2d_forward, got "
-                        f"{type(cache).__name__}" + (f" of a {cache.mode} pool" if isinstance(cache, PoolCache) else ""))
+        what = f"a {cache.mode} pool's PoolCache" if isinstance(cache, PoolCache) else type(cache).__name__
+        raise TypeError(f"cache must be the PoolCache returned by {mode}_pool2d_forward, got {what}")
     x = cache.x
     out_hw = tuple(pool_output_size(x.shape[2 + a], cache.kernel_size[a], cache.stride[a], cache.padding[2 * a],
                                     cache.padding[2 * a + 1], cache.ceil_mode) for a in range(2))

@@ -81,7 +81,8 @@ def softmax_forward(x, *, axis=1):
 
     Backward (the Jacobian :math:`\\partial y_k / \\partial x_j = y_k(\\delta_{kj} - y_j)` applied to ``dout``):
 
-    .. math:: \\frac{\\partial L}{\\partial x} = y \\odot \\big(\\mathrm{dout} - \\textstyle\\sum_k \\mathrm{dout}_k y_k\\big)
+    .. math:: \\frac{\\partial L}{\\partial x} =
+              y \\odot \\big(\\mathrm{dout} - \\textstyle\\sum_k \\mathrm{dout}_k y_k\\big)
     """
     axis = _check_logits(x, "x", axis)
     xp = get_array_module(x)

@@ -13,6 +13,9 @@ from ..backend import get_array_module
 from ..layers.normalization import l2_normalize_backward, l2_normalize_forward
 from ..layers.softmax import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 
+__all__ = ["REDUCTIONS", "l2_normalize_forward", "l2_normalize_backward", "softmax_cross_entropy_forward",
+           "softmax_cross_entropy_backward", "reduce_losses", "check_reduction", "check_batch", "as_index_array"]
+
 REDUCTIONS = ("mean", "sum", "mean_active")
 
 

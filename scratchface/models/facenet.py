@@ -15,7 +15,7 @@ model    architecture                                    input        paper (tab
 NN1      Zeiler & Fergus + 1x1 convs, maxout fc (tab. 1)  220x220      140M params, 1.6B
 NN2      inception with L2 pooling (table 2)             224x224      7.5M, 1.6B
 NN3      NN2                                             160x160      7.5M
-NN4      NN2                                             96x96        7.5M, 285M
+NN4      NN2                                             96x96        7.5M, 285M (text)
 NNS1     "mini" inception (not tabulated; our choice)    165x165      26M, 220M (text)
 NNS2     "tiny" inception (not tabulated; our choice)    140x116      4.3M, 20M (text)
 =======  ==============================================  ===========  ==================
@@ -49,11 +49,13 @@ What the paper leaves open, and what we chose
 - **NNS1, NNS2.** The paper gives only their input sizes and, in the text,
   their budgets (NNS1 26M parameters, 220M FLOPs; NNS2 4.3M, 20M). Our versions
   keep NN2's layout with fewer channels and replace the global average pool by
-  a flatten and a larger fully connected layer (the only way to hold many
-  parameters for few FLOPs). NNS1: NN2's channels / 2, last map 6x6x512 flattened
-  -> fc 1280 -> 128 (about 25.9M parameters, 229M FLOPs). NNS2: NN2's
-  channels / 4 without blocks 4b-4d and 5b, last map 5x4x256 flattened -> fc 768
-  -> 128 (about 4.2M parameters, 27M FLOPs). See :data:`NNS_CONFIGS`.
+  a flatten and a large fully connected layer (the only way to hold many
+  parameters for few FLOPs). NNS1: NN2's stem (conv1, inception (2)) with a
+  quarter of the channels, the ten blocks with half, the last 6x6x512 map
+  flattened -> fc 1300 + ReLU -> fc 128: 25.9M parameters, 225M FLOPs. NNS2: stem
+  channels / 9, blocks 3a, 3c, 4a, 4e, 5a with a quarter of the channels, the
+  last 5x4x256 map flattened -> fc 780 + ReLU -> fc 128: 4.31M parameters, 20.1M
+  FLOPs. See :data:`NNS_CONFIGS`.
 
 References
 ----------
@@ -148,9 +150,8 @@ def _scaled(channels, width_divisor):
 
 
 def _conv_relu(layers, name, c_in, c_out, k, *, stride=1, **init):
-    """Add ``name`` (a conv padded to keep the size, or halve it at stride 2) and its ReLU."""
-    layers[name] = Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, **init)
-    layers[f"{name}_relu"] = ReLU()
+    """Add the table row ``name``: a conv padded to keep the size (or halve it at stride 2), then a ReLU."""
+    layers[name] = Sequential(dict(conv=Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, **init), relu=ReLU()))
     return c_out
 
 
@@ -193,6 +194,9 @@ def nn1(input_size=220, embedding_dim=128, *, width_divisor=1, rng=None, dtype=n
         Seeds every initialiser (one generator, drawn layer by layer).
     dtype : float dtype
         Of the parameters (float32; float64 for gradchecks).
+    init : str or callable
+        Weight initialiser of every conv / fc layer (:mod:`scratchface.nn.init`; biases start at 0).
+        ``'zeros'`` builds quickly when only the shapes and counts matter.
 
     Returns
     -------
@@ -212,13 +216,12 @@ def nn1(input_size=220, embedding_dim=128, *, width_divisor=1, rng=None, dtype=n
     """
     embedding_dim, width_divisor = _check_common(embedding_dim, width_divisor)
     h, w = _input_hw(input_size)
-    rng = as_generator(rng)
+    p = dict(rng=as_generator(rng), dtype=dtype, init=init)
     layers, c = {}, 3
     for row in NN1_TABLE:
         name = row[0]
         if name.startswith("conv"):
-            c = _conv_relu(layers, name, c, _scaled(row[1], width_divisor), row[2], stride=row[3], rng=rng,
-                           dtype=dtype)
+            c = _conv_relu(layers, name, c, _scaled(row[1], width_divisor), row[2], stride=row[3], **p)
         elif name.startswith("pool"):
             layers[name] = _max_pool_3x3_2()
         else:
@@ -228,8 +231,8 @@ def nn1(input_size=220, embedding_dim=128, *, width_divisor=1, rng=None, dtype=n
     units = _scaled(NN1_FC_UNITS, width_divisor)
     d = int(np.prod(features))
     for name in ("fc1", "fc2"):
-        layers[name] = Dense(d, units * NN1_MAXOUT_PIECES, **p)
-        layers[f"{name}_maxout"] = Maxout(NN1_MAXOUT_PIECES)
+        layers[name] = Sequential(dict(fc=Dense(d, units * NN1_MAXOUT_PIECES, **p),
+                                       maxout=Maxout(NN1_MAXOUT_PIECES)))
         d = units
     layers["fc7128"] = Dense(d, embedding_dim, **p)
     layers["l2"] = L2Normalize()
@@ -275,7 +278,7 @@ NNS_CONFIGS = dict(
     nns1=dict(input_size=(165, 165), stem_divisor=4, divisor=2,
               blocks=("3a", "3b", "3c", "4a", "4b", "4c", "4d", "4e", "5a", "5b"), hidden=1300,
               paper_params=26e6, paper_flops=220e6),
-    nns2=dict(input_size=(140, 116), stem_divisor=8, divisor=4, blocks=("3a", "3c", "4a", "4e", "5a"),
+    nns2=dict(input_size=(140, 116), stem_divisor=9, divisor=4, blocks=("3a", "3c", "4a", "4e", "5a"),
               hidden=780, paper_params=4.3e6, paper_flops=20e6),
 )
 
@@ -288,18 +291,18 @@ def _inception_net(input_size, embedding_dim, *, architecture, divisor, blocks, 
     flatten -> fc ``head_hidden`` + ReLU -> fc -> L2 (our NNS1/NNS2).
     """
     h, w = _input_hw(input_size)
-    rng = as_generator(rng)
+    p = dict(rng=as_generator(rng), dtype=dtype, init=init)
     rows = {row.name: row for row in NN2_TABLE["blocks"]}
     layers = {}
     stem_divisor = divisor if stem_divisor is None else stem_divisor
     c = _conv_relu(layers, "conv1", 3, _scaled(NN2_TABLE["conv1"], stem_divisor), 7, stride=2, **p)
-    layers["pool1"] = _max_pool_3x3_2()
-    layers["norm1"] = LRN(**LRN_SETTINGS)
+    layers["pool1_norm"] = Sequential(dict(pool=_max_pool_3x3_2(), norm=LRN(**LRN_SETTINGS)))
     reduce, out = (_scaled(v, stem_divisor) for v in NN2_TABLE["inception_2"])
-    c = _conv_relu(layers, "inception_2_reduce", c, reduce, 1, **p)
-    c = _conv_relu(layers, "inception_2", c, out, 3, **p)
-    layers["norm2"] = LRN(**LRN_SETTINGS)
-    layers["pool2"] = _max_pool_3x3_2()
+    inception_2 = {}
+    _conv_relu(inception_2, "reduce", c, reduce, 1, **p)
+    c = _conv_relu(inception_2, "conv3x3", reduce, out, 3, **p)
+    layers["inception_2"] = Sequential(inception_2)
+    layers["norm_pool2"] = Sequential(dict(norm=LRN(**LRN_SETTINGS), pool=_max_pool_3x3_2()))
     for name in blocks:
         row = rows[name]
         block = Inception(c, *(_scaled(v, divisor) for v in row[1:6]), pool=row.pool,
@@ -313,8 +316,7 @@ def _inception_net(input_size, embedding_dim, *, architecture, divisor, blocks, 
         d = c
     else:
         layers["flatten"] = Flatten()
-        layers["fc_hidden"] = Dense(c * fh * fw, head_hidden, **p)
-        layers["fc_hidden_relu"] = ReLU()
+        layers["fc_hidden"] = Sequential(dict(fc=Dense(c * fh * fw, head_hidden, **p), relu=ReLU()))
         d = head_hidden
     layers["fc"] = Dense(d, embedding_dim, **p)
     layers["l2"] = L2Normalize()
@@ -332,8 +334,8 @@ def nn2(input_size=224, embedding_dim=128, *, width_divisor=1, rng=None, dtype=n
         128 in the paper.
     width_divisor : int
         Divide every layer's channels by this (8: a small model for gradchecks).
-    rng : numpy.random.Generator or int, optional
-    dtype : float dtype
+    rng, dtype, init
+        As :func:`nn1`.
 
     Returns
     -------
@@ -353,19 +355,20 @@ def nn2(input_size=224, embedding_dim=128, *, width_divisor=1, rng=None, dtype=n
     """
     embedding_dim, width_divisor = _check_common(embedding_dim, width_divisor)
     return _inception_net(input_size, embedding_dim, architecture="NN2", divisor=width_divisor,
-                          blocks=[row.name for row in NN2_TABLE["blocks"]], head_hidden=None, **p)
+                          blocks=[row.name for row in NN2_TABLE["blocks"]], head_hidden=None, rng=rng, dtype=dtype,
+                          init=init)
 
 
 def nn3(input_size=160, embedding_dim=128, *, width_divisor=1, rng=None, dtype=np.float32, init="he_normal"):
     """FaceNet NN3: NN2 at 160x160 (same parameters, about half the FLOPs). See :func:`nn2`."""
-    net = nn2(input_size, embedding_dim, width_divisor=width_divisor, **p)
+    net = nn2(input_size, embedding_dim, width_divisor=width_divisor, rng=rng, dtype=dtype, init=init)
     net.architecture = "NN3"
     return net
 
 
 def nn4(input_size=96, embedding_dim=128, *, width_divisor=1, rng=None, dtype=np.float32, init="he_normal"):
     """FaceNet NN4: NN2 at 96x96 (same parameters, 285M FLOPs in the paper). See :func:`nn2`."""
-    net = nn2(input_size, embedding_dim, width_divisor=width_divisor, **p)
+    net = nn2(input_size, embedding_dim, width_divisor=width_divisor, rng=rng, dtype=dtype, init=init)
     net.architecture = "NN4"
     return net
 
@@ -376,15 +379,16 @@ def _nns(key, architecture, input_size, embedding_dim, width_divisor, rng, dtype
     return _inception_net(cfg["input_size"] if input_size is None else input_size, embedding_dim,
                           architecture=architecture, divisor=cfg["divisor"] * width_divisor,
                           stem_divisor=cfg["stem_divisor"] * width_divisor, blocks=cfg["blocks"],
-                          head_hidden=_scaled(cfg["hidden"], width_divisor), **p)
+                          head_hidden=_scaled(cfg["hidden"], width_divisor), rng=rng, dtype=dtype, init=init)
 
 
 def nns1(input_size=None, embedding_dim=128, *, width_divisor=1, rng=None, dtype=np.float32, init="he_normal"):
     """Our FaceNet NNS1, the "mini inception" at 165x165 (not tabulated in the paper).
 
     The paper gives only the input size and the budget (26M parameters, 220M
-    FLOPs). Ours: NN2's blocks with half the channels, the last 6x6x512 map
-    flattened into fc 1280 -> 128 -> L2: about 25.9M parameters and 229M FLOPs.
+    FLOPs). Ours: NN2's stem with a quarter of the channels, its ten blocks with
+    half, the last 6x6x512 map flattened into fc 1300 -> 128 -> L2: 25.9M
+    parameters and 225M FLOPs (see the module docstring).
     Parameters as :func:`nn2` (``input_size`` defaults to 165).
     """
     return _nns("nns1", "NNS1", input_size, embedding_dim, width_divisor, rng, dtype, init)
@@ -394,8 +398,8 @@ def nns2(input_size=None, embedding_dim=128, *, width_divisor=1, rng=None, dtype
     """Our FaceNet NNS2, the "tiny inception" at 140x116 (rows x cols; not tabulated in the paper).
 
     The paper gives only the input size and the budget (4.3M parameters, 20M
-    FLOPs). Ours: NN2 with a quarter of the channels and only blocks 3a, 3b, 3c,
-    4a, 4e, 5a; the last 5x4x256 map flattened into fc 768 -> 128 -> L2: about 4.2M
-    parameters and 27M FLOPs. Parameters as :func:`nn2` (``input_size`` defaults to (140, 116)).
+    FLOPs). Ours: NN2's stem with channels / 9, blocks 3a, 3c, 4a, 4e, 5a with a
+    quarter of the channels, the last 5x4x256 map flattened into fc 780 -> 128 -> L2:
+    4.31M parameters and 20.1M FLOPs. Parameters as :func:`nn2` (``input_size`` defaults to (140, 116)).
     """
     return _nns("nns2", "NNS2", input_size, embedding_dim, width_divisor, rng, dtype, init)

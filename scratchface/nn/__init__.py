@@ -22,7 +22,7 @@ from .layers import (LRN, AvgPool2d, BatchNorm, Conv2d, Dense, Dropout, Flatten,
 from .module import Module, Parameter
 from .optim import SGD, AdaGrad, Adam, Optimizer
 from .schedules import CosineSchedule, Schedule, StepSchedule
-from .summary import print_summary, summary
+from .summary import print_summary, summary, summary_rows
 from .train import evaluate, fit, iterate_minibatches, predict, train_epoch
 
 __all__ = [
@@ -31,6 +31,6 @@ __all__ = [
     "PReLU", "Maxout", "LRN", "BatchNorm", "Dropout", "Flatten", "L2Normalize", "Softmax", "LogSoftmax",
     "SGD", "Adam", "AdaGrad", "Optimizer", "StepSchedule", "CosineSchedule", "Schedule",
     "he_normal", "he_uniform", "xavier_normal", "xavier_uniform", "zeros",
-    "save", "load", "load_state", "summary", "print_summary", "check_module",
+    "save", "load", "load_state", "summary", "summary_rows", "print_summary", "check_module",
     "fit", "evaluate", "predict", "train_epoch", "iterate_minibatches",
 ]

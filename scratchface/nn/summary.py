@@ -22,7 +22,7 @@ def human(n: float) -> str:
 
 
 def _shape(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
+    return str(tuple(int(s) for s in shape))
 
 
 def summary_rows(model, input_shape, *, max_depth=None) -> list:

@@ -1,11 +1,31 @@
 """Launch helpers shared by the CUDA kernels: block counts and device views."""
 from __future__ import annotations
 
+import warnings
+
 from numba import cuda
 
-__all__ = ["THREADS", "blocks_for", "device_view", "simulated", "stream"]
+# Some launches are small on purpose (NMS's single reducing block, one block per channel for the
+# PReLU slope gradient, small images): do not warn about under-used GPUs for those.
+warnings.filterwarnings("ignore", message=r"Grid size .* will likely result in GPU under-utilization",
+                        category=Warning)  # NumbaPerformanceWarning (numba or numba-cuda)
+
+__all__ = ["THREADS", "blocks_for", "device_view", "simulated", "stream", "smaller", "larger"]
 
 THREADS = 256  # threads per block for the one-thread-per-element kernels
+
+
+@cuda.jit(device=True)
+def smaller(a, b):
+    """``min(a, b)`` for the kernels (the builtin's generic overload does not compile for every
+    CUDA target; a conditional always does)."""
+    return a if a < b else b
+
+
+@cuda.jit(device=True)
+def larger(a, b):
+    """``max(a, b)`` for the kernels."""
+    return a if a > b else b
 
 
 def simulated() -> bool:
@@ -43,4 +63,5 @@ def stream():
         return 0
     import cupy  # noqa: PLC0415
 
-    return cuda.external_stream(cupy.cuda.get_current_stream().ptr)
+    ptr = cupy.cuda.get_current_stream().ptr
+    return cuda.default_stream() if ptr == 0 else cuda.external_stream(ptr)

@@ -24,6 +24,8 @@ import math
 
 from numba import cuda, float64, int64
 
+from ._launch import larger, smaller
+
 __all__ = ["finish_sq_euclidean", "finish_cosine", "topk_rows", "KMAX", "WARP"]
 
 KMAX = 32   # largest k of the top-k kernel (registers and shared memory per row)
@@ -62,7 +64,7 @@ def finish_cosine(d, row_offset, same):
         d[i, j] = 0
         return
     v = 1 - d[i, j]
-    d[i, j] = min(max(v, 0), 2)
+    d[i, j] = smaller(larger(v, 0), 2)
 
 
 @cuda.jit(cache=True)

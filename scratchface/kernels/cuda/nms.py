@@ -33,21 +33,23 @@ from __future__ import annotations
 
 from numba import cuda, float64, uint64
 
+from ._launch import larger, smaller
+
 __all__ = ["overlap_mask", "reduce_mask", "BLOCK", "REDUCE_THREADS"]
 
 BLOCK = 64            # boxes per block = bits per mask word
 REDUCE_THREADS = 128  # threads of the single reducing block
 
 
-@cuda.jit(device=True, inline=True)
+@cuda.jit(device=True)
 def _suppresses(x1, y1, x2, y2, area, bx1, by1, bx2, by2, barea, threshold, mode):
     """True when the two boxes overlap by more than ``threshold`` (the reference's arithmetic)."""
-    iw = min(x2, bx2) - max(x1, bx1)
-    ih = min(y2, by2) - max(y1, by1)
+    iw = smaller(x2, bx2) - larger(x1, bx1)
+    ih = smaller(y2, by2) - larger(y1, by1)
     if iw <= 0 or ih <= 0:
         return False                                  # inter = 0: overlap 0, never > threshold >= 0
     inter = iw * ih
-    denom = min(area, barea) if mode == 1 else area + barea - inter
+    denom = smaller(area, barea) if mode == 1 else area + barea - inter
     return denom > 0 and inter / denom > threshold
 
 
@@ -64,8 +66,8 @@ def overlap_mask(boxes, threshold, mode, mask):
     if row > col:
         return
     t = cuda.threadIdx.x
-    row_size = min(n - row * BLOCK, BLOCK)
-    col_size = min(n - col * BLOCK, BLOCK)
+    row_size = smaller(n - row * BLOCK, BLOCK)
+    col_size = smaller(n - col * BLOCK, BLOCK)
     shared = cuda.shared.array((BLOCK, 5), dtype=float64)   # x1, y1, x2, y2, area of block col
     if t < col_size:
         j = col * BLOCK + t
@@ -104,7 +106,7 @@ def reduce_mask(mask, n, removed, keep):
     cuda.syncthreads()
     for block in range(col_blocks):
         word = removed[block]             # final for this block: earlier blocks are done
-        size = min(n - block * BLOCK, BLOCK)
+        size = smaller(n - block * BLOCK, BLOCK)
         for bit in range(size):
             if (word >> uint64(bit)) & uint64(1):
                 continue                  # suppressed by a kept box earlier in the order

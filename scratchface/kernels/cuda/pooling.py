@@ -21,23 +21,25 @@ import math
 
 from numba import cuda
 
+from ._launch import larger, smaller
+
 __all__ = ["pool2d_forward", "pool2d_backward", "MAX", "AVG", "L2", "MODES"]
 
 MAX, AVG, L2 = 0, 1, 2
 MODES = {"max": MAX, "avg": AVG, "l2": L2}
 
 
-@cuda.jit(device=True, inline=True)
+@cuda.jit(device=True)
 def _window_count(p, q, kh, kw, sh, sw, h, w, top, bottom, left, right, include_pad):
     """Divisor of the average pool at output ``(p, q)`` (``torch.nn.AvgPool2d``'s rule)."""
     r0 = p * sh
     c0 = q * sw
     if include_pad:            # the window clipped to the padded input
-        rows = min(r0 + kh, h + top + bottom) - r0
-        cols = min(c0 + kw, w + left + right) - c0
+        rows = smaller(r0 + kh, h + top + bottom) - r0
+        cols = smaller(c0 + kw, w + left + right) - c0
     else:                      # the window clipped to the real input
-        rows = min(r0 + kh, top + h) - max(r0, top)
-        cols = min(c0 + kw, left + w) - max(c0, left)
+        rows = smaller(r0 + kh, top + h) - larger(r0, top)
+        cols = smaller(c0 + kw, left + w) - larger(c0, left)
     return rows * cols
 
 
@@ -110,10 +112,10 @@ def pool2d_backward(dout, x, out, argmax, mode, kh, kw, sh, sw, top, bottom, lef
     b = idx // (w * h * c)
     ty = y + top
     tx = xx + left
-    p_lo = max(0, (ty - kh + sh) // sh)       # ceil((ty - kh + 1) / sh) for ty - kh + 1 >= -sh + 1
-    p_hi = min(oh - 1, ty // sh)
-    q_lo = max(0, (tx - kw + sw) // sw)
-    q_hi = min(ow - 1, tx // sw)
+    p_lo = larger(0, (ty - kh + sh) // sh)       # ceil((ty - kh + 1) / sh) for ty - kh + 1 >= -sh + 1
+    p_hi = smaller(oh - 1, ty // sh)
+    q_lo = larger(0, (tx - kw + sw) // sw)
+    q_hi = smaller(ow - 1, tx // sw)
     me = y * w + xx
     acc = 0.0
     for p in range(p_lo, p_hi + 1):

@@ -1,0 +1,235 @@
+"""Benchmark: conv2d and pooling forward + backward on FaceNet NN2 shapes (96x96 input, batch 32).
+
+Compares, in the same run and with the same number of threads:
+
+* ``scratchface``: the Numba kernels (``impl='numba'``: im2col + BLAS GEMM, 1x1 as a pure GEMM);
+* ``numpy``: a plain NumPy im2col (``sliding_window_view`` + ``tensordot``; col2im with one
+  strided add per kernel offset), written below;
+* ``torch``: ``torch.nn.functional`` on the CPU with autograd (when torch is installed).
+
+Times are the minimum over repeats, taken interleaved (ours, numpy, torch, ours, ...) so that
+a busy machine hurts all three alike. GFLOP/s = 2 * multiply-adds / time; the backward pass
+computes dx and dw (twice the forward's multiply-adds) and db. Compile time (Numba's first
+call) is reported apart. Run::
+
+    python benchmarks/bench_conv.py [--threads 2] [--repeats 5] [--batch 32]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def _parse():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2, help="threads for Numba, BLAS and torch (default 2)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats, the minimum is kept (default 5)")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--no-numpy", action="store_true", help="skip the plain NumPy im2col column")
+    return parser.parse_args()
+
+
+ARGS = _parse() if __name__ == "__main__" else None
+if ARGS is not None:  # thread counts must be set before NumPy / Numba start their pools
+    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(ARGS.threads)
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from scratchface.layers.conv import conv2d_backward, conv2d_forward  # noqa: E402
+from scratchface.layers.pooling import l2_pool2d_backward, l2_pool2d_forward, max_pool2d_backward, max_pool2d_forward  # noqa: E402
+
+# name, (C, H, W), (F, KH, KW), stride, padding -- FaceNet NN2 (Schroff et al. 2015, table 2) at 96x96
+CONV_SHAPES = [
+    ("conv1 7x7/2 3->64", (3, 96, 96), (64, 7, 7), 2, 3),
+    ("conv2 3x3 64->192", (64, 24, 24), (192, 3, 3), 1, 1),
+    ("3a 1x1 192->64", (192, 12, 12), (64, 1, 1), 1, 0),
+    ("3a 3x3 96->128", (96, 12, 12), (128, 3, 3), 1, 1),
+    ("3a 5x5 16->32", (16, 12, 12), (32, 5, 5), 1, 2),
+]
+POOL_SHAPES = [
+    ("max pool 3x3/2", "max", (192, 24, 24), 3, 2, 0),
+    ("L2 pool 3x3/1 p1", "l2", (192, 24, 24), 3, 1, 1),
+]
+
+
+# ---------------------------------------------------------------- plain NumPy im2col peer
+def numpy_conv_forward(x, w, b, stride, pad):
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    f, c, kh, kw = w.shape
+    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+    out = np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3]))          # (N, OH, OW, F)
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2)) + b[None, :, None, None], (xp, win)
+
+
+def numpy_conv_backward(dout, cache, x, w, stride, pad):
+    xp, win = cache
+    f, c, kh, kw = w.shape
+    oh, ow = dout.shape[2:]
+    dw = np.tensordot(dout, win, axes=([0, 2, 3], [0, 2, 3]))       # (F, C, KH, KW)
+    db = dout.sum(axis=(0, 2, 3))
+    dxp = np.zeros_like(xp)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] += np.einsum(
+                "nfhw,fc->nchw", dout, w[:, :, i, j], optimize=True)
+    h, wd = x.shape[2:]
+    return dxp[:, :, pad:pad + h, pad:pad + wd], dw, db
+
+
+def gemm_peak(threads, size=2048, repeats=5):
+    a = np.random.default_rng(0).standard_normal((size, size)).astype(np.float32)
+    b = a.T.copy()
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size ** 3 / best / 1e9
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main(args):
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+        functional = torch.nn.functional
+    except ImportError:
+        torch = None
+    import numba
+    print(f"threads: numba {numba.get_num_threads()}, torch {torch.get_num_threads() if torch else '-'}; "
+          f"batch {args.batch}; float32; min of {args.repeats} interleaved repeats")
+    print(f"GEMM peak (np.matmul float32 2048^2): {gemm_peak(args.threads):.1f} GFLOP/s")
+    rng = np.random.default_rng(0)
+
+    # compile time, apart: the first call of each kernel, on tiny float32 inputs
+    start = time.perf_counter()
+    xs = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
+    for k, s, p in ((3, 2, 1), (1, 1, 0)):
+        ws = rng.standard_normal((4, 3, k, k)).astype(np.float32)
+        out, cache = conv2d_forward(xs, ws, np.zeros(4, np.float32), stride=s, padding=p, impl="numba")
+        conv2d_backward(out, cache)
+    for fwd, bwd in ((max_pool2d_forward, max_pool2d_backward), (l2_pool2d_forward, l2_pool2d_backward)):
+        out, cache = fwd(xs, kernel_size=3, stride=1, padding=1, impl="numba")
+        bwd(out, cache)
+    print(f"Numba compile + first call (or load from cache): {time.perf_counter() - start:.2f} s\n")
+
+    header = (f"{'layer':<20}{'GMAC':>6} | {'ours fwd':>9}{'bwd':>8}{'GF/s':>7} | {'numpy':>8}{'GF/s':>7} | "
+              f"{'torch fwd':>9}{'bwd':>8}{'GF/s':>7} | {'ours/torch':>10}")
+    print(header)
+    print("-" * len(header))
+    for name, (c, h, wd), (f, kh, kw), stride, pad in CONV_SHAPES:
+        x = rng.standard_normal((args.batch, c, h, wd)).astype(np.float32)
+        w = (rng.standard_normal((f, c, kh, kw)) / np.sqrt(c * kh * kw)).astype(np.float32)
+        b = rng.standard_normal(f).astype(np.float32)
+        oh, ow = (h + 2 * pad - kh) // stride + 1, (wd + 2 * pad - kw) // stride + 1
+        macs = args.batch * f * oh * ow * c * kh * kw
+        dout = rng.standard_normal((args.batch, f, oh, ow)).astype(np.float32)
+        times = {k: [np.inf, np.inf] for k in ("ours", "numpy", "torch")}
+
+        def ours():
+            t0 = time.perf_counter()
+            _, cache = conv2d_forward(x, w, b, stride=stride, padding=pad, impl="numba")
+            t1 = time.perf_counter()
+            conv2d_backward(dout, cache)
+            return t1 - t0, time.perf_counter() - t1
+
+        def plain():
+            t0 = time.perf_counter()
+            _, cache = numpy_conv_forward(x, w, b, stride, pad)
+            t1 = time.perf_counter()
+            numpy_conv_backward(dout, cache, x, w, stride, pad)
+            return t1 - t0, time.perf_counter() - t1
+
+        if torch is not None:
+            tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+            tdout = torch.tensor(dout)
+
+            def peer():
+                t0 = time.perf_counter()
+                out = functional.conv2d(tx, tw, tb, stride=stride, padding=pad)
+                t1 = time.perf_counter()
+                torch.autograd.grad(out, (tx, tw, tb), tdout)
+                return t1 - t0, time.perf_counter() - t1
+        runners = {"ours": ours, "numpy": None if args.no_numpy else plain,
+                   "torch": peer if torch is not None else None}
+        for fn in runners.values():   # warm-up
+            if fn is not None:
+                fn()
+        for _ in range(args.repeats):
+            for key, fn in runners.items():
+                if fn is not None:
+                    fwd_t, bwd_t = fn()
+                    times[key][0] = min(times[key][0], fwd_t)
+                    times[key][1] = min(times[key][1], bwd_t)
+
+        def gfs(key):
+            total = sum(times[key])
+            return 3 * 2 * macs / total / 1e9 if np.isfinite(total) else float("nan")
+        ratio = sum(times["torch"]) / sum(times["ours"]) if torch is not None else float("nan")
+        print(f"{name:<20}{macs / 1e9:>6.2f} | {times['ours'][0] * 1e3:>7.1f}ms{times['ours'][1] * 1e3:>6.1f}ms"
+              f"{gfs('ours'):>7.1f} | {sum(times['numpy']) * 1e3:>6.0f}ms{gfs('numpy'):>7.1f} | "
+              f"{times['torch'][0] * 1e3:>7.1f}ms{times['torch'][1] * 1e3:>6.1f}ms{gfs('torch'):>7.1f} | "
+              f"{ratio:>9.2f}x", flush=True)
+
+    print()
+    header = (f"{'pool (32x192x24x24)':<20} | {'ours fwd':>9}{'bwd':>8} | {'numpy ref':>9} | "
+              f"{'torch fwd':>9}{'bwd':>8} | {'ours/torch':>10}")
+    print(header)
+    print("-" * len(header))
+    for name, mode, (c, h, wd), k, s, p in POOL_SHAPES:
+        x = rng.standard_normal((args.batch, c, h, wd)).astype(np.float32)
+        fwd, bwd = (max_pool2d_forward, max_pool2d_backward) if mode == "max" else (l2_pool2d_forward,
+                                                                                    l2_pool2d_backward)
+        kwargs = dict(kernel_size=k, stride=s, padding=p, ceil_mode=(mode == "max"))
+        out, _ = fwd(x, **kwargs)
+        dout = rng.standard_normal(out.shape).astype(np.float32)
+        times = {key: [np.inf, np.inf] for key in ("ours", "numpy", "torch")}
+
+        def run(impl):
+            def go():
+                t0 = time.perf_counter()
+                _, cache = fwd(x, impl=impl, **kwargs)
+                t1 = time.perf_counter()
+                bwd(dout, cache)
+                return t1 - t0, time.perf_counter() - t1
+            return go
+        runners = {"ours": run("numba"), "numpy": None if args.no_numpy else run("reference"), "torch": None}
+        if torch is not None:
+            tx = torch.tensor(x, requires_grad=True)
+            tdout = torch.tensor(dout)
+
+            def peer():
+                t0 = time.perf_counter()
+                if mode == "max":
+                    out = functional.max_pool2d(tx, k, s, p, ceil_mode=True)
+                else:   # LPPool2d has no padding: pad with zeros first
+                    out = functional.lp_pool2d(functional.pad(tx, (p, p, p, p)), 2, k, s)
+                t1 = time.perf_counter()
+                torch.autograd.grad(out, (tx,), tdout)
+                return t1 - t0, time.perf_counter() - t1
+            runners["torch"] = peer
+        for fn in runners.values():
+            if fn is not None:
+                fn()
+        for _ in range(args.repeats):
+            for key, fn in runners.items():
+                if fn is not None:
+                    a, b_ = fn()
+                    times[key][0] = min(times[key][0], a)
+                    times[key][1] = min(times[key][1], b_)
+        ratio = sum(times["torch"]) / sum(times["ours"]) if torch is not None else float("nan")
+        print(f"{name:<20} | {times['ours'][0] * 1e3:>7.1f}ms{times['ours'][1] * 1e3:>6.1f}ms | "
+              f"{sum(times['numpy']) * 1e3:>7.0f}ms | "
+              f"{times['torch'][0] * 1e3:>7.1f}ms{times['torch'][1] * 1e3:>6.1f}ms"
+              f" | {ratio:>9.2f}x", flush=True)
+    print("\nours/torch = torch time / our time for forward + backward (> 1: we are faster).")
+
+
+if __name__ == "__main__":
+    main(ARGS)

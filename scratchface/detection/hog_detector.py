@@ -1,0 +1,196 @@
+"""The classical face detector: HOG features, a linear SVM window score, a pyramid, NMS.
+
+Dalal & Triggs' recipe, for faces:
+
+1. Bring the image to gray 0..1 (:func:`scratchface.image.as_gray`).
+2. Build a pyramid (:mod:`scratchface.detection.pyramid`); a ``32 x 32`` window
+   at a level shrunk by ``s`` sees faces of ``32 s`` pixels.
+3. Per level, compute HOG **once** for the whole level (cells of 4 x 4 pixels,
+   blocks of 2 x 2 cells, 9 bins, L2-Hys) and keep the grid of normalised blocks
+   ``(n_blocks_row, n_blocks_col, 2, 2, 9)``.
+4. A window is the ``7 x 7`` blocks under it; its score is the SVM's
+   ``w . features + b``. Over all windows at once this is a correlation of the
+   block grid with the weights reshaped ``(7, 7, 36)`` (:func:`score_map`),
+   so the windows are read off the grid and never recomputed, one cell apart.
+5. Windows scoring above ``threshold`` become boxes in original coordinates;
+   greedy NMS keeps the best of overlapping boxes.
+
+The model (weights, bias and the HOG parameters it was trained with) ships as
+``scratchface/data/hog_face_detector.npz``, made by
+``python -m scratchface.detection.train_hog_detector``.
+"""
+from __future__ import annotations
+
+import pathlib
+from typing import NamedTuple
+
+import numpy as np
+
+from .._validation import check_choice, check_in_range, check_positive_float
+from .hog import hog
+from .nms import nms
+from .pyramid import image_pyramid
+
+__all__ = ["HogFaceModel", "load_model", "save_model", "block_grid", "score_map", "window_features",
+           "detect_faces_hog", "DEFAULT_MODEL_PATH"]
+
+DEFAULT_MODEL_PATH = pathlib.Path(__file__).resolve().parents[1] / "data" / "hog_face_detector.npz"
+
+
+class HogFaceModel(NamedTuple):
+    """A trained window classifier and the HOG parameters of its features."""
+    weights: np.ndarray        #: (n_blocks, n_blocks, b, b, orientations) SVM weights, one per feature
+    bias: float                #: SVM intercept
+    window: int = 32           #: window side in pixels
+    cell: int = 4              #: pixels per cell (also the sliding step)
+    block: int = 2             #: cells per block
+    orientations: int = 9
+    block_norm: str = "L2-Hys"
+    threshold: float = 0.0     #: default score threshold of :func:`detect_faces_hog`
+
+    @property
+    def blocks_per_window(self) -> int:
+        return self.window // self.cell - self.block + 1
+
+
+def save_model(path, model: HogFaceModel, **metadata):
+    """Write a model as ``.npz`` (plain arrays; extra ``metadata`` stored alongside)."""
+    np.savez_compressed(path, weights=model.weights.astype(np.float32), bias=np.float64(model.bias),
+                        window=model.window, cell=model.cell, block=model.block,
+                        orientations=model.orientations, block_norm=model.block_norm,
+                        threshold=np.float64(model.threshold),
+                        **{k: np.asarray(v) for k, v in metadata.items()})
+
+
+def load_model(path=None) -> HogFaceModel:
+    """Read a model written by :func:`save_model` (default: the one shipped with the package)."""
+    path = DEFAULT_MODEL_PATH if path is None else pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"HOG face model not found: {path} (train one with "
+                                "python -m scratchface.detection.train_hog_detector)")
+    with np.load(path, allow_pickle=False) as f:
+        return HogFaceModel(weights=f["weights"].astype(np.float64), bias=float(f["bias"]),
+                            window=int(f["window"]), cell=int(f["cell"]), block=int(f["block"]),
+                            orientations=int(f["orientations"]), block_norm=str(f["block_norm"]),
+                            threshold=float(f["threshold"]))
+
+
+def block_grid(gray, model: HogFaceModel, impl="auto"):
+    """The normalised HOG blocks of a whole gray image, ``(n_blocks_row, n_blocks_col, b, b, o)``."""
+    return hog(gray, orientations=model.orientations, pixels_per_cell=(model.cell, model.cell),
+               cells_per_block=(model.block, model.block), block_norm=model.block_norm,
+               feature_vector=False, impl=impl)
+
+
+def score_map(blocks, weights, bias):
+    """SVM score of every window on a block grid.
+
+    .. math:: S[r, c] = b + \\sum_{u, v} \\langle B[r + u, c + v], W[u, v] \\rangle
+
+    Parameters
+    ----------
+    blocks : array, shape (R, C, b, b, o)
+    weights : array, shape (n, n, b, b, o)
+        ``n`` blocks per window side.
+
+    Returns
+    -------
+    scores : array, shape (R - n + 1, C - n + 1)
+        ``scores[r, c]`` is the window whose top-left cell is ``(r, c)``.
+    """
+    n = weights.shape[0]
+    rows, cols = blocks.shape[0] - n + 1, blocks.shape[1] - n + 1
+    if rows <= 0 or cols <= 0:
+        return np.zeros((max(rows, 0), max(cols, 0)))
+    flat = blocks.reshape(blocks.shape[0], blocks.shape[1], -1)
+    w = weights.reshape(n, n, -1)
+    scores = np.full((rows, cols), float(bias))
+    for u in range(n):
+        for v in range(n):
+            scores += flat[u:u + rows, v:v + cols] @ w[u, v]
+    return scores
+
+
+def window_features(patch, model: HogFaceModel, impl="auto"):
+    """Feature vector of one training patch: the window plus a margin of one cell on each side.
+
+    ``patch`` is ``(window + 2 cell)`` pixels square (gray, 0..1); HOG is
+    computed on all of it and the window's blocks are read off the grid, exactly
+    as :func:`detect_faces_hog` reads a window off a pyramid level (so the
+    window's border gradients see the pixels outside it).
+    """
+    blocks = block_grid(patch, model, impl)
+    n = model.blocks_per_window
+    return blocks[1:1 + n, 1:1 + n].ravel()
+
+
+def _level_detections(gray, level, model, threshold, impl):
+    blocks = block_grid(level.image, model, impl)
+    scores = score_map(blocks, model.weights, model.bias)
+    rows, cols = np.nonzero(scores > threshold)
+    y1 = rows * model.cell * level.scale_y
+    x1 = cols * model.cell * level.scale_x
+    boxes = np.stack([x1, y1, x1 + model.window * level.scale_x, y1 + model.window * level.scale_y], axis=1)
+    return boxes.reshape(-1, 4), scores[rows, cols]
+
+
+def detect_faces_hog(image, *, model=None, threshold=None, scale_factor=1.1, min_size=None, max_size=None,
+                     nms_threshold=0.3, impl="auto"):
+    """Find faces with HOG + linear SVM + image pyramid + NMS.
+
+    Parameters
+    ----------
+    image : path, PIL image or array (H, W), (H, W, 3) or (H, W, 4); uint8 or float
+    model : HogFaceModel, optional
+        Default: the shipped ``hog_face_detector.npz``.
+    threshold : float, optional
+        Keep windows with SVM score above it (default ``model.threshold``);
+        lower finds more faces and more false positives.
+    scale_factor : float > 1
+        Pyramid step.
+    min_size, max_size : float, optional
+        Smallest / largest face side in pixels (default: the window, 32, and
+        the image). ``min_size`` below the window upsamples the image.
+    nms_threshold : float in [0, 1]
+        IoU above which the lower-scoring of two boxes is dropped.
+    impl : {'auto', 'reference', 'numba'}
+        HOG implementation.
+
+    Returns
+    -------
+    boxes : float64 array, shape (n, 4)
+        ``(x1, y1, x2, y2)`` in original pixels, by decreasing score; ``(0, 4)``
+        when nothing is found (also when the image is smaller than the window).
+    scores : float64 array, shape (n,)
+        SVM scores (margins, not probabilities).
+
+    References
+    ----------
+    N. Dalal and B. Triggs, "Histograms of Oriented Gradients for Human
+    Detection", CVPR 2005.
+    """
+    from ..image import as_gray
+
+    model = load_model() if model is None else model
+    if not isinstance(model, HogFaceModel):
+        raise TypeError(f"model must be a HogFaceModel (see load_model), got {type(model).__name__}")
+    threshold = model.threshold if threshold is None else threshold
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating, np.integer)) \
+            or not np.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    check_positive_float(scale_factor, "scale_factor")
+    nms_threshold = check_in_range(nms_threshold, "nms_threshold", 0.0, 1.0)
+    check_choice(impl, "impl", ("auto", "reference", "numba"))
+    gray = as_gray(image)
+    empty = (np.zeros((0, 4)), np.zeros(0))
+    levels = image_pyramid(gray, window=(model.window, model.window), scale_factor=scale_factor,
+                           min_size=min_size, max_size=max_size)
+    found = [_level_detections(gray, level, model, float(threshold), impl) for level in levels]
+    if not found:
+        return empty
+    boxes = np.concatenate([b for b, _ in found])
+    scores = np.concatenate([s for _, s in found])
+    if boxes.shape[0] == 0:
+        return empty
+    keep = nms(boxes, scores, nms_threshold)
+    return boxes[keep], scores[keep]
