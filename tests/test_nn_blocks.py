@@ -10,19 +10,20 @@ from scratchface.layers.pooling import max_pool2d_forward
 # ----------------------------------------------------------------- helpers
 
 
-def _distinct(rng, shape, spacing=0.05):
-    """Values at least ``spacing`` apart (no near-ties for max pooling), shuffled."""
+def _distinct(rng, shape):
+    """Values in [-1, 1] at least ``2 / size`` apart (no near-ties for max pooling), shuffled."""
     n = int(np.prod(shape))
-    return (rng.permutation(n).reshape(shape) - n / 2) * spacing + 0.01 * rng.random(shape)
+    spacing = 2.0 / n
+    return (rng.permutation(n).reshape(shape) - n / 2) * spacing + 0.1 * spacing * rng.random(shape)
 
 
-def _away_from_kinks(model, rng, scale=0.3):
-    """Shrink every weight and give each unit a bias of +-1, so that no ReLU input is near 0.
+def _away_from_kinks(model, rng, scale=0.5):
+    """Shrink every weight and give each unit a bias of +-1, so that ReLU inputs stay off 0.
 
-    With weights ~ 0.3 x He the pre-activations are the bias plus a small term
-    (|term| << 1), so every ReLU is clearly on or off and the finite
-    differences (step 1e-4) never cross a kink. Half the units of each layer
-    are off: the check also covers zero gradients.
+    With weights 0.5 x He the pre-activations are +-1 plus a term of standard
+    deviation about 0.5: the chance that one lies within the finite-difference
+    reach (2h = 2e-4) of the kink is below 1e-4 per unit, and the seeds are
+    fixed. About 40% of the units are off, so zero gradients are checked too.
     """
     for name, p in model.named_parameters():
         if name.endswith("weight"):
@@ -134,6 +135,14 @@ def test_inception_matches_facenet_table_2(name):
     input_shape = (row["config"][0],) + row["input_hw"]
     assert block.output_shape(input_shape) == row["output"]
     params, params_tol = _table_number(row["params"])
+    if name == "4a":
+        # The one row the arithmetic does not round to: weights 640*256 + 640*96 + 96*9*192 + 640*32
+        # + 32*25*64 + 640*128 = 544,768 plus 768 biases = 545,536, which rounds to 546K; the table
+        # prints 545K (truncated, or without biases -- but 3a's and 3b's rows need the biases).
+        # Checked exactly here, and against the table to one unit of its last digit.
+        weights = 640 * 256 + 640 * 96 + 96 * 9 * 192 + 640 * 32 + 32 * 25 * 64 + 640 * 128
+        assert block.num_params == weights + 768 == 545536
+        params_tol *= 2
     flops, flops_tol = _table_number(row["flops"])
     assert abs(block.num_params - params) <= params_tol, (block.num_params, row["params"])
     assert abs(block.flops(input_shape) - flops) <= flops_tol, (block.flops(input_shape), row["flops"])
@@ -156,7 +165,9 @@ def test_inception_forward_equals_its_branches_by_hand(rng):
     block = nn.Inception(4, 2, 3, 2, 1, 2, pool="max", pool_proj=0, rng=rng, dtype=np.float64)
     x = rng.standard_normal((2, 4, 6, 5))
     out = block.forward(x)
-    relu = lambda v: np.maximum(v, 0)                                     # noqa: E731
+
+    def relu(v):
+        return np.maximum(v, 0)
 
     def conv(module, v):
         return conv2d_reference_forward(v, module.weight.data, module.bias.data, module.stride, module.padding)
@@ -172,8 +183,8 @@ def test_inception_forward_equals_its_branches_by_hand(rng):
 
 # ----------------------------------------------------------------- bad input
 def test_container_bad_input():
-    with pytest.raises(TypeError, match="Sequential item '1' must be a scratchface.nn Module, got function"):
-        nn.Sequential(nn.ReLU(), np.tanh)
+    with pytest.raises(TypeError, match="Sequential item '1' must be a scratchface.nn Module, got builtin_function"):
+        nn.Sequential(nn.ReLU(), len)
     with pytest.raises(TypeError, match="Sequential item '0' must be a scratchface.nn Module, got list"):
         nn.Sequential([nn.ReLU()])
     with pytest.raises(ValueError, match="Sequential needs at least one module"):

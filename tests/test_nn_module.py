@@ -124,6 +124,27 @@ def test_astype_converts_parameters_and_buffers():
     assert net.bn.running_var.dtype == np.float64
 
 
+def test_to_cpu_keeps_numpy_and_bad_device():
+    net = _small_cnn()
+    assert net.to("cpu") is net and isinstance(net.conv.weight.data, np.ndarray)
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'gpu'"):
+        net.to("cuda")
+
+
+@pytest.mark.gpu
+def test_to_gpu_runs_forward_and_backward_on_cupy(rng):
+    from scratchface.backend import cupy_available, to_device, to_host
+    if not cupy_available():
+        pytest.skip("CuPy with a CUDA GPU not available")
+    net = _small_cnn(dtype=np.float64)
+    x = rng.standard_normal((4, 2, 6, 6))
+    expected = net.forward(x)
+    net.to("gpu")
+    out = net.forward(to_device(x))
+    np.testing.assert_allclose(to_host(out), expected, rtol=1e-10)
+    assert net.backward(out * 0 + 1).shape == x.shape
+
+
 # ----------------------------------------------------------------- save / load
 def test_save_load_round_trip(tmp_path, rng):
     net = _small_cnn(seed=0)
@@ -168,9 +189,9 @@ def test_summary_table_lists_nested_layers_and_totals():
     net = nn.Sequential({"stem": nn.Conv2d(3, 192, 3, padding=1, rng=0), "inc": nn.Inception.from_table("3a", rng=0)})
     rows = nn.summary_rows(net, (3, 28, 28))
     assert rows[0]["params"] == net.num_params and rows[0]["output_shape"] == (256, 28, 28)
-    inc = [r for r in rows if r["name"] == "inc"][0]
+    inc = next(r for r in rows if r["name"] == "inc")
     assert inc["depth"] == 1 and inc["params"] == 163696
-    branch = [r for r in rows if r["name"] == "branch_pool"][0]
+    branch = next(r for r in rows if r["name"] == "branch_pool")
     assert branch["depth"] == 2 and branch["output_shape"] == (32, 28, 28)
     text = nn.summary(net, (3, 28, 28))
     assert "  branch3x3" in text and "Inception" in text and "(256, 28, 28)" in text

@@ -104,3 +104,11 @@ def test_errors(rng):
         LinearSVM().fit(x, y).decision_function(np.zeros((3, 5)))
     with pytest.raises(TypeError, match="random_state"):
         LinearSVM(random_state="seed").fit(x, y)
+
+
+def test_reference_equals_numba(rng):
+    x, y = make_problem(rng, n=60, d=7)
+    a = LinearSVM(C=0.7, class_weight="balanced", tol=1e-8, max_iter=5000, impl="reference").fit(x, y)
+    b = LinearSVM(C=0.7, class_weight="balanced", tol=1e-8, max_iter=5000, impl="numba").fit(x, y)
+    np.testing.assert_allclose(b.coef_, a.coef_, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(b.dual_coef_, a.dual_coef_, rtol=1e-6, atol=1e-9)

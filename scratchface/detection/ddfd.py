@@ -75,8 +75,13 @@ def dense_to_1x1_conv(w, b):
 class WindowClassifier:
     """A small face / non-face classifier of 24x24 RGB windows, built from :mod:`scratchface.nn`.
 
-    conv 3x3 (3 -> 8), ReLU, max-pool 2, conv 3x3 (8 -> 16), ReLU, max-pool 2
-    [feature map 16 x 4 x 4], flatten, dense 256 -> ``hidden``, ReLU, dense -> 2.
+    conv 3x3 (3 -> 8), ReLU, max-pool 2, conv 2x2 (8 -> 16), ReLU, max-pool 2
+    [feature map 16 x 5 x 5], flatten, dense 400 -> ``hidden``, ReLU, dense -> 2.
+
+    The sizes are chosen so that every pixel of the 24x24 window reaches the
+    output (24 -> 22 -> 11 -> 10 -> 5, no row left over by a pooling): then the
+    heat map has exactly one position per window inside the image,
+    ``floor((H - 24) / 4) + 1`` rows.
 
     Parameters
     ----------
@@ -96,7 +101,7 @@ class WindowClassifier:
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.features = Sequential({
             "conv1": L.Conv2d(3, 8, 3, rng=rng, dtype=dtype), "relu1": L.ReLU(), "pool1": L.MaxPool2d(2),
-            "conv2": L.Conv2d(8, 16, 3, rng=rng, dtype=dtype), "relu2": L.ReLU(), "pool2": L.MaxPool2d(2)})
+            "conv2": L.Conv2d(8, 16, 2, rng=rng, dtype=dtype), "relu2": L.ReLU(), "pool2": L.MaxPool2d(2)})
         self.feature_shape = self.features.output_shape((3, self.window, self.window))
         size = int(np.prod(self.feature_shape))
         self.classifier = Sequential({

@@ -36,7 +36,8 @@ from .nms import iou
 __all__ = ["NEGATIVE", "POSITIVE", "PART", "LANDMARK", "IGNORED", "TASK_WEIGHTS", "OHEM_RATIO",
            "sample_types", "task_indicators", "box_targets", "landmark_targets", "Samples",
            "generate_samples", "concat_samples", "mtcnn_loss_forward", "mtcnn_loss_backward",
-           "ohem_select", "TrainablePNet", "train_pnet", "face_accuracy", "gradcheck_cases"]
+           "ohem_select", "TrainablePNet", "train_pnet", "face_accuracy", "gradcheck_cases",
+           "five_points_from_68", "face_samples_from_data", "ORL_FACE_BOX"]
 
 NEGATIVE, POSITIVE, PART, LANDMARK = 0, 1, -1, -2
 IGNORED = -3  #: 0.3 <= IoU < 0.4: neither face nor background; not used
@@ -202,6 +203,7 @@ def generate_samples(image, faces, *, rng, size=12, negatives=50, around_faces=2
     if landmarks is not None:
         landmarks = np.asarray(landmarks, dtype=np.float64).reshape(len(faces), 5, 2)
         extra = np.nonzero(types == POSITIVE)[0]
+        extra = extra[np.isfinite(landmarks[nearest[extra]]).all(axis=(1, 2))]  # faces with all 5 points
         crops = np.concatenate([crops, crops[extra]])
         types = np.concatenate([types, np.full(len(extra), LANDMARK)])
         boxes = np.concatenate([boxes, np.zeros((len(extra), 4), np.float32)])
@@ -210,6 +212,67 @@ def generate_samples(image, faces, *, rng, size=12, negatives=50, around_faces=2
     pixels = _area_resize_from_table(prep.sat, crops[:, 1], crops[:, 0], side, side, size, size)
     images = np.ascontiguousarray(normalize_pixels(pixels).transpose(0, 3, 1, 2))
     return Samples(images, types.astype(np.int64), boxes, marks)
+
+
+def five_points_from_68(landmarks68):
+    """MTCNN's five points from the iBUG 68 (dlib): eye centres (36-41, 42-47), nose tip 30, mouth corners 48, 54.
+
+    (n, 68, 2) -> (n, 5, 2); "left" is the eye on the left of the image, as in MTCNN.
+    """
+    p = np.asarray(landmarks68, dtype=np.float64)
+    if p.ndim != 3 or p.shape[1:] != (68, 2):
+        raise ValueError(f"landmarks68 must have shape (n, 68, 2), got {p.shape}")
+    return np.stack([p[:, 36:42].mean(axis=1), p[:, 42:48].mean(axis=1), p[:, 30], p[:, 48], p[:, 54]], axis=1)
+
+
+#: Face box (x1, y1, x2, y2) used for every 92x112 ORL image: MTCNN's boxes on a sample of them span
+#: about x 0..82, y 13..112; the faces are centred and upright, so one box serves all.
+ORL_FACE_BOX = (6.0, 18.0, 82.0, 108.0)
+
+
+def face_samples_from_data(data_dir=None, *, rng, split="training", size=12, negatives=400, around_faces=40,
+                           orl_subjects=range(1, 36), orl_around=3, landmarks=True):
+    """Samples cut from dlib's face photos (faces and background) and ORL faces (faces only).
+
+    Parameters
+    ----------
+    data_dir : path, optional
+        The folder holding ``dlib_faces`` and ``orl_faces`` (default ``$SCRATCHFACE_DATA``).
+    rng : numpy.random.Generator
+    split : {'training', 'testing'}
+        Which dlib photos (the two splits share no photo).
+    size : int
+    negatives, around_faces : int
+        Per dlib photo / per face, see :func:`generate_samples`.
+    orl_subjects : iterable of int
+        ORL people to use (1..40); keep the held-out ones apart.
+    orl_around : int
+        Crops around the face of each ORL image.
+    landmarks : bool
+        Add ``LANDMARK`` samples from the dlib 68-point annotations.
+    """
+    import os  # noqa: PLC0415
+    import pathlib  # noqa: PLC0415
+
+    from ..data.dlib_faces import load_dlib_faces  # noqa: PLC0415
+    from ..data.orl import load_orl_faces  # noqa: PLC0415
+    from ..image import read_image  # noqa: PLC0415
+
+    root = pathlib.Path(data_dir) if data_dir is not None else None
+    if root is None and os.environ.get("SCRATCHFACE_DATA"):
+        root = pathlib.Path(os.environ["SCRATCHFACE_DATA"])
+    parts = []
+    for photo in load_dlib_faces(None if root is None else root / "dlib_faces", split, landmarks=landmarks):
+        marks = five_points_from_68(photo.landmarks) if landmarks else None
+        parts.append(generate_samples(read_image(photo.path), photo.boxes, rng=rng, size=size,
+                                      negatives=negatives, around_faces=around_faces, landmarks=marks))
+    subjects = list(orl_subjects)
+    if subjects and orl_around:
+        faces, _ = load_orl_faces(None if root is None else root / "orl_faces", subjects)
+        box = np.array([ORL_FACE_BOX])
+        for face in faces:
+            parts.append(generate_samples(face, box, rng=rng, size=size, negatives=0, around_faces=orl_around))
+    return concat_samples(parts)
 
 
 # ----------------------------------------------------------------------------- the loss

@@ -94,12 +94,35 @@ def negative_images(data_dir=None):
     return images
 
 
-def _level_grids(images, model, scale_factor=1.2):
-    """Block grids of every pyramid level of every image (computed once, reused by each round)."""
+def _level_grids(images, model, scale_factor=1.2, face_box=None, max_side=640):
+    """Block grids of every pyramid level of every image (computed once, reused by each round).
+
+    Returns a list of ``(grid, allowed)``: ``allowed`` (bool, one per window
+    position) is False where the window overlaps ``face_box`` (IoU >= 0.3), so
+    that only face-free windows (backgrounds, hair, shoulders, parts of a face
+    at the wrong scale) become negatives.
+    """
+    from .nms import iou
+
     grids = []
+    n = model.blocks_per_window
     for gray in images:
+        shrink = max(gray.shape) / max_side
+        if shrink > 1:  # huge photos: the coarse levels are all that a 32-pixel window needs
+            gray = resize(gray, (int(round(gray.shape[0] / shrink)), int(round(gray.shape[1] / shrink))))
         for level in image_pyramid(gray, window=(model.window, model.window), scale_factor=scale_factor):
-            grids.append(block_grid(level.image, model))
+            grid = block_grid(level.image, model)
+            rows, cols = grid.shape[0] - n + 1, grid.shape[1] - n + 1
+            if rows <= 0 or cols <= 0:
+                continue
+            allowed = np.ones((rows, cols), dtype=bool)
+            if face_box is not None:
+                r, c = np.mgrid[0:rows, 0:cols]
+                y1, x1 = r.ravel() * model.cell * level.scale_y, c.ravel() * model.cell * level.scale_x
+                boxes = np.stack([x1, y1, x1 + model.window * level.scale_x,
+                                  y1 + model.window * level.scale_y], axis=1)
+                allowed = (iou(boxes, np.array([face_box]))[:, 0] < 0.3).reshape(rows, cols)
+            grids.append((grid, allowed))
     return grids
 
 
@@ -108,44 +131,42 @@ def _window_at(grid, r, c, n):
 
 
 def random_negatives(grids, model, count, rng):
-    """``count`` windows at random levels and positions."""
+    """``count`` allowed windows at random levels and positions."""
     n = model.blocks_per_window
-    sizes = np.array([max(g.shape[0] - n + 1, 0) * max(g.shape[1] - n + 1, 0) for g in grids], float)
+    sizes = np.array([allowed.sum() for _, allowed in grids], float)
     picks = rng.choice(len(grids), size=count, p=sizes / sizes.sum())
     feats = []
     for k in picks:
-        g = grids[k]
-        r = rng.integers(0, g.shape[0] - n + 1)
-        c = rng.integers(0, g.shape[1] - n + 1)
-        feats.append(_window_at(g, r, c, n))
+        grid, allowed = grids[k]
+        rr, cc = np.nonzero(allowed)
+        j = rng.integers(0, rr.size)
+        feats.append(_window_at(grid, rr[j], cc[j], n))
     return np.array(feats)
 
 
 def hard_negatives(grids, model, per_level, margin=-1.0):
-    """Windows of face-free levels scoring above ``margin``: the top ``per_level`` of each level."""
+    """Allowed windows scoring above ``margin``: the top ``per_level`` of each level."""
     n = model.blocks_per_window
     feats = []
-    for g in grids:
-        scores = score_map(g, model.weights, model.bias)
-        if scores.size == 0:
-            continue
+    for grid, allowed in grids:
+        scores = np.where(allowed, score_map(grid, model.weights, model.bias), -np.inf)
         flat = np.argsort(-scores, axis=None, kind="stable")[:per_level]
         for idx in flat:
             r, c = np.unravel_index(idx, scores.shape)
             if scores[r, c] > margin:
-                feats.append(_window_at(g, r, c, n))
+                feats.append(_window_at(grid, r, c, n))
     return np.array(feats).reshape(-1, model.weights.size)
 
 
 def _fit(pos, neg, model, C, seed):
     x = np.vstack([pos, neg])
     y = np.concatenate([np.ones(len(pos)), -np.ones(len(neg))])
-    svm = LinearSVM(C=C, class_weight="balanced", tol=1e-3, max_iter=300, random_state=seed).fit(x, y)
+    svm = LinearSVM(C=C, class_weight="balanced", tol=1e-3, max_iter=500, random_state=seed).fit(x, y)
     return model._replace(weights=svm.coef_.reshape(model.weights.shape), bias=svm.intercept_), svm
 
 
 def train(data_dir, *, seed=0, rounds=3, C=0.05, n_random_negatives=8000, per_level=20, jitter_copies=2,
-          log=print):
+          orl_step=2, log=print):
     """Train a :class:`HogFaceModel`; returns ``(model, info)``."""
     from skimage import data
 
@@ -159,6 +180,8 @@ def train(data_dir, *, seed=0, rounds=3, C=0.05, n_random_negatives=8000, per_le
     patches = positive_patches(orl, lfw[:100], template, rng, jitter_copies)
     pos = np.array([window_features(p, template) for p in patches])
     grids = _level_grids(negative_images(data_dir), template)
+    # the ORL photos around the faces: hair, shoulders, backgrounds, parts of faces
+    grids += _level_grids([im / 255.0 for im in orl[::orl_step]], template, face_box=ORL_FACE_BOX)
     lfw_neg = np.array([window_features(np.pad(resize(f, (32, 32)), 4, mode="edge"), template)
                         for f in lfw[100:]])
     neg = np.vstack([random_negatives(grids, template, n_random_negatives, rng), lfw_neg])

@@ -17,8 +17,25 @@ from .gradcheck import check_module
 from .inception import NN2_INCEPTION, Inception
 from .init import he_normal, he_uniform, xavier_normal, xavier_uniform, zeros
 from .io import load, load_state, save
-from .layers import (LRN, AvgPool2d, BatchNorm, Conv2d, Dense, Dropout, Flatten, FullyConnected, L2Normalize,
-                     L2Pool2d, LocallyConnected2d, LogSoftmax, Maxout, MaxPool2d, PReLU, ReLU, Softmax)
+from .layers import (
+                     LRN,
+                     AvgPool2d,
+                     BatchNorm,
+                     Conv2d,
+                     Dense,
+                     Dropout,
+                     Flatten,
+                     FullyConnected,
+                     L2Normalize,
+                     L2Pool2d,
+                     LocallyConnected2d,
+                     LogSoftmax,
+                     Maxout,
+                     MaxPool2d,
+                     PReLU,
+                     ReLU,
+                     Softmax,
+)
 from .module import Module, Parameter
 from .optim import SGD, AdaGrad, Adam, Optimizer
 from .schedules import CosineSchedule, Schedule, StepSchedule

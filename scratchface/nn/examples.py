@@ -49,7 +49,7 @@ def load_lfw_subset(seed=0, n_test_per_class=30, dtype=np.float32):
         1 for a face, 0 for a non-face.
     x_test, y_test : arrays, shapes (N_test, 1, 25, 25) and (N_test,)
     """
-    from skimage.data import lfw_subset  # noqa: PLC0415  (scikit-image is imported only here)
+    from skimage.data import lfw_subset
     images = lfw_subset()                                     # (200, 25, 25) in [0, 1]
     labels = np.r_[np.ones(100, np.int64), np.zeros(100, np.int64)]
     rng = as_generator(seed)
@@ -73,7 +73,7 @@ def lfw_subset_cnn(seed=0, dtype=np.float32):
     })
 
 
-def train_lfw_subset_cnn(seed=0, epochs=15, batch_size=16, lr=3e-3, verbose=True):
+def train_lfw_subset_cnn(seed=0, epochs=8, batch_size=16, lr=3e-3, verbose=True):
     """Train :func:`lfw_subset_cnn` on the ``lfw_subset`` faces / non-faces; report held-out accuracy.
 
     Parameters

@@ -23,6 +23,8 @@ import numbers
 
 import numpy as np
 
+RELU_GAIN = math.sqrt(2.0)  # He et al.'s gain for ReLU layers
+
 __all__ = ["as_generator", "compute_fans", "he_normal", "he_uniform", "xavier_normal", "xavier_uniform",
            "zeros", "get_initialiser", "INITIALISERS"]
 
@@ -70,8 +72,10 @@ def _fans(shape, fan_in, fan_out):
     return fan_in, fan_out
 
 
-def he_normal(shape, rng, *, fan_in=None, gain=math.sqrt(2.0), dtype=np.float32):
-    """He (Kaiming) normal: :math:`w \\sim \\mathcal N(0, \\sigma^2)`, :math:`\\sigma = \\text{gain}/\\sqrt{\\text{fan\\_in}}`.
+def he_normal(shape, rng, *, fan_in=None, gain=RELU_GAIN, dtype=np.float32):
+    """He (Kaiming) normal initialisation.
+
+    :math:`w \\sim \\mathcal N(0, \\sigma^2)` with :math:`\\sigma = \\text{gain}/\\sqrt{\\text{fan\\_in}}`.
 
     With the default gain :math:`\\sqrt 2` the variance of a ReLU layer's
     activations is kept from layer to layer.
@@ -86,7 +90,7 @@ def he_normal(shape, rng, *, fan_in=None, gain=math.sqrt(2.0), dtype=np.float32)
     return (as_generator(rng).standard_normal(shape) * std).astype(dtype)
 
 
-def he_uniform(shape, rng, *, fan_in=None, gain=math.sqrt(2.0), dtype=np.float32):
+def he_uniform(shape, rng, *, fan_in=None, gain=RELU_GAIN, dtype=np.float32):
     """He (Kaiming) uniform: :math:`w \\sim U(-a, a)`, :math:`a = \\text{gain}\\sqrt{3/\\text{fan\\_in}}`.
 
     Same variance as :func:`he_normal` (a uniform on ``[-a, a]`` has variance ``a^2 / 3``).
@@ -112,7 +116,9 @@ def xavier_normal(shape, rng, *, fan_in=None, fan_out=None, gain=1.0, dtype=np.f
 
 
 def xavier_uniform(shape, rng, *, fan_in=None, fan_out=None, gain=1.0, dtype=np.float32):
-    """Xavier (Glorot) uniform: :math:`U(-a, a)`, :math:`a = \\text{gain}\\sqrt{6 / (\\text{fan\\_in} + \\text{fan\\_out})}`.
+    """Xavier (Glorot) uniform initialisation.
+
+    :math:`w \\sim U(-a, a)` with :math:`a = \\text{gain}\\sqrt{6 / (\\text{fan\\_in} + \\text{fan\\_out})}`.
 
     References
     ----------

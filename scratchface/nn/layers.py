@@ -18,16 +18,35 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_in_range, check_int_pair, check_padding, check_positive_float, check_positive_int
-from ..layers.activations import (maxout_backward, maxout_forward, prelu_backward, prelu_forward, relu_backward,
-                                  relu_forward)
+from ..layers.activations import (
+    maxout_backward,
+    maxout_forward,
+    prelu_backward,
+    prelu_forward,
+    relu_backward,
+    relu_forward,
+)
 from ..layers.conv import conv2d_backward, conv2d_forward, conv_output_size
 from ..layers.dense import dense_backward, dense_forward
 from ..layers.dropout import dropout_backward, dropout_forward
 from ..layers.locally_connected import locally_connected2d_backward, locally_connected2d_forward
-from ..layers.normalization import (batch_norm_backward, batch_norm_forward, l2_normalize_backward,
-                                    l2_normalize_forward, lrn_backward, lrn_forward)
-from ..layers.pooling import (avg_pool2d_backward, avg_pool2d_forward, l2_pool2d_backward, l2_pool2d_forward,
-                              max_pool2d_backward, max_pool2d_forward, pool_output_size)
+from ..layers.normalization import (
+    batch_norm_backward,
+    batch_norm_forward,
+    l2_normalize_backward,
+    l2_normalize_forward,
+    lrn_backward,
+    lrn_forward,
+)
+from ..layers.pooling import (
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    l2_pool2d_backward,
+    l2_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+    pool_output_size,
+)
 from ..layers.shape import flatten_backward, flatten_forward
 from ..layers.softmax import log_softmax_backward, log_softmax_forward, softmax_backward, softmax_forward
 from .init import as_generator, get_initialiser, zeros
@@ -387,7 +406,10 @@ class AvgPool2d(_Pool2d):
 
 
 class L2Pool2d(_Pool2d):
-    """L2 pooling module, :math:`\\sqrt{\\sum x^2}` per window (FaceNet NN2; :func:`~scratchface.layers.pooling.l2_pool2d_forward`)."""
+    """L2 pooling module, :math:`\\sqrt{\\sum x^2}` per window (FaceNet NN2).
+
+    Wraps :func:`scratchface.layers.pooling.l2_pool2d_forward`.
+    """
     _forward, _backward, _name = staticmethod(l2_pool2d_forward), staticmethod(l2_pool2d_backward), "L2Pool2d"
 
 

@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import get_array_module
+from .._validation import check_float_array
+from ..backend import get_array_module, to_device, to_host
 
 __all__ = ["Parameter", "Module", "check_input_shape"]
 
@@ -83,7 +84,6 @@ def check_input_shape(x, module_name: str, expected: tuple):
     e.g. ``(3, None, None)`` for a convolution over 3 channels; the batch axis
     is added in front.
     """
-    from .._validation import check_float_array  # noqa: PLC0415  (light)
     want = "(N, " + ", ".join("*" if e is None else str(e) for e in expected) + ")"
     if not (hasattr(x, "shape") and hasattr(x, "dtype")):
         raise TypeError(f"{module_name} expects an array of shape {want}, got {type(x).__name__}")
@@ -129,12 +129,6 @@ class Module:
         """Keep ``array`` as non-trainable state (saved, loaded, converted by ``astype``)."""
         self._buffers[name] = array
         object.__setattr__(self, name, array)
-
-    def set_buffer(self, name: str, array):
-        """Replace a buffer's value (e.g. batch norm's running mean after a training step)."""
-        if name not in self._buffers:
-            raise KeyError(f"{type(self).__name__} has no buffer {name!r}")
-        self.register_buffer(name, array)
 
     # -------------------------------------------------------------- traversal
     def children(self):
@@ -198,6 +192,23 @@ class Module:
             for name, b in list(module._buffers.items()):
                 if b is not None and hasattr(b, "dtype") and b.dtype.kind == "f":
                     module.register_buffer(name, b.astype(dtype))
+        return self
+
+    def to(self, device: str):
+        """Move every parameter, gradient and buffer to ``'cpu'`` (NumPy) or ``'gpu'`` (CuPy); returns self.
+
+        The layer functions follow their inputs' device (``impl='auto'`` runs the
+        readable reference with CuPy on the GPU). Build optimisers after moving.
+        """
+        if device not in ("cpu", "gpu"):
+            raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
+        move = to_host if device == "cpu" else to_device
+        for _, module in self.named_modules():
+            for p in module._parameters.values():
+                p.data, p.grad = move(p.data), move(p.grad)
+            for name, b in list(module._buffers.items()):
+                if b is not None:
+                    module.register_buffer(name, move(b))
         return self
 
     # -------------------------------------------------------------- state
