@@ -37,9 +37,14 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from scratchface.detection import mtcnn  # noqa: E402
-from scratchface.detection.mtcnn import detect_faces  # noqa: E402
-from scratchface.models.mtcnn_nets import ONetOutput, PNetOutput, RNetOutput, load_mtcnn_weights  # noqa: E402
+from scratchface.detection import mtcnn
+from scratchface.detection.mtcnn import detect_faces
+from scratchface.models.mtcnn_nets import (
+    ONetOutput,
+    PNetOutput,
+    RNetOutput,
+    load_mtcnn_weights,
+)
 
 STAGES = ("pyramid", "pnet", "rnet", "onet", "nms")
 
@@ -202,7 +207,7 @@ def main(argv=None):
     for name, image in images.items():
         timings_runs = []
 
-        def ours():
+        def ours(image=image, timings_runs=timings_runs):
             timings = {}
             result = detect_faces(image, timings=timings)
             timings_runs.append(timings)
@@ -211,12 +216,12 @@ def main(argv=None):
         stage = min(timings_runs, key=lambda t: sum(t.values()))
         t_peer = float("nan")
         if peer is not None:
-            t_peer, _ = _best(lambda: peer.detect(image), args.repeat)
+            t_peer, _ = _best(lambda image=image: peer.detect(image), args.repeat)
         elif torch_net_fns is not None:
             saved = (mtcnn.pnet_forward, mtcnn.rnet_forward, mtcnn.onet_forward)
             mtcnn.pnet_forward, mtcnn.rnet_forward, mtcnn.onet_forward = torch_net_fns
             try:
-                t_peer, _ = _best(lambda: detect_faces(image), args.repeat)
+                t_peer, _ = _best(lambda image=image: detect_faces(image), args.repeat)
             finally:
                 mtcnn.pnet_forward, mtcnn.rnet_forward, mtcnn.onet_forward = saved
         totals["ours"] += t_ours

@@ -2,9 +2,17 @@
 import numpy as np
 import pytest
 
-from scratchface.detection.align import (ARCFACE_TEMPLATE, align_face, align_faces, crop_square,
-                                         estimate_alignment, face_template, umeyama, warp_affine,
-                                         warp_affine_reference)
+from scratchface.detection.align import (
+    ARCFACE_TEMPLATE,
+    align_face,
+    align_faces,
+    crop_square,
+    estimate_alignment,
+    face_template,
+    umeyama,
+    warp_affine,
+    warp_affine_reference,
+)
 
 transform = pytest.importorskip("skimage.transform")
 
@@ -107,7 +115,7 @@ def test_aligned_landmarks_land_on_the_template(rng):
     aligned = align_face(image, landmarks)
     assert aligned.shape == (112, 112, 3)
     for x, y in template:  # each dot (3x3 px, shrunk 1.8 times) is bright where the template says
-        assert aligned[int(round(y)), int(round(x)), 0] > 60
+        assert aligned[round(y), round(x), 0] > 60
     crops = align_faces(image, np.stack([landmarks, landmarks]), size=56, margin=0.1)
     assert crops.shape == (2, 56, 56, 3)
     np.testing.assert_array_equal(crops[0], crops[1])

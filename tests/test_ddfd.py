@@ -2,7 +2,13 @@
 import numpy as np
 import pytest
 
-from scratchface.detection.ddfd import WindowClassifier, dense_to_1x1_conv, fc_to_conv, heatmap, heatmap_windows
+from scratchface.detection.ddfd import (
+    WindowClassifier,
+    dense_to_1x1_conv,
+    fc_to_conv,
+    heatmap,
+    heatmap_windows,
+)
 from scratchface.layers.conv import conv2d_forward
 from scratchface.layers.dense import dense_forward
 
@@ -42,7 +48,12 @@ def test_trained_window_classifier_heatmap(data_dir):
     """Train briefly on 24x24 face / background windows; its heat map on a photo still matches window by window."""
     from scratchface.data.dlib_faces import load_dlib_faces
     from scratchface.detection.mtcnn import normalize_pixels
-    from scratchface.detection.mtcnn_training import NEGATIVE, POSITIVE, concat_samples, generate_samples
+    from scratchface.detection.mtcnn_training import (
+        NEGATIVE,
+        POSITIVE,
+        concat_samples,
+        generate_samples,
+    )
     from scratchface.image import read_image
 
     rng = np.random.default_rng(5)

@@ -3,6 +3,7 @@ import collections
 import hashlib
 import io
 import json
+import pathlib
 import pickle
 import shutil
 
@@ -11,12 +12,27 @@ import pytest
 
 from scratchface.detection import convert_mtcnn as conv
 from scratchface.detection import mtcnn
-from scratchface.detection.mtcnn import (area_resize, area_resize_reference, detect_faces, detect_faces_batch,
-                                         onet_stage, pnet_stage, pyramid_scales, rnet_stage)
+from scratchface.detection.mtcnn import (
+    area_resize,
+    area_resize_reference,
+    detect_faces,
+    detect_faces_batch,
+    onet_stage,
+    pnet_stage,
+    pyramid_scales,
+    rnet_stage,
+)
 from scratchface.detection.nms import iou
 from scratchface.models import mtcnn_nets
-from scratchface.models.mtcnn_nets import (WEIGHT_SHAPES, WEIGHTS_PATH, WEIGHTS_SHA256, load_mtcnn_weights,
-                                           onet_forward, pnet_forward, rnet_forward)
+from scratchface.models.mtcnn_nets import (
+    WEIGHT_SHAPES,
+    WEIGHTS_PATH,
+    WEIGHTS_SHA256,
+    load_mtcnn_weights,
+    onet_forward,
+    pnet_forward,
+    rnet_forward,
+)
 
 DLIB_PHOTOS = ["2007_007763.jpg", "2008_001009.jpg", "2008_001322.jpg", "2008_002079.jpg", "2008_002470.jpg",
                "2008_002506.jpg", "2008_004176.jpg", "2008_007676.jpg", "2009_004587.jpg"]
@@ -38,7 +54,7 @@ def test_shipped_weights_load_with_their_checksum():
 
 def test_corrupt_weights_file_is_refused(tmp_path):
     bad = tmp_path / "mtcnn_weights.npz"
-    raw = bytearray(open(WEIGHTS_PATH, "rb").read())
+    raw = bytearray(pathlib.Path(WEIGHTS_PATH).read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     bad.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match="corrupt or modified"):
@@ -95,7 +111,7 @@ def test_converter_reproduces_the_shipped_file_from_torch_pickles(torch, tmp_pat
     weights = load_mtcnn_weights()
     for net in ("pnet", "rnet", "onet"):
         state = collections.OrderedDict()
-        for key, shape in WEIGHT_SHAPES.items():
+        for key in WEIGHT_SHAPES:
             if not key.startswith(net + "."):
                 continue
             _, layer, kind = key.split(".")
@@ -106,7 +122,7 @@ def test_converter_reproduces_the_shipped_file_from_torch_pickles(torch, tmp_pat
         _write_legacy(torch, state, tmp_path / f"{net}.pt")
     out = tmp_path / "converted.npz"
     assert conv.convert_mtcnn(tmp_path, out) == WEIGHTS_SHA256
-    assert open(out, "rb").read() == open(WEIGHTS_PATH, "rb").read()
+    assert out.read_bytes() == pathlib.Path(WEIGHTS_PATH).read_bytes()
 
 
 def test_converter_refuses_zip_files_and_foreign_globals(torch, tmp_path):
@@ -354,6 +370,7 @@ def test_timings_and_drawing(data_dir):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from scratchface.detection.draw import draw_detections
 
     image = _load_photo("2008_001009.jpg", data_dir)

@@ -90,9 +90,11 @@ def test_ohem_keeps_the_hardest_seventy_percent():
 
 def _loss_inputs(rng, n=8):
     labels = np.array(([T.POSITIVE, T.NEGATIVE, T.PART, T.LANDMARK] * n)[:n])
-    return dict(cls_logits=rng.standard_normal((n, 2)) * 2, box_pred=rng.standard_normal((n, 4)),
-                landmark_pred=rng.uniform(0, 1, (n, 10))), dict(
-        labels=labels, box_targets=rng.standard_normal((n, 4)) * 0.2, landmark_targets=rng.uniform(0, 1, (n, 10)))
+    inputs = {"cls_logits": rng.standard_normal((n, 2)) * 2, "box_pred": rng.standard_normal((n, 4)),
+              "landmark_pred": rng.uniform(0, 1, (n, 10))}
+    targets = {"labels": labels, "box_targets": rng.standard_normal((n, 4)) * 0.2,
+               "landmark_targets": rng.uniform(0, 1, (n, 10))}
+    return inputs, targets
 
 
 def test_multitask_loss_by_hand(rng):

@@ -81,6 +81,20 @@ def test_layer_modules_shapes_against_forward(rng):
         assert dx.shape == x.shape
 
 
+def test_set_impl_switches_to_the_readable_reference(rng):
+    from scratchface.nn.examples import lfw_subset_cnn
+    net = lfw_subset_cnn(0)
+    x = rng.standard_normal((3, 1, 25, 25)).astype(np.float32)
+    fast = net.forward(x)
+    assert net.conv1.impl == "auto"
+    assert net.set_impl("reference") is net and net.pool2.impl == "reference"
+    np.testing.assert_allclose(net.forward(x), fast, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="impl must be one of"):
+        net.set_impl("cuda")
+    with pytest.raises(ValueError, match="impl must be one of"):
+        nn.Conv2d(1, 1, 3, impl="fast")
+
+
 def test_flops_count_multiply_adds_by_hand():
     conv = nn.Conv2d(3, 64, 7, stride=2, padding=3, rng=0)
     # FaceNet NN2 conv1: 112 * 112 * 64 * (7*7*3 + 1 bias) = 118.8M, the table's "119M"

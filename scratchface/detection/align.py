@@ -27,8 +27,17 @@ import numpy as np
 from .._validation import check_array, check_in_range, check_positive_int
 from ..image import as_rgb
 
-__all__ = ["ARCFACE_TEMPLATE", "umeyama", "face_template", "estimate_alignment", "warp_affine",
-           "warp_affine_reference", "align_face", "align_faces", "crop_square"]
+__all__ = [
+    "ARCFACE_TEMPLATE",
+    "align_face",
+    "align_faces",
+    "crop_square",
+    "estimate_alignment",
+    "face_template",
+    "umeyama",
+    "warp_affine",
+    "warp_affine_reference",
+]
 
 #: Five points (x, y) of insightface's ArcFace template in a 112x112 crop:
 #: left eye, right eye, nose tip, left and right mouth corner (as seen in the image).
@@ -247,7 +256,7 @@ def crop_square(image, box, size=160, margin=0):
     -------
     face : float32 array, shape (size, size, 3), 0..255
     """
-    from .mtcnn import area_resize  # noqa: PLC0415  (mtcnn imports the nets; only load it here)
+    from .mtcnn import area_resize
 
     size = check_positive_int(size, "size")
     if not 0 <= margin < size:

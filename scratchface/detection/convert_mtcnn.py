@@ -43,8 +43,13 @@ import zipfile
 
 import numpy as np
 
-__all__ = ["read_legacy_torch_file", "convert_state_dict", "convert_mtcnn", "sha256_of_file",
-           "LEGACY_MAGIC_NUMBER"]
+__all__ = [
+    "LEGACY_MAGIC_NUMBER",
+    "convert_mtcnn",
+    "convert_state_dict",
+    "read_legacy_torch_file",
+    "sha256_of_file",
+]
 
 LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C  # torch.serialization.MAGIC_NUMBER
 

@@ -38,7 +38,7 @@ from ..layers.conv import conv2d_forward
 from ..layers.pooling import max_pool2d_forward
 from ..layers.softmax import softmax_forward
 
-__all__ = ["fc_to_conv", "dense_to_1x1_conv", "WindowClassifier", "heatmap", "heatmap_windows"]
+__all__ = ["WindowClassifier", "dense_to_1x1_conv", "fc_to_conv", "heatmap", "heatmap_windows"]
 
 
 def fc_to_conv(w, b, feature_shape):
@@ -95,8 +95,8 @@ class WindowClassifier:
     stride = 4  #: two 2x2 poolings
 
     def __init__(self, rng, *, hidden=32, dtype=np.float32):
-        from ..nn import layers as L  # noqa: PLC0415
-        from ..nn.blocks import Sequential  # noqa: PLC0415
+        from ..nn import layers as L
+        from ..nn.blocks import Sequential
 
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.features = Sequential({
@@ -134,7 +134,7 @@ class WindowClassifier:
         ``images`` (N, 3, 24, 24) normalised windows, ``labels`` (N,) 1 face / 0 not.
         """
         from ..layers.softmax import softmax_cross_entropy_backward, softmax_cross_entropy_forward  # noqa
-        from ..nn.optim import Adam  # noqa: PLC0415
+        from ..nn.optim import Adam
 
         optimiser = Adam(self.parameters(), lr=lr)
         labels = np.asarray(labels, dtype=np.int64)

@@ -37,8 +37,8 @@ def draw_detections(image, boxes, probs=None, landmarks=None, *, ax=None, color=
     -------
     ax : matplotlib Axes
     """
-    import matplotlib.pyplot as plt  # noqa: PLC0415  (matplotlib only when drawing)
-    from matplotlib.patches import Rectangle  # noqa: PLC0415
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
 
     if hasattr(boxes, "boxes") and hasattr(boxes, "landmarks"):  # a Detections tuple
         boxes, probs, landmarks = boxes.boxes, boxes.probs, boxes.landmarks
@@ -59,7 +59,7 @@ def draw_detections(image, boxes, probs=None, landmarks=None, *, ax=None, color=
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color, linewidth=linewidth))
         if show_probs and probs is not None:
             ax.text(x1, y1 - 2, f"{probs[k]:.3f}", color="black", fontsize=8,
-                    bbox=dict(facecolor=color, alpha=0.7, pad=1, edgecolor="none"))
+                    bbox={"facecolor": color, "alpha": 0.7, "pad": 1, "edgecolor": "none"})
         if landmarks is not None:
             for point, point_color in zip(landmarks[k], LANDMARK_COLORS):
                 ax.plot(point[0], point[1], "o", markersize=3, color=point_color)

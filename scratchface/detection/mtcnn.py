@@ -52,13 +52,32 @@ import numpy as np
 
 from .._validation import check_choice, check_in_range
 from ..image import as_rgb
-from ..models.mtcnn_nets import load_mtcnn_weights, onet_forward, pnet_forward, rnet_forward
+from ..models.mtcnn_nets import (
+    load_mtcnn_weights,
+    onet_forward,
+    pnet_forward,
+    rnet_forward,
+)
 from .nms import nms
 
-__all__ = ["detect_faces", "detect_faces_batch", "Detections", "Candidates", "pyramid_scales",
-           "image_pyramid", "area_resize", "area_resize_reference", "normalize_pixels",
-           "pnet_stage", "rnet_stage", "onet_stage", "crop_boxes", "square_boxes",
-           "CELL_SIZE", "CELL_STRIDE"]
+__all__ = [
+    "CELL_SIZE",
+    "CELL_STRIDE",
+    "Candidates",
+    "Detections",
+    "area_resize",
+    "area_resize_reference",
+    "crop_boxes",
+    "detect_faces",
+    "detect_faces_batch",
+    "image_pyramid",
+    "normalize_pixels",
+    "onet_stage",
+    "pnet_stage",
+    "pyramid_scales",
+    "rnet_stage",
+    "square_boxes",
+]
 
 CELL_SIZE = 12          #: P-Net's window, pixels
 CELL_STRIDE = 2         #: P-Net's output step, pixels (its one 2x2 pooling)
@@ -571,8 +590,9 @@ def detect_faces_batch(images, min_face_size=20, thresholds=(0.6, 0.7, 0.7), sca
         images = list(images)
     if not isinstance(images, (list, tuple)):
         raise TypeError(f"images must be a list of images or an (N, H, W, C) array, got {type(images).__name__}")
-    kwargs = dict(min_face_size=_check_min_face_size(min_face_size), thresholds=_check_thresholds(thresholds),
-                  scale_factor=_check_scale_factor(scale_factor), sort_by=check_choice(sort_by, "sort_by",
-                                                                                     ("area", "probability")),
-                  weights=_weights_or_default(weights))
+    kwargs = {"min_face_size": _check_min_face_size(min_face_size),
+              "thresholds": _check_thresholds(thresholds),
+              "scale_factor": _check_scale_factor(scale_factor),
+              "sort_by": check_choice(sort_by, "sort_by", ("area", "probability")),
+              "weights": _weights_or_default(weights)}
     return [detect_faces(image, **kwargs) for image in images]

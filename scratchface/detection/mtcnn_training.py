@@ -33,11 +33,32 @@ from ..layers.softmax import log_softmax_backward, log_softmax_forward
 from .mtcnn import _area_resize_from_table, _prepare, normalize_pixels
 from .nms import iou
 
-__all__ = ["NEGATIVE", "POSITIVE", "PART", "LANDMARK", "IGNORED", "TASK_WEIGHTS", "OHEM_RATIO",
-           "sample_types", "task_indicators", "box_targets", "landmark_targets", "Samples",
-           "generate_samples", "concat_samples", "mtcnn_loss_forward", "mtcnn_loss_backward",
-           "ohem_select", "TrainablePNet", "train_pnet", "face_accuracy", "gradcheck_cases",
-           "five_points_from_68", "face_samples_from_data", "ORL_FACE_BOX"]
+__all__ = [
+    "IGNORED",
+    "LANDMARK",
+    "NEGATIVE",
+    "OHEM_RATIO",
+    "ORL_FACE_BOX",
+    "PART",
+    "POSITIVE",
+    "TASK_WEIGHTS",
+    "Samples",
+    "TrainablePNet",
+    "box_targets",
+    "concat_samples",
+    "face_accuracy",
+    "face_samples_from_data",
+    "five_points_from_68",
+    "generate_samples",
+    "gradcheck_cases",
+    "landmark_targets",
+    "mtcnn_loss_backward",
+    "mtcnn_loss_forward",
+    "ohem_select",
+    "sample_types",
+    "task_indicators",
+    "train_pnet",
+]
 
 NEGATIVE, POSITIVE, PART, LANDMARK = 0, 1, -1, -2
 IGNORED = -3  #: 0.3 <= IoU < 0.4: neither face nor background; not used
@@ -251,12 +272,12 @@ def face_samples_from_data(data_dir=None, *, rng, split="training", size=12, neg
     landmarks : bool
         Add ``LANDMARK`` samples from the dlib 68-point annotations.
     """
-    import os  # noqa: PLC0415
-    import pathlib  # noqa: PLC0415
+    import os
+    import pathlib
 
-    from ..data.dlib_faces import load_dlib_faces  # noqa: PLC0415
-    from ..data.orl import load_orl_faces  # noqa: PLC0415
-    from ..image import read_image  # noqa: PLC0415
+    from ..data.dlib_faces import load_dlib_faces
+    from ..data.orl import load_orl_faces
+    from ..image import read_image
 
     root = pathlib.Path(data_dir) if data_dir is not None else None
     if root is None and os.environ.get("SCRATCHFACE_DATA"):
@@ -286,7 +307,7 @@ def ohem_select(losses, ratio=OHEM_RATIO):
     n = len(losses)
     if n == 0:
         return np.zeros(0, np.int64)
-    keep = max(1, int(math.floor(ratio * n + 1e-9)))
+    keep = max(1, math.floor(ratio * n + 1e-9))
     return np.sort(np.argsort(-losses, kind="stable")[:keep])
 
 
@@ -434,8 +455,8 @@ def gradcheck_cases(rng):
     for name, n, ratio, weights in (("mtcnn_loss pnet ohem", 9, 0.7, TASK_WEIGHTS["pnet"]),
                                     ("mtcnn_loss onet no-ohem", 7, 1.0, TASK_WEIGHTS["onet"])):
         labels = np.array(([POSITIVE, NEGATIVE, PART, LANDMARK] * n)[:n], dtype=np.int64)
-        kwargs = dict(labels=labels, box_targets=rng.standard_normal((n, 4)) * 0.2,
-                      landmark_targets=rng.uniform(0, 1, (n, 10)), task_weights=weights, ohem_ratio=ratio)
+        kwargs = {"labels": labels, "box_targets": rng.standard_normal((n, 4)) * 0.2,
+                  "landmark_targets": rng.uniform(0, 1, (n, 10)), "task_weights": weights, "ohem_ratio": ratio}
         inputs = {"cls_logits": rng.standard_normal((n, 2)) * 2, "box_pred": rng.standard_normal((n, 4)) * 0.3,
                   "landmark_pred": rng.uniform(0, 1, (n, 10))}
         cases.append(GradcheckCase(name, mtcnn_loss_forward, mtcnn_loss_backward, inputs, kwargs))
@@ -461,8 +482,8 @@ class TrainablePNet:
     """
 
     def __init__(self, rng, *, landmarks=True, dtype=np.float32):
-        from ..nn import layers as L  # noqa: PLC0415
-        from ..nn.blocks import Sequential  # noqa: PLC0415
+        from ..nn import layers as L
+        from ..nn.blocks import Sequential
 
         rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
         self.trunk = Sequential({
@@ -505,7 +526,7 @@ class TrainablePNet:
 
     def predict_face_probability(self, x, batch_size=1024):
         """Face probability of each (N, 3, 12, 12) sample."""
-        from ..layers.softmax import softmax_forward  # noqa: PLC0415
+        from ..layers.softmax import softmax_forward
         probs = []
         for start in range(0, len(x), batch_size):
             logits, _, _ = self.forward(x[start:start + batch_size])
@@ -558,7 +579,7 @@ def train_pnet(samples, *, rng, epochs=10, batch_size=128, lr=1e-3, task_weights
     history : list of float
         Mean loss of each epoch.
     """
-    from ..nn.optim import Adam  # noqa: PLC0415
+    from ..nn.optim import Adam
 
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")

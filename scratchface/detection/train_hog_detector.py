@@ -4,6 +4,7 @@ Run::
 
     python -m scratchface.detection.train_hog_detector                 # writes the shipped model
     python -m scratchface.detection.train_hog_detector --out my.npz --seed 1 --rounds 2
+    python -m scratchface.detection.train_hog_detector --evaluate-only --picture /tmp/hog.png
 
 Data (nothing is downloaded; ``$SCRATCHFACE_DATA`` or ``--data`` points at ../shared/data):
 
@@ -214,15 +215,77 @@ def main(argv=None):
     parser.add_argument("--C", type=float, default=0.05, help="SVM C")
     parser.add_argument("--negatives", type=int, default=8000, help="random negative windows")
     parser.add_argument("--threshold", type=float, default=0.0, help="default detection threshold to store")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="then evaluate on dlib_faces beside scikit-image's LBP cascade")
+    parser.add_argument("--evaluate-only", action="store_true", help="evaluate the model at --out, no training")
+    parser.add_argument("--picture", default=None, help="save a picture of the detections here (with evaluation)")
     args = parser.parse_args(argv)
     if args.data is None:
         parser.error("give --data or set SCRATCHFACE_DATA to the folder holding orl_faces/")
-    model, info = train(args.data, seed=args.seed, rounds=args.rounds, C=args.C,
-                        n_random_negatives=args.negatives)
-    model = model._replace(threshold=args.threshold)
-    save_model(args.out, model, **info)
-    print(f"wrote {args.out}")
+    if not args.evaluate_only:
+        model, info = train(args.data, seed=args.seed, rounds=args.rounds, C=args.C,
+                            n_random_negatives=args.negatives)
+        model = model._replace(threshold=args.threshold)
+        save_model(args.out, model, **info)
+        print(f"wrote {args.out}")
+    if args.evaluate or args.evaluate_only:
+        from .hog_detector import load_model
+        evaluate_on_dlib_faces(args.data, model=load_model(args.out), picture=args.picture)
 
 
 if __name__ == "__main__":
     main()
+
+
+def cascade_detections(gray, *, scale_factor=1.2, step_ratio=1, min_size=(24, 24), max_size=(200, 200)):
+    """scikit-image's LBP cascade with its bundled OpenCV frontal-face file (boxes, constant scores)."""
+    from skimage import data
+    from skimage.feature import Cascade
+
+    detector = Cascade(data.lbp_frontal_face_cascade_filename())
+    found = detector.detect_multi_scale(img=gray, scale_factor=scale_factor, step_ratio=step_ratio,
+                                        min_size=min_size, max_size=max_size)
+    boxes = np.array([[d["c"], d["r"], d["c"] + d["width"], d["r"] + d["height"]] for d in found],
+                     dtype=np.float64).reshape(-1, 4)
+    return boxes, np.ones(len(boxes))
+
+
+def evaluate_on_dlib_faces(data_dir=None, *, model=None, threshold=None, picture=None, with_cascade=True,
+                           log=print):
+    """Recall, precision and AP at IoU 0.5 on dlib's 9 photos (training.xml + testing.xml, 43 faces).
+
+    Returns ``{'hog': DetectionEvaluation, 'cascade': DetectionEvaluation}``; with
+    ``picture`` a path, saves the HOG detections (red) and the ground truth
+    (green, dashed) of every photo there.
+    """
+    from ..data.dlib_faces import load_dlib_faces
+    from ..image import as_gray, read_image
+    from .evaluation import evaluate_detections
+    from .hog_detector import detect_faces_hog, load_model
+
+    model = load_model() if model is None else model
+    photos = load_dlib_faces(None if data_dir is None else f"{data_dir}/dlib_faces")
+    images = [read_image(p.path) for p in photos]
+    truths = [p.boxes for p in photos]
+    results = {}
+    t = time.perf_counter()
+    hog_found = [detect_faces_hog(im, model=model, threshold=threshold) for im in images]
+    results["hog"] = evaluate_detections(hog_found, truths)
+    seconds = {"hog": time.perf_counter() - t}
+    if with_cascade:
+        t = time.perf_counter()
+        results["cascade"] = evaluate_detections([cascade_detections(as_gray(im)) for im in images], truths)
+        seconds["cascade"] = time.perf_counter() - t
+    log(f"{'detector':28s} {'found':>7s} {'false +':>8s} {'recall':>7s} {'precision':>9s} {'AP':>6s} {'time':>7s}")
+    for name, ev in results.items():
+        label = "HOG + linear SVM (ours)" if name == "hog" else "skimage LBP cascade"
+        ap = f"{ev.average_precision:6.3f}" if name == "hog" else "   n/a"  # the cascade gives no scores
+        log(f"{label:28s} {ev.n_true_positives:3d}/{ev.n_ground_truth:<3d} {ev.n_false_positives:8d} "
+            f"{ev.recall:7.3f} {ev.precision:9.3f} {ap} {seconds[name]:6.1f}s")
+    if picture is not None:
+        from ..viz.hog import save_detections
+        panels = [dict(image=im, boxes=b, scores=s, ground_truth=gt, title=p.path.name)
+                  for im, (b, s), gt, p in zip(images, hog_found, truths, photos)]
+        save_detections(picture, panels)
+        log(f"picture of the detections: {picture}")
+    return results

@@ -43,8 +43,18 @@ from ..layers.dense import dense_forward
 from ..layers.pooling import max_pool2d_forward
 from ..layers.softmax import softmax_forward
 
-__all__ = ["WEIGHTS_PATH", "WEIGHTS_SHA256", "load_mtcnn_weights", "pnet_forward", "rnet_forward",
-           "onet_forward", "PNetOutput", "RNetOutput", "ONetOutput", "WEIGHT_SHAPES"]
+__all__ = [
+    "WEIGHTS_PATH",
+    "WEIGHTS_SHA256",
+    "WEIGHT_SHAPES",
+    "ONetOutput",
+    "PNetOutput",
+    "RNetOutput",
+    "load_mtcnn_weights",
+    "onet_forward",
+    "pnet_forward",
+    "rnet_forward",
+]
 
 WEIGHTS_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
                             "mtcnn_weights.npz")

@@ -4,6 +4,9 @@ Each module owns its parameters (initialised from a seeded generator, float32
 by default), checks the input's shape against what it was built for (so the
 error names the layer and the expected ``(N, C, H, W)``), calls the layer
 function (fast kernels, ``impl='auto'``) and keeps its cache for ``backward``.
+Modules with a fast kernel (convolution, locally connected, pooling) take
+``impl='auto' | 'reference' | 'numba'``; ``model.set_impl('reference')`` switches
+a whole network to the readable NumPy code (what a lecture shows).
 The arithmetic lives in :mod:`scratchface.layers` only.
 
 FLOPs are multiply-adds per sample, the way the FaceNet tables count them: a
@@ -17,7 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_in_range, check_int_pair, check_padding, check_positive_float, check_positive_int
+from .._validation import (
+    check_choice,
+    check_in_range,
+    check_int_pair,
+    check_padding,
+    check_positive_float,
+    check_positive_int,
+)
 from ..layers.activations import (
     maxout_backward,
     maxout_forward,
@@ -57,8 +67,13 @@ __all__ = ["Conv2d", "LocallyConnected2d", "Dense", "FullyConnected", "MaxPool2d
            "LogSoftmax"]
 
 
+IMPLS = ("auto", "reference", "numba")
+
+
 class _Layer(Module):
     """Shared plumbing: the cache check and the dtype check against the parameters."""
+
+    impl = None      # 'auto' | 'reference' | 'numba' on modules with a fast kernel
 
     def _check_dtype(self, x):
         params = self.parameters()
@@ -92,6 +107,8 @@ class Conv2d(_Layer):
         Seeds the initialiser (``None``: a fresh unseeded generator).
     dtype : float dtype
         Of the parameters (float32 by default; float64 for gradchecks).
+    impl : {'auto', 'reference', 'numba'}
+        Passed to the layer function: ``'auto'`` is the fast kernel for NumPy arrays.
 
     Attributes
     ----------
@@ -100,8 +117,9 @@ class Conv2d(_Layer):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, *, stride=1, padding=0, bias=True,
-                 init="he_normal", rng=None, dtype=np.float32):
+                 init="he_normal", rng=None, dtype=np.float32, impl="auto"):
         super().__init__()
+        self.impl = check_choice(impl, "impl", IMPLS)
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.out_channels = check_positive_int(out_channels, "out_channels")
         self.kernel_size = check_int_pair(kernel_size, "kernel_size")
@@ -115,7 +133,7 @@ class Conv2d(_Layer):
         check_input_shape(x, "Conv2d", (self.in_channels, None, None))
         self._check_dtype(x)
         out, self._cache = conv2d_forward(x, self.weight.data, None if self.bias is None else self.bias.data,
-                                          stride=self.stride, padding=self.padding)
+                                          stride=self.stride, padding=self.padding, impl=self.impl)
         return out
 
     def backward(self, dout):
@@ -212,7 +230,7 @@ class LocallyConnected2d(_Layer):
     kernel_size : int or (KH, KW)
     input_size : (H, W)
         The spatial size of the input this layer is built for.
-    stride, padding, bias, init, rng, dtype
+    stride, padding, bias, init, rng, dtype, impl
         As :class:`Conv2d`.
 
     Attributes
@@ -222,8 +240,9 @@ class LocallyConnected2d(_Layer):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, input_size, *, stride=1, padding=0, bias=True,
-                 init="he_normal", rng=None, dtype=np.float32):
+                 init="he_normal", rng=None, dtype=np.float32, impl="auto"):
         super().__init__()
+        self.impl = check_choice(impl, "impl", IMPLS)
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.out_channels = check_positive_int(out_channels, "out_channels")
         self.kernel_size = check_int_pair(kernel_size, "kernel_size")
@@ -242,7 +261,7 @@ class LocallyConnected2d(_Layer):
         self._check_dtype(x)
         out, self._cache = locally_connected2d_forward(
             x, self.weight.data, None if self.bias is None else self.bias.data, stride=self.stride,
-            padding=self.padding)
+            padding=self.padding, impl=self.impl)
         return out
 
     def backward(self, dout):
@@ -357,8 +376,9 @@ class _Pool2d(_Layer):
     _forward = _backward = None
     _name = ""
 
-    def __init__(self, kernel_size, *, stride=None, padding=0, ceil_mode=False):
+    def __init__(self, kernel_size, *, stride=None, padding=0, ceil_mode=False, impl="auto"):
         super().__init__()
+        self.impl = check_choice(impl, "impl", IMPLS)
         self.kernel_size = check_int_pair(kernel_size, "kernel_size")
         self.stride = self.kernel_size if stride is None else check_int_pair(stride, "stride")
         self.padding = check_padding(padding, "padding")
@@ -367,7 +387,8 @@ class _Pool2d(_Layer):
         self.ceil_mode = bool(ceil_mode)
 
     def _kwargs(self):
-        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding, ceil_mode=self.ceil_mode)
+        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding, ceil_mode=self.ceil_mode,
+                    impl=self.impl)
 
     def forward(self, x):
         check_input_shape(x, self._name, (None, None, None))
@@ -397,8 +418,8 @@ class AvgPool2d(_Pool2d):
     """Average pooling module (:func:`scratchface.layers.pooling.avg_pool2d_forward`)."""
     _forward, _backward, _name = staticmethod(avg_pool2d_forward), staticmethod(avg_pool2d_backward), "AvgPool2d"
 
-    def __init__(self, kernel_size, *, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-        super().__init__(kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode)
+    def __init__(self, kernel_size, *, stride=None, padding=0, ceil_mode=False, count_include_pad=True, impl="auto"):
+        super().__init__(kernel_size, stride=stride, padding=padding, ceil_mode=ceil_mode, impl=impl)
         self.count_include_pad = bool(count_include_pad)
 
     def _kwargs(self):

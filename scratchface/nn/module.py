@@ -172,6 +172,19 @@ class Module:
         """Evaluation mode (dropout off, batch norm uses running statistics); returns self."""
         return self.train(False)
 
+    def set_impl(self, impl: str):
+        """Choose the layer functions' implementation in every module that has one; returns self.
+
+        ``'auto'`` (default: the fast Numba kernels for NumPy arrays), ``'reference'``
+        (the readable NumPy code of :mod:`scratchface.layers`) or ``'numba'``.
+        """
+        if impl not in ("auto", "reference", "numba"):
+            raise ValueError(f"impl must be one of ('auto', 'reference', 'numba'), got {impl!r}")
+        for _, module in self.named_modules():
+            if getattr(module, "impl", None) is not None:
+                object.__setattr__(module, "impl", impl)
+        return self
+
     def zero_grad(self):
         """Set every parameter's gradient to 0 (in place)."""
         for p in self.parameters():

@@ -1,0 +1,1 @@
+"""Pictures for lectures and notebooks (matplotlib is imported only when a picture is drawn)."""
