@@ -144,3 +144,22 @@ def test_bad_input():
         nearest_neighbors(a, k=0)
     with pytest.raises(ValueError, match="block_size must be a positive integer"):
         squared_euclidean_distances(a, block_size=0, impl="numba")
+
+
+def test_cuda_impl_needs_cupy_arrays(rng):
+    a = rng.standard_normal((3, 4))
+    with pytest.raises(TypeError, match="impl='cuda' needs CuPy arrays"):
+        squared_euclidean_distances(a, impl="cuda")
+
+
+@pytest.mark.gpu
+def test_public_api_dispatches_cupy_arrays_to_the_gpu(rng):  # pragma: no cover - GPU machines only
+    from scratchface.backend import cupy_available, to_device, to_host
+    if not cupy_available():
+        pytest.skip("needs CuPy and a CUDA GPU")
+    a, b = rng.standard_normal((50, 16)), rng.standard_normal((40, 16))
+    for metric in ("sqeuclidean", "cosine"):
+        got = to_host(pairwise_distances(to_device(a), to_device(b), metric=metric))
+        np.testing.assert_allclose(got, pairwise_distances(a, b, metric=metric, impl="reference"), atol=1e-10)
+    idx, _ = nearest_neighbors(to_device(a), to_device(b), k=3)
+    np.testing.assert_array_equal(to_host(idx), nearest_neighbors(a, b, k=3, impl="reference")[0])

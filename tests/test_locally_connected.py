@@ -51,7 +51,6 @@ def naive(x, w, b, stride, padding):
     return out
 
 
-# every input pixel and every weight reaches the output (no exactly-zero gradient)
 GRAD_SHAPES = [
     (2, 2, 5, 6, 3, 3, 3, 1, 0),
     (2, 3, 7, 7, 2, 3, 3, 2, 0),
@@ -61,7 +60,7 @@ GRAD_SHAPES = [
 ]
 
 
-GRAD_CASES = [(shape, "reference") for shape in GRAD_SHAPES] + [(GRAD_SHAPES[i], "numba") for i in (2, 3)]
+GRAD_CASES = [(shape, "reference") for shape in GRAD_SHAPES] + [(GRAD_SHAPES[i], "numba") for i in (3,)]
 
 
 @pytest.mark.parametrize("shape, impl", GRAD_CASES)
@@ -74,24 +73,9 @@ def test_locally_connected_gradcheck(rng, shape, impl):
 
 
 def test_locally_connected_gradcheck_cases_pass(rng):
-    # the CLI case with padding has weights that only ever meet zero padding: their gradient is
-    # exactly 0; checked here with the same finite differences, the differences taken first
     for case in gradcheck_cases(rng):
-        out, cache = case.forward(**case.inputs, **case.kwargs)
-        dout = rng.standard_normal(out.shape)
-        grads = case.backward(dout, cache)
-        for (name, array), grad in zip(case.inputs.items(), grads):
-            numeric = np.zeros_like(array)
-            flat, nflat, h = array.reshape(-1), numeric.reshape(-1), 1e-4
-            for i in range(flat.size):
-                old, values = flat[i], []
-                for step in (2 * h, h, -h, -2 * h):
-                    flat[i] = old + step
-                    values.append(float(np.sum(case.forward(**case.inputs, **case.kwargs)[0] * dout)))
-                flat[i] = old
-                nflat[i] = (8 * (values[1] - values[2]) - (values[0] - values[3])) / (12 * h)
-            err = np.max(np.abs(grad - numeric) / np.maximum(np.abs(grad) + np.abs(numeric), 1e-300))
-            assert err < PASS_THRESHOLD, (case.name, name, err)
+        result = case.run()
+        assert result.max_error < PASS_THRESHOLD, (case.name, result.errors)
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 7, 8, 4, 3, 3, 1, 1), (2, 2, 9, 8, 3, 3, 2, (2, 1), (1, 0, 0, 1)),

@@ -4,7 +4,7 @@
   (float32); every parameter receives a gradient.
 - A shrunken copy (channels / 8, small input, float64) passes a whole-model
   gradient check: directional derivatives along random directions of the input
-  and of 20 parameter tensors drawn at random (an entry-by-entry check of ~10^5
+  and of 12 parameter tensors drawn at random (an entry-by-entry check of ~10^5
   parameters would take hours).
 - A few optimiser steps on a fixed batch reduce the loss.
 - The same network built in PyTorch (``benchmarks/bench_models.py: to_torch``)
@@ -67,7 +67,7 @@ def test_full_size_forward_backward(name, out_dim):
 
 
 # ------------------------------------------------------------------ gradchecks of shrunken copies
-def directional_gradcheck(net, x, rng, *, n_tensors=20, h=1e-4, call=None):
+def directional_gradcheck(net, x, rng, *, n_tensors=12, h=1e-4, call=None):
     r"""``net.backward`` against finite differences along random directions, tensor by tensor.
 
     For the input and for each of ``n_tensors`` parameter tensors drawn at random
@@ -78,10 +78,10 @@ def directional_gradcheck(net, x, rng, *, n_tensors=20, h=1e-4, call=None):
     derivative is not dominated by rounding noise the way a tiny single entry is.
 
     Returns ``(errors, skipped)``: the relative error per checked tensor, and the
-    number skipped because the step crosses a kink (ReLU at 0, a tie in a max
-    pool or maxout): there the differences with steps ``h`` and ``h/2`` disagree,
-    whatever the analytic gradient says, so this validity test does not look at
-    the code under test. (A single tiny entry, by contrast, drowns in the ~1e-14
+    number skipped because the step crossed a kink (ReLU at 0, a tie in a max
+    pool or maxout) in three random directions: there the differences with steps
+    ``h`` and ``h/2`` disagree, whatever the analytic gradient says, so this
+    validity test does not look at the code under test. (A single tiny entry, by contrast, drowns in the ~1e-14
     rounding noise of a deep network's loss; a directional derivative does not.)
     """
     call = call or net.forward
@@ -106,29 +106,42 @@ def directional_gradcheck(net, x, rng, *, n_tensors=20, h=1e-4, call=None):
     checks = [("x", x, dx)] + [(params[i][0], params[i][1].data, params[i][1].grad.copy()) for i in sorted(chosen)]
     errors, skipped = {}, 0
     for name, array, grad in checks:
-        v = rng.standard_normal(array.shape)
-        v /= np.linalg.norm(v)
-        analytic = float(np.sum(grad * v))
-        numeric = difference(array, v, h)
-        error = rel_error(analytic, numeric)
-        if error > 1e-7 and rel_error(numeric, difference(array, v, h / 2)) > 1e-6:
-            skipped += 1                                    # the step crosses a kink
+        for _ in range(3):                                  # a direction whose step crosses a kink: draw another
+            v = rng.standard_normal(array.shape)
+            v /= np.linalg.norm(v)
+            analytic = float(np.sum(grad * v))
+            numeric = difference(array, v, h)
+            error = rel_error(analytic, numeric)
+            if error < 1e-7 or rel_error(numeric, difference(array, v, h / 2)) < 1e-6:
+                errors[name] = error
+                break
         else:
-            errors[name] = error
+            skipped += 1
     return errors, skipped
 
 
-SHRUNKEN = [("nn1", 32, {}), ("nn2", 32, {}), ("nns2", 64, {}), ("vgg_face", 32, {"num_classes": 10}),
-            ("deepface", 72, {"num_classes": 10})]
+def randomise_biases(net, rng):
+    """Biases start at 0, so a unit whose input is all zero (a dead ReLU map, the padding) sits
+    exactly on its ReLU's kink, where no finite difference can agree with a (sub)gradient."""
+    for name, p in net.named_parameters():
+        if name.endswith("bias"):
+            p.data[...] = 0.1 * rng.standard_normal(p.shape)
+    return net
 
 
-@pytest.mark.parametrize("name, size, kwargs", SHRUNKEN)
-def test_shrunken_model_gradcheck(name, size, kwargs, one_numba_thread):
+# NNS2 already has a quarter (blocks) and a ninth (stem) of NN2's channels: it is checked at full width
+SHRUNKEN = [("nn1", 32, 8, {}), ("nn2", 32, 8, {}), ("nns2", 32, 1, {}), ("vgg_face", 32, 8, {"num_classes": 10}),
+            ("deepface", 72, 8, {"num_classes": 10})]
+
+
+@pytest.mark.parametrize("name, size, divisor, kwargs", SHRUNKEN)
+def test_shrunken_model_gradcheck(name, size, divisor, kwargs, one_numba_thread):
     rng = np.random.default_rng(3)
-    net = build_model(name, input_size=size, width_divisor=8, rng=4, dtype=np.float64, **kwargs).eval()
+    net = build_model(name, input_size=size, width_divisor=divisor, rng=4, dtype=np.float64, **kwargs).eval()
+    randomise_biases(net, rng)
     x = rng.standard_normal((2,) + net.input_shape)
     errors, skipped = directional_gradcheck(net, x, rng)
-    assert skipped <= 3, f"{skipped} of {len(errors) + skipped} checks cross kinks: draw other directions"
+    assert skipped <= 1, f"{skipped} of {len(errors) + skipped} checks cross kinks: draw other directions"
     worst = max(errors, key=errors.get)
     assert errors[worst] < 1e-7, f"{name}: {worst} has relative error {errors[worst]:.2e}"
 
@@ -136,10 +149,11 @@ def test_shrunken_model_gradcheck(name, size, kwargs, one_numba_thread):
 def test_dream_network_gradcheck(one_numba_thread):
     rng = np.random.default_rng(5)
     net = DreamNetwork(nn2(input_size=32, width_divisor=8, rng=6, dtype=np.float64), rng=7, dtype=np.float64)
+    randomise_biases(net, rng)
     x = rng.standard_normal((3,) + net.input_shape)
     yaw = np.array([10.0, 45.0, -80.0])
     errors, skipped = directional_gradcheck(net, x, rng, call=lambda inp: net.forward(inp, yaw=yaw))
-    assert skipped <= 3 and max(errors.values()) < 1e-7, errors
+    assert skipped <= 1 and max(errors.values()) < 1e-7, errors
 
 
 # ------------------------------------------------------------------ training reduces the loss

@@ -167,7 +167,7 @@ def _fit(pos, neg, model, C, seed):
 
 
 def train(data_dir, *, seed=0, rounds=3, C=0.05, n_random_negatives=8000, per_level=20, jitter_copies=2,
-          orl_step=2, log=print):
+          orl_step=4, log=print):
     """Train a :class:`HogFaceModel`; returns ``(model, info)``."""
     from skimage import data
 
@@ -214,6 +214,8 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3, help="hard-negative mining rounds")
     parser.add_argument("--C", type=float, default=0.05, help="SVM C")
     parser.add_argument("--negatives", type=int, default=8000, help="random negative windows")
+    parser.add_argument("--orl-step", type=int, default=4,
+                        help="use every k-th ORL photo as a source of negatives around the face")
     parser.add_argument("--threshold", type=float, default=0.0, help="default detection threshold to store")
     parser.add_argument("--evaluate", action="store_true",
                         help="then evaluate on dlib_faces beside scikit-image's LBP cascade")
@@ -224,7 +226,7 @@ def main(argv=None):
         parser.error("give --data or set SCRATCHFACE_DATA to the folder holding orl_faces/")
     if not args.evaluate_only:
         model, info = train(args.data, seed=args.seed, rounds=args.rounds, C=args.C,
-                            n_random_negatives=args.negatives)
+                            n_random_negatives=args.negatives, orl_step=args.orl_step)
         model = model._replace(threshold=args.threshold)
         save_model(args.out, model, **info)
         print(f"wrote {args.out}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .._validation import check_float_array, check_positive_int
-from ..backend import get_array_module
+from ..backend import get_array_module, is_cupy_array
 from ..gradcheck import GradcheckCase
 
 __all__ = ["relu_forward", "relu_backward", "prelu_forward", "prelu_backward",
@@ -159,6 +159,9 @@ def prelu_forward(x, alpha):
     if alpha.shape[0] != x.shape[1]:
         raise ValueError(f"alpha must have shape (C,) = ({x.shape[1]},), one slope per channel of x "
                          f"(axis 1 of shape {tuple(x.shape)}), got {tuple(alpha.shape)}")
+    if is_cupy_array(x):  # the fused CUDA kernel; same values as the line below
+        from ..gpu import prelu_forward_gpu  # noqa: PLC0415
+        return prelu_forward_gpu(x, alpha), PreluCache(x, alpha)
     xp = get_array_module(x, alpha)
     out = xp.where(x > 0, x, _per_channel(alpha, x.ndim) * x)
     return out, PreluCache(x, alpha)
@@ -180,6 +183,9 @@ def prelu_backward(dout, cache):
     _check_cache(cache, PreluCache, "prelu_forward")
     x, alpha = cache
     dout = _check_dout(dout, x.shape, x.dtype)
+    if is_cupy_array(x):
+        from ..gpu import prelu_backward_gpu  # noqa: PLC0415
+        return prelu_backward_gpu(dout, x, alpha)
     xp = get_array_module(x)
     negative = x <= 0
     dx = xp.where(negative, _per_channel(alpha, x.ndim) * dout, dout)

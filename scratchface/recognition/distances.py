@@ -43,7 +43,7 @@ __all__ = ["squared_euclidean_distances", "cosine_distances", "pairwise_distance
            "nearest_neighbors"]
 
 _METRICS = ("sqeuclidean", "cosine")
-_IMPLS = ("auto", "reference", "numba")
+_IMPLS = ("auto", "reference", "numba", "cuda")
 _BLOCK_ELEMENTS = 1 << 22  # rows per block of the full matrix: about 4M entries (16 MB in float32)
 
 
@@ -66,11 +66,14 @@ def _check_sets(a, b, name_a="a", name_b="b"):
 
 
 def _resolve_impl(impl, a):
+    """'auto' is 'numba' for NumPy arrays, 'cuda' (GEMM on cuBLAS + a finishing kernel) for CuPy arrays."""
     check_choice(impl, "impl", _IMPLS)
     if impl == "auto":
-        return "reference" if is_cupy_array(a) else "numba"
+        return "cuda" if is_cupy_array(a) else "numba"
     if impl == "numba" and is_cupy_array(a):
-        raise TypeError("impl='numba' needs NumPy arrays; use impl='reference' (or 'auto') for CuPy arrays")
+        raise TypeError("impl='numba' needs NumPy arrays; use impl='cuda' or 'reference' for CuPy arrays")
+    if impl == "cuda" and not is_cupy_array(a):
+        raise TypeError("impl='cuda' needs CuPy arrays (scratchface.backend.to_device)")
     return impl
 
 
@@ -158,7 +161,7 @@ def squared_euclidean_distances(a, b=None, *, impl="auto", block_size=None):
     a : array, shape (n, d), float
     b : array, shape (m, d), float, optional
         Omitted (or ``b is a``): distances within ``a``, with an exactly zero diagonal.
-    impl : {'auto', 'reference', 'numba'}
+    impl : {'auto', 'reference', 'numba', 'cuda'}
         'auto' is 'numba' for NumPy arrays and 'reference' for CuPy arrays.
     block_size : int, optional
         Rows of ``a`` per block in the Numba path (default: about 4M entries per block).
@@ -186,6 +189,9 @@ def squared_euclidean_distances(a, b=None, *, impl="auto", block_size=None):
     """
     a, b, same = _check_sets(a, b)
     impl = _resolve_impl(impl, a)
+    if impl == "cuda":
+        from ..gpu import pairwise_distances_gpu  # noqa: PLC0415
+        return pairwise_distances_gpu(a, None if same else b, metric="sqeuclidean")
     if impl == "reference":
         return _sq_euclidean_reference(a, b, same)
     return _sq_euclidean_numba(a, b, same, block_size)
@@ -199,7 +205,7 @@ def cosine_distances(a, b=None, *, impl="auto", eps=1e-12, block_size=None):
     a : array, shape (n, d), float
     b : array, shape (m, d), float, optional
         Omitted (or ``b is a``): distances within ``a``, with an exactly zero diagonal.
-    impl : {'auto', 'reference', 'numba'}
+    impl : {'auto', 'reference', 'numba', 'cuda'}
     eps : float
         Rows are divided by ``max(norm, eps)``: a zero row is at distance 1 from every other row.
     block_size : int, optional
@@ -217,6 +223,9 @@ def cosine_distances(a, b=None, *, impl="auto", eps=1e-12, block_size=None):
     a, b, same = _check_sets(a, b)
     eps = check_positive_float(eps, "eps")
     impl = _resolve_impl(impl, a)
+    if impl == "cuda":
+        from ..gpu import pairwise_distances_gpu  # noqa: PLC0415
+        return pairwise_distances_gpu(a, None if same else b, metric="cosine", eps=eps)
     if impl == "reference":
         return _cosine_reference(a, b, same, eps)
     return _cosine_numba(a, b, same, eps, block_size)
@@ -251,7 +260,7 @@ def nearest_neighbors(queries, gallery=None, *, k=1, metric="sqeuclidean", exclu
         neighbour (leave-one-out identification on one labelled set).
     block_size : int
         Query rows per block.
-    impl : {'auto', 'reference', 'numba'}
+    impl : {'auto', 'reference', 'numba', 'cuda'}
         'reference' computes each block's distances and sorts them
         (``argsort(kind='stable')``); 'numba' keeps the ``k`` best of each row
         in a Numba loop as the distances are formed.
@@ -280,6 +289,10 @@ def nearest_neighbors(queries, gallery=None, *, k=1, metric="sqeuclidean", exclu
     if k > candidates:
         raise ValueError(f"k must be at most the number of gallery rows to choose from ({candidates}), got {k}")
     impl = _resolve_impl(impl, a)
+    if impl == "cuda" and n:
+        from ..gpu import nearest_neighbors_gpu  # noqa: PLC0415
+        return nearest_neighbors_gpu(a, None if same else b, k=k, metric=metric,
+                                     exclude_self=exclude_self, block_size=max(block_size, 8192))
     xp = get_array_module(a)
     indices = xp.empty((n, k), dtype=np.int64)
     distances = xp.empty((n, k), dtype=a.dtype)
