@@ -15,20 +15,25 @@ import numpy as np
 __all__ = ["main", "collect_gradcheck_cases"]
 
 _CASE_PACKAGES = ("scratchface.layers", "scratchface.losses")
+_CASE_MODULES = ("scratchface.detection.mtcnn_training",)
 
 
-def collect_gradcheck_cases(seed: int = 0):
-    """Every ``gradcheck_cases(rng)`` of the layer and loss modules, in module order."""
-    cases = []
+def _case_modules():
     for package_name in _CASE_PACKAGES:
         package = importlib.import_module(package_name)
         for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-            if info.name.startswith("_"):
-                continue
-            module = importlib.import_module(f"{package_name}.{info.name}")
-            make = getattr(module, "gradcheck_cases", None)
-            if make is not None:
-                cases.extend(make(np.random.default_rng(seed)))
+            if not info.name.startswith("_"):
+                yield f"{package_name}.{info.name}"
+    yield from _CASE_MODULES
+
+
+def collect_gradcheck_cases(seed: int = 0):
+    """Every ``gradcheck_cases(rng)`` of the layer, loss and training-loss modules, in module order."""
+    cases = []
+    for name in _case_modules():
+        make = getattr(importlib.import_module(name), "gradcheck_cases", None)
+        if make is not None:
+            cases.extend(make(np.random.default_rng(seed)))
     return cases
 
 

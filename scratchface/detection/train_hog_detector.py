@@ -33,7 +33,8 @@ from .hog_detector import DEFAULT_MODEL_PATH, HogFaceModel, block_grid, save_mod
 from .pyramid import image_pyramid, resize
 from .svm import LinearSVM
 
-__all__ = ["ORL_FACE_BOX", "NEGATIVE_IMAGES", "positive_patches", "negative_images", "train", "main"]
+__all__ = ["ORL_FACE_BOX", "NEGATIVE_IMAGES", "positive_patches", "negative_images", "train",
+           "cascade_detections", "evaluate_on_dlib_faces", "main"]
 
 #: (x1, y1, x2, y2) of the face in a 92 x 112 ORL image: about eyebrows to chin, as dlib boxes faces
 ORL_FACE_BOX = (12.0, 34.0, 80.0, 102.0)
@@ -166,7 +167,7 @@ def _fit(pos, neg, model, C, seed):
     return model._replace(weights=svm.coef_.reshape(model.weights.shape), bias=svm.intercept_), svm
 
 
-def train(data_dir, *, seed=0, rounds=3, C=0.05, n_random_negatives=8000, per_level=20, jitter_copies=2,
+def train(data_dir, *, seed=0, rounds=2, C=0.01, n_random_negatives=8000, per_level=20, jitter_copies=2,
           orl_step=4, log=print):
     """Train a :class:`HogFaceModel`; returns ``(model, info)``."""
     from skimage import data
@@ -211,12 +212,12 @@ def main(argv=None):
                         help="folder holding orl_faces/ (and dlib_faces/dogs.jpg); default $SCRATCHFACE_DATA")
     parser.add_argument("--out", default=str(DEFAULT_MODEL_PATH), help="output .npz")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rounds", type=int, default=3, help="hard-negative mining rounds")
-    parser.add_argument("--C", type=float, default=0.05, help="SVM C")
+    parser.add_argument("--rounds", type=int, default=2, help="hard-negative mining rounds")
+    parser.add_argument("--C", type=float, default=0.01, help="SVM C")
     parser.add_argument("--negatives", type=int, default=8000, help="random negative windows")
     parser.add_argument("--orl-step", type=int, default=4,
                         help="use every k-th ORL photo as a source of negatives around the face")
-    parser.add_argument("--threshold", type=float, default=0.0, help="default detection threshold to store")
+    parser.add_argument("--threshold", type=float, default=0.5, help="default detection threshold to store")
     parser.add_argument("--evaluate", action="store_true",
                         help="then evaluate on dlib_faces beside scikit-image's LBP cascade")
     parser.add_argument("--evaluate-only", action="store_true", help="evaluate the model at --out, no training")
@@ -234,9 +235,6 @@ def main(argv=None):
         from .hog_detector import load_model
         evaluate_on_dlib_faces(args.data, model=load_model(args.out), picture=args.picture)
 
-
-if __name__ == "__main__":
-    main()
 
 
 def cascade_detections(gray, *, scale_factor=1.2, step_ratio=1, min_size=(24, 24), max_size=(200, 200)):
@@ -291,3 +289,7 @@ def evaluate_on_dlib_faces(data_dir=None, *, model=None, threshold=None, picture
         save_detections(picture, panels)
         log(f"picture of the detections: {picture}")
     return results
+
+
+if __name__ == "__main__":
+    main()

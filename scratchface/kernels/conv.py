@@ -32,6 +32,8 @@ import numba
 import numpy as np
 from numba import prange
 
+from ._numba import single_thread_below
+
 __all__ = ["conv2d_forward", "conv2d_backward", "im2col", "col2im"]
 
 
@@ -136,6 +138,22 @@ def _im2col(x, kh, kw, stride, padding, oh, ow):
 
 def conv2d_forward(x, w, b, stride, padding):
     """Convolution of validated NumPy arrays (see ``scratchface.layers.conv.conv2d_forward``)."""
+    f, c, kh, kw = w.shape
+    top, bottom, left, right = padding
+    oh = (x.shape[2] + top + bottom - kh) // stride[0] + 1
+    ow = (x.shape[3] + left + right - kw) // stride[1] + 1
+    with single_thread_below(x.shape[0] * oh * ow * c * kh * kw):   # the size of cols
+        return _conv2d_forward(x, w, b, stride, padding)
+
+
+def conv2d_backward(dout, x, w, has_bias, stride, padding):
+    """``(dx, dw, db)`` for validated NumPy arrays (see ``scratchface.layers.conv.conv2d_backward``)."""
+    f, c, kh, kw = w.shape
+    with single_thread_below(dout.size // f * c * kh * kw):          # the size of cols
+        return _conv2d_backward(dout, x, w, has_bias, stride, padding)
+
+
+def _conv2d_forward(x, w, b, stride, padding):
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
     top, bottom, left, right = padding
@@ -149,8 +167,7 @@ def conv2d_forward(x, w, b, stride, padding):
     return out.reshape(n, f, oh, ow)
 
 
-def conv2d_backward(dout, x, w, has_bias, stride, padding):
-    """``(dx, dw, db)`` for validated NumPy arrays (see ``scratchface.layers.conv.conv2d_backward``)."""
+def _conv2d_backward(dout, x, w, has_bias, stride, padding):
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
     oh, ow = dout.shape[2:]

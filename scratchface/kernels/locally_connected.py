@@ -17,6 +17,8 @@ import numba
 import numpy as np
 from numba import prange
 
+from ._numba import single_thread_below
+
 __all__ = ["locally_connected2d_forward", "locally_connected2d_backward"]
 
 
@@ -68,7 +70,8 @@ def _cols(x, w, stride, padding):
     oh, ow, f, c, kh, kw = w.shape
     x = np.ascontiguousarray(x)
     cols = np.empty((oh * ow, x.shape[0], c * kh * kw), dtype=x.dtype)
-    _im2col_positions(x, kh, kw, stride[0], stride[1], padding[0], padding[2], oh, ow, cols)
+    with single_thread_below(cols.size):
+        _im2col_positions(x, kh, kw, stride[0], stride[1], padding[0], padding[2], oh, ow, cols)
     return cols
 
 
@@ -94,6 +97,7 @@ def locally_connected2d_backward(dout, x, w, has_bias, stride, padding):
     dw = np.matmul(dout_p.transpose(0, 2, 1), cols).reshape(w.shape)
     dcols = np.matmul(dout_p, wmat)                                         # (P, N, K)
     dx = np.empty(x.shape, dtype=x.dtype)
-    _col2im_positions(dcols, kh, kw, stride[0], stride[1], padding[0], padding[2], oh, ow, dx)
+    with single_thread_below(dcols.size):
+        _col2im_positions(dcols, kh, kw, stride[0], stride[1], padding[0], padding[2], oh, ow, dx)
     db = dout.sum(axis=0) if has_bias else None
     return dx, dw, db

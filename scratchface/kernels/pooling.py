@@ -16,6 +16,8 @@ import numba
 import numpy as np
 from numba import prange
 
+from ._numba import single_thread_below
+
 __all__ = ["pool2d_forward", "pool2d_backward"]
 
 MAX, AVG, L2 = 0, 1, 2
@@ -107,8 +109,9 @@ def pool2d_forward(x, mode, kernel, stride, padding, out_hw, count_include_pad):
     n, c = x.shape[:2]
     out = np.empty((n, c) + tuple(out_hw), dtype=x.dtype)
     argmax = np.empty((n, c) + tuple(out_hw) if mode == "max" else (1, 1, 1, 1), dtype=np.int64)
-    _pool_forward(x, _MODES[mode], kernel[0], kernel[1], stride[0], stride[1], *padding,
-                  bool(count_include_pad), out, argmax)
+    with single_thread_below(x.size + out.size):
+        _pool_forward(x, _MODES[mode], kernel[0], kernel[1], stride[0], stride[1], *padding,
+                      bool(count_include_pad), out, argmax)
     return out, (argmax if mode == "max" else None)
 
 
@@ -119,6 +122,7 @@ def pool2d_backward(dout, cache):
     out = cache.out if cache.out is not None else dummy
     argmax = cache.argmax if cache.argmax is not None else np.empty((1, 1, 1, 1), dtype=np.int64)
     dx = np.empty_like(x)
-    _pool_backward(np.ascontiguousarray(dout), x, out, argmax, _MODES[cache.mode], *cache.kernel_size,
-                   *cache.stride, *cache.padding, cache.count_include_pad, dx)
+    with single_thread_below(x.size + dout.size):
+        _pool_backward(np.ascontiguousarray(dout), x, out, argmax, _MODES[cache.mode], *cache.kernel_size,
+                       *cache.stride, *cache.padding, cache.count_include_pad, dx)
     return dx
