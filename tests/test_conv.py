@@ -186,6 +186,8 @@ def test_conv2d_bad_input(rng):
         conv2d_forward(x, w, b, padding=(1, 1, 1))
     with pytest.raises(ValueError, match="impl must be one of"):
         conv2d_forward(x, w, b, impl="fast")
+    with pytest.raises(TypeError, match="impl='cuda' needs CuPy arrays"):
+        conv2d_forward(x, w, b, impl="cuda")
     out, cache = conv2d_forward(x, w, b, padding=1)
     with pytest.raises(ValueError, match=r"dout must have the shape of the forward output \(2, 4, 5, 5\)"):
         conv2d_backward(out[:, :3], cache)

@@ -199,3 +199,32 @@ def test_hog_cell_histograms_match_reference(rng, binning):
     diff = np.abs(to_host(got) - want)
     assert np.mean(diff > 1e-10) < 1e-3
     assert _close(got, want, 1e-2)
+
+
+def test_public_layers_dispatch_cupy_arrays_to_the_cuda_kernels(rng):
+    """conv2d / pooling / PReLU / NMS called with CuPy arrays run on the GPU and equal the CPU path."""
+    from scratchface.detection.nms import nms
+    from scratchface.layers.activations import prelu_backward, prelu_forward
+    from scratchface.layers.conv import conv2d_backward, conv2d_forward
+    from scratchface.layers.pooling import max_pool2d_backward, max_pool2d_forward
+
+    x, w, b = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    out, cache = conv2d_forward(to_device(x), to_device(w), to_device(b), stride=2, padding=1)
+    assert cache.impl == "cuda" and isinstance(out, cupy.ndarray)
+    ref, ref_cache = conv2d_forward(x, w, b, stride=2, padding=1, impl="reference")
+    assert _rel(out, ref) < 1e-10
+    dout = rng.standard_normal(ref.shape)
+    for g, r in zip(conv2d_backward(to_device(dout), cache), conv2d_backward(dout, ref_cache)):
+        assert _rel(g, r) < 1e-10
+    out, cache = max_pool2d_forward(to_device(x), kernel_size=3, stride=2, ceil_mode=True)
+    ref, ref_cache = max_pool2d_forward(x, kernel_size=3, stride=2, ceil_mode=True, impl="reference")
+    assert cache.impl == "cuda" and _rel(out, ref) == 0
+    dout = rng.standard_normal(ref.shape)
+    assert _rel(max_pool2d_backward(to_device(dout), cache), max_pool2d_backward(dout, ref_cache)) < 1e-12
+    alpha = rng.uniform(0.1, 0.3, 3)
+    out, cache = prelu_forward(to_device(x), to_device(alpha))
+    assert _rel(out, prelu_forward(x, alpha)[0]) == 0
+    boxes = rng.uniform(0, 50, (300, 2))
+    boxes = np.concatenate([boxes, boxes + rng.uniform(1, 30, (300, 2))], axis=1)
+    scores = rng.random(300)
+    np.testing.assert_array_equal(to_host(nms(to_device(boxes), to_device(scores), 0.4)), nms(boxes, scores, 0.4))

@@ -3,10 +3,15 @@ import numpy as np
 import pytest
 
 skimage_feature = pytest.importorskip("skimage.feature")
-from skimage import data  # noqa: E402
+from skimage import data
 
-from scratchface.detection.hog import (  # noqa: E402
-    cell_histograms, hog, image_gradients, magnitude_orientation, normalize_block, normalize_blocks,
+from scratchface.detection.hog import (
+    cell_histograms,
+    hog,
+    image_gradients,
+    magnitude_orientation,
+    normalize_block,
+    normalize_blocks,
 )
 
 # The lecture's 8x8 cell (../shared/reference/lecture_facts.md), retyped here so the test runs without it.

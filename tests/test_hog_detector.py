@@ -5,7 +5,12 @@ import pytest
 from scratchface.detection.evaluation import average_precision, evaluate_detections, match_detections
 from scratchface.detection.hog import hog
 from scratchface.detection.hog_detector import (
-    HogFaceModel, detect_faces_hog, load_model, save_model, score_map, window_features,
+    HogFaceModel,
+    detect_faces_hog,
+    load_model,
+    save_model,
+    score_map,
+    window_features,
 )
 from scratchface.detection.pyramid import image_pyramid, pyramid_scales, resize
 
@@ -99,8 +104,8 @@ def test_evaluation_by_hand():
 
 def test_training_smoke(data_dir, rng):
     # the training code end to end on a tiny set (a few seconds), not the shipped model's full run
-    from scratchface.detection import train_hog_detector as t
     from scratchface.data.orl import load_orl_faces
+    from scratchface.detection import train_hog_detector as t
     template = HogFaceModel(weights=np.zeros((7, 7, 2, 2, 9)), bias=0.0)
     orl, _ = load_orl_faces(data_dir / "orl_faces", subjects=[1, 2])
     patches = t.positive_patches(orl[:6], np.zeros((2, 25, 25)), template, rng, jitter_copies=1)
@@ -131,8 +136,9 @@ def test_dlib_faces_evaluation(data_dir, model):
 
 def test_detection_picture(tmp_path):
     pytest.importorskip("matplotlib")
-    from scratchface.viz.hog import save_detections, show_gradients, show_hog
     from matplotlib.figure import Figure
+
+    from scratchface.viz.hog import save_detections, show_gradients, show_hog
     image = np.zeros((64, 80))
     image[16:48, 20:60] = 1.0
     path = save_detections(tmp_path / "d.png", [dict(image=image, boxes=np.array([[20, 16, 60, 48.0]]),

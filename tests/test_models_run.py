@@ -129,8 +129,10 @@ def randomise_biases(net, rng):
     return net
 
 
-# NNS2 already has a quarter (blocks) and a ninth (stem) of NN2's channels: it is checked at full width
-SHRUNKEN = [("nn1", 32, 8, {}), ("nn2", 32, 8, {}), ("nns2", 32, 1, {}), ("vgg_face", 32, 8, {"num_classes": 10}),
+# NNS2 already has a quarter (blocks) and a ninth (stem) of NN2's channels: it is checked at full width.
+# VGG-Face's first blocks hold the most units (2 x 32 x 32 x channels); at channels / 8 a step along a
+# random direction crosses a ReLU kink in most directions, at channels / 16 rarely.
+SHRUNKEN = [("nn1", 32, 8, {}), ("nn2", 32, 8, {}), ("nns2", 32, 1, {}), ("vgg_face", 32, 16, {"num_classes": 10}),
             ("deepface", 72, 8, {"num_classes": 10})]
 
 
@@ -141,7 +143,7 @@ def test_shrunken_model_gradcheck(name, size, divisor, kwargs, one_numba_thread)
     randomise_biases(net, rng)
     x = rng.standard_normal((2,) + net.input_shape)
     errors, skipped = directional_gradcheck(net, x, rng)
-    assert skipped <= 1, f"{skipped} of {len(errors) + skipped} checks cross kinks: draw other directions"
+    assert skipped <= 2, f"{skipped} of {len(errors) + skipped} checks cross kinks: draw other directions"
     worst = max(errors, key=errors.get)
     assert errors[worst] < 1e-7, f"{name}: {worst} has relative error {errors[worst]:.2e}"
 
@@ -153,7 +155,7 @@ def test_dream_network_gradcheck(one_numba_thread):
     x = rng.standard_normal((3,) + net.input_shape)
     yaw = np.array([10.0, 45.0, -80.0])
     errors, skipped = directional_gradcheck(net, x, rng, call=lambda inp: net.forward(inp, yaw=yaw))
-    assert skipped <= 1 and max(errors.values()) < 1e-7, errors
+    assert skipped <= 2 and max(errors.values()) < 1e-7, errors
 
 
 # ------------------------------------------------------------------ training reduces the loss
@@ -170,13 +172,14 @@ def _train(net, loss_and_grad, x, steps, lr):
     return losses
 
 
-def test_nn4_triplet_training_reduces_loss(one_numba_thread):
-    # two people x three photos (noisy copies of one face each), all anchor-positive pairs
+def test_nn2_triplet_training_reduces_loss(one_numba_thread):
+    # two people x three photos (noisy copies of one face each), all anchor-positive pairs; NN2's
+    # layout at 48x48 with channels / 8 keeps the test quick
     rng = np.random.default_rng(8)
-    faces = rng.standard_normal((2, 3, 96, 96)).astype(np.float32)
-    x = np.concatenate([faces[i] + 0.3 * rng.standard_normal((3, 3, 96, 96)).astype(np.float32) for i in (0, 1)])
+    faces = rng.standard_normal((2, 3, 48, 48)).astype(np.float32)
+    x = np.concatenate([faces[i] + 0.3 * rng.standard_normal((3, 3, 48, 48)).astype(np.float32) for i in (0, 1)])
     anchors, positives, negatives = (np.array(v) for v in ([0, 0, 1, 3, 3, 4], [1, 2, 2, 4, 5, 5], [3, 4, 5, 0, 1, 2]))
-    net = nn4(width_divisor=8, rng=9)
+    net = nn2(input_size=48, width_divisor=8, rng=9)
 
     def loss_and_grad(emb):
         loss, cache = mined_triplet_loss_forward(emb, triplets=(anchors, positives, negatives), alpha=0.2)
@@ -204,9 +207,9 @@ def test_classifier_training_reduces_loss(name, size, one_numba_thread):
 def test_dream_learns_profile_to_frontal_mapping(one_numba_thread):
     # the stem is frozen; only the DREAM block trains, to map profile features onto frontal ones
     rng = np.random.default_rng(12)
-    stem = nn4(width_divisor=8, rng=13)
+    stem = nn2(input_size=48, width_divisor=8, rng=13)
     net = DreamNetwork(stem, rng=14)
-    profiles = rng.standard_normal((4, 3, 96, 96)).astype(np.float32)
+    profiles = rng.standard_normal((4, 3, 48, 48)).astype(np.float32)
     frontal = rng.standard_normal((4, 128)).astype(np.float32)
     frontal /= np.linalg.norm(frontal, axis=1, keepdims=True)
     yaw = np.array([70.0, 80.0, -75.0, 90.0])
@@ -247,7 +250,7 @@ def test_dream_block_frontal_passes_through_and_profile_adds_residual():
     block.zero_grad()
     block.backward(np.ones((1, 6)))
     assert all(not np.any(p.grad) for p in block.parameters())
-    assert block.num_params == (6 * 5 + 5) + 5 + (5 * 6 + 6)
+    assert block.num_params == (6 * 5 + 5) + (5 * 6 + 6)
 
 
 def test_dream_errors():

@@ -1,7 +1,8 @@
 """IoU and greedy NMS: hand-worked values, naive loops, the Numba kernel, hypothesis properties."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scratchface.detection.nms import iou, nms
 
@@ -118,8 +119,10 @@ def test_nms_errors():
         nms(boxes, [1.0, 2.0], offset=2)
     with pytest.raises(ValueError, match="NaN"):
         nms(np.array([[0, 0, np.nan, 1.0]]), [1.0])
-    with pytest.raises(ValueError, match="impl"):
-        nms(boxes, [1.0, 2.0], impl="cuda")
+    with pytest.raises(ValueError, match="impl must be one of"):
+        nms(boxes, [1.0, 2.0], impl="fast")
+    with pytest.raises(TypeError, match="impl='cuda' needs CuPy arrays"):
+        nms(boxes, np.array([1.0, 2.0]), impl="cuda")
     with pytest.raises(ValueError, match="x2 < x1"):
         iou(np.array([[0, 0, 10, 10]]), np.array([[3, 3, 2, 4]]))
 

@@ -231,6 +231,8 @@ def test_pool_bad_input(rng, mode):
     with pytest.raises(TypeError, match="ceil_mode must be True or False"):
         forward(x, kernel_size=2, ceil_mode="yes")
     with pytest.raises(ValueError, match="impl must be one of"):
+        forward(x, kernel_size=2, impl="fast")
+    with pytest.raises(TypeError, match="impl='cuda' needs CuPy arrays"):
         forward(x, kernel_size=2, impl="cuda")
     out, cache = forward(x, kernel_size=2)
     with pytest.raises(ValueError, match=r"dout must have the shape of the forward output \(2, 3, 3, 3\)"):

@@ -10,7 +10,7 @@ import pathlib
 
 import numpy as np
 
-__all__ = ["orl_faces_dir", "load_orl_faces"]
+__all__ = ["load_orl_faces", "orl_faces_dir"]
 
 
 def orl_faces_dir(path=None) -> pathlib.Path:

@@ -19,7 +19,7 @@ import numpy as np
 from .._validation import check_in_range
 from .nms import iou
 
-__all__ = ["DetectionEvaluation", "match_detections", "evaluate_detections", "average_precision"]
+__all__ = ["DetectionEvaluation", "average_precision", "evaluate_detections", "match_detections"]
 
 
 class DetectionEvaluation(NamedTuple):

@@ -29,9 +29,17 @@ import numpy as np
 from .._validation import check_choice, check_int_pair, check_positive_int
 
 __all__ = [
-    "image_gradients", "dominant_channel_gradients", "magnitude_orientation",
-    "orientation_bin_edges", "cell_histograms", "normalize_block", "normalize_blocks",
-    "hog_glyph_image", "hog", "BLOCK_NORMS", "BINNINGS",
+    "BINNINGS",
+    "BLOCK_NORMS",
+    "cell_histograms",
+    "dominant_channel_gradients",
+    "hog",
+    "hog_glyph_image",
+    "image_gradients",
+    "magnitude_orientation",
+    "normalize_block",
+    "normalize_blocks",
+    "orientation_bin_edges",
 ]
 
 BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")

@@ -31,8 +31,16 @@ from .hog import hog
 from .nms import nms
 from .pyramid import image_pyramid
 
-__all__ = ["HogFaceModel", "load_model", "save_model", "block_grid", "score_map", "window_features",
-           "detect_faces_hog", "DEFAULT_MODEL_PATH"]
+__all__ = [
+    "DEFAULT_MODEL_PATH",
+    "HogFaceModel",
+    "block_grid",
+    "detect_faces_hog",
+    "load_model",
+    "save_model",
+    "score_map",
+    "window_features",
+]
 
 DEFAULT_MODEL_PATH = pathlib.Path(__file__).resolve().parents[1] / "data" / "hog_face_detector.npz"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_array, check_choice, check_in_range
+from ..backend import is_cupy_array
 
 __all__ = ["iou", "nms"]
 
@@ -78,6 +79,27 @@ def nms_reference(boxes, scores, iou_threshold, mode, offset):
     return np.asarray(keep, dtype=np.int64)
 
 
+def _nms_cuda(boxes, scores, iou_threshold, mode, offset, impl):
+    """NMS of CuPy boxes on the GPU (bitmask kernel); validated like the CPU path."""
+    if not (is_cupy_array(boxes) and is_cupy_array(scores)):
+        raise TypeError("impl='cuda' needs CuPy arrays for boxes and scores (scratchface.backend.to_device)")
+    check_choice(impl, "impl", ("auto", "cuda"))
+    check_array(boxes, "boxes", ndim=2, dtype_kind="fiu", finite=True)
+    check_array(scores, "scores", ndim=1, dtype_kind="fiu", finite=True)
+    if boxes.shape[1] != 4 or scores.shape[0] != boxes.shape[0]:
+        raise ValueError(f"boxes must have shape (n, 4) and scores (n,), got {tuple(boxes.shape)} "
+                         f"and {tuple(scores.shape)}")
+    if bool((boxes[:, 2] < boxes[:, 0]).any()) or bool((boxes[:, 3] < boxes[:, 1]).any()):
+        raise ValueError("boxes has boxes with x2 < x1 or y2 < y1; rows must be (x1, y1, x2, y2)")
+    iou_threshold = check_in_range(iou_threshold, "iou_threshold", 0.0, 1.0)
+    check_choice(mode, "mode", ("union", "min"))
+    if _check_offset(offset):  # the GPU kernel has no +1 convention: run it on the host
+        from ..backend import to_device, to_host  # noqa: PLC0415
+        return to_device(nms(to_host(boxes), to_host(scores), iou_threshold, mode, offset=offset))
+    from ..gpu import nms_gpu  # noqa: PLC0415  (imports CuPy and numba.cuda: lazily)
+    return nms_gpu(boxes, scores, iou_threshold, mode)
+
+
 def nms(boxes, scores, iou_threshold=0.5, mode="union", *, offset=0, impl="auto"):
     """Greedy non-maximum suppression.
 
@@ -98,9 +120,11 @@ def nms(boxes, scores, iou_threshold=0.5, mode="union", *, offset=0, impl="auto"
     offset : {0, 1}
         ``1``: inclusive-pixel widths ``x2 - x1 + 1`` (MATLAB MTCNN,
         facenet-pytorch ``nms_numpy``).
-    impl : {'auto', 'reference', 'numba'}
+    impl : {'auto', 'reference', 'numba', 'cuda'}
         ``'reference'``: the vectorised NumPy loop; ``'auto'`` / ``'numba'``: the
-        compiled kernel (same result).
+        compiled kernel (same result). CuPy arrays go to the GPU bitmask kernel
+        (:func:`scratchface.gpu.nms_gpu`, ``offset=0``) and the indices come back
+        as a CuPy array.
 
     Returns
     -------
@@ -113,6 +137,8 @@ def nms(boxes, scores, iou_threshold=0.5, mode="union", *, offset=0, impl="auto"
     A pair whose denominator is 0 (degenerate boxes) has overlap 0 and never
     suppresses.
     """
+    if is_cupy_array(boxes) or impl == "cuda":
+        return _nms_cuda(boxes, scores, iou_threshold, mode, offset, impl)
     boxes = _check_boxes(boxes, "boxes")
     scores = np.asarray(scores) if isinstance(scores, (list, tuple)) else scores
     check_array(scores, "scores", ndim=1, dtype_kind="fiu", finite=True)

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._validation import check_array, check_positive_float
 
-__all__ = ["resize", "pyramid_scales", "image_pyramid", "PyramidLevel"]
+__all__ = ["PyramidLevel", "image_pyramid", "pyramid_scales", "resize"]
 
 
 class PyramidLevel(NamedTuple):

@@ -243,7 +243,7 @@ def _numba_pass():
 
 def _one_pass_loops(x, y, upper, q_diag, alpha, w, order):
     """``_one_pass`` with the dot product and the update written as loops (for Numba)."""
-    n, d = x.shape
+    d = x.shape[1]
     pg_max, pg_min = -np.inf, np.inf
     for i in order:
         dot = 0.0

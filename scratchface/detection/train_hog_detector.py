@@ -33,8 +33,16 @@ from .hog_detector import DEFAULT_MODEL_PATH, HogFaceModel, block_grid, save_mod
 from .pyramid import image_pyramid, resize
 from .svm import LinearSVM
 
-__all__ = ["ORL_FACE_BOX", "NEGATIVE_IMAGES", "positive_patches", "negative_images", "train",
-           "cascade_detections", "evaluate_on_dlib_faces", "main"]
+__all__ = [
+    "NEGATIVE_IMAGES",
+    "ORL_FACE_BOX",
+    "cascade_detections",
+    "evaluate_on_dlib_faces",
+    "main",
+    "negative_images",
+    "positive_patches",
+    "train",
+]
 
 #: (x1, y1, x2, y2) of the face in a 92 x 112 ORL image: about eyebrows to chin, as dlib boxes faces
 ORL_FACE_BOX = (12.0, 34.0, 80.0, 102.0)

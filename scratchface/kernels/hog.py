@@ -18,7 +18,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["cell_histograms", "normalize_blocks", "BINNING_CODES", "NORM_CODES"]
+__all__ = ["BINNING_CODES", "NORM_CODES", "cell_histograms", "normalize_blocks"]
 
 BINNING_CODES = {"hard": 0, "bilinear": 1}
 NORM_CODES = {"L1": 0, "L1-sqrt": 1, "L2": 2, "L2-Hys": 3}
@@ -29,8 +29,7 @@ _RAD2DEG = 180.0 / math.pi
 def _hard_bin_exact(theta, edges, orientations):
     """Index of the bin ``[edges[k], edges[k+1])`` holding ``theta`` (``orientations``: none)."""
     k = int(theta / (180.0 / orientations))
-    if k > orientations:
-        k = orientations
+    k = min(k, orientations)
     while k < orientations and theta >= edges[k + 1]:
         k += 1
     while k > 0 and theta < edges[k]:

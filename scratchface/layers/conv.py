@@ -21,7 +21,7 @@ from ..gradcheck import GradcheckCase
 __all__ = ["conv2d_forward", "conv2d_backward", "conv2d_reference_forward", "conv2d_reference_backward",
            "conv_output_size", "Conv2dCache", "gradcheck_cases"]
 
-IMPLS = ("auto", "reference", "numba")
+IMPLS = ("auto", "reference", "numba", "cuda")
 
 
 class Conv2dCache(NamedTuple):
@@ -109,13 +109,21 @@ def conv2d_reference_backward(dout, x, w, has_bias, stride, padding):
 
 
 # ---------------------------------------------------------------- public, validated
-def _check_impl(impl, x):
+def _check_impl(impl, x, *, has_cuda=False):
+    """Resolve ``impl``: 'auto' is 'numba' for NumPy arrays; for CuPy arrays 'cuda' where the layer
+    has CUDA kernels (:mod:`scratchface.gpu`), else the readable 'reference' (array code runs on CuPy)."""
     check_choice(impl, "impl", IMPLS)
-    if impl == "numba" and is_cupy_array(x):
+    cupy = is_cupy_array(x)
+    if impl == "numba" and cupy:
         raise TypeError("impl='numba' needs NumPy arrays (the Numba kernels run on the CPU); "
-                        "use impl='auto' or 'reference' for CuPy arrays")
+                        "use impl='auto', 'cuda' or 'reference' for CuPy arrays")
+    if impl == "cuda":
+        if not has_cuda:
+            raise ValueError("impl='cuda' is not available for this layer: use 'auto' or 'reference'")
+        if not cupy:
+            raise TypeError("impl='cuda' needs CuPy arrays (move them with scratchface.backend.to_device)")
     if impl == "auto":
-        return "reference" if is_cupy_array(x) else "numba"
+        return ("cuda" if has_cuda else "reference") if cupy else "numba"
     return impl
 
 
@@ -150,8 +158,8 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, impl="auto"):
     padding : int, (ph, pw) or (top, bottom, left, right)
         Zero padding. Four values give asymmetric padding, e.g. TensorFlow's
         ``'same'`` with an even kernel or stride 2 pads one more at the bottom/right.
-    impl : {'auto', 'reference', 'numba'}
-        ``'auto'``: Numba kernels for NumPy arrays, the readable reference for CuPy.
+    impl : {'auto', 'reference', 'numba', 'cuda'}
+        ``'auto'``: Numba kernels for NumPy arrays, the CUDA kernels (im2col + cuBLAS) for CuPy.
 
     Returns
     -------
@@ -185,7 +193,7 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, impl="auto"):
     _check_params(x, w, b)
     stride = check_int_pair(stride, "stride")
     padding = check_padding(padding, "padding")
-    impl = _check_impl(impl, x)
+    impl = _check_impl(impl, x, has_cuda=True)
     n, _, h, wd = x.shape
     f, _, kh, kw = w.shape
     oh = conv_output_size(h, kh, stride[0], padding[0], padding[1])
@@ -193,6 +201,9 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, impl="auto"):
     if impl == "numba":
         from ..kernels import conv as _k  # noqa: PLC0415  (imports Numba: lazily)
         out = _k.conv2d_forward(x, w, b, stride, padding)
+    elif impl == "cuda":
+        from ..gpu import conv2d_forward_gpu  # noqa: PLC0415  (imports CuPy and numba.cuda: lazily)
+        out = conv2d_forward_gpu(x, w, b, stride, padding)
     else:
         out = conv2d_reference_forward(x, w, b, stride, padding)
     return out, Conv2dCache(x, w, b is not None, stride, padding, (n, f, oh, ow), impl)
@@ -234,6 +245,9 @@ def conv2d_backward(dout, cache):
     if cache.impl == "numba":
         from ..kernels import conv as _k  # noqa: PLC0415
         return _k.conv2d_backward(dout, cache.x, cache.w, cache.has_bias, cache.stride, cache.padding)
+    if cache.impl == "cuda":
+        from ..gpu import conv2d_backward_gpu  # noqa: PLC0415
+        return conv2d_backward_gpu(dout, cache.x, cache.w, cache.has_bias, cache.stride, cache.padding)
     return conv2d_reference_backward(dout, cache.x, cache.w, cache.has_bias, cache.stride, cache.padding)
 
 

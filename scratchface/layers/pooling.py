@@ -175,10 +175,13 @@ def _pool_forward(mode, x, kernel_size, stride, padding, ceil_mode, count_includ
     kernel, stride, padding, ceil_mode, out_hw = _setup(x, kernel_size, stride, padding, ceil_mode)
     if not isinstance(count_include_pad, (bool, np.bool_)):
         raise TypeError(f"count_include_pad must be True or False, got {count_include_pad!r}")
-    impl = _check_impl(impl, x)
+    impl = _check_impl(impl, x, has_cuda=True)
     if impl == "numba":
         from ..kernels import pooling as _k  # noqa: PLC0415  (imports Numba: lazily)
         out, argmax = _k.pool2d_forward(x, mode, kernel, stride, padding, out_hw, bool(count_include_pad))
+    elif impl == "cuda":
+        from ..gpu import pool2d_forward_gpu  # noqa: PLC0415  (imports CuPy and numba.cuda: lazily)
+        out, argmax = pool2d_forward_gpu(x, mode, kernel, stride, padding, out_hw, bool(count_include_pad))
     else:
         out, argmax = pool2d_reference_forward(x, mode, kernel, stride, padding, out_hw, count_include_pad)
     cache = PoolCache(mode, x, out if mode == "l2" else None, argmax, kernel, stride, padding, ceil_mode,
@@ -197,6 +200,9 @@ def _pool_backward(mode, dout, cache):
     if cache.impl == "numba":
         from ..kernels import pooling as _k  # noqa: PLC0415
         return _k.pool2d_backward(dout, cache)
+    if cache.impl == "cuda":
+        from ..gpu import pool2d_backward_gpu  # noqa: PLC0415
+        return pool2d_backward_gpu(dout, cache)
     return pool2d_reference_backward(dout, cache)
 
 
@@ -211,7 +217,7 @@ _PARAMS_DOC = """
         Each at most half the kernel.
     ceil_mode : bool
         Round the number of windows up (PyTorch's rule, see the module docstring).
-    impl : {'auto', 'reference', 'numba'}
+    impl : {'auto', 'reference', 'numba', 'cuda'}
 
     Returns
     -------

@@ -1,6 +1,6 @@
 """DREAM: a residual branch, gated by the head's yaw, that maps a profile face's feature towards the frontal one.
 
-Cao, Guo, Loy et al. (CVPR 2018) observe that a CNN's feature of a profile face
+Cao et al. (CVPR 2018) observe that a CNN's feature of a profile face
 :math:`\\Phi(x_p)` differs from the frontal face's :math:`\\Phi(x_f)` by a smooth
 function of the feature and of the pose. The Deep Residual EquivAriant Mapping
 block learns it as a residual, switched on by the yaw:
@@ -22,10 +22,10 @@ with the stem frozen.
 
 What we chose (the paper leaves it to the implementation):
 
-- :math:`\\mathcal R` is two fully connected layers ``D -> hidden -> D`` with a PReLU
-  between them and none after (so the correction can take either sign);
-  ``hidden = D`` by default. The paper uses two fully connected layers.
-- The gate is the paper's soft yaw coefficient
+- :math:`\\mathcal R` is two fully connected layers ``D -> hidden -> D``, each followed
+  by a ReLU, as in the authors' released code (``fc1, relu, fc2, relu``, then
+  ``yaw * R + feature``); ``hidden = D`` by default.
+- The gate is the paper's soft yaw coefficient (as we read it)
   :math:`\\mathcal Y(\\theta) = \\sigma\\big(10\\,(\\tfrac{4}{\\pi}|\\theta| - 1)\\big)`
   (:func:`yaw_gate`: 0.5 at 45 degrees, about 0 at 0 and 1 at 90 degrees); a
   gate in [0, 1] may also be given directly. The yaw is an input, not trained.
@@ -35,8 +35,8 @@ What we chose (the paper leaves it to the implementation):
 
 References
 ----------
-Cao, Guo, Loy, "Pose-Robust Face Recognition via Deep Residual Equivariant Mapping",
-CVPR 2018, sec. 3 (eq. 1-2).
+Cao, Rong, Li, Tang, Loy, "Pose-Robust Face Recognition via Deep Residual Equivariant
+Mapping", CVPR 2018, sec. 3; code: github.com/penincillin/DREAM (``src/end2end/ResNet.py``).
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ import numpy as np
 
 from .._validation import check_float_array, check_positive_int
 from ..backend import get_array_module
-from ..nn import Dense, L2Normalize, Module, PReLU, Sequential
+from ..nn import Dense, L2Normalize, Module, ReLU, Sequential
 from ..nn.init import as_generator
 
 __all__ = ["yaw_gate", "DreamBlock", "DreamNetwork", "attach_dream"]
@@ -87,7 +87,7 @@ def _check_gate(gate, n, dtype):
 
 
 class DreamBlock(Module):
-    """``out = x + gate * R(x)``, ``R`` = fc ``D -> hidden``, PReLU, fc ``hidden -> D``.
+    """``out = x + gate * R(x)``, ``R`` = fc ``D -> hidden``, ReLU, fc ``hidden -> D``, ReLU.
 
     Parameters
     ----------
@@ -115,8 +115,9 @@ class DreamBlock(Module):
         self.hidden = self.dim if hidden is None else check_positive_int(hidden, "hidden")
         rng = as_generator(rng)
         self.residual = Sequential(dict(fc1=Dense(self.dim, self.hidden, rng=rng, dtype=dtype, init=init),
-                                        prelu=PReLU(self.hidden, dtype=dtype),
-                                        fc2=Dense(self.hidden, self.dim, rng=rng, dtype=dtype, init=init)))
+                                        relu1=ReLU(),
+                                        fc2=Dense(self.hidden, self.dim, rng=rng, dtype=dtype, init=init),
+                                        relu2=ReLU()))
 
     def forward(self, x, yaw=None, *, gate=None, degrees=True):
         """``x + gate * R(x)`` for ``x`` of shape (N, D); give ``yaw`` (N,) or ``gate`` (N,) in [0, 1]."""

@@ -21,6 +21,11 @@ NNS2     "tiny" inception (not tabulated; our choice)    140x116      4.3M, 20M 
 =======  ==============================================  ===========  ==================
 
 FLOPs count multiply-adds, bias adds included (see :mod:`scratchface.nn.layers`).
+Counted that way (weights + biases, one multiply-add per weight per output
+position plus one for the bias), every row of tables 1 and 2 rounds to the
+printed value, with one exception: NN2's inception (4a) has 544,768 weights +
+768 biases = 545,536 parameters, which rounds to 546K; the table's 545K is the
+weights alone. ``tests/test_models_tables.py`` checks every row.
 
 What the paper leaves open, and what we chose
 ---------------------------------------------
@@ -39,9 +44,8 @@ What the paper leaves open, and what we chose
 - **Inception (2)** of NN2 is not an inception block: "depth 2, #3x3 reduce 64,
   #3x3 192" is a 1x1 conv to 64 channels then a 3x3 conv to 192 (as in GoogLeNet's
   conv2), each with a ReLU; this reproduces the row's 115K / 360M exactly.
-- **NN1's "concat" row** (7x7x256 -> 7x7x256, no parameters) concatenates the
-  towers of the paper's multi-machine training; with one tower it is the
-  identity, so it is left out.
+- **NN1's "concat" row** (7x7x256 -> 7x7x256, no parameters) is not explained
+  in the paper; with a single tower it is the identity, so it is left out.
 - **Final pooling of NN2 / NN3 / NN4** is a global average: its window is the
   last feature map (7x7 at 224, 5x5 at 160, 3x3 at 96), so the fully connected
   layer has the same 1024 x 128 weights at every input size and the three

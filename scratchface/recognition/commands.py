@@ -21,8 +21,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["add_subparsers", "cmd_detect", "cmd_verify", "cmd_identify", "cmd_cluster", "cmd_demo",
-           "cluster_embeddings"]
+__all__ = ["add_subparsers", "cmd_detect", "cmd_verify", "cmd_identify", "cmd_cluster", "cmd_demo"]
 
 OK, FAILURE, BAD_INPUT = 0, 1, 2
 
@@ -216,38 +215,14 @@ def cmd_identify(args):
 
 
 # ----------------------------------------------------------------------------- cluster
-def cluster_embeddings(embeddings, threshold):
-    """Group faces whose chain of distances stays below ``threshold`` (connected components).
-
-    Two faces are linked when their Euclidean distance is below ``threshold``;
-    clusters are the connected components of that graph (single linkage, as
-    dlib's ``face_clustering.py`` example). Returns int labels 0..k-1, the
-    largest cluster first.
-    """
-    embeddings = np.asarray(embeddings, dtype=np.float64)
-    n = len(embeddings)
-    parent = np.arange(n)
-
-    def root(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i in range(n):
-        close = np.flatnonzero(np.linalg.norm(embeddings[i + 1:] - embeddings[i], axis=1) < threshold) + i + 1
-        for j in close:
-            ri, rj = root(i), root(j)
-            if ri != rj:
-                parent[max(ri, rj)] = min(ri, rj)
-    roots = np.array([root(i) for i in range(n)], dtype=np.int64)
-    unique, counts = np.unique(roots, return_counts=True)
-    order = unique[np.lexsort((unique, -counts))]  # biggest first, then by first face
-    relabel = {r: k for k, r in enumerate(order)}
-    return np.array([relabel[r] for r in roots], dtype=np.int64)
+def _clusters_by_size(labels):
+    """Cluster member indices, biggest cluster first (ties: by first member)."""
+    groups = [np.flatnonzero(labels == k) for k in np.unique(labels)]
+    return sorted(groups, key=lambda g: (-len(g), g[0]))
 
 
 def _cluster(args):
+    from .clustering import threshold_clustering  # noqa: PLC0415
     from .pipeline import IMAGE_EXTENSIONS, embed_folder  # noqa: PLC0415
 
     if not os.path.isdir(args.folder):
@@ -270,9 +245,10 @@ def _cluster(args):
         if args.json:
             print(json.dumps({"folder": args.folder, "clusters": []}))
         return FAILURE
-    labels = cluster_embeddings(np.stack(vectors), args.threshold)
-    clusters = [[{"file": os.path.relpath(paths[i], args.folder), "face": face_index[i]}
-                 for i in np.flatnonzero(labels == k)] for k in range(labels.max() + 1)]
+    # single linkage: faces chained by Euclidean distances <= threshold (squared, in clustering's units)
+    labels = threshold_clustering(np.stack(vectors).astype(np.float64), args.threshold ** 2)
+    clusters = [[{"file": os.path.relpath(paths[i], args.folder), "face": face_index[i]} for i in group]
+                for group in _clusters_by_size(labels)]
     if args.json:
         print(json.dumps({"folder": args.folder, "threshold": args.threshold, "clusters": clusters}, indent=2))
     else:
@@ -370,8 +346,8 @@ def add_subparsers(subparsers):
 
     p = subparsers.add_parser(
         "cluster", help="group the faces of a folder of photos by person", formatter_class=fmt,
-        description="Embed every face of every photo in DIR (streaming, in batches) and group faces "
-                    "linked by distances below the threshold.",
+        description="Embed every face of every photo in DIR (streaming, in batches) and group the "
+                    "faces chained by distances at most the threshold (single linkage).",
         epilog=_EXIT_CODES.format(one="no face in any photo"))
     p.add_argument("folder", metavar="DIR")
     p.add_argument("--recursive", action="store_true", help="also read sub-folders")

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..detection.hog import hog, image_gradients, magnitude_orientation
 
-__all__ = ["show_gradients", "show_hog", "show_detections", "save_detections"]
+__all__ = ["save_detections", "show_detections", "show_gradients", "show_hog"]
 
 
 def _axes(ax, ncols=1, figsize=None):

@@ -1,0 +1,193 @@
+"""The face commands of the CLI: detect, verify, identify, cluster, demo; exit codes and messages."""
+import argparse
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from scratchface.image import as_rgb
+from scratchface.recognition import commands, pipeline
+from scratchface.recognition.pipeline import FaceEmbeddings, FolderItem
+
+
+def run(argv):
+    """Parse ``argv`` with a parser holding only these sub-commands and run the handler."""
+    parser = argparse.ArgumentParser(prog="scratchface")
+    commands.add_subparsers(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    from skimage.data import astronaut
+    folder = tmp_path_factory.mktemp("photos")
+    Image.fromarray(np.ascontiguousarray(astronaut()[:256, 96:352])).save(folder / "collins.png")
+    Image.fromarray(np.full((64, 64), 120, np.uint8)).save(folder / "blank.png")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "cut.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF truncated")
+    return folder
+
+
+# ----------------------------------------------------------------------------- detect, demo (real MTCNN)
+def test_detect_prints_boxes_json_and_draws(photos, tmp_path, capsys):
+    out = tmp_path / "annotated.png"
+    assert run(["detect", str(photos / "collins.png"), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("face 1: box (") and ", probability 0.99" in captured.out
+    assert f"annotated image saved to {out}" in captured.err
+    with Image.open(out) as img:
+        assert img.format == "PNG" and min(img.size) > 100
+    assert run(["detect", str(photos / "collins.png"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["image"] == str(photos / "collins.png") and len(result["faces"]) == 1
+    face = result["faces"][0]
+    assert len(face["box"]) == 4 and len(face["landmarks"]) == 5 and face["probability"] > 0.99
+    left_eye, right_eye = face["landmarks"][:2]
+    assert face["box"][0] < left_eye[0] < right_eye[0] < face["box"][2]
+
+
+def test_detect_exit_codes_for_no_face_and_bad_files(photos, tmp_path, capsys):
+    assert run(["detect", str(photos / "blank.png")]) == 1
+    assert "no face found in" in capsys.readouterr().err
+    assert run(["detect", str(photos / "blank.png"), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["faces"] == []
+    cases = [(photos / "missing.png", "image file not found"), (photos / "notes.txt", "not a readable image"),
+             (photos / "cut.jpg", "not a readable image"), (photos, "is a folder, not an image file")]
+    for path, message in cases:
+        assert run(["detect", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("scratchface detect: error: ") and message in err and "Traceback" not in err
+    assert run(["detect", str(photos / "collins.png"), "--out", str(tmp_path / "no" / "dir" / "x.png")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_demo_saves_the_astronaut_and_says_where(tmp_path, capsys):
+    out = tmp_path / "demo.png"
+    assert run(["demo", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"saved {out}" in printed and printed.count("face ") == 1    # one face in the astronaut
+    with Image.open(out) as img:
+        assert img.format == "PNG"
+
+
+def test_help_and_bad_usage_exit_codes(capsys):
+    for command in ("detect", "verify", "identify", "cluster", "demo"):
+        with pytest.raises(SystemExit) as exc:
+            run([command, "--help"])
+        assert exc.value.code == 0
+        assert "exit codes: 0 success, 1" in capsys.readouterr().out
+    for argv in (["verify", "a.png"], ["identify", "img.png"], ["detect", "x.png", "--min-face-size", "5"],
+                 ["verify", "a", "b", "--threshold", "-1"], ["cluster", "d", "--batch-size", "0"]):
+        with pytest.raises(SystemExit) as exc:
+            run(argv)
+        assert exc.value.code == 2
+    assert "must be at least 12 pixels" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- verify, identify, cluster
+# These check the commands' logic with known embeddings in place of the network (the real
+# detector + embedding are tested end to end in test_pipeline.py).
+E_COLLINS = np.eye(128, dtype=np.float32)[0]
+E_HOPPER = np.eye(128, dtype=np.float32)[1]
+
+
+def _fake_detect_and_embed(image, *, min_face_size=20, max_faces=None, batch_size=32):
+    """Known faces told apart by the photo's top-left pixel (set in the fixture below)."""
+    code = int(round(float(as_rgb(image)[0, 0, 0])))
+    vectors = {10: [E_COLLINS], 20: [E_HOPPER], 30: [E_COLLINS * 0.8, E_HOPPER], 40: []}[code]
+    vectors = vectors[:max_faces] if max_faces else vectors
+    n = len(vectors)
+    boxes = np.array([[10.0 + 50 * k, 5, 40 + 50 * k, 45] for k in range(n)], np.float32).reshape(n, 4)
+    return FaceEmbeddings(np.array(vectors, np.float32).reshape(n, 128), boxes, np.ones(n, np.float32),
+                          np.zeros((n, 5, 2), np.float32))
+
+
+@pytest.fixture
+def known(tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "detect_and_embed", _fake_detect_and_embed)
+    files = {}
+    for name, code in (("collins", 10), ("hopper", 20), ("both", 30), ("nobody", 40)):
+        files[name] = tmp_path / f"{name}.png"
+        Image.fromarray(np.full((20, 20), code, np.uint8)).save(files[name])
+    (tmp_path / "gallery" / "hopper").mkdir(parents=True)
+    Image.fromarray(np.full((20, 20), 10, np.uint8)).save(tmp_path / "gallery" / "collins.png")
+    Image.fromarray(np.full((20, 20), 20, np.uint8)).save(tmp_path / "gallery" / "hopper" / "1.png")
+    Image.fromarray(np.full((20, 20), 40, np.uint8)).save(tmp_path / "gallery" / "empty.png")
+    files["gallery"] = tmp_path / "gallery"
+    return {k: str(v) for k, v in files.items()}
+
+
+def test_verify_same_different_and_no_face(known, capsys):
+    assert run(["verify", known["collins"], known["collins"]]) == 0
+    assert capsys.readouterr().out == "same person (distance 0.000 < threshold 0.6)\n"
+    assert run(["verify", known["collins"], known["hopper"], "--json"]) == 1
+    assert json.loads(capsys.readouterr().out) == {"same": False, "distance": round(np.sqrt(2), 4),
+                                                   "threshold": 0.6}
+    assert run(["verify", known["collins"], known["hopper"], "--threshold", "1.5"]) == 0
+    assert "same person (distance 1.414 < threshold 1.5)" in capsys.readouterr().out
+    assert run(["verify", known["nobody"], known["collins"]]) == 1
+    assert f"no face found in {known['nobody']}" in capsys.readouterr().err
+    assert run(["verify", known["collins"], known["gallery"]]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_identify_names_faces_and_warns_about_gallery_files(known, capsys):
+    assert run(["identify", "--gallery", known["gallery"], known["both"]]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ["face 1 at (10, 5, 40, 45): collins, distance 0.200",
+                                         "face 2 at (60, 5, 90, 45): hopper, distance 0.000"]
+    assert "empty.png left out: no face found" in captured.err
+    assert run(["identify", "--gallery", known["gallery"], known["both"], "--threshold", "0.1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [f["name"] for f in result["faces"]] == [None, "hopper"]
+    assert result["faces"][0]["nearest"] == "collins" and result["gallery"]["people"] == ["collins", "hopper"]
+    assert run(["identify", "--gallery", known["gallery"], known["nobody"]]) == 1
+    assert "no face found" in capsys.readouterr().err
+    assert run(["identify", "--gallery", known["nobody"], known["both"]]) == 2
+    assert "gallery folder not found" in capsys.readouterr().err
+
+
+def test_identify_with_a_gallery_without_faces(known, tmp_path, capsys):
+    empty = tmp_path / "faceless"
+    empty.mkdir()
+    assert run(["identify", "--gallery", str(empty), known["both"]]) == 2
+    assert "holds no images" in capsys.readouterr().err
+    Image.fromarray(np.full((20, 20), 40, np.uint8)).save(empty / "x.png")
+    assert run(["identify", "--gallery", str(empty), known["both"]]) == 2
+    assert "is empty: none of its images has a usable face" in capsys.readouterr().err
+
+
+def test_cluster_groups_faces_biggest_first(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "album"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    people = {"a1.jpg": [E_COLLINS], "a2.jpg": [E_COLLINS + 0.02 * rng.standard_normal(128)],
+              "b.jpg": [E_HOPPER, E_COLLINS * 0.9], "none.jpg": []}
+
+    def fake_embed_folder(path, batch_size=32, **kwargs):
+        assert path == str(folder) and batch_size == 8
+        for name, vectors in people.items():
+            n = len(vectors)
+            yield FolderItem(os.path.join(path, name), np.array(vectors, np.float32).reshape(n, 128),
+                             np.zeros((n, 4), np.float32), None)
+        yield FolderItem(os.path.join(path, "bad.jpg"), np.zeros((0, 128), np.float32),
+                         np.zeros((0, 4), np.float32), "bad.jpg is not a readable image")
+
+    monkeypatch.setattr(pipeline, "embed_folder", fake_embed_folder)
+    assert run(["cluster", str(folder), "--batch-size", "8", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ["4 faces in 2 clusters (threshold 0.6)",
+                                         "cluster 1 (3 faces): a1.jpg, a2.jpg, b.jpg [face 2]",
+                                         "cluster 2 (1 face): b.jpg"]
+    assert "bad.jpg left out" in captured.err
+    assert run(["cluster", str(folder), "--batch-size", "8", "--json", "--threshold", "0.01"]) == 0
+    clusters = json.loads(capsys.readouterr().out)["clusters"]
+    assert sorted(len(c) for c in clusters) == [1, 1, 1, 1]
+    people.clear()
+    assert run(["cluster", str(folder), "--batch-size", "8"]) == 1
+    assert "no face found" in capsys.readouterr().err
+    assert run(["cluster", str(tmp_path / "missing")]) == 2
+    assert "folder not found" in capsys.readouterr().err
