@@ -177,7 +177,7 @@ def cmd_verify(args):
 
 # ----------------------------------------------------------------------------- identify
 def _identify(args):
-    from .pipeline import Gallery, detect_and_embed  # noqa: PLC0415
+    from .pipeline import Gallery  # noqa: PLC0415
 
     rgb = _read(args.image)
     if not os.path.isdir(args.gallery):
@@ -191,8 +191,7 @@ def _identify(args):
         print(f"warning: gallery file {file} left out: {why}", file=sys.stderr)
     if len(gallery) == 0:
         raise _BadInput(f"the gallery {args.gallery} is empty: none of its images has a usable face")
-    faces = detect_and_embed(rgb, min_face_size=args.min_face_size)
-    matches = gallery._match(faces.embeddings, faces.boxes, None) if len(faces.embeddings) else []
+    matches = gallery.identify(rgb)
     if args.json:
         print(json.dumps({"image": args.image, "gallery": {"faces": len(gallery), "people": gallery.people},
                           "threshold": args.threshold,

@@ -376,8 +376,10 @@ class Gallery:
 
     def _match(self, embeddings, boxes, threshold):
         threshold = self.threshold if threshold is None else check_positive_float(threshold, "threshold")
-        diff = embeddings.astype(np.float64)[:, None, :] - self._embeddings[None, :, :]
-        distances = np.sqrt((diff ** 2).sum(axis=2))            # (k, n enrolled)
+        probes, enrolled = embeddings.astype(np.float64), self._embeddings.astype(np.float64)
+        # |p - e|^2 = |p|^2 + |e|^2 - 2 p.e : a (k, n) matrix, never (k, n, 128)
+        squared = (probes ** 2).sum(1)[:, None] + (enrolled ** 2).sum(1)[None, :] - 2.0 * probes @ enrolled.T
+        distances = np.sqrt(np.maximum(squared, 0.0))
         nearest = distances.argmin(axis=1)
         matches = []
         for k, j in enumerate(nearest):

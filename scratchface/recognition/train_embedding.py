@@ -5,10 +5,10 @@ Run::
     python -m scratchface.recognition.train_embedding --data ../shared/data --loss triplet
     python -m scratchface.recognition.train_embedding --data ../shared/data --loss arcface
 
-The network (:func:`build_embedding_net`, about 0.1 M parameters) is made of
+The network (:func:`build_embedding_net`, about 0.46 M parameters) is made of
 the project's own modules: two convolution stages, a residual block, a third
-stage with a residual block, global average pooling and a dense layer to a
-64-d embedding, L2-normalised. It is trained on ORL people 1-30 and evaluated
+stage with a residual block, and a dense layer from the whole 64 x 7 x 6
+feature map to a 128-d embedding, L2-normalised. It is trained on ORL people 1-30 and evaluated
 on people 31-40, whom it never saw:
 
 * 10-fold verification accuracy (LFW protocol) on all 450 same-person pairs of
@@ -29,13 +29,18 @@ Two losses, the two families of the lecture:
 
 Preprocessing (:func:`preprocess_orl`): ORL images (112 x 92 grey) are
 already roughly cropped and upright, so **no landmark alignment is done**:
-each image is averaged over 2 x 2 blocks to 56 x 46 and standardised (zero
-mean, unit variance per image, as FaceNet's "prewhiten"). Training takes
-random 48 x 40 crops and random horizontal flips; evaluation takes the
-centre crop and adds the embedding of its mirror image before normalising.
+each image is averaged over 2 x 2 blocks to 56 x 46, padded to 56 x 48 and
+standardised (zero mean, unit variance per image, as FaceNet's "prewhiten").
+Training adds random shifts of up to 3 pixels and random horizontal flips;
+evaluation adds the embedding of the mirror image before normalising.
 
 The trained weights ship as ``scratchface/data/orl_embedding_{loss}.npz``
-(:func:`load_pretrained`).
+(:func:`load_pretrained`), stored in float16 (half the size; the
+embeddings move by about 1e-3, the metrics not at all) and loaded as float32.
+
+Performance: one training step costs about 0.3 s of CPU (batch of 50, float32).
+On a machine shared with other jobs, set ``OPENBLAS_NUM_THREADS=1
+NUMBA_NUM_THREADS=1``: oversubscribed threads made steps 3-8 times slower here.
 
 References
 ----------
@@ -57,7 +62,7 @@ from .._validation import check_choice, check_positive_float, check_positive_int
 
 __all__ = ["TRAIN_PEOPLE", "TEST_PEOPLE", "INPUT_SIZE", "preprocess_orl", "augment",
            "build_embedding_net", "embed", "train_embedding", "evaluate_embedding", "load_pretrained",
-           "pretrained_path", "eigenfaces_baseline", "main"]
+           "pretrained_path", "save_weights", "eigenfaces_baseline", "main"]
 
 TRAIN_PEOPLE = tuple(range(1, 31))   #: ORL subjects the network is trained on
 TEST_PEOPLE = tuple(range(31, 41))   #: ORL subjects it is evaluated on, never seen
@@ -372,6 +377,21 @@ def pretrained_path(loss="triplet") -> pathlib.Path:
     return _DATA_DIR / f"orl_embedding_{loss}.npz"
 
 
+def save_weights(net, path):
+    """Write ``net``'s parameters and buffers to a compressed ``.npz`` in float16; returns the path.
+
+    :func:`scratchface.nn.load` reads it back into a float32 network.
+    """
+    import os  # noqa: PLC0415
+
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        path += ".npz"
+    state = {name: np.asarray(a, dtype=np.float16) for name, a in net.state_dict().items()}
+    np.savez_compressed(path, **state)
+    return path
+
+
 def load_pretrained(loss="triplet"):
     """The shipped network trained with ``loss`` on ORL people 1-30, in eval mode."""
     net = build_embedding_net(rng=0)
@@ -450,7 +470,7 @@ def main(argv=None):
               f"loss {np.mean(history['loss'][:5]):.4f} -> {np.mean(history['loss'][-5:]):.4f}")
         if args.out:
             out = pretrained_path(args.loss) if args.out == "shipped" else args.out
-            print(f"weights written to {nn.save(net, out)}")
+            print(f"weights written to {save_weights(net, out)}")
     result = evaluate_embedding(embed(net, x[test]), labels[test], rng=args.seed)
     print(_format(args.loss, result))
     print(_format("eigenfaces", eigenfaces_baseline(images[train], images[test], labels[test], rng=args.seed)))
