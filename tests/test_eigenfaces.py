@@ -23,6 +23,15 @@ def test_pca_matches_covariance_eigendecomposition(rng):
     np.testing.assert_allclose(pca.mean, x.mean(axis=0))
 
 
+def test_gram_trick_matches_svd(rng):
+    x = _data(rng, n=10, d=40)  # fewer samples than dimensions: 'auto' takes the Gram route
+    gram, svd = fit_pca(x, 6, method="gram"), fit_pca(x, 6, method="svd")
+    np.testing.assert_allclose(gram.components, svd.components, atol=1e-8)
+    np.testing.assert_allclose(gram.explained_variance, svd.explained_variance, rtol=1e-10)
+    assert gram.total_variance == pytest.approx(svd.total_variance)
+    np.testing.assert_array_equal(fit_pca(x, 6).components, gram.components)
+
+
 def test_projection_variances_and_reconstruction(rng):
     x = _data(rng)
     pca = fit_pca(x, 4)
@@ -63,6 +72,8 @@ def test_errors(rng):
         fit_pca(np.array([[np.nan, 1.0], [1.0, 2.0]]), 1)
     with pytest.raises(ValueError, match="fitted on 3"):
         pca_transform(fit_pca(rng.random((5, 3)), 2), rng.random((2, 4)))
+    with pytest.raises(ValueError, match="method must be one of"):
+        fit_pca(rng.random((5, 3)), 2, method="eig")
     with pytest.raises(RuntimeError, match="not fitted"):
         Eigenfaces(3).embed(rng.random((2, 4)))
     with pytest.raises(ValueError, match="n_components must be a positive integer"):

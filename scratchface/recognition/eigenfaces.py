@@ -7,9 +7,11 @@ principal axes are the eigenvectors of the covariance
 :math:`C = X^\\top X / (N - 1)`. They are obtained here from the thin SVD
 :math:`X = U \\Sigma V^\\top`: the rows of :math:`V^\\top` are the
 eigenvectors ("eigenfaces") and :math:`\\lambda_k = \\sigma_k^2 / (N - 1)`
-their eigenvalues. The SVD avoids forming the ``HW x HW`` covariance (10,304 x
-10,304 for ORL) -- the same saving as Turk and Pentland's trick of
-diagonalising the small ``N x N`` matrix :math:`X X^\\top` instead.
+their eigenvalues. Neither forms the ``HW x HW`` covariance (10,304 x 10,304
+for ORL). When there are fewer images than pixels, Turk and Pentland's trick
+is faster still (``method='gram'``, the default then): diagonalise the small
+``N x N`` Gram matrix :math:`X X^\\top = U \\Sigma^2 U^\\top`; each of its
+eigenvectors :math:`u_k` gives an eigenface :math:`v_k = X^\\top u_k / \\sigma_k`.
 
 A face is described by its coordinates on the first ``k`` eigenfaces,
 :math:`y = V_k^\\top (x - \\mu)`, optionally whitened (divided by
@@ -27,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_array, check_positive_int
+from .._validation import check_array, check_choice, check_positive_int
 
 __all__ = ["PCA", "fit_pca", "pca_transform", "pca_reconstruct", "Eigenfaces"]
 
@@ -52,7 +54,7 @@ def _as_matrix(x, name):
     return np.asarray(x, dtype=np.float64).reshape(x.shape[0], -1)
 
 
-def fit_pca(x, n_components):
+def fit_pca(x, n_components, *, method="auto"):
     """Principal axes of the rows of ``x``.
 
     Parameters
@@ -61,6 +63,11 @@ def fit_pca(x, n_components):
         Samples (images are flattened row by row).
     n_components : int
         ``k <= min(N, D)``.
+    method : {'auto', 'svd', 'gram'}
+        ``'svd'``: thin SVD of the centred data; ``'gram'``: eigen-decomposition
+        of the ``N x N`` Gram matrix (Turk and Pentland); ``'auto'``: ``'gram'``
+        when ``D > N``, else ``'svd'``. Both give the same axes (up to
+        rounding); for the axes of tiny eigenvalues the SVD is more accurate.
 
     Returns
     -------
@@ -78,10 +85,19 @@ def fit_pca(x, n_components):
     k = check_positive_int(n_components, "n_components")
     if k > min(n, d):
         raise ValueError(f"n_components must be at most min(N, D) = {min(n, d)}, got {k}")
+    check_choice(method, "method", ("auto", "svd", "gram"))
+    if method == "auto":
+        method = "gram" if d > n else "svd"
     mean = x.mean(axis=0)
     centred = x - mean
-    _, sigma, vt = np.linalg.svd(centred, full_matrices=False)
-    vt = vt[:k]
+    if method == "svd":
+        _, sigma, vt = np.linalg.svd(centred, full_matrices=False)
+        vt = vt[:k]
+    else:
+        evals, u = np.linalg.eigh(centred @ centred.T)        # ascending
+        evals, u = np.maximum(evals[::-1], 0), u[:, ::-1]
+        sigma = np.sqrt(evals)
+        vt = (centred.T @ u[:, :k]).T / np.maximum(sigma[:k], np.finfo(np.float64).tiny)[:, None]
     signs = np.sign(vt[np.arange(k), np.argmax(np.abs(vt), axis=1)])
     vt = vt * signs[:, None]
     variance = sigma ** 2 / (n - 1)

@@ -98,7 +98,8 @@ def correct_ranks(probes, probe_labels, gallery, gallery_labels, *, metric="sqeu
         A probe whose identity is not in the gallery (closed set: use
         :func:`open_set_identification` for those).
     """
-    probe_labels = _labels(probe_labels, "probe_labels", probes.shape[0] if hasattr(probes, "shape") else -1)
+    check_float_array(probes, "probes", ndim=2)
+    probe_labels = _labels(probe_labels, "probe_labels", probes.shape[0])
     identities, d = identity_distances(probes, gallery, gallery_labels, metric=metric, impl=impl)
     missing = np.setdiff1d(probe_labels, identities)
     if missing.size:
@@ -184,7 +185,8 @@ def open_set_identification(probes, probe_labels, gallery, gallery_labels, *, th
         known probes); ``false_alarm_rate``: among unknown probes, the fraction
         whose nearest identity is within ``threshold`` (NaN without unknowns).
     """
-    probe_labels = _labels(probe_labels, "probe_labels", probes.shape[0] if hasattr(probes, "shape") else -1)
+    check_float_array(probes, "probes", ndim=2)
+    probe_labels = _labels(probe_labels, "probe_labels", probes.shape[0])
     predicted, _ = identify(probes, gallery, gallery_labels, threshold=threshold, metric=metric, impl=impl)
     known = np.isin(probe_labels, np.asarray(gallery_labels))
     dir_ = float(np.mean(predicted[known] == probe_labels[known])) if known.any() else float("nan")

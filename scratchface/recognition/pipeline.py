@@ -151,7 +151,7 @@ def embed_aligned(crops, *, batch_size=32, weights=None):
     crops : array, shape (n, 150, 150, 3) or (150, 150, 3)
         RGB chips on 0..255 (uint8 or float), aligned as :func:`align_dlib` does.
     batch_size : int
-        Chips per forward pass (memory: about 13 MB per chip in float32).
+        Chips per forward pass (peak memory: about 5 MB per chip in float32).
     weights : dict, optional
         :func:`scratchface.models.dlib_resnet.load_dlib_weights` (the default).
 
