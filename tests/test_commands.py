@@ -96,7 +96,7 @@ E_HOPPER = np.eye(128, dtype=np.float32)[1]
 
 def _fake_detect_and_embed(image, *, min_face_size=20, max_faces=None, batch_size=32):
     """Known faces told apart by the photo's top-left pixel (set in the fixture below)."""
-    code = int(round(float(as_rgb(image)[0, 0, 0])))
+    code = round(float(as_rgb(image)[0, 0, 0]))
     vectors = {10: [E_COLLINS], 20: [E_HOPPER], 30: [E_COLLINS * 0.8, E_HOPPER], 40: []}[code]
     vectors = vectors[:max_faces] if max_faces else vectors
     n = len(vectors)

@@ -10,7 +10,6 @@ import tarfile
 import numpy as np
 import pytest
 
-from scratchface.models import dlib_resnet
 from scratchface.models.dlib_resnet import (
     WEIGHT_SHAPES,
     WEIGHTS_PATH,

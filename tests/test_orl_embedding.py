@@ -119,3 +119,12 @@ def test_shipped_weights_verify_unseen_people(orl_test_people, loss):
     r = te.evaluate_embedding(e, labels, rng=0)
     assert r["accuracy"] >= 0.95, r
     assert r["rank1"] >= 0.90, r
+
+
+def test_command_line_errors(tmp_path, data_dir, capsys):
+    assert te.main(["--data", str(tmp_path)]) == 2
+    assert "ORL faces not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        te.main(["--data", str(data_dir), "--loss", "arcface", "--option", "alpha=0.2"])
+    assert exit_info.value.code == 2
+    assert "the settings of --loss arcface are" in capsys.readouterr().err

@@ -1,6 +1,5 @@
 """The recognition pipeline: dlib alignment, embed, verify, Gallery, streaming folders; ORL identification."""
 import os
-import pathlib
 
 import numpy as np
 import pytest
@@ -240,14 +239,14 @@ def test_embed_folder_streams_with_bounded_batches(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- ORL identification
 def test_orl_rank_one_with_one_gallery_image_per_person(data_dir):
-    """ORL people 1-6: image 1 enrolled, images 2-10 probes; MTCNN -> dlib alignment -> embedding.
+    """ORL people 1-5: image 1 enrolled, images 2-10 probes; MTCNN -> dlib alignment -> embedding.
 
     All 400 images (the issue's protocol) give rank-1 1.000 with image 1 enrolled and 0.994 on average
     over the ten choices of the enrolled image; a subset keeps the test quick.
     """
     from scratchface.data.orl import load_orl_faces
     from scratchface.detection.mtcnn import detect_faces
-    images, labels = load_orl_faces(data_dir / "orl_faces", subjects=range(1, 7))
+    images, labels = load_orl_faces(data_dir / "orl_faces", subjects=range(1, 6))
     detections = [detect_faces(image, min_face_size=40) for image in images]
     assert all(len(d.boxes) >= 1 for d in detections)                 # MTCNN finds every ORL face
     crops = np.concatenate([align_dlib(image, d.landmarks[:1]) for image, d in zip(images, detections)])

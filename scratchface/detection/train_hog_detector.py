@@ -48,7 +48,7 @@ __all__ = [
 #: side ``eye distance / 0.38``, the eyes' midpoint at 29 % of it from the top (jaw to jaw, eyebrows to chin).
 #: Measured once with :func:`scratchface.detection.mtcnn.detect_faces` on the 400 ORL images (mean eye
 #: midpoint (44.6, 52.9), eye distance 34.9, eye-to-mouth 34.6 pixels).
-ORL_FACE_BOX = (0.0, 27.0, 90.0, 117.0)
+ORL_FACE_BOX = (12.0, 34.0, 80.0, 102.0)
 #: photos of people in scikit-image's data, with the (x1, y1, x2, y2) of their one face: windows away
 #: from the face (IoU < 0.3: clothing, instruments, backgrounds, parts of the face) are negatives
 PEOPLE_IMAGES = (("astronaut", (175.0, 60.0, 275.0, 170.0)), ("camera", (190.0, 110.0, 262.0, 200.0)))
@@ -181,32 +181,37 @@ def _fit(pos, neg, model, C, seed):
     return model._replace(weights=svm.coef_.reshape(model.weights.shape), bias=svm.intercept_), svm
 
 
-def train(data_dir, *, seed=0, rounds=2, C=0.01, n_random_negatives=8000, per_level=20, jitter_copies=2,
-          orl_step=4, log=print):
+def train(data_dir, *, seed=0, rounds=3, C=0.01, n_random_negatives=8000, per_level=20, jitter_copies=2,
+          orl_step=4, window=32, cell=4, block=2, margin=-1.0, log=print):
     """Train a :class:`HogFaceModel`; returns ``(model, info)``."""
     from skimage import data
 
     from ..data.orl import load_orl_faces
+    from ..image import as_gray
 
     rng = np.random.default_rng(seed)
-    template = HogFaceModel(weights=np.zeros((7, 7, 2, 2, 9)), bias=0.0)
+    n = window // cell - block + 1
+    template = HogFaceModel(weights=np.zeros((n, n, block, block, 9)), bias=0.0, window=window, cell=cell,
+                            block=block)
     t0 = time.perf_counter()
     orl, _ = load_orl_faces(None if data_dir is None else f"{data_dir}/orl_faces")
     lfw = data.lfw_subset()
     patches = positive_patches(orl, lfw[:100], template, rng, jitter_copies)
     pos = np.array([window_features(p, template) for p in patches])
     grids = _level_grids(negative_images(data_dir), template)
+    for name, box in PEOPLE_IMAGES:
+        grids += _level_grids([as_gray(getattr(data, name)())], template, face_box=box)
     # the ORL photos around the faces: hair, shoulders, backgrounds, parts of faces
     grids += _level_grids([im / 255.0 for im in orl[::orl_step]], template, face_box=ORL_FACE_BOX)
-    lfw_neg = np.array([window_features(np.pad(resize(f, (32, 32)), 4, mode="edge"), template)
+    lfw_neg = np.array([window_features(np.pad(resize(f, (window, window)), cell, mode="edge"), template)
                         for f in lfw[100:]])
     neg = np.vstack([random_negatives(grids, template, n_random_negatives, rng), lfw_neg])
     log(f"{len(pos)} positive and {len(neg)} negative windows ({len(grids)} face-free levels), "
         f"{time.perf_counter() - t0:.1f} s")
     model, svm = _fit(pos, neg, template, C, seed)
     for k in range(rounds):
-        hard = hard_negatives(grids, model, per_level)
-        log(f"round {k + 1}: {len(hard)} hard negatives (score > -1); "
+        hard = hard_negatives(grids, model, per_level, margin)
+        log(f"round {k + 1}: {len(hard)} hard negatives (score > {margin}); "
             f"SVM {svm.n_iter_} passes, {time.perf_counter() - t0:.1f} s")
         if len(hard) == 0:
             break
@@ -226,7 +231,10 @@ def main(argv=None):
                         help="folder holding orl_faces/ (and dlib_faces/dogs.jpg); default $SCRATCHFACE_DATA")
     parser.add_argument("--out", default=str(DEFAULT_MODEL_PATH), help="output .npz")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rounds", type=int, default=2, help="hard-negative mining rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="hard-negative mining rounds")
+    parser.add_argument("--window", type=int, default=32, help="window side in pixels")
+    parser.add_argument("--cell", type=int, default=4, help="HOG cell side in pixels (and sliding step)")
+    parser.add_argument("--block", type=int, default=2, help="HOG block side in cells")
     parser.add_argument("--C", type=float, default=0.01, help="SVM C")
     parser.add_argument("--negatives", type=int, default=8000, help="random negative windows")
     parser.add_argument("--orl-step", type=int, default=4,
@@ -241,7 +249,8 @@ def main(argv=None):
         parser.error("give --data or set SCRATCHFACE_DATA to the folder holding orl_faces/")
     if not args.evaluate_only:
         model, info = train(args.data, seed=args.seed, rounds=args.rounds, C=args.C,
-                            n_random_negatives=args.negatives, orl_step=args.orl_step)
+                            n_random_negatives=args.negatives, orl_step=args.orl_step,
+                            window=args.window, cell=args.cell, block=args.block)
         model = model._replace(threshold=args.threshold)
         save_model(args.out, model, **info)
         print(f"wrote {args.out}")

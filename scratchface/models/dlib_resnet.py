@@ -59,9 +59,21 @@ from ..layers.conv import conv2d_forward
 from ..layers.dense import dense_forward
 from ..layers.pooling import avg_pool2d_forward, max_pool2d_forward
 
-__all__ = ["WEIGHTS_PATH", "WEIGHTS_SHA256", "INPUT_SIZE", "EMBEDDING_DIM", "MEAN_RGB", "PIXEL_SCALE",
-           "ARCHITECTURE", "WEIGHT_SHAPES", "load_dlib_weights", "preprocess", "dlib_resnet_forward",
-           "residual_block", "residual_down_block"]
+__all__ = [
+    "ARCHITECTURE",
+    "EMBEDDING_DIM",
+    "INPUT_SIZE",
+    "MEAN_RGB",
+    "PIXEL_SCALE",
+    "WEIGHTS_PATH",
+    "WEIGHTS_SHA256",
+    "WEIGHT_SHAPES",
+    "dlib_resnet_forward",
+    "load_dlib_weights",
+    "preprocess",
+    "residual_block",
+    "residual_down_block",
+]
 
 WEIGHTS_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
                             "dlib_face_recognition.npz")

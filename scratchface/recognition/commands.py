@@ -21,7 +21,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["add_subparsers", "cmd_detect", "cmd_verify", "cmd_identify", "cmd_cluster", "cmd_demo"]
+__all__ = ["add_subparsers", "cmd_cluster", "cmd_demo", "cmd_detect", "cmd_identify", "cmd_verify"]
 
 OK, FAILURE, BAD_INPUT = 0, 1, 2
 
@@ -36,7 +36,7 @@ def _error(command, message):
 
 def _read(path):
     """An image file as an RGB float array, or :class:`_BadInput` with a clear message."""
-    from ..image import as_rgb, read_image  # noqa: PLC0415
+    from ..image import as_rgb, read_image
 
     try:
         return as_rgb(read_image(path))
@@ -49,7 +49,7 @@ def _read(path):
 
 
 def _positive_float(text):
-    import argparse  # noqa: PLC0415
+    import argparse
 
     try:
         value = float(text)
@@ -61,7 +61,7 @@ def _positive_float(text):
 
 
 def _positive_int(text):
-    import argparse  # noqa: PLC0415
+    import argparse
 
     try:
         value = int(text)
@@ -73,7 +73,7 @@ def _positive_int(text):
 
 
 def _min_face(text):
-    import argparse  # noqa: PLC0415
+    import argparse
 
     value = _positive_float(text)
     if value < 12:
@@ -101,9 +101,9 @@ def _faces_json(det):
 
 
 def _save_drawing(rgb, det, out, title=None):
-    from matplotlib.figure import Figure  # noqa: PLC0415  (no pyplot: works without a display)
+    from matplotlib.figure import Figure
 
-    from ..detection.draw import draw_detections  # noqa: PLC0415
+    from ..detection.draw import draw_detections
 
     height, width = rgb.shape[:2]
     fig = Figure(figsize=(8, 8 * height / max(width, 1)))
@@ -116,7 +116,7 @@ def _save_drawing(rgb, det, out, title=None):
 
 
 def _detect(args):
-    from ..detection.mtcnn import detect_faces  # noqa: PLC0415
+    from ..detection.mtcnn import detect_faces
 
     rgb = _read(args.image)
     det = detect_faces(rgb, min_face_size=args.min_face_size)
@@ -143,7 +143,7 @@ def cmd_detect(args):
 
 # ----------------------------------------------------------------------------- verify
 def _largest_embedding(path, min_face_size):
-    from .pipeline import detect_and_embed  # noqa: PLC0415
+    from .pipeline import detect_and_embed
 
     faces = detect_and_embed(_read(path), min_face_size=min_face_size, max_faces=1)
     return faces.embeddings[0] if len(faces.embeddings) else None
@@ -177,7 +177,7 @@ def cmd_verify(args):
 
 # ----------------------------------------------------------------------------- identify
 def _identify(args):
-    from .pipeline import Gallery  # noqa: PLC0415
+    from .pipeline import Gallery
 
     rgb = _read(args.image)
     if not os.path.isdir(args.gallery):
@@ -221,8 +221,8 @@ def _clusters_by_size(labels):
 
 
 def _cluster(args):
-    from .clustering import threshold_clustering  # noqa: PLC0415
-    from .pipeline import IMAGE_EXTENSIONS, embed_folder  # noqa: PLC0415
+    from .clustering import threshold_clustering
+    from .pipeline import IMAGE_EXTENSIONS, embed_folder
 
     if not os.path.isdir(args.folder):
         raise _BadInput(f"folder not found: {args.folder}")
@@ -265,9 +265,9 @@ def cmd_cluster(args):
 
 # ----------------------------------------------------------------------------- demo
 def _demo(args):
-    from skimage.data import astronaut  # noqa: PLC0415
+    from skimage.data import astronaut
 
-    from ..detection.mtcnn import detect_faces  # noqa: PLC0415
+    from ..detection.mtcnn import detect_faces
 
     rgb = astronaut().astype(np.float32)
     det = detect_faces(rgb)
@@ -298,9 +298,9 @@ def add_subparsers(subparsers):
         What ``parser.add_subparsers()`` returned; each sub-command's handler is
         set as ``func`` (``args.func(args)`` returns the exit code).
     """
-    import argparse  # noqa: PLC0415
+    import argparse
 
-    from .pipeline import DEFAULT_THRESHOLD  # noqa: PLC0415
+    from .pipeline import DEFAULT_THRESHOLD
 
     fmt = argparse.RawDescriptionHelpFormatter
 

@@ -43,8 +43,15 @@ import zipfile
 
 import numpy as np
 
-__all__ = ["read_tfjs_weights", "to_npz_arrays", "convert_dlib", "sha256_of_file", "MANIFEST_NAME",
-           "SHARD_NAME", "PACKAGE"]
+__all__ = [
+    "MANIFEST_NAME",
+    "PACKAGE",
+    "SHARD_NAME",
+    "convert_dlib",
+    "read_tfjs_weights",
+    "sha256_of_file",
+    "to_npz_arrays",
+]
 
 PACKAGE = "@vladmandic/face-api@1.7.15"
 MANIFEST_NAME = "face_recognition_model-weights_manifest.json"

@@ -37,12 +37,34 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_array, check_choice, check_positive_float, check_positive_int
+from .._validation import (
+    check_array,
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+)
 from ..image import as_rgb, read_image
 
-__all__ = ["DEFAULT_THRESHOLD", "DLIB_PADDING", "DLIB_TEMPLATE", "CHIP_SIZE", "NoFaceError", "FaceEmbeddings",
-           "dlib_template", "align_dlib", "embed_aligned", "detect_and_embed", "embed", "verify", "Match",
-           "Gallery", "FolderItem", "IMAGE_EXTENSIONS", "list_images", "embed_folder"]
+__all__ = [
+    "CHIP_SIZE",
+    "DEFAULT_THRESHOLD",
+    "DLIB_PADDING",
+    "DLIB_TEMPLATE",
+    "IMAGE_EXTENSIONS",
+    "FaceEmbeddings",
+    "FolderItem",
+    "Gallery",
+    "Match",
+    "NoFaceError",
+    "align_dlib",
+    "detect_and_embed",
+    "dlib_template",
+    "embed",
+    "embed_aligned",
+    "embed_folder",
+    "list_images",
+    "verify",
+]
 
 DEFAULT_THRESHOLD = 0.6  #: dlib's "same person" Euclidean distance (99.38% on LFW)
 DLIB_PADDING = 0.25      #: margin of dlib's chip, in face widths (``compute_face_descriptor``'s default)
@@ -125,7 +147,7 @@ def align_dlib(image, landmarks, size=CHIP_SIZE, padding=DLIB_PADDING):
     -------
     crops : float32 array, shape (n, size, size, 3), RGB on 0..255
     """
-    from ..detection.align import umeyama, warp_affine  # noqa: PLC0415
+    from ..detection.align import umeyama, warp_affine
 
     landmarks = np.asarray(landmarks, dtype=np.float64)
     if landmarks.shape == (5, 2):
@@ -159,7 +181,7 @@ def embed_aligned(crops, *, batch_size=32, weights=None):
     -------
     embeddings : float32 array, shape (n, 128)
     """
-    from ..models.dlib_resnet import embed_crops  # noqa: PLC0415
+    from ..models.dlib_resnet import embed_crops
 
     check_array(crops, "crops", ndim=(3, 4), dtype_kind="buif", finite=True)
     if crops.ndim == 4 and len(crops) == 0:
@@ -176,7 +198,7 @@ class FaceEmbeddings(NamedTuple):
 
 
 def _detect(image, min_face_size):
-    from ..detection.mtcnn import detect_faces  # noqa: PLC0415
+    from ..detection.mtcnn import detect_faces
 
     return detect_faces(image, min_face_size=min_face_size)
 
@@ -280,6 +302,7 @@ class Gallery:
         self.min_face_size = min_face_size
         self._names: list[str] = []
         self._embeddings = np.zeros((0, 128), np.float32)
+        self.skipped: list = []  #: (path, reason) of the files :meth:`from_folder` left out
 
     def __len__(self):
         return len(self._names)
@@ -339,7 +362,6 @@ class Gallery:
         if not os.path.isdir(root):
             raise NotADirectoryError(f"gallery folder not found: {root}")
         gallery = cls(threshold, min_face_size=min_face_size)
-        gallery.skipped = []
         entries = []
         for entry in sorted(os.scandir(root), key=lambda e: e.name):
             if entry.name.startswith("."):
@@ -479,7 +501,7 @@ def embed_folder(path, batch_size=32, *, min_face_size=20, extensions=IMAGE_EXTE
     FolderItem
         In sorted path order.
     """
-    from ..detection.mtcnn import detect_faces  # noqa: PLC0415
+    from ..detection.mtcnn import detect_faces
 
     batch_size = check_positive_int(batch_size, "batch_size")
     if max_faces is not None:
@@ -531,6 +553,6 @@ class _NoBar:
 def _progress(total, enabled):
     if not enabled:
         return _NoBar()
-    from tqdm.auto import tqdm  # noqa: PLC0415
+    from tqdm.auto import tqdm
 
     return tqdm(total=total, unit="image", desc="embedding faces")

@@ -69,8 +69,8 @@ TEST_PEOPLE = tuple(range(31, 41))   #: ORL subjects it is evaluated on, never s
 INPUT_SIZE = (56, 48)                #: network input (rows, cols): ORL at half resolution, 1 column padded each side
 LOSSES = ("triplet", "arcface")
 DEFAULTS = {  # per loss: the settings the shipped weights were trained with
-    "triplet": dict(epochs=40, lr=2e-3, alpha=0.2, people_per_batch=10, images_per_person=5),
-    "arcface": dict(epochs=40, lr=2e-3, scale=16.0, margin=0.3, batch_size=50),
+    "triplet": dict(epochs=100, lr=2e-3, weight_decay=5e-4, alpha=0.2, people_per_batch=10, images_per_person=5),
+    "arcface": dict(epochs=100, lr=2e-3, weight_decay=5e-4, scale=16.0, margin=0.3, batch_size=50),
 }
 _DATA_DIR = pathlib.Path(__file__).resolve().parents[1] / "data"
 
@@ -225,7 +225,7 @@ def train_embedding(x, labels, *, loss="triplet", epochs=None, lr=None, rng=0, n
     epochs : int, optional
         Default from ``DEFAULTS[loss]``.
     lr : float, optional
-        Adam's peak learning rate (cosine decay to 1 % over the run, weight decay 5e-4).
+        Adam's peak learning rate (cosine decay to 1 % over the run).
     rng : int or numpy.random.Generator
         Seeds the network's initialisation, the batches and the augmentation.
     net : Module, optional
@@ -235,8 +235,8 @@ def train_embedding(x, labels, *, loss="triplet", epochs=None, lr=None, rng=0, n
     max_steps : int, optional
         Stop early after this many optimiser steps (smoke tests).
     **options
-        Triplet: ``alpha``, ``people_per_batch``, ``images_per_person``.
-        ArcFace: ``scale``, ``margin``, ``batch_size``.
+        ``weight_decay`` (Adam's L2 penalty); triplet: ``alpha``, ``people_per_batch``,
+        ``images_per_person``; ArcFace: ``scale``, ``margin``, ``batch_size``.
 
     Returns
     -------
@@ -274,7 +274,7 @@ def train_embedding(x, labels, *, loss="triplet", epochs=None, lr=None, rng=0, n
         p, k = settings["people_per_batch"], settings["images_per_person"]
         steps_per_epoch = len(_pk_batches(labels, p, k, np.random.default_rng(0)))
     total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
-    optimizer = nn.Adam(params, lr=lr, weight_decay=5e-4)
+    optimizer = nn.Adam(params, lr=lr, weight_decay=settings["weight_decay"])
     schedule = nn.CosineSchedule(optimizer, total_steps=total, min_lr=lr * 0.01)
     history = {"loss": [], "triplets": []}
     bar = None
@@ -461,7 +461,13 @@ def main(argv=None):
         options = {}
         for item in args.option:
             name, _, value = item.partition("=")
-            options[name] = float(value) if "." in value or "e" in value else int(value)
+            if name not in DEFAULTS[args.loss] or name in ("epochs", "lr"):
+                parser.error(f"--option {item!r}: the settings of --loss {args.loss} are "
+                             f"{sorted(set(DEFAULTS[args.loss]) - {'epochs', 'lr'})}")
+            try:
+                options[name] = type(DEFAULTS[args.loss][name])(float(value))
+            except ValueError:
+                parser.error(f"--option {item!r}: {value!r} is not a number")
         net = build_embedding_net(head=args.head, rng=args.seed)
         net, history = train_embedding(x[train], labels[train], loss=args.loss, epochs=args.epochs,
                                        lr=args.lr, rng=args.seed, net=net, progress=not args.no_progress,
