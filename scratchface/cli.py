@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="only the cases whose name contains NAME")
     p.set_defaults(func=_cmd_gradcheck)
+    from .recognition.commands import add_subparsers  # detect, verify, identify, cluster, demo
+    add_subparsers(sub)
     return parser
 
 
