@@ -46,12 +46,11 @@ Recognition", CVPR 2016 (the blocks; dlib's net is ResNet-34 with fewer filters)
 from __future__ import annotations
 
 import functools
-import hashlib
-import io
 import os
 
 import numpy as np
 
+from ..data.weights import check_weight_shapes, read_verified_npz, resolve_weights_path
 from .._validation import check_array, check_float_array, check_positive_int
 from ..backend import get_array_module
 from ..layers.activations import relu_forward
@@ -121,13 +120,13 @@ WEIGHT_SHAPES = _weight_shapes()
 
 
 # ----------------------------------------------------------------------------- weights
-def _dequantize(npz, key, path):
+def _dequantize(arrays, key, path):
     """``key`` from the npz: stored float32, or uint8 ``q`` with ``scale`` and ``min``."""
-    if key in npz.files:
-        return npz[key]
-    if f"{key}.q" not in npz.files:
+    if key in arrays:
+        return arrays[key]
+    if f"{key}.q" not in arrays:
         raise ValueError(f"dlib weights file {path} lacks the array {key!r}")
-    q, scale, minimum = npz[f"{key}.q"], npz[f"{key}.scale"], npz[f"{key}.min"]
+    q, scale, minimum = arrays[f"{key}.q"], arrays[f"{key}.scale"], arrays[f"{key}.min"]
     if q.dtype != np.uint8 or scale.shape != () or minimum.shape != ():
         raise ValueError(f"dlib weights file {path}: {key} must be uint8 with scalar scale and min")
     return (q.astype(np.float64) * float(scale) + float(minimum)).astype(np.float32)
@@ -135,31 +134,11 @@ def _dequantize(npz, key, path):
 
 @functools.lru_cache(maxsize=4)
 def _load_verified(path: str, expected_sha256):
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    if expected_sha256 is not None:
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest != expected_sha256:
-            raise ValueError(
-                f"dlib face recognition weights file {path} is corrupt or modified: SHA-256 {digest}, "
-                f"expected {expected_sha256}. Reinstall scratchface, or re-create the file with "
-                "'npm pack @vladmandic/face-api@1.7.15' and "
-                "'python -m scratchface.recognition.convert_dlib vladmandic-face-api-1.7.15.tgz'")
-    try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            weights = {key: _dequantize(npz, key, path) for key in WEIGHT_SHAPES}
-    except ValueError as exc:
-        if "dlib weights file" in str(exc):
-            raise
-        raise ValueError(f"dlib weights file {path} cannot be read as a NumPy .npz: {exc}") from exc
-    except Exception as exc:  # zipfile.BadZipFile, EOFError, OSError...
-        raise ValueError(f"dlib weights file {path} cannot be read as a NumPy .npz: {exc}") from exc
-    for key, shape in WEIGHT_SHAPES.items():
-        if weights[key].shape != shape or weights[key].dtype != np.float32:
-            raise ValueError(f"dlib weights file {path}: {key} must be float32 {shape}, "
-                             f"got {weights[key].dtype} {weights[key].shape}")
-        weights[key].flags.writeable = False  # shared by every caller through the cache
-    return weights
+    arrays = read_verified_npz(path, expected_sha256, what="dlib face recognition weights file", remedy=(
+        "Reinstall scratchface, or re-create the file with 'npm pack @vladmandic/face-api@1.7.15' and "
+        "'python -m scratchface.recognition.convert_dlib vladmandic-face-api-1.7.15.tgz'"))
+    weights = {key: _dequantize(arrays, key, path) for key in WEIGHT_SHAPES}
+    return check_weight_shapes(weights, WEIGHT_SHAPES, path, "dlib weights file")
 
 
 def load_dlib_weights(path=None, *, sha256="default") -> dict:
@@ -195,12 +174,7 @@ def load_dlib_weights(path=None, *, sha256="default") -> dict:
     A quantised tensor is stored as ``q`` (uint8) with two scalars and restored
     as :math:`w = q \\cdot \\mathrm{scale} + \\mathrm{min}` (TF.js's rule).
     """
-    path = WEIGHTS_PATH if path is None else os.fspath(path)
-    if sha256 == "default":
-        sha256 = WEIGHTS_SHA256 if os.path.abspath(path) == WEIGHTS_PATH else None
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"dlib weights file not found: {path}")
-    return _load_verified(os.path.abspath(path), sha256)
+    return _load_verified(*resolve_weights_path(path, WEIGHTS_PATH, WEIGHTS_SHA256, sha256, "dlib weights file"))
 
 
 # ----------------------------------------------------------------------------- the network

@@ -30,13 +30,13 @@ feature maps are stored transposed, and facenet-pytorch kept that order with a
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from typing import NamedTuple
 
 import numpy as np
 
 from .._validation import check_float_array
+from ..data.weights import check_weight_shapes, read_verified_npz, resolve_weights_path
 from ..layers.activations import prelu_forward
 from ..layers.conv import conv2d_forward
 from ..layers.dense import dense_forward
@@ -97,30 +97,11 @@ WEIGHT_SHAPES = {
 
 @functools.lru_cache(maxsize=4)
 def _load_verified(path: str, expected_sha256):
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    if expected_sha256 is not None:
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest != expected_sha256:
-            raise ValueError(
-                f"MTCNN weights file {path} is corrupt or modified: SHA-256 {digest}, expected "
-                f"{expected_sha256}. Reinstall scratchface, or re-create the file with "
-                "'python -m scratchface.detection.convert_mtcnn facenet_pytorch-2.6.0-py3-none-any.whl'")
-    import io
-    try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            weights = {key: npz[key] for key in npz.files}
-    except Exception as exc:  # zipfile.BadZipFile, ValueError (pickled object arrays)...
-        raise ValueError(f"MTCNN weights file {path} cannot be read as a NumPy .npz: {exc}") from exc
-    for key, shape in WEIGHT_SHAPES.items():
-        if key not in weights:
-            raise ValueError(f"MTCNN weights file {path} lacks the array {key!r}")
-        if weights[key].shape != shape or weights[key].dtype != np.float32:
-            raise ValueError(f"MTCNN weights file {path}: {key} must be float32 {shape}, "
-                             f"got {weights[key].dtype} {weights[key].shape}")
-    for value in weights.values():
-        value.flags.writeable = False  # shared by every caller through the cache
-    return weights
+    what = "MTCNN weights file"
+    weights = read_verified_npz(path, expected_sha256, what=what, remedy=(
+        "Reinstall scratchface, or re-create the file with "
+        "'python -m scratchface.detection.convert_mtcnn facenet_pytorch-2.6.0-py3-none-any.whl'"))
+    return check_weight_shapes(weights, WEIGHT_SHAPES, path, what)
 
 
 def load_mtcnn_weights(path=None, *, sha256="default") -> dict:
@@ -150,12 +131,7 @@ def load_mtcnn_weights(path=None, *, sha256="default") -> dict:
     FileNotFoundError
         No such file.
     """
-    path = WEIGHTS_PATH if path is None else os.fspath(path)
-    if sha256 == "default":
-        sha256 = WEIGHTS_SHA256 if os.path.abspath(path) == WEIGHTS_PATH else None
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"MTCNN weights file not found: {path}")
-    return _load_verified(os.path.abspath(path), sha256)
+    return _load_verified(*resolve_weights_path(path, WEIGHTS_PATH, WEIGHTS_SHA256, sha256, "MTCNN weights file"))
 
 
 def _weights(weights):
