@@ -129,9 +129,11 @@ def test_dlib_faces_evaluation(data_dir, model):
     print("\n".join(lines))
     hog_ev = results["hog"]
     assert hog_ev.n_ground_truth == 43
-    # measured with the shipped model (see the final report); floors leave a little room
-    assert hog_ev.n_true_positives >= 30
-    assert hog_ev.average_precision >= 0.55
+    # measured with the shipped model at its threshold 0.5: 37/43 found, 56 false positives
+    # (precision 0.398), AP 0.669; the floors leave a little room
+    assert hog_ev.n_true_positives >= 35
+    assert hog_ev.precision >= 0.33
+    assert hog_ev.average_precision >= 0.63
 
 
 def test_detection_picture(tmp_path):
