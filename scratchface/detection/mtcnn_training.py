@@ -344,7 +344,7 @@ def mtcnn_loss_forward(cls_logits, box_pred, landmark_pred, *, labels, box_targe
 
     Returns
     -------
-    loss : float
+    loss : scalar of the logits' dtype
     cache : MTCNNLossCache
 
     Notes
@@ -422,7 +422,7 @@ def mtcnn_loss_forward(cls_logits, box_pred, landmark_pred, *, labels, box_targe
     shapes = (cls_logits.shape, box_pred.shape, None if landmark_pred is None else landmark_pred.shape)
     cache = MTCNNLossCache(log_probs_cache, cls_index, cls_labels, box_index, box_diff, landmark_index,
                            landmark_diff, alphas, shapes)
-    return float(loss), cache
+    return cls_logits.dtype.type(loss), cache  # a scalar of the logits' dtype (float32 stays float32)
 
 
 def mtcnn_loss_backward(dloss, cache):
