@@ -7,8 +7,8 @@ Compares, in the same run and with the same number of threads:
   strided add per kernel offset), written below;
 * ``torch``: ``torch.nn.functional`` on the CPU with autograd (when torch is installed).
 
-Times are the minimum over repeats, taken interleaved (ours, numpy, torch, ours, ...) so that
-a busy machine hurts all three alike. GFLOP/s = 2 * multiply-adds / time; the backward pass
+Times are the minimum over repeats, each implementation timed in its own block after a
+warm-up call (interleaving them lets one library's spinning thread pool slow the next one down). GFLOP/s = 2 * multiply-adds / time; the backward pass
 computes dx and dw (twice the forward's multiply-adds) and db. Compile time (Numba's first
 call) is reported apart. Run::
 
@@ -103,7 +103,7 @@ def main(args):
         torch = None
     import numba
     print(f"threads: numba {numba.get_num_threads()}, torch {torch.get_num_threads() if torch else '-'}; "
-          f"batch {args.batch}; float32; min of {args.repeats} interleaved repeats")
+          f"batch {args.batch}; float32; min of {args.repeats} repeats per implementation")
     print(f"GEMM peak (np.matmul float32 2048^2): {gemm_peak(args.threads):.1f} GFLOP/s")
     rng = np.random.default_rng(0)
 
@@ -161,12 +161,14 @@ def main(args):
         for fn in runners.values():   # warm-up
             if fn is not None:
                 fn()
-        for _ in range(args.repeats):
-            for key, fn in runners.items():
-                if fn is not None:
-                    fwd_t, bwd_t = fn()
-                    times[key][0] = min(times[key][0], fwd_t)
-                    times[key][1] = min(times[key][1], bwd_t)
+        for key, fn in runners.items():   # one block per implementation: no thread pool of one
+            if fn is None:                  # (spinning after its last call) slows down the other
+                continue
+            fn()
+            for _ in range(args.repeats):
+                fwd_t, bwd_t = fn()
+                times[key][0] = min(times[key][0], fwd_t)
+                times[key][1] = min(times[key][1], bwd_t)
 
         def gfs(key):
             total = sum(times[key])
@@ -214,15 +216,14 @@ def main(args):
                 torch.autograd.grad(out, (tx,), tdout)
                 return t1 - t0, time.perf_counter() - t1
             runners["torch"] = peer
-        for fn in runners.values():
-            if fn is not None:
-                fn()
-        for _ in range(args.repeats):
-            for key, fn in runners.items():
-                if fn is not None:
-                    a, b_ = fn()
-                    times[key][0] = min(times[key][0], a)
-                    times[key][1] = min(times[key][1], b_)
+        for key, fn in runners.items():   # one block per implementation, warm-up first
+            if fn is None:
+                continue
+            fn()
+            for _ in range(args.repeats):
+                a, b_ = fn()
+                times[key][0] = min(times[key][0], a)
+                times[key][1] = min(times[key][1], b_)
         ratio = sum(times["torch"]) / sum(times["ours"]) if torch is not None else float("nan")
         print(f"{name:<20} | {times['ours'][0] * 1e3:>7.1f}ms{times['ours'][1] * 1e3:>6.1f}ms | "
               f"{sum(times['numpy']) * 1e3:>7.0f}ms | "
