@@ -195,3 +195,20 @@ def test_conv2d_bad_input(rng):
         conv2d_backward(np.full_like(out, np.nan), cache)
     with pytest.raises(TypeError, match="cache must be the Conv2dCache"):
         conv2d_backward(out, (x, w))
+
+
+def test_parallel_path_equals_reference_above_single_thread_threshold():
+    """Shapes large enough that the Numba kernels run their parallel loops (not the 1-thread path)."""
+    from scratchface.kernels._numba import SMALL_WORK
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((8, 16, 65, 63))
+    w = rng.standard_normal((12, 16, 3, 3))
+    b = rng.standard_normal(12)
+    assert 8 * 65 * 63 * 16 * 9 > SMALL_WORK
+    out, cache = conv2d_forward(x, w, b, stride=1, padding=1, impl="numba")
+    ref, ref_cache = conv2d_forward(x, w, b, stride=1, padding=1, impl="reference")
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+    dout = rng.standard_normal(out.shape)
+    for got, want in zip(conv2d_backward(dout, cache), conv2d_backward(dout, ref_cache)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
