@@ -223,7 +223,11 @@ def test_public_layers_dispatch_cupy_arrays_to_the_cuda_kernels(rng):
     assert _rel(max_pool2d_backward(to_device(dout), cache), max_pool2d_backward(dout, ref_cache)) < 1e-12
     alpha = rng.uniform(0.1, 0.3, 3)
     out, cache = prelu_forward(to_device(x), to_device(alpha))
-    assert _rel(out, prelu_forward(x, alpha)[0]) == 0
+    ref, ref_cache = prelu_forward(x, alpha)
+    assert _rel(out, ref) == 0
+    dout = rng.standard_normal(x.shape)
+    for g, r in zip(prelu_backward(to_device(dout), cache), prelu_backward(dout, ref_cache)):
+        assert _rel(g, r) < 1e-12
     boxes = rng.uniform(0, 50, (300, 2))
     boxes = np.concatenate([boxes, boxes + rng.uniform(1, 30, (300, 2))], axis=1)
     scores = rng.random(300)
