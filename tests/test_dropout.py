@@ -2,27 +2,9 @@
 import numpy as np
 import pytest
 
-from scratchface.gradcheck import numerical_gradient, rel_error
+from gradcheck_helpers import assert_gradients
 from scratchface.layers import dropout
 from scratchface.layers.dropout import dropout_backward, dropout_forward
-
-
-def assert_gradients(forward, backward, inputs, kwargs=None, seed=0):
-    """backward against fourth-order central differences, float64 (see tests/test_activations.py)."""
-    kwargs = kwargs or {}
-    arrays = {k: np.array(v, dtype=np.float64) for k, v in inputs.items()}
-    out, cache = forward(*arrays.values(), **kwargs)
-    dout = np.random.default_rng(seed).standard_normal(np.shape(out))
-    grads = backward(dout, cache)
-    grads = grads if isinstance(grads, tuple) else (grads,)
-
-    def loss():
-        return float(np.sum(forward(*arrays.values(), **kwargs)[0] * dout))
-
-    for (name, x), g in zip(arrays.items(), grads):
-        numeric = numerical_gradient(loss, x)
-        ok = np.abs(g - numeric) <= 1e-7 * (np.abs(g) + np.abs(numeric)) + 1e-10
-        assert ok.all(), f"gradient of {name}: max relative error {rel_error(g, numeric):.2e}"
 
 
 def test_mask_values_and_keep_rate():
