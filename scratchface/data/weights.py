@@ -9,16 +9,21 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import zipfile
 
 import numpy as np
 
-__all__ = ["resolve_weights_path", "read_verified_npz", "check_weight_shapes", "sha256_of_file"]
+__all__ = ["resolve_weights_path", "read_verified_npz", "check_weight_shapes", "sha256_of_file",
+           "write_reproducible_npz"]
 
 
 def sha256_of_file(path) -> str:
     """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        return hashlib.sha256(fh.read()).hexdigest()
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def resolve_weights_path(path, default_path: str, default_sha256: str, sha256, what: str):
@@ -69,3 +74,21 @@ def check_weight_shapes(weights: dict, shapes: dict, path: str, what: str) -> di
     for value in weights.values():
         value.flags.writeable = False
     return weights
+
+
+def write_reproducible_npz(arrays: dict, out_path, *, deflate: bool) -> str:
+    """Write ``arrays`` as an ``.npz`` whose bytes depend on the arrays only; return its SHA-256.
+
+    ``np.savez`` stamps each zip member with the current time, so the same weights
+    would get a new checksum on every conversion; here the keys are sorted, the
+    date is fixed and nothing is pickled. ``deflate``: compress the members.
+    """
+    compression = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
+    with zipfile.ZipFile(out_path, "w", compression=compression) as zf:
+        for key in sorted(arrays):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, arrays[key], allow_pickle=False)
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = compression
+            zf.writestr(info, buf.getvalue())
+    return sha256_of_file(out_path)

@@ -33,7 +33,6 @@ e.g. ``pnet.conv1.w`` (F, C, KH, KW), ``pnet.prelu1.alpha`` (C,),
 from __future__ import annotations
 
 import collections
-import hashlib
 import io
 import os
 import pickle
@@ -42,6 +41,8 @@ import sys
 import zipfile
 
 import numpy as np
+
+from ..data.weights import sha256_of_file, write_reproducible_npz
 
 __all__ = [
     "LEGACY_MAGIC_NUMBER",
@@ -210,15 +211,6 @@ def convert_state_dict(net: str, state: dict) -> dict:
     return out
 
 
-def sha256_of_file(path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _open_member(source, net):
     member = f"facenet_pytorch/data/{net}.pt"
     if os.path.isdir(source):
@@ -247,14 +239,7 @@ def convert_mtcnn(source, out_path) -> str:
     for net in ("pnet", "rnet", "onet"):
         state = read_legacy_torch_file(io.BytesIO(_open_member(os.fspath(source), net)))
         arrays.update(convert_state_dict(net, state))
-    # np.savez writes zip members with the current time; write them ourselves with a fixed date.
-    with zipfile.ZipFile(out_path, "w", compression=zipfile.ZIP_STORED) as zf:
-        for key in sorted(arrays):
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, arrays[key], allow_pickle=False)
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            zf.writestr(info, buf.getvalue())
-    return sha256_of_file(out_path)
+    return write_reproducible_npz(arrays, out_path, deflate=False)
 
 
 def main(argv=None):

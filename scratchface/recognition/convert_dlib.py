@@ -33,15 +33,14 @@ dequantises at load time.
 """
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import sys
 import tarfile
-import zipfile
 
 import numpy as np
+
+from ..data.weights import sha256_of_file, write_reproducible_npz
 
 __all__ = [
     "MANIFEST_NAME",
@@ -178,25 +177,9 @@ def _read_package_files(source):
     return manifest, shards
 
 
-def sha256_of_file(path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def write_npz(arrays, out_path) -> str:
     """Write ``arrays`` as a reproducible ``.npz`` (sorted keys, fixed dates, deflated); return its SHA-256."""
-    with zipfile.ZipFile(out_path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key in sorted(arrays):
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, arrays[key], allow_pickle=False)
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, buf.getvalue())
-    return sha256_of_file(out_path)
+    return write_reproducible_npz(arrays, out_path, deflate=True)
 
 
 def convert_dlib(source, out_path) -> str:
