@@ -143,7 +143,7 @@ def _level_detections(gray, level, model, threshold, impl):
 
 
 def detect_faces_hog(image, *, model=None, threshold=None, scale_factor=1.1, min_size=None, max_size=None,
-                     nms_threshold=0.3, impl="auto"):
+                     nms_threshold=0.3, impl="auto", second_stage=True):
     """Find faces with HOG + linear SVM + image pyramid + NMS.
 
     Parameters
@@ -163,6 +163,13 @@ def detect_faces_hog(image, *, model=None, threshold=None, scale_factor=1.1, min
         IoU above which the lower-scoring of two boxes is dropped.
     impl : {'auto', 'reference', 'numba'}
         HOG implementation.
+    second_stage : bool or RescoringModel
+        ``True`` (default): windows scoring above the second stage's
+        ``candidate_threshold`` are re-scored with HOG of their context
+        (:mod:`scratchface.detection.hog_rescoring`, the shipped model) and
+        ``threshold`` applies to that final score (default: the second stage's
+        threshold). ``False``: the sliding-window SVM alone, ``threshold`` on
+        its margin (default ``model.threshold``). Or a ``RescoringModel``.
 
     Returns
     -------
@@ -170,7 +177,8 @@ def detect_faces_hog(image, *, model=None, threshold=None, scale_factor=1.1, min
         ``(x1, y1, x2, y2)`` in original pixels, by decreasing score; ``(0, 4)``
         when nothing is found (also when the image is smaller than the window).
     scores : float64 array, shape (n,)
-        SVM scores (margins, not probabilities).
+        SVM scores (margins, not probabilities): the final score
+        ``s_2 + mu s_1`` with the second stage, the window SVM's margin without.
 
     References
     ----------
@@ -179,10 +187,17 @@ def detect_faces_hog(image, *, model=None, threshold=None, scale_factor=1.1, min
     """
     from ..image import as_gray
 
+    from .hog_rescoring import RescoringModel, load_rescoring, rescore
+
     model = load_model() if model is None else model
     if not isinstance(model, HogFaceModel):
         raise TypeError(f"model must be a HogFaceModel (see load_model), got {type(model).__name__}")
-    threshold = model.threshold if threshold is None else threshold
+    if second_stage is True:
+        second_stage = load_rescoring()
+    elif second_stage is not False and not isinstance(second_stage, RescoringModel):
+        raise TypeError(f"second_stage must be True, False or a RescoringModel, got {type(second_stage).__name__}")
+    if threshold is None:
+        threshold = second_stage.threshold if second_stage else model.threshold
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating, np.integer)) \
             or not np.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number, got {threshold!r}")
@@ -193,11 +208,17 @@ def detect_faces_hog(image, *, model=None, threshold=None, scale_factor=1.1, min
     empty = (np.zeros((0, 4)), np.zeros(0))
     levels = image_pyramid(gray, window=(model.window, model.window), scale_factor=scale_factor,
                            min_size=min_size, max_size=max_size)
-    found = [_level_detections(gray, level, model, float(threshold), impl) for level in levels]
+    window_threshold = second_stage.candidate_threshold if second_stage else float(threshold)
+    found = [_level_detections(gray, level, model, window_threshold, impl) for level in levels]
     if not found:
         return empty
     boxes = np.concatenate([b for b, _ in found])
     scores = np.concatenate([s for _, s in found])
+    if second_stage and boxes.shape[0]:
+        # the survivors of the first stage's NMS (what the second stage was trained on), re-scored
+        keep = nms(boxes, scores, nms_threshold)
+        scores = rescore(gray, boxes[keep], scores[keep], second_stage)
+        boxes, scores = boxes[keep][scores > threshold], scores[scores > threshold]
     if boxes.shape[0] == 0:
         return empty
     keep = nms(boxes, scores, nms_threshold)

@@ -1,0 +1,199 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Assignment 3 — max pooling and L2 pooling
+#
+# Pooling summarises each `KH x KW` window of a feature map by one number, so the next layer sees
+# a smaller map that moves less when the face moves a little. FaceNet's NN1 uses **max** pooling
+# (3x3, stride 2); its inception network NN2 also uses **L2** pooling, the square root of the sum
+# of squares of the window.
+#
+# **Windows.** Input `x` of shape `(N, C, H, W)`, padded with $p$ on each side; window $(p, q)$ is
+# $W_{pq} = [s_h p, s_h p + K_H) \times [s_w q, s_w q + K_W)$ of the padded input $\tilde x$, and
+# the output has shape `(N, C, OH, OW)` with $OH = \lfloor (H + 2p_h - K_H)/s_h \rfloor + 1$.
+# `stride=None` means `stride = kernel_size` (windows side by side, PyTorch's default).
+#
+# **Max pooling.** $\mathrm{out}_{pq} = \max_{(h,w)\in W_{pq}} \tilde x_{hw}$, the padding being
+# $-\infty$ so that it is never the maximum. The gradient of a max goes to the pixel that was
+# chosen:
+#
+# $$\frac{\partial L}{\partial x_{hw}} = \sum_{(p,q):\ (h,w) = \arg\max W_{pq}} \mathrm{dout}_{pq}.$$
+#
+# When several pixels of a window tie for the maximum, the forward picked **one** of them; the
+# gradient must go to that one only — the *first* maximum in row-major order (`np.argmax`'s
+# choice, PyTorch's too). Overlapping windows add their gradients up.
+#
+# **L2 pooling.** $o_{pq} = \sqrt{\sum_{(h,w)\in W_{pq}} \tilde x_{hw}^2}$ with zero padding, and
+# by the chain rule ($\mathrm d\sqrt s = \mathrm ds / 2\sqrt s$, $\partial s/\partial x = 2x$)
+#
+# $$\frac{\partial L}{\partial x_{hw}} = \sum_{(p,q):\ (h,w) \in W_{pq}}
+#   \mathrm{dout}_{pq}\,\frac{x_{hw}}{o_{pq}},$$
+#
+# taken as 0 on an all-zero window (the square root has no derivative at 0; 0 is a subgradient).
+#
+# **Signatures** (as in `scratchface.layers.pooling`):
+#
+# ```python
+# max_pool2d_forward(x, *, kernel_size, stride=None, padding=0) -> (out, cache)
+# max_pool2d_backward(dout, cache) -> dx
+# l2_pool2d_forward(x, *, kernel_size, stride=None, padding=0) -> (out, cache)
+# l2_pool2d_backward(dout, cache) -> dx
+# ```
+#
+# `kernel_size`, `stride`, `padding`: an int or a pair `(rows, cols)`. Loops over the output
+# pixels are fine (the checker's inputs are small); keep the input's dtype and leave `x` unchanged.
+
+# %%
+import numpy as np
+
+from scratchface.check import check
+
+
+def pair(value):
+    """An int or a (rows, cols) pair as a (rows, cols) tuple."""
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def pool_geometry(x, kernel_size, stride, padding):
+    """``(kh, kw), (sh, sw), (ph, pw), (oh, ow)`` of a pooling layer (stride None = kernel)."""
+    kh, kw = pair(kernel_size)
+    sh, sw = pair(kernel_size if stride is None else stride)
+    ph, pw = pair(padding)
+    oh = (x.shape[2] + 2 * ph - kh) // sh + 1
+    ow = (x.shape[3] + 2 * pw - kw) // sw + 1
+    return (kh, kw), (sh, sw), (ph, pw), (oh, ow)
+
+
+# %% [markdown]
+# ## 1. Max pooling forward
+#
+# Pad with `-np.inf` (`np.pad(..., constant_values=-np.inf)`), then take each window's max. Keep
+# in the cache what the backward needs — for instance the position of each window's maximum
+# (`np.argmax` over the flattened window gives the *first* one).
+
+# %%
+def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0):
+    """Max pooling: returns ``(out, cache)``, out of shape (N, C, OH, OW)."""
+    ### BEGIN SOLUTION
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = pool_geometry(x, kernel_size, stride, padding)
+    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+    n, c = x.shape[:2]
+    out = np.zeros((n, c, oh, ow), dtype=x.dtype)
+    argmax = np.zeros((n, c, oh, ow), dtype=np.int64)      # flat index inside the window
+    for p in range(oh):
+        for q in range(ow):
+            window = xpad[:, :, p * sh:p * sh + kh, q * sw:q * sw + kw].reshape(n, c, -1)
+            argmax[:, :, p, q] = window.argmax(axis=2)      # the first maximum on ties
+            out[:, :, p, q] = window.max(axis=2)
+    cache = (x.shape, argmax, (kh, kw), (sh, sw), (ph, pw))
+    return out, cache
+    ### END SOLUTION
+
+
+# %%
+check(max_pool2d_forward)
+
+# %% [markdown]
+# ## 2. Max pooling backward
+#
+# Send `dout[n, c, p, q]` to the one pixel of window `(p, q)` the forward chose, adding (`+=`)
+# where windows overlap, in a padded `dxpad`; then cut the padding off.
+
+# %%
+def max_pool2d_backward(dout, cache):
+    """Gradient of max pooling: ``dx`` of the shape of x."""
+    ### BEGIN SOLUTION
+    x_shape, argmax, (kh, kw), (sh, sw), (ph, pw) = cache
+    n, c, h, w = x_shape
+    oh, ow = dout.shape[2:]
+    dxpad = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=dout.dtype)
+    planes_n, planes_c = np.meshgrid(np.arange(n), np.arange(c), indexing="ij")
+    for p in range(oh):
+        for q in range(ow):
+            i, j = np.divmod(argmax[:, :, p, q], kw)        # row and column inside the window
+            dxpad[planes_n, planes_c, p * sh + i, q * sw + j] += dout[:, :, p, q]
+    return dxpad[:, :, ph:ph + h, pw:pw + w]
+    ### END SOLUTION
+
+
+# %%
+check(max_pool2d_backward)
+
+# %% [markdown]
+# ## 3. L2 pooling forward
+#
+# Pad with zeros (they add nothing to a sum of squares) and take `sqrt(sum(window ** 2))`.
+
+# %%
+def l2_pool2d_forward(x, *, kernel_size, stride=None, padding=0):
+    """L2 pooling: returns ``(out, cache)``, out of shape (N, C, OH, OW)."""
+    ### BEGIN SOLUTION
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = pool_geometry(x, kernel_size, stride, padding)
+    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    out = np.zeros(x.shape[:2] + (oh, ow), dtype=x.dtype)
+    for p in range(oh):
+        for q in range(ow):
+            window = xpad[:, :, p * sh:p * sh + kh, q * sw:q * sw + kw]
+            out[:, :, p, q] = np.sqrt(np.sum(window ** 2, axis=(2, 3)))
+    cache = (x, out, (kh, kw), (sh, sw), (ph, pw))
+    return out, cache
+    ### END SOLUTION
+
+
+# %%
+check(l2_pool2d_forward)
+
+# %% [markdown]
+# ## 4. L2 pooling backward
+#
+# Every pixel of window `(p, q)` receives `dout[p, q] * x / out[p, q]`; where `out` is 0 the
+# window is all zeros and the gradient is 0 (avoid the 0 / 0 with `np.where`).
+
+# %%
+def l2_pool2d_backward(dout, cache):
+    """Gradient of L2 pooling: ``dx`` of the shape of x."""
+    ### BEGIN SOLUTION
+    x, out, (kh, kw), (sh, sw), (ph, pw) = cache
+    h, w = x.shape[2:]
+    oh, ow = dout.shape[2:]
+    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    dxpad = np.zeros_like(xpad)
+    scale = np.where(out > 0, dout / np.where(out > 0, out, 1), 0)   # dout / out, 0 on zero windows
+    for p in range(oh):
+        for q in range(ow):
+            rows, cols = slice(p * sh, p * sh + kh), slice(q * sw, q * sw + kw)
+            dxpad[:, :, rows, cols] += xpad[:, :, rows, cols] * scale[:, :, p:p + 1, q:q + 1]
+    return dxpad[:, :, ph:ph + h, pw:pw + w]
+    ### END SOLUTION
+
+
+# %%
+check(l2_pool2d_backward)
+
+# %% [markdown]
+# ## 5. Ties, seen once
+#
+# A 2x2 window of four equal values: the forward gives that value, and the backward must give the
+# whole gradient to one pixel (the first), not 1 to each — otherwise the gradient would be four
+# times too large, which finite differences would never agree with.
+
+# %%
+tie = np.ones((1, 1, 2, 2))
+try:
+    out, cache = max_pool2d_forward(tie, kernel_size=2)
+    print("out:", out.ravel(), " dx:\n", max_pool2d_backward(np.ones_like(out), cache)[0, 0])
+except NotImplementedError:
+    print("finish the max pooling exercises first")

@@ -1,0 +1,164 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Assignment 4 — PReLU and maxout
+#
+# Two activations of the face networks in the course: MTCNN puts a **PReLU** after every
+# convolution, and FaceNet's NN1 uses **maxout** in its fully connected layers.
+#
+# Both work on activations in the layout `(N, C)` (after a dense layer) or `(N, C, H, W)` (after
+# a convolution): axis 1 is the channel axis.
+#
+# **PReLU** (He et al. 2015) is a ReLU whose negative side has a *learned* slope, one per channel:
+#
+# $$\mathrm{out}_{n,c,h,w} = \begin{cases} x_{n,c,h,w} & x > 0 \\ \alpha_c\, x_{n,c,h,w} & x \le 0
+#   \end{cases}$$
+#
+# Backward: the slope of the branch taken, and for $\alpha_c$ the sum over every input of that
+# channel where it acted:
+#
+# $$\frac{\partial L}{\partial x} = \mathrm{dout}\cdot\begin{cases} 1 & x > 0 \\ \alpha_c & x \le 0
+#   \end{cases}, \qquad
+#   \frac{\partial L}{\partial \alpha_c} = \sum_{n,h,w} \mathrm{dout}_{n,c,h,w}\, x_{n,c,h,w}\,
+#   [x_{n,c,h,w} \le 0].$$
+#
+# `alpha` has shape `(C,)`; to broadcast it against `(N, C, H, W)` reshape it to `(1, C, 1, 1)`
+# (`alpha.reshape((1, -1) + (1,) * (x.ndim - 2))` works for both layouts). Beware the shortcut
+# `np.maximum(x, alpha * x)`: it is PReLU only when $0 \le \alpha \le 1$, and learned slopes are
+# not always in that range.
+#
+# **Maxout** (Goodfellow et al. 2013) with $p$ pieces takes the maximum over groups of $p$
+# *consecutive* channels: with $D = M p$ input channels,
+#
+# $$\mathrm{out}[:, j] = \max_{0 \le k < p} x[:, j p + k], \qquad j = 0, \dots, M - 1,$$
+#
+# i.e. `x.reshape(N, M, p, ...).max(axis=2)`. Its gradient goes to the piece that won; on a tie,
+# to the first maximum (lowest $k$), the one `np.argmax` picks:
+#
+# $$\frac{\partial L}{\partial x[:, j p + k]} = \mathrm{dout}[:, j]\,[k = \arg\max_{k'} x[:, j p + k']].$$
+#
+# **Signatures** (as in `scratchface.layers.activations`):
+#
+# ```python
+# prelu_forward(x, alpha) -> (out, cache)
+# prelu_backward(dout, cache) -> (dx, dalpha)
+# maxout_forward(x, *, pieces) -> (out, cache)
+# maxout_backward(dout, cache) -> dx
+# ```
+#
+# Keep the input's dtype (float32 in, float32 out) and leave the inputs unchanged.
+
+# %%
+import numpy as np
+
+from scratchface.check import check
+
+
+def per_channel(v, ndim):
+    """A (C,) vector reshaped to (1, C, 1, ..., 1) so that it broadcasts along axis 1."""
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+# %% [markdown]
+# ## 1. PReLU forward
+
+# %%
+def prelu_forward(x, alpha):
+    """PReLU with one slope per channel: returns ``(out, cache)``, out of the shape of x."""
+    ### BEGIN SOLUTION
+    out = np.where(x > 0, x, per_channel(alpha, x.ndim) * x)
+    return out, (x, alpha)
+    ### END SOLUTION
+
+
+# %%
+check(prelu_forward)
+
+# %% [markdown]
+# ## 2. PReLU backward
+#
+# `dalpha[c]` sums over the batch and the pixels — every axis except axis 1.
+
+# %%
+def prelu_backward(dout, cache):
+    """Gradients of PReLU: ``(dx, dalpha)``, dx of the shape of x, dalpha of shape (C,)."""
+    ### BEGIN SOLUTION
+    x, alpha = cache
+    negative = x <= 0
+    dx = np.where(negative, per_channel(alpha, x.ndim) * dout, dout)
+    other_axes = (0,) + tuple(range(2, x.ndim))
+    dalpha = (dout * x * negative).sum(axis=other_axes)
+    return dx, dalpha
+    ### END SOLUTION
+
+
+# %%
+check(prelu_backward)
+
+# %% [markdown]
+# ## 3. Maxout forward
+#
+# Group axis 1 into `(M, pieces)` with a reshape that keeps the other axes:
+# `x.reshape((N, M, pieces) + x.shape[2:])`. Remember which piece won (`argmax`) for the backward.
+
+# %%
+def maxout_forward(x, *, pieces):
+    """Maxout over groups of ``pieces`` consecutive channels: returns ``(out, cache)``."""
+    ### BEGIN SOLUTION
+    n, d = x.shape[:2]
+    grouped = x.reshape((n, d // pieces, pieces) + x.shape[2:])
+    argmax = grouped.argmax(axis=2)                      # the first maximum on ties
+    out = np.take_along_axis(grouped, np.expand_dims(argmax, 2), axis=2).squeeze(2)
+    return out, (argmax, x.shape, pieces)
+    ### END SOLUTION
+
+
+# %%
+check(maxout_forward)
+
+# %% [markdown]
+# ## 4. Maxout backward
+#
+# A one-hot mask over the pieces (`argmax == k`) times `dout`, reshaped back to the shape of `x`.
+
+# %%
+def maxout_backward(dout, cache):
+    """Gradient of maxout: ``dx`` of the shape of x."""
+    ### BEGIN SOLUTION
+    argmax, x_shape, pieces = cache
+    k = np.arange(pieces).reshape((1, 1, pieces) + (1,) * (len(x_shape) - 2))
+    chosen = np.expand_dims(argmax, 2) == k               # (N, M, pieces, ...) one-hot
+    dx = chosen * np.expand_dims(dout, 2)
+    return dx.reshape(x_shape).astype(dout.dtype)
+    ### END SOLUTION
+
+
+# %%
+check(maxout_backward)
+
+# %% [markdown]
+# ## 5. Why not `np.maximum(x, alpha * x)`?
+#
+# For a slope above 1 (or below 0) the shortcut picks the wrong branch on the negative side:
+
+# %%
+x = np.array([[-2.0, -1.0, 1.0]]).reshape(1, 1, 3)
+alpha = np.array([1.5])
+print("np.maximum(x, alpha * x):", np.maximum(x, alpha * x).ravel())
+try:
+    print("prelu_forward:           ", prelu_forward(x, alpha)[0].ravel())
+except NotImplementedError:
+    print("finish prelu_forward first")

@@ -1,0 +1,231 @@
+"""The checker's machinery: a report of problems in a student's words, a registry, a comparison.
+
+A *checker* is a function ``checker(student_fn, namespace) -> CheckResult`` registered under the
+name of the function it checks (``conv2d_backward``, ``nms``, ...). ``namespace`` is where the
+student's other functions live (a notebook's globals, or the module loaded from ``student.py``), so
+that a backward pass can be checked with the student's own forward, for instance.
+
+A checker runs the student's function on random and edge-case inputs and compares it with an
+independent reference (the library's readable reference, finite differences, a formula by hand). It
+does not stop at "wrong": each :class:`Problem` says which output and which element differ, and the
+likely mistake in a student's words ("forgot the padding in backward", "softmax over the wrong
+axis").
+"""
+from __future__ import annotations
+
+import importlib
+import traceback
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Problem", "CheckResult", "register", "checker_names", "get_checker", "check",
+           "compare", "call_student"]
+
+# The modules that define checkers; imported on first lookup so `import scratchface` stays fast.
+CHECKER_MODULES = (
+    "scratchface.check.hog",          # assignment 1: HOG gradients and histograms
+    "scratchface.check.conv",         # assignment 2: conv forward / backward
+    "scratchface.check.pooling",      # assignment 3: max and L2 pooling
+    "scratchface.check.activations",  # assignment 4: PReLU and maxout
+    "scratchface.check.nms",          # assignment 5: IoU and NMS
+    "scratchface.check.triplet",      # assignment 6: triplet loss and semi-hard mining
+    "scratchface.check.arcface",      # assignment 7: ArcFace loss
+    "scratchface.check.verification", # assignment 8: 10-fold accuracy, VAL at FAR
+)
+
+_CHECKERS: dict = {}
+_LOADED = False
+
+
+@dataclass
+class Problem:
+    """One thing wrong with a student's function.
+
+    what : what was observed ("dx differs from finite differences at [0, 1, 2, 3]: 0.25 vs 0.5")
+    case : the input it was observed on ("stride=2, padding=1, x of shape (2, 3, 7, 7)")
+    hint : the likely mistake, in a student's words ("" when no diagnosis fits)
+    """
+    what: str
+    case: str = ""
+    hint: str = ""
+
+    def __str__(self):
+        text = self.what
+        if self.case:
+            text += f"\n      on: {self.case}"
+        if self.hint:
+            text += f"\n      likely mistake: {self.hint}"
+        return text
+
+
+@dataclass
+class CheckResult:
+    """The outcome of checking one function: truthy when it passed every case."""
+    name: str
+    n_cases: int = 0
+    problems: list = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    def __bool__(self):
+        return self.passed
+
+    def add(self, what, case="", hint=""):
+        self.problems.append(Problem(what, case, hint))
+
+    def __str__(self):
+        if self.passed:
+            return f"{self.name}: passed all {self.n_cases} checks."
+        lines = [f"{self.name}: {len(self.problems)} problem(s) in {self.n_cases} checks"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+    def __repr__(self):  # one line: check() has printed the report already
+        state = "passed" if self.passed else f"{len(self.problems)} problem(s)"
+        return f"<CheckResult {self.name}: {state} in {self.n_cases} checks>"
+
+
+def register(name):
+    """Decorator: register ``checker(student_fn, namespace) -> CheckResult`` under ``name``."""
+    def wrap(checker):
+        if name in _CHECKERS and _CHECKERS[name] is not checker:
+            raise ValueError(f"a checker named {name!r} is already registered")
+        _CHECKERS[name] = checker
+        return checker
+    return wrap
+
+
+def _load():
+    global _LOADED
+    if not _LOADED:
+        for module in CHECKER_MODULES:
+            importlib.import_module(module)
+        _LOADED = True
+
+
+def checker_names():
+    """Sorted names of every function a checker exists for."""
+    _load()
+    return sorted(_CHECKERS)
+
+
+def get_checker(name):
+    _load()
+    if name not in _CHECKERS:
+        raise ValueError(f"no checker for {name!r}; there are checkers for: {', '.join(sorted(_CHECKERS))}")
+    return _CHECKERS[name]
+
+
+def check(student_fn, name=None, namespace=None, *, verbose=True) -> CheckResult:
+    """Check a student's function against the reference math and print what is wrong.
+
+    Parameters
+    ----------
+    student_fn : callable
+        The student's function, e.g. ``conv2d_backward``.
+    name : str, optional
+        Which checker to run; defaults to ``student_fn.__name__``.
+    namespace : dict, optional
+        Where the student's other functions live (a backward's forward, for instance); defaults to
+        ``student_fn.__globals__`` (the notebook's or module's globals).
+    verbose : bool
+        Print the report (the default, for notebooks).
+
+    Returns
+    -------
+    CheckResult
+        Truthy when every check passed; ``str(result)`` is the report.
+    """
+    if not callable(student_fn):
+        raise TypeError(f"student_fn must be a function, got {type(student_fn).__name__}")
+    name = name or getattr(student_fn, "__name__", None)
+    if not isinstance(name, str):
+        raise TypeError("name must be a str naming the function to check")
+    if namespace is None:
+        namespace = getattr(student_fn, "__globals__", {})
+    result = get_checker(name)(student_fn, namespace)
+    if verbose:
+        print(result)
+    return result
+
+
+def call_student(result: CheckResult, fn, *args, case="", **kwargs):
+    """Call the student's function; on an exception record a Problem and return ``None``.
+
+    The report shows the exception and the student's own line where it happened, not the checker's.
+    """
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        result.add(f"{getattr(fn, '__name__', 'the function')} is not implemented yet "
+                   "(it raised NotImplementedError)", case)
+    except Exception as error:  # the student's bug, reported in words
+        frames = traceback.extract_tb(error.__traceback__)
+        where = f" (at line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
+        result.add(f"raised {type(error).__name__}: {error}{where}", case)
+    return None
+
+
+def compare(result: CheckResult, actual, expected, *, what, case="", rtol=1e-6, atol=1e-9, hint=""):
+    """Compare the student's array with the expected one; record a Problem and return False if they differ.
+
+    Shape first (a shape mismatch is reported as such, never broadcast), then values: the report names
+    the element with the largest difference and how many elements are off.
+    ``hint`` may be a string or a function ``hint(actual, expected) -> str`` that diagnoses the
+    likely mistake from the two arrays.
+    """
+    expected = np.asarray(expected)
+    if actual is None:
+        result.add(f"{what}: the function returned None", case, "a missing `return`?")
+        return False
+    try:
+        actual = np.asarray(actual)
+    except Exception:
+        result.add(f"{what}: expected an array, got {type(actual).__name__}", case)
+        return False
+    if actual.shape != expected.shape:
+        result.add(f"{what} has shape {actual.shape}, expected {expected.shape}", case,
+                   _hint(hint, actual, expected))
+        return False
+    if expected.size == 0:
+        return True
+    if not np.issubdtype(actual.dtype, np.number) and actual.dtype != bool:
+        result.add(f"{what} has dtype {actual.dtype}, expected numbers", case)
+        return False
+    a = actual.astype(np.float64)
+    e = expected.astype(np.float64)
+    bad = ~np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=False)
+    if not bad.any():
+        return True
+    diff = np.where(bad, np.abs(a - e), -1.0)
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    worst = np.unravel_index(int(np.argmax(diff)), a.shape)
+    got, want = _number(a[worst], e[worst])
+    if a.size == 1:
+        message = f"{what} is {got} where {want} was expected"
+    else:
+        message = (f"{what} differs in {int(bad.sum())} of {a.size} elements; worst at "
+                   f"{[int(i) for i in worst]}: {got} where {want} was expected")
+    result.add(message, case, _hint(hint, actual, expected))
+    return False
+
+
+def _number(got, want):
+    """Two numbers printed with enough digits to tell them apart."""
+    for digits in (6, 10, 17):
+        a, b = f"{got:.{digits}g}", f"{want:.{digits}g}"
+        if a != b:
+            break
+    return a, b
+
+
+def _hint(hint, actual, expected):
+    if callable(hint):
+        try:
+            return hint(actual, expected) or ""
+        except Exception:
+            return ""
+    return hint or ""

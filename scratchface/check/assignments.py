@@ -1,0 +1,84 @@
+"""Student versions of the assignments, generated from the reference solutions.
+
+The solutions (``notebooks/assignments/solutions/*.py``, jupytext percent format) mark the code a
+student writes, nbgrader style::
+
+    def relu(x):
+        ### BEGIN SOLUTION
+        return np.maximum(x, 0)
+        ### END SOLUTION
+
+and :func:`strip_solutions` replaces each marked block by a ``TODO`` at the same indentation::
+
+    def relu(x):
+        # TODO: your code here
+        raise NotImplementedError
+
+so the student version is never maintained by hand. Regenerate with::
+
+    python -m scratchface.check.assignments notebooks/assignments/solutions notebooks/assignments
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import re
+import sys
+
+__all__ = ["strip_solutions", "generate_assignments"]
+
+_BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
+_END = re.compile(r"^\s*### END SOLUTION\s*$")
+
+
+def strip_solutions(text: str, *, source: str = "<text>") -> str:
+    """Replace every ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` block by a TODO stub.
+
+    Raises ``ValueError`` (naming ``source`` and the line) for an unclosed, nested or stray marker.
+    """
+    out, indent, start = [], None, 0
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        begin, end = _BEGIN.match(line), _END.match(line)
+        if begin:
+            if indent is not None:
+                raise ValueError(f"{source}:{number}: BEGIN SOLUTION inside the block opened at line {start}")
+            indent, start = begin.group(1), number
+        elif end:
+            if indent is None:
+                raise ValueError(f"{source}:{number}: END SOLUTION without a BEGIN SOLUTION")
+            out.append(f"{indent}# TODO: your code here\n{indent}raise NotImplementedError\n")
+            indent = None
+        elif indent is None:
+            out.append(line)
+    if indent is not None:
+        raise ValueError(f"{source}:{start}: BEGIN SOLUTION is never closed by END SOLUTION")
+    return "".join(out)
+
+
+def generate_assignments(solutions_dir, assignments_dir):
+    """Write the student version of every ``*.py`` solution; return the written paths."""
+    solutions_dir, assignments_dir = pathlib.Path(solutions_dir), pathlib.Path(assignments_dir)
+    if not solutions_dir.is_dir():
+        raise ValueError(f"solutions_dir {str(solutions_dir)!r} is not a directory")
+    assignments_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sorted(solutions_dir.glob("*.py")):
+        target = assignments_dir / path.name
+        target.write_text(strip_solutions(path.read_text(), source=str(path)))
+        written.append(target)
+    return written
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m scratchface.check.assignments",
+                                     description="Generate the student assignments from the solutions.")
+    parser.add_argument("solutions_dir")
+    parser.add_argument("assignments_dir")
+    args = parser.parse_args(argv)
+    for path in generate_assignments(args.solutions_dir, args.assignments_dir):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""A second stage for the HOG detector: re-score each candidate window with HOG of its context.
+
+The sliding-window SVM of :mod:`scratchface.detection.hog_detector` sees a 32 x 32 window: a shirt
+button, a lamp or half a face can look like a face there. The second stage (a two-stage cascade, as
+in Viola & Jones or Felzenszwalb's part models) looks again at each surviving window ``B`` with more
+context and more detail. For every context ``(k, size, cell)`` in :data:`DEFAULT_CONTEXTS` it crops
+the square of side ``k * side(B)`` centred on ``B`` (edge-padded outside the image), resizes it to
+``size x size`` and takes its HOG with ``cell``-pixel cells (2 x 2 blocks, 9 orientations, L2-Hys):
+
+* ``k = 1.0``, 4-pixel cells: the face itself, at a finer resolution than the first stage;
+* ``k = 1.6``: the head with the hair and the neck;
+* ``k = 2.4``: head and shoulders.
+
+A second linear SVM on the concatenated features gives ``s_2``; the final score is
+
+.. math:: s = s_2 + \\mu \\, s_1 ,
+
+with ``s_1`` the first-stage margin and ``mu`` (``stage1_weight``) a fixed mix. NMS runs on ``s``.
+
+Training (:func:`train_rescoring`) uses the first stage's own candidates (threshold -0.5) on
+photos that are *not* the evaluation photos: the ORL and Yale faces (the face box known, or found by
+MTCNN as a teacher), scikit-image's people photos and face-free photos, ``dogs.jpg``, and the real
+group photos ``bald_guys.jpg`` and ``Tom_Cruise_avp_2014_4.jpg`` of ``dlib_faces`` (not in its XML
+files) and matplotlib's ``grace_hopper.jpg``, whose faces MTCNN labels. A candidate with IoU >= 0.5
+to a face is a positive, below 0.3 a negative, in between ignored; positives and the real photos'
+negatives are mirrored.
+
+References
+----------
+N. Dalal and B. Triggs, "Histograms of Oriented Gradients for Human Detection", CVPR 2005.
+P. Viola and M. Jones, "Rapid Object Detection using a Boosted Cascade of Simple Features", CVPR 2001.
+"""
+from __future__ import annotations
+
+import pathlib
+from typing import NamedTuple
+
+import numpy as np
+
+from .hog import hog
+from .pyramid import resize
+
+__all__ = ["DEFAULT_CONTEXTS", "DEFAULT_RESCORING_PATH", "RescoringModel", "context_patch", "context_features",
+           "rescore", "save_rescoring", "load_rescoring", "candidate_windows", "train_rescoring"]
+
+#: (k, size, cell): context factor, resized side in pixels, HOG cell side in pixels
+DEFAULT_CONTEXTS = ((1.0, 40, 4), (1.6, 48, 8), (2.4, 48, 8))
+DEFAULT_RESCORING_PATH = pathlib.Path(__file__).resolve().parents[1] / "data" / "hog_face_rescoring.npz"
+
+
+class RescoringModel(NamedTuple):
+    """The second-stage SVM and how its features are made."""
+    weights: np.ndarray            #: (n_features,) SVM weights
+    bias: float                    #: SVM intercept
+    contexts: tuple = DEFAULT_CONTEXTS
+    stage1_weight: float = 0.25    #: mu in s = s_2 + mu s_1
+    candidate_threshold: float = -0.5  #: first-stage score a window needs to be looked at again
+    threshold: float = 0.0         #: default threshold on the final score
+
+
+def context_patch(gray, box, k, size):
+    """The square of side ``k * max(w, h)`` centred on ``box``, edge-padded, resized to ``size``."""
+    x1, y1, x2, y2 = box
+    side = max(x2 - x1, y2 - y1) * k
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    top, left, n = int(np.floor(cy - side / 2)), int(np.floor(cx - side / 2)), max(int(np.ceil(side)), 1)
+    pad = max(0, -top, -left, top + n - gray.shape[0], left + n - gray.shape[1])
+    padded = np.pad(gray, pad, mode="edge") if pad else gray
+    return resize(padded[top + pad:top + pad + n, left + pad:left + pad + n], (size, size))
+
+
+def context_features(gray, boxes, contexts=DEFAULT_CONTEXTS, *, flip=False):
+    """HOG of every context of every box: ``(n_boxes, n_features)``; ``flip`` mirrors each patch."""
+    rows = []
+    for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
+        parts = []
+        for k, size, cell in contexts:
+            patch = context_patch(gray, box, k, int(size))
+            if flip:
+                patch = np.ascontiguousarray(patch[:, ::-1])
+            parts.append(hog(patch, orientations=9, pixels_per_cell=(int(cell), int(cell)),
+                             cells_per_block=(2, 2)))
+        rows.append(np.concatenate(parts))
+    n_features = sum(9 * 4 * (int(s) // int(c) - 1) ** 2 for _, s, c in contexts)
+    return np.array(rows).reshape(-1, n_features)
+
+
+def rescore(gray, boxes, scores, model: RescoringModel):
+    """Final scores ``s_2 + mu s_1`` of the candidate ``boxes`` (first-stage ``scores``)."""
+    if len(boxes) == 0:
+        return np.zeros(0)
+    features = context_features(gray, boxes, model.contexts)
+    return features @ model.weights + model.bias + model.stage1_weight * np.asarray(scores, dtype=np.float64)
+
+
+def save_rescoring(path, model: RescoringModel, **metadata):
+    """Write a second stage as ``.npz`` (plain arrays)."""
+    np.savez_compressed(path, weights=model.weights.astype(np.float32), bias=np.float64(model.bias),
+                        contexts=np.asarray(model.contexts, dtype=np.float64),
+                        stage1_weight=np.float64(model.stage1_weight),
+                        candidate_threshold=np.float64(model.candidate_threshold),
+                        threshold=np.float64(model.threshold), **{k: np.asarray(v) for k, v in metadata.items()})
+
+
+def load_rescoring(path=None) -> RescoringModel:
+    """Read a second stage written by :func:`save_rescoring` (default: the shipped one)."""
+    path = DEFAULT_RESCORING_PATH if path is None else pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"HOG rescoring model not found: {path} (train one with "
+                                "python -m scratchface.detection.train_hog_detector --second-stage)")
+    with np.load(path, allow_pickle=False) as f:
+        contexts = tuple((float(k), int(s), int(c)) for k, s, c in f["contexts"])
+        return RescoringModel(weights=f["weights"].astype(np.float64), bias=float(f["bias"]), contexts=contexts,
+                              stage1_weight=float(f["stage1_weight"]),
+                              candidate_threshold=float(f["candidate_threshold"]), threshold=float(f["threshold"]))
+
+
+def candidate_windows(gray, faces, stage1, *, threshold=-0.5, positive_iou=0.5, negative_iou=0.3):
+    """First-stage candidates of a training photo and their labels (1 face, 0 not, -1 ignored).
+
+    ``faces`` ``(m, 4)`` are the photo's known faces (``None`` or empty for a face-free photo).
+    """
+    from .hog_detector import detect_faces_hog
+    from .nms import iou
+
+    boxes, _ = detect_faces_hog(gray, model=stage1, threshold=threshold, second_stage=False)
+    faces = np.zeros((0, 4)) if faces is None else np.asarray(faces, dtype=np.float64).reshape(-1, 4)
+    overlap = iou(boxes, faces).max(axis=1) if len(faces) and len(boxes) else np.zeros(len(boxes))
+    return boxes, np.where(overlap >= positive_iou, 1, np.where(overlap < negative_iou, 0, -1))
+
+
+def _training_photos(data_dir, log):
+    """(gray, faces or None, mirror negatives?) of every training photo; never the evaluation photos."""
+    import matplotlib
+    from skimage import data
+
+    from ..data.orl import load_orl_faces
+    from ..data.yale import load_yale_faces
+    from ..image import as_gray, read_image
+    from .mtcnn import detect_faces
+    from .train_hog_detector import ORL_FACE_BOX, PEOPLE_IMAGES, negative_images
+
+    data_dir = pathlib.Path(data_dir)
+    photos = [(g, None, False) for g in negative_images(data_dir)]
+    photos += [(as_gray(getattr(data, name)()), [box], False) for name, box in PEOPLE_IMAGES]
+    orl, _ = load_orl_faces(data_dir / "orl_faces")
+    photos += [(im / 255.0, [ORL_FACE_BOX], False) for im in orl[::2]]
+    for im in load_yale_faces(data_dir / "yalefaces").images:
+        found = detect_faces(im).boxes          # MTCNN as the teacher
+        if len(found) == 1:
+            photos.append((im / 255.0, found, False))
+    real = [data_dir / "dlib_faces" / "bald_guys.jpg", data_dir / "dlib_faces" / "Tom_Cruise_avp_2014_4.jpg",
+            pathlib.Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"]
+    for path in real:
+        if not path.is_file():
+            log(f"skipping {path} (not found)")
+            continue
+        image = read_image(path)
+        faces = detect_faces(image).boxes.astype(np.float64)
+        gray = as_gray(image)
+        scales = (1.0, 0.7, 0.5) if gray.shape[0] < 900 else (0.6, 0.45, 0.33, 0.25)
+        for s in scales:
+            small = gray if s == 1.0 else resize(gray, (int(gray.shape[0] * s), int(gray.shape[1] * s)))
+            photos.append((small, faces * s, True))
+    return photos
+
+
+def train_rescoring(data_dir, stage1, *, C=0.003, stage1_weight=0.25, contexts=DEFAULT_CONTEXTS, seed=0,
+                    log=print):
+    """Train the second stage on the first stage's candidates; returns ``(RescoringModel, info)``."""
+    import time
+
+    from .svm import LinearSVM
+
+    t0 = time.perf_counter()
+    x, y = [], []
+    for gray, faces, mirror_negatives in _training_photos(data_dir, log):
+        boxes, labels = candidate_windows(gray, faces, stage1)
+        keep = labels >= 0
+        boxes, labels = boxes[keep], labels[keep]
+        x.append(context_features(gray, boxes, contexts))
+        y.append(np.where(labels == 1, 1, -1))
+        mirrored = (labels == 1) | mirror_negatives
+        x.append(context_features(gray, boxes[mirrored], contexts, flip=True))
+        y.append(np.where(labels[mirrored] == 1, 1, -1))
+    x, y = np.vstack(x), np.concatenate(y)
+    log(f"second stage: {int((y == 1).sum())} positive and {int((y == -1).sum())} negative candidates, "
+        f"{time.perf_counter() - t0:.1f} s")
+    svm = LinearSVM(C=C, class_weight="balanced", random_state=seed).fit(x, y)
+    model = RescoringModel(weights=svm.coef_.ravel(), bias=float(svm.intercept_), contexts=tuple(contexts),
+                           stage1_weight=stage1_weight)
+    info = dict(rescoring_C=C, rescoring_positives=int((y == 1).sum()), rescoring_negatives=int((y == -1).sum()),
+                rescoring_seconds=time.perf_counter() - t0)
+    return model, info
