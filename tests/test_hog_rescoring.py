@@ -69,7 +69,7 @@ def test_second_stage_only_removes_and_rescores_first_stage_windows():
         np.testing.assert_allclose(candidates[i], box)
         np.testing.assert_allclose(rescore(_gray(image), box[None], s1[i:i + 1], shipped),
                                    [score], atol=1e-9)
-    # the astronaut's face is found, with the second stage as with the first
+    # the astronaut's face is found by the two stages
     face = np.array([175.0, 60.0, 275.0, 170.0])
     top, _ = detect_faces_hog(image)
     from scratchface.detection.nms import iou
@@ -81,3 +81,25 @@ def test_second_stage_only_removes_and_rescores_first_stage_windows():
 def _gray(image):
     from scratchface.image import as_gray
     return as_gray(image)
+
+
+def test_nested_threshold_is_checked_and_only_drops_boxes():
+    from skimage import data
+    image = data.astronaut()
+    with pytest.raises(ValueError, match="nested_threshold"):
+        detect_faces_hog(image, nested_threshold=2.0)
+    loose, _ = detect_faces_hog(image, threshold=-1.0, nested_threshold=1.0)   # nothing is 100 % inside
+    strict, _ = detect_faces_hog(image, threshold=-1.0, nested_threshold=0.3)
+    assert len(strict) <= len(loose)
+    assert all(any(np.allclose(b, l) for l in loose) for b in strict)
+
+
+def test_level_grids_exclude_windows_on_every_face():
+    from scratchface.detection.train_hog_detector import _level_grids
+    model = load_model()
+    gray = np.zeros((96, 160))
+    faces = np.array([[8, 8, 40, 40], [100, 40, 132, 72.0]])
+    (grid, allowed), *_ = _level_grids([gray], model, face_box=faces)
+    # level 0 is the image itself: window (r, c) covers x from 4c to 4c+32, y from 4r to 4r+32
+    assert not allowed[2, 2] and not allowed[10, 25]      # exactly on the two faces
+    assert allowed[0, 15] and allowed[12, 5]              # far from both

@@ -143,7 +143,7 @@ def _level_detections(gray, level, model, threshold, impl):
 
 
 def detect_faces_hog(image, *, model=None, threshold=None, scale_factor=1.1, min_size=None, max_size=None,
-                     nms_threshold=0.3, impl="auto", second_stage=True):
+                     nms_threshold=0.3, nested_threshold=None, impl="auto", second_stage=True):
     """Find faces with HOG + linear SVM + image pyramid + NMS.
 
     Parameters
@@ -161,6 +161,11 @@ def detect_faces_hog(image, *, model=None, threshold=None, scale_factor=1.1, min
         the image). ``min_size`` below the window upsamples the image.
     nms_threshold : float in [0, 1]
         IoU above which the lower-scoring of two boxes is dropped.
+    nested_threshold : float in [0, 1], optional
+        Then a box lying mostly inside a higher-scoring one (intersection over
+        the smaller area above it: ``nms(mode='min')``, as MTCNN's last NMS)
+        is dropped too: half a face inside a face. Default: the second stage's
+        ``nested_threshold`` (0.6) with it, not applied without it.
     impl : {'auto', 'reference', 'numba'}
         HOG implementation.
     second_stage : bool or RescoringModel
@@ -203,6 +208,8 @@ def detect_faces_hog(image, *, model=None, threshold=None, scale_factor=1.1, min
         raise ValueError(f"threshold must be a finite number, got {threshold!r}")
     check_positive_float(scale_factor, "scale_factor")
     nms_threshold = check_in_range(nms_threshold, "nms_threshold", 0.0, 1.0)
+    if nested_threshold is not None:
+        nested_threshold = check_in_range(nested_threshold, "nested_threshold", 0.0, 1.0)
     check_choice(impl, "impl", ("auto", "reference", "numba"))
     gray = as_gray(image)
     empty = (np.zeros((0, 4)), np.zeros(0))
@@ -222,4 +229,10 @@ def detect_faces_hog(image, *, model=None, threshold=None, scale_factor=1.1, min
     if boxes.shape[0] == 0:
         return empty
     keep = nms(boxes, scores, nms_threshold)
-    return boxes[keep], scores[keep]
+    boxes, scores = boxes[keep], scores[keep]
+    if nested_threshold is None and second_stage:
+        nested_threshold = second_stage.nested_threshold
+    if nested_threshold is not None:
+        keep = nms(boxes, scores, nested_threshold, mode="min")
+        boxes, scores = boxes[keep], scores[keep]
+    return boxes, scores
