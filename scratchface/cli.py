@@ -15,7 +15,8 @@ import numpy as np
 __all__ = ["main", "collect_gradcheck_cases"]
 
 _CASE_PACKAGES = ("scratchface.layers", "scratchface.losses")
-_CASE_MODULES = ("scratchface.detection.mtcnn_training", "scratchface.models.faceness_nets")
+_CASE_MODULES = ("scratchface.detection.mtcnn_training", "scratchface.models.faceness_nets",
+                 "scratchface.recognition.deepid2")
 
 
 def _case_modules():

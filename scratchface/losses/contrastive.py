@@ -10,7 +10,7 @@ For a pair of features and a label "same identity" / "different identities":
         \\end{cases}
 
 pulls pairs of the same person together and pushes different people at least
-``m`` apart (DeepID2 eq. 5, Hadsell, Chopra & LeCun 2006).
+``m`` apart (DeepID2's verification signal, its L2 form; Hadsell, Chopra & LeCun 2006).
 """
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def contrastive_loss_forward(f1, f2, *, same, margin=1.0, reduction="mean"):
     References
     ----------
     Sun, Wang, Tang, "Deep Learning Face Representation by Joint
-    Identification-Verification" (DeepID2), NIPS 2014, eq. 5.
+    Identification-Verification" (DeepID2), NIPS 2014, sec. 2 (the verification signal).
     """
     check_batch({"f1": f1, "f2": f2})
     same = _check_same(same, f1.shape[0])
