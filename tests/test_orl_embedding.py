@@ -4,6 +4,11 @@ import pytest
 
 from scratchface.recognition import train_embedding as te
 
+#: (10-fold accuracy, rank-1) floors on ORL people 31-40 for the shipped weights, a margin below the measured values
+#: (measured: triplet 0.921 / 0.872, ArcFace 0.918 / 0.877; eigenfaces 0.881 / 0.831). The issue's target of
+#: 0.95 is NOT reached (see the training module's docstring): this guards the level reached, above eigenfaces.
+FLOORS = {"triplet": (0.91, 0.86), "arcface": (0.91, 0.86)}
+
 
 def test_preprocess_orl():
     rng = np.random.default_rng(0)
@@ -21,6 +26,41 @@ def test_preprocess_orl():
         te.preprocess_orl(np.zeros((2, 111, 92)))
 
 
+def test_preprocess_orl_aligned_on_the_template_is_a_centred_copy():
+    """Landmarks already where the template wants them (2 px narrower image): no warp, edges repeated."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(2, 112, 92), dtype=np.uint8)
+    landmarks = np.stack([te.ORL_TEMPLATE - [2.0, 0.0], np.full((5, 2), np.nan)])  # 2nd: no face found
+    x = te.preprocess_orl(images, landmarks)
+    assert x.shape == (2, 1) + te.INPUT_SIZE
+    for k in range(2):
+        wide = np.pad(images[k] / 255, ((0, 0), (2, 2)), mode="edge").reshape(56, 2, 48, 2).mean(axis=(1, 3))
+        np.testing.assert_allclose(x[k, 0], (wide - wide.mean()) / wide.std(), atol=2e-5)
+    with pytest.raises(ValueError, match=r"landmarks must have shape \(N, 5, 2\)"):
+        te.preprocess_orl(images, landmarks[:1])
+
+
+def test_preprocess_orl_alignment_undoes_a_shift_and_a_zoom():
+    """A smooth image and a copy zoomed 1.25x about a point: after alignment on the moved landmarks they agree."""
+    from scratchface.detection.align import warp_affine
+
+    yy, xx = np.mgrid[0:112, 0:92]
+    image = 128 + 60 * np.sin(xx / 9.0) * np.cos(yy / 13.0)
+    zoom = np.array([[1.25, 0, -10.0], [0, 1.25, -8.0], [0, 0, 1]])
+    zoomed = warp_affine(image, zoom, (112, 92))
+    points = te.ORL_TEMPLATE - [2.0, 0.0]
+    moved = points * 1.25 + [-10.0, -8.0]
+    x = te.preprocess_orl(np.stack([image, zoomed]) / 255, np.stack([points, moved]))
+    inner = (slice(12, 44), slice(12, 36))            # away from the borders the zoom pushed out
+
+    def standardised(a):  # the borders differ, hence the whole-image standardisation: redo it inside
+        return (a[inner] - a[inner].mean()) / a[inner].std()
+
+    np.testing.assert_allclose(standardised(x[1, 0]), standardised(x[0, 0]), atol=0.02)
+    unaligned = te.preprocess_orl(np.stack([image, zoomed]) / 255)
+    assert np.abs(standardised(unaligned[1, 0]) - standardised(unaligned[0, 0])).max() > 0.5
+
+
 def test_augment_is_seeded_shift_and_flip():
     x = np.arange(2 * 1 * 6 * 5, dtype=np.float32).reshape(2, 1, 6, 5)
     a = te.augment(x, np.random.default_rng(1))
@@ -29,6 +69,26 @@ def test_augment_is_seeded_shift_and_flip():
     plain = te.augment(x, np.random.default_rng(2), max_shift=0)
     for i in range(2):  # without shifts, each image is itself or its mirror image
         assert np.array_equal(plain[i], x[i]) or np.array_equal(plain[i], x[i, :, :, ::-1])
+
+
+def test_augment_affine_path_and_erasing():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 1, 16, 12)).astype(np.float32)
+    shifted = te.augment(x, np.random.default_rng(3), max_shift=2)
+    # the warp with (almost) no rotation and zoom draws the same shifts and flips: the same images
+    warped = te.augment(x, np.random.default_rng(3), max_shift=2, max_rotation=1e-9, max_scale=1e-9)
+    np.testing.assert_allclose(warped, shifted, atol=1e-5)
+    # a round blob centred in the image: rotations leave it (nearly) as it is, zooms do not
+    yy, xx = np.mgrid[0:15, 0:15]
+    blob = np.exp(-((yy - 7) ** 2 + (xx - 7) ** 2) / 12.0)[None, None].repeat(4, axis=0).astype(np.float32)
+    turned = te.augment(blob, np.random.default_rng(0), max_shift=0, max_rotation=45, flip=False)
+    np.testing.assert_allclose(turned, blob, atol=0.04)          # bilinear smoothing at the peak
+    zoomed = te.augment(blob, np.random.default_rng(0), max_shift=0, max_scale=0.3, flip=False)
+    assert np.abs(zoomed - blob).max() > 0.1
+    erased = te.augment(x, np.random.default_rng(4), max_shift=0, flip=False, erase=1.0)
+    zeros = (erased == 0).mean(axis=(1, 2, 3))
+    assert np.all(zeros >= (2 * 1) / (16 * 12)) and np.all(zeros <= 0.25 + 1e-9)
+    np.testing.assert_array_equal(erased[erased != 0], x[erased != 0])
 
 
 def test_build_embedding_net_shapes():
@@ -67,8 +127,8 @@ def test_training_smoke_run_loss_falls(loss):
     """A few seeded steps of the real training loop on a tiny network and toy faces."""
     rng = np.random.default_rng(0)
     x, labels = _toy_faces(rng)
-    options = (dict(scale=8.0, margin=0.2, batch_size=24) if loss == "arcface"
-               else dict(people_per_batch=4, images_per_person=6))
+    options = ({"scale": 8.0, "margin": 0.2, "batch_size": 24} if loss == "arcface"
+               else {"people_per_batch": 4, "images_per_person": 6})
 
     def run(steps):
         net = te.build_embedding_net(channels=(4, 4, 8), embedding_dim=8, input_size=(16, 16), rng=0)
@@ -104,24 +164,57 @@ def orl_test_people(data_dir):
     from scratchface.data.orl import load_orl_faces
 
     images, labels = load_orl_faces(data_dir / "orl_faces", subjects=te.TEST_PEOPLE)
-    return te.preprocess_orl(images), labels
+    landmarks = te.orl_landmarks(images) if any(te.PRETRAINED[k]["aligned"] for k in te.LOSSES) else None
+    return images, landmarks, labels
+
+
+def test_orl_landmarks_are_plausible(orl_test_people):
+    images = orl_test_people[0][::5]                  # 20 images of the 10 people (MTCNN: ~0.1 s each)
+    landmarks = te.orl_landmarks(images)
+    assert landmarks.shape == (20, 5, 2) and not np.isnan(landmarks).any()    # MTCNN finds every face
+    eyes, mouth = landmarks[:, :2], landmarks[:, 3:]
+    assert np.all(eyes[:, 0, 0] < eyes[:, 1, 0]) and np.all(mouth[:, 0, 0] < mouth[:, 1, 0])   # left < right
+    assert np.all(eyes[..., 1].max(axis=1) < mouth[..., 1].min(axis=1))                         # eyes above mouth
+    assert np.all((landmarks[..., 0] > -2) & (landmarks[..., 0] < 94) & (landmarks[..., 1] > 20)
+                  & (landmarks[..., 1] < 112))       # inside the 92 x 112 image (a cheek may touch its edge)
 
 
 @pytest.mark.parametrize("loss", ["triplet", "arcface"])
 def test_shipped_weights_verify_unseen_people(orl_test_people, loss):
     """The shipped networks (trained on people 1-30) on people 31-40: no retraining here."""
     assert te.pretrained_path(loss).is_file(), "the trained weights must ship with the package"
-    x, labels = orl_test_people
-    net = te.load_pretrained(loss)
-    e = te.embed(net, x)
-    assert e.shape == (100, 128)
+    images, landmarks, labels = orl_test_people
+    e = te.embed_orl(images, loss, landmarks=landmarks)
+    assert e.shape == (100, te.PRETRAINED[loss]["net"].get("embedding_dim", 128))
     np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1, rtol=1e-6)
     r = te.evaluate_embedding(e, labels, rng=0)
-    # Measured with the shipped float16 weights: triplet 0.921 accuracy / 0.872 rank-1, ArcFace 0.918 /
-    # 0.877; eigenfaces on the same split 0.881 / 0.831. The issue's target of 0.95 is NOT reached
-    # (see the training module's docstring); this guards the level reached, above eigenfaces.
-    assert r["accuracy"] >= 0.91, r
-    assert r["rank1"] >= 0.86, r
+    accuracy, rank1 = FLOORS[loss]
+    assert r["accuracy"] >= accuracy, r
+    assert r["rank1"] >= rank1, r
+
+
+def test_shipped_weights_are_checked(tmp_path):
+    """The SHA-256 of the shipped files is recorded; a modified copy is refused, an unchecked one loads."""
+    from scratchface.data.weights import sha256_of_file
+
+    for loss in ("triplet", "arcface"):
+        assert sha256_of_file(te.pretrained_path(loss)) == te.PRETRAINED[loss]["sha256"]
+    raw = bytearray(te.pretrained_path("arcface").read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="corrupt or modified"):
+        te.load_pretrained("arcface", bad, sha256=te.PRETRAINED["arcface"]["sha256"])
+    with pytest.raises(FileNotFoundError, match="not found"):
+        te.load_pretrained("arcface", tmp_path / "missing.npz")
+    # a retrained file of the same architecture (here: the shipped one re-saved) loads without a checksum
+    net = te.load_pretrained("triplet")
+    again = te.load_pretrained("triplet", te.save_weights(net, tmp_path / "mine.npz"))
+    for (name, a), b in zip(net.state_dict().items(), again.state_dict().values()):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    first = sha256_of_file(tmp_path / "mine.npz")
+    te.save_weights(net, tmp_path / "again.npz")
+    assert sha256_of_file(tmp_path / "again.npz") == first    # byte for byte: the file depends on the weights only
 
 
 def test_command_line_errors(tmp_path, data_dir, capsys):
