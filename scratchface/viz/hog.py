@@ -61,7 +61,12 @@ def show_hog(image, ax=None, *, orientations=9, pixels_per_cell=(8, 8), alpha=0.
                     visualize=True)
     ax = _axes(ax)
     ax.imshow(gray, cmap="gray")
-    ax.imshow(np.ma.masked_where(glyphs <= 0, glyphs), cmap="autumn", alpha=alpha)
+    # glyph strength as opacity (a colormap over every non-zero pixel paints the whole image)
+    overlay = np.zeros(glyphs.shape + (4,))
+    overlay[..., 0], overlay[..., 1] = 1.0, 0.85
+    scale = float(np.percentile(glyphs[glyphs > 0], 99)) if (glyphs > 0).any() else 1.0
+    overlay[..., 3] = alpha * np.clip(glyphs / max(scale, 1e-12), 0.0, 1.0)
+    ax.imshow(overlay)
     ax.set_title(f"HOG, {pixels_per_cell[0]}x{pixels_per_cell[1]} cells, {orientations} bins")
     ax.set_axis_off()
     return ax
