@@ -16,7 +16,7 @@ __all__ = ["main", "collect_gradcheck_cases"]
 
 _CASE_PACKAGES = ("scratchface.layers", "scratchface.losses")
 _CASE_MODULES = ("scratchface.detection.mtcnn_training", "scratchface.models.faceness_nets",
-                 "scratchface.recognition.deepid2")
+                 "scratchface.recognition.deepid2", "scratchface.detection.scale_friendly")
 
 
 def _case_modules():

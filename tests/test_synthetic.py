@@ -155,3 +155,11 @@ def test_real_faces_on_real_backgrounds(data_dir):
             assert (face[..., 0] == face[..., 1]).all() and (face[..., 1] == face[..., 2]).all()
             assert face.std() > 10                                       # a face, not a flat patch
             assert BANDS[band][0] <= y2 - y1 < BANDS[band][1]
+
+
+def test_scenes_are_writable_arrays(data_dir):
+    # PIL-backed arrays are read-only; a scene must be a fresh array the caller (and the paster) can write
+    from scratchface.detection.synthetic import synthetic_face_scenes
+    for image, _, _ in synthetic_face_scenes(3, rng=0, data_dir=data_dir):
+        assert image.flags.writeable
+        image[0, 0] = 0

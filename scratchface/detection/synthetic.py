@@ -144,7 +144,7 @@ def _backgrounds(data_dir):
 # ---------------------------------------------------------------- scene making
 def _resize(image, height, width):
     from PIL import Image
-    return np.asarray(Image.fromarray(image).resize((int(width), int(height)), Image.BILINEAR))
+    return np.array(Image.fromarray(image).resize((int(width), int(height)), Image.BILINEAR))
 
 
 def _background(photo, image_size, rng):
