@@ -27,13 +27,12 @@
 # by `hog` (same output as `skimage.feature.hog`).
 
 # %%
-import os
-import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
 from skimage import data
 
+from scratchface.data import find_data_dir
 from scratchface.detection.evaluation import evaluate_detections
 from scratchface.detection.hog import (
     cell_histograms,
@@ -53,19 +52,7 @@ from scratchface.image import as_gray, read_image
 from scratchface.viz.hog import show_detections, show_gradients
 
 
-def find_data():
-    """$SCRATCHFACE_DATA, else the ../shared/data beside the repository; None when absent."""
-    env = os.environ.get("SCRATCHFACE_DATA")
-    if env:
-        return pathlib.Path(env) if pathlib.Path(env).is_dir() else None
-    for folder in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:
-        if (folder / "setup.cfg").is_file():
-            candidate = folder.parent / "shared" / "data"
-            return candidate if candidate.is_dir() else None
-    return None
-
-
-DATA = find_data()
+DATA = find_data_dir()   # $SCRATCHFACE_DATA, else ../shared/data beside the repository
 print("face data:", DATA if DATA else "not found: the detector is shown on scikit-image's astronaut instead")
 
 # %% [markdown]

@@ -26,13 +26,12 @@
 # (`fc_to_conv`, `heatmap`).
 
 # %%
-import os
-import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
 from skimage import data
 
+from scratchface.data import find_data_dir
 from scratchface.detection.ddfd import fc_to_conv, heatmap
 from scratchface.detection.nms import nms
 from scratchface.detection.pyramid import resize
@@ -43,19 +42,7 @@ from scratchface.nn.summary import print_summary
 from scratchface.viz.hog import show_detections
 
 
-def find_data():
-    """$SCRATCHFACE_DATA, else the ../shared/data beside the repository; None when absent."""
-    env = os.environ.get("SCRATCHFACE_DATA")
-    if env:
-        return pathlib.Path(env) if pathlib.Path(env).is_dir() else None
-    for folder in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:
-        if (folder / "setup.cfg").is_file():
-            candidate = folder.parent / "shared" / "data"
-            return candidate if candidate.is_dir() else None
-    return None
-
-
-DATA = find_data()
+DATA = find_data_dir()   # $SCRATCHFACE_DATA, else ../shared/data beside the repository
 print("face data:", DATA if DATA else "not found: the heat map is shown on scikit-image's astronaut instead")
 
 # %% [markdown]

@@ -30,14 +30,13 @@
 # `rnet_stage`, `onet_stage`; `detect_faces` chains them.
 
 # %%
-import os
-import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 from skimage import data
 
+from scratchface.data import find_data_dir
 from scratchface.detection.mtcnn import (
     detect_faces,
     image_pyramid,
@@ -51,19 +50,7 @@ from scratchface.image import read_image
 from scratchface.models.mtcnn_nets import load_mtcnn_weights, pnet_forward
 
 
-def find_data():
-    """$SCRATCHFACE_DATA, else the ../shared/data beside the repository; None when absent."""
-    env = os.environ.get("SCRATCHFACE_DATA")
-    if env:
-        return pathlib.Path(env) if pathlib.Path(env).is_dir() else None
-    for folder in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:
-        if (folder / "setup.cfg").is_file():
-            candidate = folder.parent / "shared" / "data"
-            return candidate if candidate.is_dir() else None
-    return None
-
-
-DATA = find_data()
+DATA = find_data_dir()   # $SCRATCHFACE_DATA, else ../shared/data beside the repository
 if DATA is not None:
     image = read_image(DATA / "dlib_faces" / "2008_002470.jpg")
     print("photo: dlib's 2008_002470.jpg (PASCAL VOC), six labelled faces")

@@ -28,12 +28,11 @@
 # method. Here: the three miners of `scratchface.losses.mining` on real embeddings.
 
 # %%
-import os
-import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+from scratchface.data import find_data_dir
 from scratchface.losses.mining import (
     batch_all_triplets,
     batch_hard_triplets,
@@ -45,19 +44,7 @@ from scratchface.recognition import train_embedding as te
 from scratchface.recognition.eigenfaces import fit_pca, pca_transform
 
 
-def find_data():
-    """$SCRATCHFACE_DATA, else the ../shared/data beside the repository; None when absent."""
-    env = os.environ.get("SCRATCHFACE_DATA")
-    if env:
-        return pathlib.Path(env) if pathlib.Path(env).is_dir() else None
-    for folder in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:
-        if (folder / "setup.cfg").is_file():
-            candidate = folder.parent / "shared" / "data"
-            return candidate if candidate.is_dir() else None
-    return None
-
-
-DATA = find_data()
+DATA = find_data_dir()   # $SCRATCHFACE_DATA, else ../shared/data beside the repository
 rng = np.random.default_rng(0)
 
 # %% [markdown]

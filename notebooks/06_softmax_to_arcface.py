@@ -36,12 +36,11 @@
 # lecture's 8-identity picture.
 
 # %%
-import os
-import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+from scratchface.data import find_data_dir
 from scratchface.losses.margin import (
     arcface_loss_forward,
     cosface_loss_forward,
@@ -56,19 +55,7 @@ from scratchface.losses.toy import (
 )
 
 
-def find_data():
-    """$SCRATCHFACE_DATA, else the ../shared/data beside the repository; None when absent."""
-    env = os.environ.get("SCRATCHFACE_DATA")
-    if env:
-        return pathlib.Path(env) if pathlib.Path(env).is_dir() else None
-    for folder in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:
-        if (folder / "setup.cfg").is_file():
-            candidate = folder.parent / "shared" / "data"
-            return candidate if candidate.is_dir() else None
-    return None
-
-
-DATA = find_data()
+DATA = find_data_dir()   # $SCRATCHFACE_DATA, else ../shared/data beside the repository
 
 # %% [markdown]
 # ## 1. The target logit as a function of the angle

@@ -26,13 +26,12 @@
 # `identification`, `plots`) and `scratchface.data.pairs`, on ten ORL people.
 
 # %%
-import os
-import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
 
+from scratchface.data import find_data_dir
 from scratchface.data.pairs import gallery_probe_split, make_pairs, pair_distances
 from scratchface.recognition.distances import nearest_neighbors
 from scratchface.recognition.identification import (
@@ -54,19 +53,7 @@ from scratchface.recognition.verification import (
 )
 
 
-def find_data():
-    """$SCRATCHFACE_DATA, else the ../shared/data beside the repository; None when absent."""
-    env = os.environ.get("SCRATCHFACE_DATA")
-    if env:
-        return pathlib.Path(env) if pathlib.Path(env).is_dir() else None
-    for folder in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:
-        if (folder / "setup.cfg").is_file():
-            candidate = folder.parent / "shared" / "data"
-            return candidate if candidate.is_dir() else None
-    return None
-
-
-DATA = find_data()
+DATA = find_data_dir()   # $SCRATCHFACE_DATA, else ../shared/data beside the repository
 
 # %% [markdown]
 # ## 1. Two embeddings of the same faces
