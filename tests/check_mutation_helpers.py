@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import io
 import pathlib
-import textwrap
 from dataclasses import dataclass
 
 from scratchface.check import get_checker
+from scratchface.check.assignments import with_replaced
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SOLUTIONS = REPO / "notebooks" / "assignments" / "solutions"
@@ -47,8 +47,7 @@ class Mutant:
 
 def run_mutant(namespace: dict, mutant: Mutant):
     """The checker's result on the solution namespace with ``mutant`` planted."""
-    planted = dict(namespace)
-    exec(textwrap.dedent(mutant.source), planted)
+    planted = with_replaced(namespace, mutant.source)
     return get_checker(mutant.name)(planted[mutant.name], planted)
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from scratchface.check import check
 from scratchface.check.__main__ import main as check_main
-from scratchface.check._layer_checks import solution_namespace, with_replaced
+from scratchface.check.assignments import solution_namespace, with_replaced
 from scratchface.check.assignments import strip_solutions
 
 SOLUTION = pathlib.Path(__file__).resolve().parents[1] / "notebooks/assignments/solutions/04_prelu_maxout.py"

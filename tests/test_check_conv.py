@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from scratchface.check import check
-from scratchface.check._layer_checks import solution_namespace, with_replaced
+from scratchface.check.assignments import solution_namespace, with_replaced
 from scratchface.check.assignments import strip_solutions
 
 SOLUTION = pathlib.Path(__file__).resolve().parents[1] / "notebooks/assignments/solutions/02_conv.py"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from scratchface.check import check
-from scratchface.check._layer_checks import solution_namespace, with_replaced
+from scratchface.check.assignments import solution_namespace, with_replaced
 from scratchface.check.hog import _histograms_by_votes
 
 SOLUTION = pathlib.Path(__file__).resolve().parents[1] / "notebooks/assignments/solutions/01_hog.py"

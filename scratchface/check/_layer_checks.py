@@ -19,11 +19,9 @@ __all__ = [
     "factor_hint",
     "needs_student_function",
     "run_student",
-    "solution_namespace",
     "stops_at_stubs",
     "unpack",
     "variant_hint",
-    "with_replaced",
 ]
 
 
@@ -246,37 +244,3 @@ def needs_student_function(result: CheckResult, namespace, name, *, for_what):
                    hint=f"define {name} in the same notebook / file (run its cell first)")
         return None
     return fn
-
-
-# ----------------------------------------------------------------------------- for mutation tests
-def solution_namespace(path):
-    """The functions of a solution notebook (``.py``, percent format) without running its cells.
-
-    Only the top-level imports, ``def`` statements and constant assignments (``EPS = 1e-5``) are
-    executed, so the ``check(...)`` cells and any demonstration code are skipped (imports needed
-    only by a demonstration belong inside it, to keep this fast); returns the namespace (a dict).
-    """
-    import ast
-    import pathlib
-
-    path = pathlib.Path(path)
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    keep = [node for node in tree.body
-            if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef))
-            or (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant))]
-    namespace = {"__name__": f"_solution_{path.stem}"}
-    exec(compile(ast.Module(body=keep, type_ignores=[]), str(path), "exec"), namespace)
-    return namespace
-
-
-def with_replaced(namespace, source):
-    """A copy of ``namespace`` where the function(s) defined by ``source`` replace the originals.
-
-    The replacement runs in the copy (its globals), so a planted bug in a forward is seen by the
-    backward that calls it, exactly as in a student's notebook.
-    """
-    import textwrap
-
-    mutated = dict(namespace)
-    exec(textwrap.dedent(source), mutated)
-    return mutated

@@ -25,7 +25,7 @@ import pathlib
 import re
 import sys
 
-__all__ = ["strip_solutions", "generate_assignments"]
+__all__ = ["strip_solutions", "generate_assignments", "solution_namespace", "with_replaced"]
 
 _BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
 _END = re.compile(r"^\s*### END SOLUTION\s*$")
@@ -67,6 +67,39 @@ def generate_assignments(solutions_dir, assignments_dir):
         target.write_text(strip_solutions(path.read_text(), source=str(path)))
         written.append(target)
     return written
+
+
+def solution_namespace(path):
+    """The functions of a solution notebook (``.py``, percent format) without running its cells.
+
+    Only the top-level imports, ``def`` statements and constant assignments (``EPS = 1e-5``) are
+    executed, so the ``check(...)`` cells and any demonstration code are skipped (imports needed
+    only by a demonstration belong inside it, to keep this fast); returns the namespace (a dict).
+    """
+    import ast
+    import pathlib
+
+    path = pathlib.Path(path)
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    keep = [node for node in tree.body
+            if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef))
+            or (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant))]
+    namespace = {"__name__": f"_solution_{path.stem}"}
+    exec(compile(ast.Module(body=keep, type_ignores=[]), str(path), "exec"), namespace)
+    return namespace
+
+
+def with_replaced(namespace, source):
+    """A copy of ``namespace`` where the function(s) defined by ``source`` replace the originals.
+
+    The replacement runs in the copy (its globals), so a planted bug in a forward is seen by the
+    backward that calls it, exactly as in a student's notebook.
+    """
+    import textwrap
+
+    mutated = dict(namespace)
+    exec(textwrap.dedent(source), mutated)
+    return mutated
 
 
 def main(argv=None):
