@@ -224,3 +224,75 @@ def test_command_line_errors(tmp_path, data_dir, capsys):
         te.main(["--data", str(data_dir), "--loss", "arcface", "--option", "alpha=0.2"])
     assert exit_info.value.code == 2
     assert "the settings of --loss arcface are" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- ensembles
+
+def _tiny_net(seed):
+    return te.build_embedding_net(channels=(2, 2, 4), embedding_dim=6, input_size=(16, 16), rng=seed).eval()
+
+
+def test_embed_ensemble_distance_is_the_mean_of_the_members():
+    """||e - e'||^2 of the ensemble = mean over members of their own squared distances (unit embeddings)."""
+    x = np.random.default_rng(0).standard_normal((5, 1, 16, 16)).astype(np.float32)
+    nets = [_tiny_net(0), _tiny_net(1), _tiny_net(2)]
+    e = te.embed_ensemble(nets, x)
+    assert e.shape == (5, 18)
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1, rtol=1e-12)
+    members = [te.embed(net, x) for net in nets]
+    for i, j in [(0, 1), (2, 4), (3, 0)]:
+        expected = np.mean([np.sum((m[i] - m[j]) ** 2) for m in members])
+        assert np.sum((e[i] - e[j]) ** 2) == pytest.approx(expected, rel=1e-10)
+    # each block is the member's own embedding scaled by 1/sqrt(K): the members are never added
+    np.testing.assert_allclose(e[:, 6:12] * np.sqrt(3), members[1], rtol=1e-10)
+    np.testing.assert_allclose(te.embed_ensemble(nets[:1], x), members[0], rtol=1e-12)
+    with pytest.raises(TypeError, match="non-empty sequence"):
+        te.embed_ensemble([], x)
+    with pytest.raises(TypeError, match="non-empty sequence"):
+        te.embed_ensemble(nets[0], x)
+    with pytest.raises(TypeError, match=r"nets\[1\] must be a scratchface.nn.Module"):
+        te.embed_ensemble([nets[0], "net"], x)
+
+
+def test_train_ensemble_members_are_the_seeded_single_runs():
+    x, labels = _toy_faces(np.random.default_rng(0))
+    options = {"max_steps": 2, "lr": 1e-2}           # 'both': loss-specific options are refused
+    tiny = {"channels": (2, 2, 4), "embedding_dim": 6, "input_size": (16, 16)}
+    nets, histories = te.train_ensemble(x, labels, loss="both", seeds=(3, 0), architecture=tiny,
+                                        progress=False, **options)
+    assert [(h["loss_name"], h["seed"]) for h in histories] == [("triplet", 3), ("triplet", 0),
+                                                               ("arcface", 3), ("arcface", 0)]
+    single, _ = te.train_embedding(x, labels, loss="triplet", rng=0, progress=False,
+                                   net=te.build_embedding_net(rng=0, **tiny), **options)
+    for (name, a), b in zip(single.state_dict().items(), nets[1].state_dict().values()):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    first = nets[0].state_dict()
+    assert any(not np.array_equal(first[k], v) for k, v in nets[1].state_dict().items())   # seeds differ
+    with pytest.raises(ValueError, match="seeds must be distinct"):
+        te.train_ensemble(x, labels, seeds=(1, 1))
+    with pytest.raises(ValueError, match="loss must be one of"):
+        te.train_ensemble(x, labels, loss="all")
+
+
+def test_ensemble_paths_and_loading_errors():
+    assert te.pretrained_path("arcface", 0).name == "orl_embedding_arcface.npz"
+    assert te.pretrained_path("triplet", 3).name == "orl_embedding_triplet_seed3.npz"
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        te.pretrained_path("triplet", -1)
+    with pytest.raises(ValueError, match="shipped ensemble member"):
+        te.load_pretrained("triplet", seed=99)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        te.embed_orl(np.zeros((1, 112, 92), np.uint8), "both")       # 'both' only with ensemble=True
+
+
+def test_command_line_ensemble_errors(data_dir, capsys):
+    for argv, message in [(["--loss", "both"], "--loss both needs --ensemble"),
+                          (["--ensemble", "2", "--seeds", "0,1"], "not both"),
+                          (["--ensemble", "0"], "--ensemble must be"),
+                          (["--seeds", "0,0"], "distinct non-negative"),
+                          (["--loss", "both", "--ensemble", "2", "--option", "margin=0.3"],
+                           "the settings of --loss both are")]:
+        with pytest.raises(SystemExit) as exit_info:
+            te.main(["--data", str(data_dir)] + argv)
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err, argv

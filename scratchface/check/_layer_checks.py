@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._core import CheckResult, call_student, compare
+from ._variants import same_values
 
 __all__ = [
     "Outputs",
@@ -34,15 +35,6 @@ def describe(**items) -> str:
         else:
             parts.append(f"{name}={value!r}")
     return ", ".join(parts)
-
-
-def _close(a, b, rtol, atol):
-    try:
-        a = np.asarray(a, dtype=np.float64)
-        b = np.asarray(b, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
 
 
 def factor_hint(actual, expected, factors=None):
@@ -79,7 +71,7 @@ def variant_hint(variants, factors=None, rtol=1e-6, atol=1e-9):
             candidates = []
         for words, wrong in candidates:
             try:
-                if _close(actual, wrong, rtol, atol):
+                if same_values(actual, wrong, rtol=rtol, atol=atol):
                     return words
             except Exception:
                 continue

@@ -138,8 +138,10 @@ __all__ = [
     "build_embedding_net",
     "eigenfaces_baseline",
     "embed",
+    "embed_ensemble",
     "embed_orl",
     "evaluate_embedding",
+    "load_ensemble",
     "load_pretrained",
     "main",
     "orl_landmarks",
@@ -147,6 +149,7 @@ __all__ = [
     "pretrained_path",
     "save_weights",
     "train_embedding",
+    "train_ensemble",
 ]
 
 TRAIN_PEOPLE = tuple(range(1, 31))   #: ORL subjects the network is trained on
@@ -168,9 +171,11 @@ DEFAULTS = {  # per loss: the settings the shipped weights were trained with
 #: (:func:`build_embedding_net` arguments), whether they take aligned faces, and the file's SHA-256.
 PRETRAINED = {
     "triplet": {"net": {}, "aligned": False, "shifts": 0,
-                "sha256": "5a197078b5b9ff056377b4adb2cf25b10a733f351fb657680e0c0e7cde59be46"},
+                "sha256": "5a197078b5b9ff056377b4adb2cf25b10a733f351fb657680e0c0e7cde59be46",
+                "ensemble": {}},
     "arcface": {"net": {}, "aligned": False, "shifts": 0,
-                "sha256": "e3793bb10d042b0721973bb9c0c9a35f9ce44b0b3068aaab0cd890205b954dc4"},
+                "sha256": "e3793bb10d042b0721973bb9c0c9a35f9ce44b0b3068aaab0cd890205b954dc4",
+                "ensemble": {}},
 }
 _DATA_DIR = pathlib.Path(__file__).resolve().parents[1] / "data"
 
@@ -406,6 +411,44 @@ def embed(net, x, *, flip=True, shifts=0, batch_size=100):
     return _normalise(e)
 
 
+def embed_ensemble(nets, x, *, flip=True, shifts=0, batch_size=100):
+    """The embedding of an ensemble: each member's :func:`embed`, concatenated and renormalised.
+
+    Parameters
+    ----------
+    nets : sequence of Module
+        The members (e.g. :func:`train_ensemble` or :func:`load_ensemble`); any embedding sizes.
+    x : float32 array, shape (N, 1, 56, 48)
+        From :func:`preprocess_orl`.
+    flip, shifts, batch_size
+        As :func:`embed`, for every member.
+
+    Returns
+    -------
+    float64 array, shape (N, sum of the members' embedding sizes)
+        L2-normalised.
+
+    Notes
+    -----
+    With :math:`K` members and unit embeddings :math:`e_k`, the concatenation
+    has norm :math:`\\sqrt K`, so :math:`e = [e_1, \\dots, e_K] / \\sqrt K` and
+
+    .. math:: \\lVert e - e' \\rVert^2 = \\frac1K \\sum_k \\lVert e_k - e'_k \\rVert^2 ,
+
+    the mean of the members' squared distances (the members' axes are
+    unrelated, so their embeddings are never added). Networks trained with
+    different seeds make different mistakes on unseen people; averaging
+    their distances cancels part of that variance (a plain bagging argument).
+    """
+    if isinstance(nets, nn.Module) or len(nets) == 0:
+        raise TypeError("nets must be a non-empty sequence of networks (for one network use embed)")
+    for i, net in enumerate(nets):
+        if not isinstance(net, nn.Module):
+            raise TypeError(f"nets[{i}] must be a scratchface.nn.Module, got {type(net).__name__}")
+    parts = [embed(net, x, flip=flip, shifts=shifts, batch_size=batch_size) for net in nets]
+    return _normalise(np.concatenate(parts, axis=1))
+
+
 # ----------------------------------------------------------------------------- training
 
 def _pk_batches(labels, people_per_batch, images_per_person, rng):
@@ -542,6 +585,46 @@ def train_embedding(x, labels, *, loss="triplet", epochs=None, lr=None, rng=0, n
     return net, history
 
 
+def train_ensemble(x, labels, *, loss="triplet", seeds=(0, 1, 2), architecture=None, progress=True, **kwargs):
+    """Train one network per seed (and per loss), the same way as :func:`train_embedding`.
+
+    Parameters
+    ----------
+    x, labels
+        As :func:`train_embedding`.
+    loss : {'triplet', 'arcface', 'both'}
+        ``'both'``: the triplet members, then the ArcFace members (each with
+        its own ``DEFAULTS``; then ``kwargs`` may hold only ``epochs``, ``lr``, ``max_steps``).
+    seeds : sequence of int
+        Member ``k`` is :func:`build_embedding_net` ``(rng=seeds[k])`` trained with
+        ``rng=seeds[k]``: seed 0 is the single network of ``--seed 0``.
+    architecture : dict, optional
+        :func:`build_embedding_net` arguments (default ``PRETRAINED[loss]['net']``).
+    **kwargs
+        Passed to :func:`train_embedding` (``epochs``, ``lr``, ``max_steps``, loss options).
+
+    Returns
+    -------
+    nets : list of Module
+        In eval mode, in the order (loss, seed).
+    histories : list of dict
+        :func:`train_embedding`'s, with ``'loss_name'`` and ``'seed'`` added.
+    """
+    check_choice(loss, "loss", LOSSES + ("both",))
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"seeds must be distinct non-negative integers, at least one, got {seeds}")
+    nets, histories = [], []
+    for name in (LOSSES if loss == "both" else (loss,)):
+        for seed in seeds:
+            net = build_embedding_net(rng=seed, **(PRETRAINED[name]["net"] if architecture is None
+                                                   else architecture))
+            net, history = train_embedding(x, labels, loss=name, rng=seed, net=net, progress=progress, **kwargs)
+            nets.append(net)
+            histories.append(dict(history, loss_name=name, seed=seed))
+    return nets, histories
+
+
 # ----------------------------------------------------------------------------- evaluation
 
 def evaluate_embedding(embeddings, labels, *, rng=0, n_folds=10):
@@ -588,10 +671,21 @@ def evaluate_embedding(embeddings, labels, *, rng=0, n_folds=10):
             "rank1": float(np.mean(rank1)), "n_pairs": int(d.size)}
 
 
-def pretrained_path(loss="triplet") -> pathlib.Path:
-    """Where the shipped weights for ``loss`` are: ``scratchface/data/orl_embedding_{loss}.npz``."""
+def pretrained_path(loss="triplet", seed=0) -> pathlib.Path:
+    """Where the shipped weights for ``loss`` are: ``scratchface/data/orl_embedding_{loss}.npz``.
+
+    ``seed=k > 0``: the ensemble member trained with seed ``k``,
+    ``orl_embedding_{loss}_seed{k}.npz`` (seed 0 is the single shipped network).
+    """
     check_choice(loss, "loss", LOSSES)
-    return _DATA_DIR / f"orl_embedding_{loss}.npz"
+    seed = _check_seed(seed)
+    return _DATA_DIR / (f"orl_embedding_{loss}.npz" if seed == 0 else f"orl_embedding_{loss}_seed{seed}.npz")
+
+
+def _check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
 
 
 def save_weights(net, path):
@@ -613,12 +707,15 @@ def save_weights(net, path):
     return path
 
 
-def load_pretrained(loss="triplet", path=None, *, sha256="default"):
+def load_pretrained(loss="triplet", path=None, *, sha256="default", seed=0):
     """The shipped network trained with ``loss`` on ORL people 1-30, in eval mode.
 
     Parameters
     ----------
     loss : {'triplet', 'arcface'}
+    seed : int
+        0: the single shipped network; ``k`` in ``PRETRAINED[loss]['ensemble']``:
+        the ensemble member trained with seed ``k`` (:func:`load_ensemble` loads them all).
     path : str or os.PathLike, optional
         Another weights file of the same architecture (``PRETRAINED[loss]['net']``),
         e.g. written by ``main(['--out', ...])``.
@@ -644,17 +741,44 @@ def load_pretrained(loss="triplet", path=None, *, sha256="default"):
 
     check_choice(loss, "loss", LOSSES)
     config = PRETRAINED[loss]
-    file, expected = resolve_weights_path(path, str(pretrained_path(loss)), config["sha256"], sha256,
-                                          f"ORL {loss} embedding weights")
-    state = read_verified_npz(file, expected, what=f"ORL {loss} embedding weights", remedy=(
-        "Reinstall scratchface, or retrain with 'python -m scratchface.recognition.train_embedding "
-        f"--data DIR --loss {loss} --out shipped'"))
+    seed = _check_seed(seed)
+    if seed == 0:
+        default_sha256, retrain = config["sha256"], f"--loss {loss} --out shipped"
+    elif seed in config["ensemble"]:
+        default_sha256 = config["ensemble"][seed]
+        retrain = f"--loss {loss} --ensemble {max(config['ensemble']) + 1} --out shipped"
+    else:
+        raise ValueError(f"seed must be 0 or a shipped ensemble member of loss={loss!r} "
+                         f"{sorted(config['ensemble'])}, got {seed}")
+    what = f"ORL {loss} embedding weights" + (f" (seed {seed})" if seed else "")
+    file, expected = resolve_weights_path(path, str(pretrained_path(loss, seed)), default_sha256, sha256, what)
+    state = read_verified_npz(file, expected, what=what, remedy=(
+        f"Reinstall scratchface, or retrain with 'python -m scratchface.recognition.train_embedding "
+        f"--data DIR {retrain}'"))
     net = build_embedding_net(rng=0, **config["net"])
     net.load_state_dict(state)
     return net.eval()
 
 
-def embed_orl(images, loss="triplet", *, landmarks=None, net=None):
+def load_ensemble(loss="triplet"):
+    """The shipped ensemble of ``loss``: the networks of seed 0 and of every seed in ``PRETRAINED[loss]['ensemble']``.
+
+    Parameters
+    ----------
+    loss : {'triplet', 'arcface', 'both'}
+        ``'both'``: the triplet members, then the ArcFace ones.
+
+    Returns
+    -------
+    list of Module
+        For :func:`embed_ensemble` (:func:`embed_orl` with ``ensemble=True`` does it all).
+    """
+    check_choice(loss, "loss", LOSSES + ("both",))
+    return [load_pretrained(name, seed=seed) for name in (LOSSES if loss == "both" else (loss,))
+            for seed in [0] + sorted(PRETRAINED[name]["ensemble"])]
+
+
+def embed_orl(images, loss="triplet", *, landmarks=None, net=None, ensemble=False):
     """ORL-style grey faces (N, 112, 92) to L2-normalised embeddings with a shipped network.
 
     Finds the five landmarks with MTCNN (unless given) when the network was
@@ -664,22 +788,31 @@ def embed_orl(images, loss="triplet", *, landmarks=None, net=None):
     Parameters
     ----------
     images : array, shape (N, 112, 92)
-    loss : {'triplet', 'arcface'}
+    loss : {'triplet', 'arcface'}, or 'both' with ``ensemble``
     landmarks : array, shape (N, 5, 2), optional
         From :func:`orl_landmarks` (computed here when missing).
-    net : Module, optional
-        Default :func:`load_pretrained` ``(loss)``.
+    net : Module, or a list of them with ``ensemble``, optional
+        Default :func:`load_pretrained` ``(loss)`` (:func:`load_ensemble` ``(loss)`` with ``ensemble``).
+    ensemble : bool
+        Embed with the shipped ensemble (:func:`embed_ensemble`).
 
     Returns
     -------
-    float64 array, shape (N, embedding_dim)
+    float64 array, shape (N, embedding_dim), or (N, sum of the members' sizes) with ``ensemble``
     """
-    check_choice(loss, "loss", LOSSES)
-    net = load_pretrained(loss) if net is None else net
-    if PRETRAINED[loss]["aligned"] and landmarks is None:
+    check_choice(loss, "loss", LOSSES + (("both",) if ensemble else ()))
+    names = LOSSES if loss == "both" else (loss,)
+    aligned = {PRETRAINED[name]["aligned"] for name in names}
+    shifts = {PRETRAINED[name]["shifts"] for name in names}
+    if len(aligned) > 1 or len(shifts) > 1:   # not the case of the shipped networks
+        raise ValueError("the triplet and ArcFace networks need different preprocessing: embed them apart")
+    aligned, shifts = aligned.pop(), shifts.pop()
+    if aligned and landmarks is None:
         landmarks = orl_landmarks(images)
-    x = preprocess_orl(images, landmarks if PRETRAINED[loss]["aligned"] else None)
-    return embed(net, x, shifts=PRETRAINED[loss]["shifts"])
+    x = preprocess_orl(images, landmarks if aligned else None)
+    if ensemble:
+        return embed_ensemble(load_ensemble(loss) if net is None else net, x, shifts=shifts)
+    return embed(load_pretrained(loss) if net is None else net, x, shifts=shifts)
 
 
 # ----------------------------------------------------------------------------- command line
@@ -704,19 +837,54 @@ def _format(name, r):
             f"rank-1 {100 * r['rank1']:.2f}%")
 
 
+def _parse_seeds(text):
+    try:
+        seeds = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,2, got {text!r}")
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct non-negative integers, got {text!r}")
+    return seeds
+
+
+def _write_weights(nets, histories, out, ensemble):
+    """``--out``: one file, or with an ensemble one file per member in the folder ``out``."""
+    import os
+
+    from ..data.weights import sha256_of_file
+
+    for net, history in zip(nets, histories):
+        name, seed = history["loss_name"], history["seed"]
+        if out == "shipped":
+            file = pretrained_path(name, seed)
+        elif ensemble:
+            os.makedirs(out, exist_ok=True)
+            file = os.path.join(out, f"orl_embedding_{name}_seed{seed}.npz")
+        else:
+            file = out
+        file = save_weights(net, file)
+        print(f"weights written to {file} (SHA-256 {sha256_of_file(file)})")
+
+
 def main(argv=None):
     """Command line: train on ORL 1-30, report on 31-40, save the weights (or tune: 1-20 vs 21-30)."""
     parser = argparse.ArgumentParser(
         prog="python -m scratchface.recognition.train_embedding",
-        description="Train a small embedding network from scratch on ORL people 1-30 and evaluate it "
-                    "on people 31-40 (10-fold verification accuracy, rank-1 identification).")
+        description="Train a small embedding network (or an ensemble of them) from scratch on ORL people "
+                    "1-30 and evaluate it on people 31-40 (10-fold verification accuracy, rank-1 identification).")
     parser.add_argument("--data", default=None,
                         help="folder holding orl_faces/ (or the orl_faces folder); default $SCRATCHFACE_DATA")
-    parser.add_argument("--loss", choices=LOSSES, default="triplet")
+    parser.add_argument("--loss", choices=LOSSES + ("both",), default="triplet",
+                        help="'both' (with --ensemble or --seeds): triplet and ArcFace members")
     parser.add_argument("--epochs", type=int, default=None, help="default: %s" %
                         {k: v["epochs"] for k, v in DEFAULTS.items()})
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ensemble", type=int, default=None, metavar="K",
+                        help="train K networks with seeds 0..K-1 and embed with all of them (embed_ensemble); "
+                             "prints each member's and each ensemble prefix's numbers")
+    parser.add_argument("--seeds", type=_parse_seeds, default=None, metavar="S,S,...",
+                        help="the ensemble's seeds, e.g. 0,1,2 (instead of --ensemble)")
     parser.add_argument("--head", choices=("flatten", "avgpool"), default=None,
                         help="default: the shipped network's")
     parser.add_argument("--embedding-dim", type=int, default=None, help="default: the shipped network's")
@@ -728,20 +896,29 @@ def main(argv=None):
                              "max_rotation=5 (see DEFAULTS)")
     parser.add_argument("--validate", action="store_true",
                         help="tuning run: train on people 1-20 and evaluate on 21-30 (31-40 untouched)")
-    parser.add_argument("--out", default=None, help="weights file to write (default: none; "
-                        "--out shipped overwrites the package's file)")
+    parser.add_argument("--out", default=None, help="weights file to write, a folder with an ensemble "
+                        "(default: none; --out shipped overwrites the package's files)")
     parser.add_argument("--pretrained", action="store_true",
-                        help="do not train: evaluate the shipped weights")
+                        help="do not train: evaluate the shipped weights (the shipped ensemble with --ensemble)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.ensemble is not None and args.seeds is not None:
+        parser.error("give --ensemble K or --seeds, not both")
+    if args.ensemble is not None and not 1 <= args.ensemble <= 100:
+        parser.error(f"--ensemble must be a number of networks >= 1, got {args.ensemble}")
+    seeds = list(range(args.ensemble)) if args.ensemble is not None else args.seeds
+    is_ensemble = seeds is not None
+    if args.loss == "both" and not is_ensemble:
+        parser.error("--loss both needs --ensemble K or --seeds")
+    names = LOSSES if args.loss == "both" else (args.loss,)
     options = {}
     for item in args.option:
         name, _, value = item.partition("=")
-        if name not in DEFAULTS[args.loss] or name in ("epochs", "lr"):
-            parser.error(f"--option {item!r}: the settings of --loss {args.loss} are "
-                         f"{sorted(set(DEFAULTS[args.loss]) - {'epochs', 'lr'})}")
+        known = set.intersection(*(set(DEFAULTS[n]) for n in names)) - {"epochs", "lr"}
+        if name not in known:
+            parser.error(f"--option {item!r}: the settings of --loss {args.loss} are {sorted(known)}")
         try:
-            default = DEFAULTS[args.loss][name]
+            default = DEFAULTS[names[0]][name]
             options[name] = value if isinstance(default, str) else type(default)(float(value))
         except ValueError:
             parser.error(f"--option {item!r}: {value!r} is not a number")
@@ -758,31 +935,48 @@ def main(argv=None):
     train, test = np.isin(labels, train_people), np.isin(labels, test_people)
     print(f"ORL: {train.sum()} training images (people {train_people[0]}-{train_people[-1]}), "
           f"{test.sum()} test images (people {test_people[0]}-{test_people[-1]})")
-    aligned = PRETRAINED[args.loss]["aligned"] if args.pretrained else args.align
+    aligned = PRETRAINED[names[0]]["aligned"] if args.pretrained else args.align
     landmarks = orl_landmarks(images, progress=not args.no_progress) if aligned else None
     x = preprocess_orl(images, landmarks)
+    shifts = PRETRAINED[names[0]]["shifts"]
     if args.pretrained:
-        net = load_pretrained(args.loss)
+        nets = load_ensemble(args.loss) if is_ensemble else [load_pretrained(args.loss)]
+        histories = [{"loss_name": n, "seed": s} for n in names
+                     for s in ([0] + sorted(PRETRAINED[n]["ensemble"]) if is_ensemble else [0])]
     else:
-        architecture = dict(PRETRAINED[args.loss]["net"])
+        architecture = {}
         for key, value in (("head", args.head), ("embedding_dim", args.embedding_dim), ("dropout", args.dropout)):
             if value is not None:
                 architecture[key] = value
-        net = build_embedding_net(rng=args.seed, **architecture)
-        net, history = train_embedding(x[train], labels[train], loss=args.loss, epochs=args.epochs,
-                                       lr=args.lr, rng=args.seed, net=net, progress=not args.no_progress,
-                                       **options)
-        print(f"trained {len(history['loss'])} steps in {history['seconds']:.1f} s "
-              f"({history['cpu_seconds']:.1f} s of CPU); "
-              f"loss {np.mean(history['loss'][:5]):.4f} -> {np.mean(history['loss'][-5:]):.4f}")
+        nets, histories = [], []
+        for name in names:
+            for seed in (seeds if is_ensemble else [args.seed]):
+                member, history = train_ensemble(x[train], labels[train], loss=name, seeds=[seed],
+                                                 architecture=dict(PRETRAINED[name]["net"], **architecture),
+                                                 epochs=args.epochs, lr=args.lr, progress=not args.no_progress,
+                                                 **options)
+                history = history[0]
+                print(f"{name} seed {seed}: trained {len(history['loss'])} steps in {history['seconds']:.1f} s "
+                      f"({history['cpu_seconds']:.1f} s of CPU); "
+                      f"loss {np.mean(history['loss'][:5]):.4f} -> {np.mean(history['loss'][-5:]):.4f}")
+                nets += member
+                histories.append(history)
         if args.out:
-            from ..data.weights import sha256_of_file
-
-            out = save_weights(net, pretrained_path(args.loss) if args.out == "shipped" else args.out)
-            print(f"weights written to {out} (SHA-256 {sha256_of_file(out)})")
-    result = evaluate_embedding(embed(net, x[test], shifts=PRETRAINED[args.loss]["shifts"]), labels[test],
-                                rng=args.seed)
-    print(_format(args.loss, result))
+            _write_weights(nets, histories, args.out, is_ensemble)
+    embeddings = [embed(net, x[test], shifts=shifts) for net in nets]
+    for e, history in zip(embeddings, histories):
+        label = f"{history['loss_name']}" + (f" #{history['seed']}" if is_ensemble else "")
+        print(_format(label, evaluate_embedding(e, labels[test], rng=args.seed)))
+    if is_ensemble:   # every prefix of the seeds, per loss and (with 'both') of both together
+        groups = [(n, [i for i, h in enumerate(histories) if h["loss_name"] == n]) for n in names]
+        if len(names) > 1:
+            groups.append(("both", list(range(len(nets)))))
+        for group, members in groups:
+            member_seeds = sorted({histories[i]["seed"] for i in members})
+            for k in range(2, len(member_seeds) + 1):
+                chosen = [i for i in members if histories[i]["seed"] in member_seeds[:k]]
+                e = _normalise(np.concatenate([embeddings[i] for i in chosen], axis=1))
+                print(_format(f"{group} x{k}", evaluate_embedding(e, labels[test], rng=args.seed)))
     print(_format("eigenfaces", eigenfaces_baseline(images[train], images[test], labels[test], rng=args.seed)))
     return 0
 
