@@ -199,6 +199,8 @@ def test_shipped_weights_are_checked(tmp_path):
 
     for loss in ("triplet", "arcface"):
         assert sha256_of_file(te.pretrained_path(loss)) == te.PRETRAINED[loss]["sha256"]
+        for seed, digest in te.PRETRAINED[loss]["ensemble"].items():
+            assert sha256_of_file(te.pretrained_path(loss, seed)) == digest, (loss, seed)
     raw = bytearray(te.pretrained_path("arcface").read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     bad = tmp_path / "bad.npz"
@@ -283,6 +285,24 @@ def test_ensemble_paths_and_loading_errors():
         te.load_pretrained("triplet", seed=99)
     with pytest.raises(ValueError, match="loss must be one of"):
         te.embed_orl(np.zeros((1, 112, 92), np.uint8), "both")       # 'both' only with ensemble=True
+
+
+#: (10-fold accuracy, rank-1) floors on people 31-40 for the shipped ensemble (seeds 0-4, chosen on people 21-30),
+#: measured 0.923 / 0.902: the rank-1 floor is above the single network's 0.872. Still below the issue's 0.95.
+ENSEMBLE_FLOORS = {"triplet": (0.915, 0.89)}
+
+
+@pytest.mark.parametrize("loss", sorted(ENSEMBLE_FLOORS))
+def test_shipped_ensemble_verifies_unseen_people(orl_test_people, loss):
+    images, landmarks, labels = orl_test_people
+    assert te.PRETRAINED[loss]["ensemble"], "the ensemble's members must ship"
+    e = te.embed_orl(images, loss, landmarks=landmarks, ensemble=True)
+    assert e.shape == (100, 128 * (1 + len(te.PRETRAINED[loss]["ensemble"])))
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1, rtol=1e-6)
+    r = te.evaluate_embedding(e, labels, rng=0)
+    accuracy, rank1 = ENSEMBLE_FLOORS[loss]
+    assert r["accuracy"] >= accuracy, r
+    assert r["rank1"] >= rank1, r
 
 
 def test_command_line_ensemble_errors(data_dir, capsys):
