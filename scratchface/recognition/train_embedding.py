@@ -158,6 +158,13 @@ ensemble lost one pair of accuracy to its single network and does not ship.
 Each member trains in 97-105 s of CPU on people 1-30 (one thread), so
 ``--ensemble 5`` takes about 8-9 minutes on one core.
 
+**Patches** (fourth attempt, :mod:`scratchface.recognition.patch_ensemble`):
+DeepID's one network per face region and scale (five patches x two seeds),
+chosen by three-fold cross-validation over people 1-30 (ArcFace 96.9%,
+triplet 94.2% there), scored once on 31-40: ArcFace 93.1% +- 2.0, rank-1
+92.0% (ships as ``orl_patches_arcface.npz``), triplet 91.6%, rank-1 88.9%
+(not shipped). The best numbers reached here, still short of 95%.
+
 Performance: one training step costs about 0.28 s of CPU (batch of 50,
 float32, one thread). Measured on this 2-core machine while
 other jobs loaded it (load average 3-10), ``OPENBLAS_NUM_THREADS=1

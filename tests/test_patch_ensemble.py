@@ -1,0 +1,194 @@
+"""DeepID-style patch ensemble on ORL: crops by hand, members = the single seeded runs, save/load, shipped floors."""
+import numpy as np
+import pytest
+from skimage.measure import block_reduce
+
+from scratchface.recognition import patch_ensemble as pe
+from scratchface.recognition import train_embedding as te
+
+
+def _images(n=3, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 112, 92), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("name", list(pe.PATCHES))
+def test_crop_patch_is_the_block_mean_of_the_region(name):
+    images = _images()
+    top, left, h, w, f = pe.PATCHES[name]
+    got = pe.crop_patch(images, name)
+    assert got.shape == (3, 1, h // f, w // f) and got.dtype == np.float32
+    for image, patch in zip(images, got[:, 0]):
+        frame = np.empty((112, 96))                      # the frame by hand: two copies of the edge columns
+        frame[:, 2:94] = image / 255.0
+        frame[:, :2], frame[:, 94:] = frame[:, [2]], frame[:, [93]]
+        region = block_reduce(frame[top:top + h, left:left + w], (f, f), np.mean)
+        expected = (region - region.mean()) / region.std()
+        np.testing.assert_allclose(patch, expected, atol=2e-5)
+    np.testing.assert_allclose(pe.crop_patch(images / 255.0, name), got, atol=1e-5)   # floats read as 0..1
+
+
+@pytest.mark.parametrize("name", list(pe.PATCHES))
+def test_every_patch_is_centred_so_flips_commute(name):
+    images = _images()
+    np.testing.assert_allclose(pe.crop_patch(images[:, :, ::-1], name), pe.crop_patch(images, name)[..., ::-1],
+                               atol=1e-5)
+
+
+def test_crop_patch_errors():
+    with pytest.raises(ValueError, match=r"\(N, 112, 92\)"):
+        pe.crop_patch(np.zeros((2, 56, 46)), "face")
+    with pytest.raises(ValueError, match="patch must be one of"):
+        pe.crop_patch(_images(), "nose")
+    with pytest.raises(ValueError, match="must lie in the 112 x 96 frame"):
+        pe.crop_patch(_images(), (100, 0, 32, 32, 2))
+    with pytest.raises(ValueError, match="multiples of factor"):
+        pe.crop_patch(_images(), (0, 0, 33, 32, 2))
+    with pytest.raises(TypeError, match="patch must be a name"):
+        pe.crop_patch(_images(), 3)
+
+
+@pytest.mark.parametrize("name", list(pe.PATCHES))
+def test_build_patch_net_shapes(name):
+    x = pe.crop_patch(_images(2), name)
+    net = pe.build_patch_net(x.shape[2:], channels=(4, 4, 8), embedding_dim=16, rng=0)
+    assert net.forward(x).shape == (2, 16)
+    poolings = sum(type(m).__name__ == "MaxPool2d" for _, m in net.named_modules())
+    assert poolings == (2 if name == "coarse" else 3)
+
+
+def test_build_patch_net_errors():
+    with pytest.raises(ValueError, match="multiples of 4"):
+        pe.build_patch_net((30, 24))
+
+
+def _toy_people(people=4, per_person=4, seed=0):
+    """ORL-sized images: a random smooth face per person plus noise."""
+    rng = np.random.default_rng(seed)
+    base = np.kron(rng.uniform(0.2, 0.8, (people, 14, 23)), np.ones((8, 4)))
+    base = (base + base[:, :, ::-1]) / 2
+    images = np.repeat(base, per_person, axis=0) + 0.05 * rng.standard_normal((people * per_person, 112, 92))
+    return np.clip(images, 0, 1), np.repeat(np.arange(people), per_person)
+
+
+SMALL = dict(max_steps=2, epochs=1, batch_size=8)
+
+
+def test_members_are_the_seeded_single_runs():
+    """Member (patch, seed) = train_embedding of build_patch_net(rng=seed) on crop_patch(patch), nothing else."""
+    images, labels = _toy_people()
+    members, histories = pe.train_patch_ensemble(images, labels, loss="arcface", patches=("coarse", "lower"),
+                                                 seeds=(1, 0), progress=False, **SMALL)
+    assert [(p, s) for p, s, _ in members] == [("coarse", 1), ("coarse", 0), ("lower", 1), ("lower", 0)]
+    assert all(len(h["loss"]) == 2 for h in histories)
+    for patch, seed, net in members[1:3]:
+        x = pe.crop_patch(images, patch)
+        alone, _ = te.train_embedding(x, labels, loss="arcface", rng=seed, net=pe.build_patch_net(x.shape[2:], rng=seed),
+                                      progress=False, **SMALL)
+        for (name, a), b in zip(alone.state_dict().items(), net.state_dict().values()):
+            np.testing.assert_array_equal(a, b, err_msg=f"{patch} {seed} {name}")
+
+
+def test_parallel_training_gives_the_same_networks():
+    images, labels = _toy_people()
+    kwargs = dict(loss="triplet", patches=("coarse",), seeds=(0, 1), progress=False, max_steps=2, epochs=1,
+                  people_per_batch=2, images_per_person=2)
+    serial, _ = pe.train_patch_ensemble(images, labels, n_jobs=1, **kwargs)
+    parallel, _ = pe.train_patch_ensemble(images, labels, n_jobs=2, **kwargs)
+    for (_, _, a), (_, _, b) in zip(serial, parallel):
+        for (name, u), v in zip(a.state_dict().items(), b.state_dict().values()):
+            np.testing.assert_array_equal(u, v, err_msg=name)
+
+
+def test_training_errors():
+    images, labels = _toy_people()
+    with pytest.raises(ValueError, match="distinct seeds"):
+        pe.train_patch_ensemble(images, labels, seeds=(0, 0), progress=False)
+    with pytest.raises(ValueError, match="labels must have shape"):
+        pe.train_patch_ensemble(images, labels[:-1], progress=False)
+    with pytest.raises(ValueError, match="n_jobs"):
+        pe.train_patch_ensemble(images, labels, n_jobs=0, progress=False)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        pe.train_patch_ensemble(images, labels, loss="softmax", progress=False)
+
+
+def test_ensemble_distance_is_the_mean_of_the_members():
+    images = _images(5)
+    members = [(p, 0, pe.build_patch_net(pe.crop_patch(images, p).shape[2:], channels=(4, 4, 8), embedding_dim=8,
+                                         rng=i)) for i, p in enumerate(("face", "coarse", "inner"))]
+    e = pe.embed_patch_ensemble(members, images)
+    singles = [pe.embed_patch_ensemble([m], images) for m in members]
+    for single, (patch, _, net) in zip(singles, members):
+        np.testing.assert_allclose(single, te.embed(net, pe.crop_patch(images, patch)), rtol=1e-12)
+    d = ((e[:, None] - e[None]) ** 2).sum(-1)
+    mean = np.mean([((s[:, None] - s[None]) ** 2).sum(-1) for s in singles], axis=0)
+    np.testing.assert_allclose(d, mean, atol=1e-12)
+    with pytest.raises(TypeError, match="non-empty list"):
+        pe.embed_patch_ensemble([], images)
+    with pytest.raises(TypeError, match=r"members\[1\]"):
+        pe.embed_patch_ensemble([members[0], members[1][2]], images)
+
+
+def test_save_and_load(tmp_path):
+    images = _images(4)
+    members = [(p, s, pe.build_patch_net(pe.crop_patch(images, p).shape[2:], rng=s))
+               for p in ("upper", "coarse") for s in (0, 2)]
+    path = pe.save_patch_ensemble(members, tmp_path / "mine.npz")
+    loaded = pe.load_patch_ensemble(path, patches=("upper", "coarse"), seeds=(0, 2))
+    assert [(p, s) for p, s, _ in loaded] == [(p, s) for p, s, _ in members]
+    for (_, _, a), (_, _, b) in zip(members, loaded):
+        for (name, u), v in zip(a.state_dict().items(), b.state_dict().values()):
+            np.testing.assert_array_equal(u.astype(np.float16), v, err_msg=name)   # stored in float16
+    with pytest.raises(KeyError, match="no member 'lower.seed0'"):
+        pe.load_patch_ensemble(path, patches=("lower",), seeds=(0,))
+    with pytest.raises(ValueError, match="corrupt or modified"):
+        pe.load_patch_ensemble(path, sha256="0" * 64)
+    with pytest.raises(FileNotFoundError):
+        pe.load_patch_ensemble(tmp_path / "missing.npz")
+
+
+def test_cross_validation_holds_people_out():
+    images, labels = _toy_people(people=4)
+    folds = pe.cross_validate(images, labels, loss="arcface", patches=("coarse",), n_folds=2, progress=False,
+                              **SMALL)
+    assert [f["people"] for f in folds] == [[0, 1], [2, 3]]
+    assert all(0 <= f["ensemble"]["accuracy"] <= 1 and len(f["members"]) == 1 for f in folds)
+    with pytest.raises(ValueError, match="n_folds"):
+        pe.cross_validate(images, labels, n_folds=3, progress=False)
+
+
+def test_command_line_errors(tmp_path, capsys):
+    assert pe.main(["--data", str(tmp_path), "--no-progress"]) == 2
+    assert "ORL faces not found" in capsys.readouterr().err
+    for argv, message in [(["--jobs", "0"], "--jobs must be"), (["--patches", "face,nose"], "unknown patch 'nose'"),
+                          (["--pretrained", "--out", "x.npz"], "--pretrained evaluates"),
+                          (["--pretrained", "--loss", "triplet"], "--pretrained evaluates"),
+                          (["--loss", "triplet", "--out", "shipped"], "only the ArcFace ensemble ships"),
+                          (["--seeds", "a"], "comma-separated integers")]:
+        with pytest.raises(SystemExit) as exit_info:
+            pe.main(argv)
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err, argv
+
+
+#: (10-fold accuracy, rank-1) floors on people 31-40 for the shipped ArcFace ensemble, a margin below the measured
+#: 0.931 / 0.920 (the issue's 0.95 is not reached; this guards the level reached, above the single networks' 0.918).
+FLOORS = (0.925, 0.91)
+
+
+def test_shipped_ensemble_verifies_unseen_people(data_dir):
+    from scratchface.data.orl import load_orl_faces
+    from scratchface.data.weights import sha256_of_file
+
+    assert sha256_of_file(pe.patch_ensemble_path()) == pe.SHIPPED["sha256"]
+    images, labels = load_orl_faces(data_dir / "orl_faces", subjects=te.TEST_PEOPLE)
+    members = pe.load_patch_ensemble()
+    assert [(p, s) for p, s, _ in members] == [(p, s) for p in pe.PATCHES for s in (0, 1)]
+    e = pe.embed_patch_ensemble(members, images)
+    assert e.shape == (100, 128 * 10)
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1, rtol=1e-9)
+    r = te.evaluate_embedding(e, labels, rng=0)
+    assert r["accuracy"] >= FLOORS[0], r
+    assert r["rank1"] >= FLOORS[1], r
+    # the ensemble beats each of its members on unseen people
+    for member in members:
+        assert te.evaluate_embedding(pe.embed_patch_ensemble([member], images), labels, rng=0)["accuracy"] < r["accuracy"]
