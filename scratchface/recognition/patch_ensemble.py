@@ -95,7 +95,8 @@ ensemble is the best embedding trained here: 1.3 points of accuracy
 above the triplet seed ensemble (0.7 below it in VAL). It ships
 (:func:`load_patch_ensemble`, 7.9 MB, float16); the triplet one does
 worse than the triplet seed ensemble already shipped and does not
-(``--loss triplet --out FILE`` writes it). As in every earlier attempt
+(``--loss triplet --out FILE`` writes it; what ships was decided after
+looking at people 31-40, the recipe before). As in every earlier attempt
 (:mod:`~scratchface.recognition.train_embedding`), people 31-40 cost the
 networks 2-4 points against the cross-validation folds (the ensemble 3.9),
 while eigenfaces score the same on both (88.0% on 21-30, 88.1% on 31-40): with 30
