@@ -244,7 +244,9 @@ def train_patch_ensemble(images, labels, *, loss="arcface", patches=tuple(PATCHE
         Member (patch, s) is :func:`build_patch_net` ``(rng=s)`` trained with ``rng=s``.
     n_jobs : int
         Train this many members at once, each in its own process: the result
-        does not depend on it (every member is seeded on its own).
+        does not depend on it (every member is seeded on its own). The
+        processes are *spawned*, so a script that asks for ``n_jobs > 1`` must
+        call this under ``if __name__ == "__main__":`` (the command line does).
     progress : bool
         A tqdm bar over the members.
 
