@@ -162,7 +162,7 @@ def test_command_line_errors(tmp_path, capsys):
     for argv, message in [(["--jobs", "0"], "--jobs must be"), (["--patches", "face,nose"], "unknown patch 'nose'"),
                           (["--pretrained", "--out", "x.npz"], "--pretrained evaluates"),
                           (["--pretrained", "--loss", "triplet"], "--pretrained evaluates"),
-                          (["--loss", "triplet", "--out", "shipped"], "only the ArcFace ensemble ships"),
+                          (["--loss", "triplet", "--out", "shipped"], "only the ArcFace ensemble trained on ORL alone ships"),
                           (["--seeds", "a"], "comma-separated integers")]:
         with pytest.raises(SystemExit) as exit_info:
             pe.main(argv)
@@ -192,3 +192,42 @@ def test_shipped_ensemble_verifies_unseen_people(data_dir):
     # the ensemble beats each of its members on unseen people
     for member in members:
         assert te.evaluate_embedding(pe.embed_patch_ensemble([member], images), labels, rng=0)["accuracy"] < r["accuracy"]
+
+
+def test_yale_in_orl_frame_is_the_similarity_warp(data_dir):
+    """Given landmarks, each face is the photo sampled (bilinear) through the similarity onto ORL's template."""
+    from scipy.ndimage import map_coordinates
+
+    from scratchface.data.yale import load_yale_faces
+    from scratchface.detection.align import umeyama
+
+    yale = load_yale_faces(data_dir / "yalefaces")
+    rng = np.random.default_rng(0)
+    template = te.ORL_TEMPLATE - [2.0, 0.0]
+    points = np.empty((len(yale.images), 5, 2))   # the template moved into each photo by a random similarity
+    for i in range(len(points)):
+        angle, scale, shift = rng.uniform(-0.2, 0.2), rng.uniform(0.8, 1.3), rng.uniform([80, 40], [140, 90])
+        rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        points[i] = template @ rotation.T + shift
+    points[3] = np.nan                                  # no face found in photo 3: left out
+    images, labels = pe.yale_in_orl_frame(data_dir, landmarks=points)
+    assert images.shape == (len(points) - 1, 112, 92) and images.dtype == np.float32
+    assert labels.tolist() == np.delete(yale.labels, 3).tolist()
+    for out, i in [(0, 0), (4, 5), (100, 101)]:
+        inverse = np.linalg.inv(umeyama(points[i], template))      # ORL frame -> photo
+        rows, cols = np.mgrid[20:100:7, 10:85:7]
+        x, y, _ = inverse @ np.stack([cols.ravel(), rows.ravel(), np.ones(rows.size)])
+        expected = map_coordinates(yale.images[i] / 255.0, [y, x], order=1)
+        np.testing.assert_allclose(images[out][rows.ravel(), cols.ravel()], expected, atol=1e-4)
+    with pytest.raises(ValueError, match="landmarks must have shape"):
+        pe.yale_in_orl_frame(data_dir, landmarks=points[:2])
+
+
+def test_add_yale_command_line_errors(capsys):
+    for argv, message in [(["--add-yale", "--pretrained"], "--add-yale adds training people"),
+                          (["--add-yale", "--cross-validate"], "--add-yale adds training people"),
+                          (["--add-yale", "--out", "shipped"], "trained on ORL alone ships")]:
+        with pytest.raises(SystemExit) as exit_info:
+            pe.main(argv)
+        assert exit_info.value.code == 2, argv
+        assert message in capsys.readouterr().err, argv
