@@ -86,3 +86,25 @@ def assert_student_version_generated(solution_path):
     assert student == strip_solutions(pathlib.Path(solution_path).read_text()), \
         "student version out of date: regenerate it"
     assert "### BEGIN SOLUTION" not in student and student.count("raise NotImplementedError") >= 2
+
+
+def assert_planted_bug_flagged(solution, mutant):
+    """``mutant = (name, source, words)``: with ``source`` planted the checker of ``name`` fails,
+    and its report contains ``words`` (unless None). For the layer checkers' ``MUTANTS`` tables."""
+    from scratchface.check import check
+
+    name, source, words = mutant
+    namespace = with_replaced(solution, source)
+    result = check(namespace[name], namespace=namespace, verbose=False)
+    assert not result.passed, f"planted bug in {name!r} passed the checker"
+    if words is not None:
+        assert words in str(result), str(result)
+
+
+def assert_templates_pass(solution, templates):
+    """Each ``(name, source)`` template, planted into the solution, passes the checker of ``name``."""
+    from scratchface.check import check
+
+    for name, source in templates:
+        namespace = with_replaced(solution, source)
+        assert check(namespace[name], namespace=namespace, verbose=False).passed, name

@@ -9,6 +9,7 @@ import pathlib
 import numpy as np
 import pytest
 
+from check_mutation_helpers import assert_planted_bug_flagged
 from scratchface.check import check
 from scratchface.check.assignments import solution_namespace, with_replaced
 from scratchface.check.assignments import strip_solutions
@@ -131,12 +132,7 @@ def test_mutants_in_the_solution_namespace_reproduce_it(solution):
 
 @pytest.mark.parametrize("mutant", sorted(MUTANTS))
 def test_planted_bug_is_flagged(solution, mutant):
-    name, source, words = MUTANTS[mutant]
-    namespace = with_replaced(solution, source)
-    result = check(namespace[name], namespace=namespace, verbose=False)
-    assert not result.passed, f"mutant {mutant!r} passed the checker"
-    if words is not None:
-        assert words in str(result), str(result)
+    assert_planted_bug_flagged(solution, MUTANTS[mutant])
 
 
 def test_at_least_ten_mutants_per_assignment():
