@@ -473,12 +473,12 @@ def hog(image, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(3, 3), b
         features = normalize_blocks(histograms, blocks, block_norm)
     else:
         from ..kernels import hog as _k  # lazy: numba only when the fast path runs
-        histograms = _k.cell_histograms(image if image.ndim == 3 else image[:, :, None],
-                                        cells[0], cells[1], orientations,
-                                        _k.BINNING_CODES[binning],
-                                        1e-6 if image.dtype == np.float32 else 1e-12)
-        features = _k.normalize_blocks(histograms, blocks[0], blocks[1],
-                                       _k.NORM_CODES[block_norm], EPS)
+        histograms = _k.hog_cell_histograms_numba(image if image.ndim == 3 else image[:, :, None],
+                                                  cells[0], cells[1], orientations,
+                                                  _k.BINNING_CODES[binning],
+                                                  1e-6 if image.dtype == np.float32 else 1e-12)
+        features = _k.hog_normalize_blocks_numba(histograms, blocks[0], blocks[1],
+                                                 _k.NORM_CODES[block_norm], EPS)
     features = features.astype(out_dtype, copy=False)
     if feature_vector:
         features = features.ravel()

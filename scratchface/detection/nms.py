@@ -96,8 +96,8 @@ def _nms_cuda(boxes, scores, iou_threshold, mode, offset, impl):
     if _check_offset(offset):  # the GPU kernel has no +1 convention: run it on the host
         from ..backend import to_device, to_host  # noqa: PLC0415
         return to_device(nms(to_host(boxes), to_host(scores), iou_threshold, mode, offset=offset))
-    from ..gpu import nms_gpu  # noqa: PLC0415  (imports CuPy and numba.cuda: lazily)
-    return nms_gpu(boxes, scores, iou_threshold, mode)
+    from ..kernels.cuda.nms import nms_cuda  # noqa: PLC0415  (imports CuPy and numba.cuda: lazily)
+    return nms_cuda(boxes, scores, iou_threshold, mode)
 
 
 def nms(boxes, scores, iou_threshold=0.5, mode="union", *, offset=0, impl="auto"):
@@ -123,7 +123,7 @@ def nms(boxes, scores, iou_threshold=0.5, mode="union", *, offset=0, impl="auto"
     impl : {'auto', 'reference', 'numba', 'cuda'}
         ``'reference'``: the vectorised NumPy loop; ``'auto'`` / ``'numba'``: the
         compiled kernel (same result). CuPy arrays go to the GPU bitmask kernel
-        (:func:`scratchface.gpu.nms_gpu`, ``offset=0``) and the indices come back
+        (:func:`scratchface.kernels.cuda.nms.nms_cuda`, ``offset=0``) and the indices come back
         as a CuPy array.
 
     Returns

@@ -34,7 +34,7 @@ from numba import prange
 
 from ._numba import single_thread_below
 
-__all__ = ["conv2d_forward", "conv2d_backward", "im2col", "col2im"]
+__all__ = ["conv2d_output_numba", "conv2d_grads_numba", "im2col", "col2im"]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -136,8 +136,8 @@ def _im2col(x, kh, kw, stride, padding, oh, ow):
     return cols
 
 
-def conv2d_forward(x, w, b, stride, padding):
-    """Convolution of validated NumPy arrays (see ``scratchface.layers.conv.conv2d_forward``)."""
+def conv2d_output_numba(x, w, b, stride, padding):
+    """The convolution output ``out (N, F, OH, OW)`` of validated NumPy arrays (see ``scratchface.layers.conv.conv2d_forward``)."""
     f, c, kh, kw = w.shape
     top, bottom, left, right = padding
     oh = (x.shape[2] + top + bottom - kh) // stride[0] + 1
@@ -146,7 +146,7 @@ def conv2d_forward(x, w, b, stride, padding):
         return _conv2d_forward(x, w, b, stride, padding)
 
 
-def conv2d_backward(dout, x, w, has_bias, stride, padding):
+def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
     """``(dx, dw, db)`` for validated NumPy arrays (see ``scratchface.layers.conv.conv2d_backward``)."""
     f, c, kh, kw = w.shape
     with single_thread_below(dout.size // f * c * kh * kw):          # the size of cols

@@ -3,11 +3,11 @@
 The readable steps are in :mod:`scratchface.detection.hog`; these kernels do
 the same arithmetic without the intermediate full-size arrays:
 
-* ``cell_histograms``: one parallel pass over the rows of cells; each pixel's
+* ``hog_cell_histograms_numba``: one parallel pass over the rows of cells; each pixel's
   central differences (per channel, keeping the channel of largest
   magnitude), its magnitude and orientation, and its vote are computed in
   registers and added to its cell's histogram.
-* ``normalize_blocks``: one serial pass over the blocks.
+* ``hog_normalize_blocks_numba``: one serial pass over the blocks.
 
 This module imports Numba; it is imported lazily by ``hog(impl='auto')``.
 """
@@ -18,7 +18,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["BINNING_CODES", "NORM_CODES", "cell_histograms", "normalize_blocks"]
+__all__ = ["BINNING_CODES", "NORM_CODES", "hog_cell_histograms_numba", "hog_normalize_blocks_numba"]
 
 BINNING_CODES = {"hard": 0, "bilinear": 1}
 NORM_CODES = {"L1": 0, "L1-sqrt": 1, "L2": 2, "L2-Hys": 3}
@@ -38,7 +38,7 @@ def _hard_bin_exact(theta, edges, orientations):
 
 
 @numba.njit(cache=True, parallel=True)
-def cell_histograms(image, c_row, c_col, orientations, binning, tie_rtol=1e-12):
+def hog_cell_histograms_numba(image, c_row, c_col, orientations, binning, tie_rtol=1e-12):
     """Cell histograms (mean vote per pixel) of an ``(H, W, C)`` float image.
 
     Same result as ``image_gradients`` / ``dominant_channel_gradients`` ->
@@ -132,7 +132,7 @@ def cell_histograms(image, c_row, c_col, orientations, binning, tie_rtol=1e-12):
 
 
 @numba.njit(cache=True)
-def normalize_blocks(hist, b_row, b_col, norm, eps):
+def hog_normalize_blocks_numba(hist, b_row, b_col, norm, eps):
     """Blocks ``(n_blocks_row, n_blocks_col, b_row, b_col, orientations)``, each normalised.
 
     Serial on purpose: it is about 1 ms for a 512 x 512 image, less than the

@@ -19,7 +19,7 @@ from numba import prange
 
 from ._numba import single_thread_below
 
-__all__ = ["locally_connected2d_forward", "locally_connected2d_backward"]
+__all__ = ["locally_connected2d_output_numba", "locally_connected2d_grads_numba"]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -75,7 +75,7 @@ def _cols(x, w, stride, padding):
     return cols
 
 
-def locally_connected2d_forward(x, w, b, stride, padding):
+def locally_connected2d_output_numba(x, w, b, stride, padding):
     """Forward for validated NumPy arrays; ``(N, F, OH, OW)``."""
     oh, ow, f = w.shape[:3]
     cols = _cols(x, w, stride, padding)                                    # (P, N, K)
@@ -87,7 +87,7 @@ def locally_connected2d_forward(x, w, b, stride, padding):
     return np.ascontiguousarray(out)
 
 
-def locally_connected2d_backward(dout, x, w, has_bias, stride, padding):
+def locally_connected2d_grads_numba(dout, x, w, has_bias, stride, padding):
     """``(dx, dw, db)`` for validated NumPy arrays."""
     oh, ow, f, c, kh, kw = w.shape
     n = x.shape[0]

@@ -18,7 +18,7 @@ from numba import prange
 
 from ._numba import single_thread_below
 
-__all__ = ["pool2d_forward", "pool2d_backward"]
+__all__ = ["pool2d_output_numba", "pool2d_dx_numba"]
 
 MAX, AVG, L2 = 0, 1, 2
 _MODES = {"max": MAX, "avg": AVG, "l2": L2}
@@ -103,8 +103,9 @@ def _pool_backward(dout, x, out, argmax, mode, kh, kw, sh, sw, top, bottom, left
                                 grad[hh, ww] += x[b, ch, hh, ww] * scale
 
 
-def pool2d_forward(x, mode, kernel, stride, padding, out_hw, count_include_pad):
-    """``(out, argmax)`` for a validated NumPy ``x``; ``argmax`` (max pool) indexes the flattened H*W plane."""
+def pool2d_output_numba(x, mode, kernel, stride, padding, out_hw, count_include_pad):
+    """``(out, argmax)`` for a validated NumPy ``x``; ``argmax`` (max pool only, else None) indexes the
+    flattened H*W plane. ``mode`` in ``{'max', 'avg', 'l2'}``; ``padding`` (top, bottom, left, right)."""
     x = np.ascontiguousarray(x)
     n, c = x.shape[:2]
     out = np.empty((n, c) + tuple(out_hw), dtype=x.dtype)
@@ -115,14 +116,14 @@ def pool2d_forward(x, mode, kernel, stride, padding, out_hw, count_include_pad):
     return out, (argmax if mode == "max" else None)
 
 
-def pool2d_backward(dout, cache):
-    """``dx`` for a validated ``dout`` and a ``PoolCache`` made by ``pool2d_forward``."""
-    x = np.ascontiguousarray(cache.x)
-    dummy = np.empty((1, 1, 1, 1), dtype=x.dtype)
-    out = cache.out if cache.out is not None else dummy
-    argmax = cache.argmax if cache.argmax is not None else np.empty((1, 1, 1, 1), dtype=np.int64)
+def pool2d_dx_numba(dout, x, out, argmax, mode, kernel, stride, padding, count_include_pad):
+    """``dx`` of :func:`pool2d_output_numba` for a validated ``dout``: ``out`` is needed by L2 pooling,
+    ``argmax`` by max pooling (None otherwise); the other arguments as given to the forward."""
+    x = np.ascontiguousarray(x)
+    out = out if out is not None else np.empty((1, 1, 1, 1), dtype=x.dtype)
+    argmax = argmax if argmax is not None else np.empty((1, 1, 1, 1), dtype=np.int64)
     dx = np.empty_like(x)
     with single_thread_below(x.size + dout.size):
-        _pool_backward(np.ascontiguousarray(dout), x, out, argmax, _MODES[cache.mode], *cache.kernel_size,
-                       *cache.stride, *cache.padding, cache.count_include_pad, dx)
+        _pool_backward(np.ascontiguousarray(dout), x, out, argmax, _MODES[mode], *kernel, *stride, *padding,
+                       bool(count_include_pad), dx)
     return dx

@@ -1,8 +1,9 @@
 """Numba kernels for ROI max pooling and ROI align (NumPy arrays only).
 
-The ROI geometry (bin edges of ROI pooling, sample grids of ROI align) comes
-from the readable helpers of :mod:`scratchface.layers.roi`; these kernels do
-the per-pixel work. ROI align here is torchvision's direct loop (each sample's
+The ROI geometry (bin edges of ROI pooling, sample grids of ROI align) is
+computed by the readable helpers of :mod:`scratchface.layers.roi`
+(``roi_pool_bins``, ``roi_align_grid``) and passed in; these kernels do the
+per-pixel work. ROI align here is torchvision's direct loop (each sample's
 four neighbours and bilinear weights, computed once per ROI for all channels,
 then a weighted sum per sample), where the readable reference multiplies
 interpolation matrices: two ways of computing the same numbers, tested equal.
@@ -20,9 +21,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..layers.roi import roi_align_grid, roi_pool_bins
-
-__all__ = ["roi_align_backward", "roi_align_forward", "roi_max_pool_backward", "roi_max_pool_forward"]
+__all__ = ["roi_max_pool_output_numba", "roi_max_pool_dx_numba", "roi_align_output_numba", "roi_align_dx_numba"]
 
 
 @numba.njit(cache=True)
@@ -137,42 +136,42 @@ def _roi_align(maps, values, batch, y0, x0, bin_h, bin_w, grid_h, grid_w, backwa
                         values[r, c, p, q] = acc / count
 
 
-def roi_max_pool_forward(x, rois, output_size, spatial_scale):
-    """``(out, argmax)`` for a validated NumPy ``x`` and float64 host ``rois`` (R, 5)."""
+def roi_max_pool_output_numba(x, batch_index, bins, output_size):
+    """``(out, argmax)`` of ROI max pooling for a validated NumPy ``x``.
+
+    ``batch_index`` (R,) int64 is the image of each ROI; ``bins`` the four
+    ``(R, o)`` arrays ``h_start, h_end, w_start, w_end`` of
+    ``scratchface.layers.roi.roi_pool_bins``. ``argmax`` indexes the H*W plane (-1: empty bin).
+    """
     x = np.ascontiguousarray(x)
-    bins = roi_pool_bins(rois, spatial_scale, output_size, x.shape[2], x.shape[3], x.dtype)
-    out = np.empty((len(rois), x.shape[1]) + tuple(output_size), dtype=x.dtype)
+    out = np.empty((len(batch_index), x.shape[1]) + tuple(output_size), dtype=x.dtype)
     argmax = np.empty(out.shape, dtype=np.int64)
-    _roi_max_pool_forward(x, rois[:, 0].astype(np.int64), *bins, out, argmax)
+    _roi_max_pool_forward(x, batch_index, *bins, out, argmax)
     return out, argmax
 
 
-def roi_max_pool_backward(dout, cache):
-    """``dx`` for a validated ``dout`` and a ``RoiMaxPoolCache`` made by ``roi_max_pool_forward``."""
-    n, c, h, w = cache.x_shape
-    dx = np.zeros((n, c, h * w), dtype=cache.dtype)
-    _roi_max_pool_backward(np.ascontiguousarray(dout), cache.batch_index, cache.argmax, dx)
-    return dx.reshape(cache.x_shape)
+def roi_max_pool_dx_numba(dout, batch_index, argmax, x_shape, dtype):
+    """``dx`` of shape ``x_shape`` of :func:`roi_max_pool_output_numba` for a validated ``dout``."""
+    n, c, h, w = x_shape
+    dx = np.zeros((n, c, h * w), dtype=dtype)
+    _roi_max_pool_backward(np.ascontiguousarray(dout), batch_index, argmax, dx)
+    return dx.reshape(x_shape)
 
 
-def _grid(rois, output_size, spatial_scale, sampling_ratio, aligned):
-    y0, x0, bin_h, bin_w, grid_h, grid_w = roi_align_grid(rois, spatial_scale, output_size, sampling_ratio,
-                                                          aligned)
-    return rois[:, 0].astype(np.int64), y0, x0, bin_h, bin_w, grid_h, grid_w
+def roi_align_output_numba(x, batch_index, grid, output_size):
+    """``out`` of ROI align for a validated NumPy ``x``.
 
-
-def roi_align_forward(x, rois, output_size, spatial_scale, sampling_ratio, aligned):
-    """``out`` for a validated NumPy ``x`` and float64 host ``rois`` (R, 5)."""
+    ``grid``: the six arrays ``y0, x0, bin_h, bin_w, grid_h, grid_w`` of
+    ``scratchface.layers.roi.roi_align_grid``; ``batch_index`` (R,) int64.
+    """
     x = np.ascontiguousarray(x)
-    grid = _grid(rois, output_size, spatial_scale, sampling_ratio, aligned)
-    out = np.empty((len(rois), x.shape[1]) + tuple(output_size), dtype=x.dtype)
-    _roi_align(x, out, *grid, False)
+    out = np.empty((len(batch_index), x.shape[1]) + tuple(output_size), dtype=x.dtype)
+    _roi_align(x, out, batch_index, *grid, False)
     return out
 
 
-def roi_align_backward(dout, cache):
-    """``dx`` for a validated ``dout`` and a ``RoiAlignCache`` made by ``roi_align_forward``."""
-    grid = _grid(cache.rois, cache.output_size, cache.spatial_scale, cache.sampling_ratio, cache.aligned)
-    dx = np.zeros(cache.x_shape, dtype=cache.dtype)
-    _roi_align(dx, np.ascontiguousarray(dout), *grid, True)
+def roi_align_dx_numba(dout, batch_index, grid, x_shape, dtype):
+    """``dx`` of shape ``x_shape`` of :func:`roi_align_output_numba` for a validated ``dout``."""
+    dx = np.zeros(x_shape, dtype=dtype)
+    _roi_align(dx, np.ascontiguousarray(dout), batch_index, *grid, True)
     return dx

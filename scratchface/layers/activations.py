@@ -13,29 +13,15 @@ from typing import NamedTuple
 from .._validation import check_float_array, check_positive_int
 from ..backend import get_array_module, is_cupy_array
 from ..gradcheck import GradcheckCase
+from ._common import check_cache, check_dout, per_channel
 
 __all__ = ["relu_forward", "relu_backward", "prelu_forward", "prelu_backward",
            "maxout_forward", "maxout_backward", "ReluCache", "PreluCache", "MaxoutCache",
            "gradcheck_cases"]
 
 
-# ----------------------------------------------------------------------------- shared checks
-# (also used by normalization.py, dropout.py, shape.py and softmax.py)
-
-def _check_cache(cache, cache_type, forward_name):
-    """``cache`` must be what ``forward_name`` returned (not e.g. the forward output by mistake)."""
-    if not isinstance(cache, cache_type):
-        raise TypeError(f"cache must be the {cache_type.__name__} returned by {forward_name}, "
-                        f"got {type(cache).__name__}")
 
 
-def _check_dout(dout, shape, dtype, name="dout"):
-    """``dout`` must be a finite float array of the forward output's ``shape``; returned in ``dtype``."""
-    check_float_array(dout, name)
-    if tuple(dout.shape) != tuple(shape):
-        raise ValueError(f"{name} must have the shape of the forward output {tuple(shape)}, "
-                         f"got {tuple(dout.shape)}")
-    return dout.astype(dtype, copy=False)
 
 
 # ----------------------------------------------------------------------------- ReLU
@@ -94,8 +80,8 @@ def relu_backward(dout, cache):
     -------
     dx : array, shape of ``x``
     """
-    _check_cache(cache, ReluCache, "relu_forward")
-    dout = _check_dout(dout, cache.positive.shape, cache.dtype)
+    check_cache(cache, ReluCache, "relu_forward")
+    dout = check_dout(dout, cache.positive.shape, cache.dtype)
     return dout * cache.positive
 
 
@@ -107,9 +93,6 @@ class PreluCache(NamedTuple):
     alpha: object   # (C,)
 
 
-def _per_channel(v, ndim):
-    """A ``(C,)`` vector reshaped to ``(1, C, 1, ..., 1)`` so it broadcasts along axis 1."""
-    return v.reshape((1, -1) + (1,) * (ndim - 2))
 
 
 def prelu_forward(x, alpha):
@@ -160,10 +143,10 @@ def prelu_forward(x, alpha):
         raise ValueError(f"alpha must have shape (C,) = ({x.shape[1]},), one slope per channel of x "
                          f"(axis 1 of shape {tuple(x.shape)}), got {tuple(alpha.shape)}")
     if is_cupy_array(x):  # the fused CUDA kernel; same values as the line below
-        from ..gpu import prelu_forward_gpu  # noqa: PLC0415
-        return prelu_forward_gpu(x, alpha), PreluCache(x, alpha)
+        from ..kernels.cuda.prelu import prelu_output_cuda  # noqa: PLC0415  (imports numba.cuda, CuPy: lazily)
+        return prelu_output_cuda(x, alpha), PreluCache(x, alpha)
     xp = get_array_module(x, alpha)
-    out = xp.where(x > 0, x, _per_channel(alpha, x.ndim) * x)
+    out = xp.where(x > 0, x, per_channel(alpha, x.ndim) * x)
     return out, PreluCache(x, alpha)
 
 
@@ -180,15 +163,15 @@ def prelu_backward(dout, cache):
     dx : array, shape of ``x``
     dalpha : array, shape (C,)
     """
-    _check_cache(cache, PreluCache, "prelu_forward")
+    check_cache(cache, PreluCache, "prelu_forward")
     x, alpha = cache
-    dout = _check_dout(dout, x.shape, x.dtype)
+    dout = check_dout(dout, x.shape, x.dtype)
     if is_cupy_array(x):
-        from ..gpu import prelu_backward_gpu  # noqa: PLC0415
-        return prelu_backward_gpu(dout, x, alpha)
+        from ..kernels.cuda.prelu import prelu_grads_cuda  # noqa: PLC0415  (imports numba.cuda, CuPy: lazily)
+        return prelu_grads_cuda(dout, x, alpha)
     xp = get_array_module(x)
     negative = x <= 0
-    dx = xp.where(negative, _per_channel(alpha, x.ndim) * dout, dout)
+    dx = xp.where(negative, per_channel(alpha, x.ndim) * dout, dout)
     other_axes = (0,) + tuple(range(2, x.ndim))
     dalpha = (dout * x * negative).sum(axis=other_axes)
     return dx, dalpha
@@ -272,9 +255,9 @@ def maxout_backward(dout, cache):
     -------
     dx : array, shape (N, M * pieces) or (N, M * pieces, H, W)
     """
-    _check_cache(cache, MaxoutCache, "maxout_forward")
+    check_cache(cache, MaxoutCache, "maxout_forward")
     argmax, x_shape, pieces, dtype = cache
-    dout = _check_dout(dout, argmax.shape, dtype)
+    dout = check_dout(dout, argmax.shape, dtype)
     xp = get_array_module(dout)
     k = xp.arange(pieces).reshape((1, 1, pieces) + (1,) * (len(x_shape) - 2))
     chosen = xp.expand_dims(argmax, 2) == k                         # one-hot over the pieces

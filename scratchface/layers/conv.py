@@ -8,20 +8,20 @@ instead of ``N * F * OH * OW * C * KH * KW`` scalar multiplications.
 
 The fast path (``impl='auto'`` or ``'numba'`` for NumPy arrays) is
 :mod:`scratchface.kernels.conv`: im2col in Numba + one BLAS matrix product, a
-pure matrix product for 1x1 convolutions. Both are tested equal.
+pure matrix product for 1x1 convolutions; for CuPy arrays
+:mod:`scratchface.kernels.cuda.conv` (im2col kernel + cuBLAS). All are tested equal.
 """
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from .._validation import check_choice, check_float_array, check_int_pair, check_padding
-from ..backend import get_array_module, is_cupy_array
+from .._validation import check_float_array, check_int_pair, check_padding
+from ..backend import get_array_module
 from ..gradcheck import GradcheckCase
+from ._common import check_dout, check_impl, pad_spatial, window
 
 __all__ = ["conv2d_forward", "conv2d_backward", "conv2d_reference_forward", "conv2d_reference_backward",
            "conv_output_size", "Conv2dCache", "gradcheck_cases"]
-
-IMPLS = ("auto", "reference", "numba", "cuda")
 
 
 class Conv2dCache(NamedTuple):
@@ -45,28 +45,10 @@ def conv_output_size(size: int, kernel: int, stride: int, pad_before: int, pad_a
     return (padded - kernel) // stride + 1
 
 
-def check_dout(dout, out_shape, dtype):
-    """``dout`` must be a finite float array of the forward output's shape; returned in ``dtype``."""
-    check_float_array(dout, "dout", ndim=len(out_shape))
-    if tuple(dout.shape) != tuple(out_shape):
-        raise ValueError(f"dout must have the shape of the forward output {tuple(out_shape)}, "
-                         f"got {tuple(dout.shape)}")
-    return dout.astype(dtype, copy=False)
 
 
-def _pad(x, padding, value=0.0):
-    """Pad the two spatial axes of an NCHW array by ``(top, bottom, left, right)``."""
-    xp = get_array_module(x)
-    top, bottom, left, right = padding
-    if not any(padding):
-        return x
-    return xp.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode="constant", constant_values=value)
 
 
-def _window(xpad, i, j, stride, out_hw):
-    """The ``(N, C, OH, OW)`` block of ``xpad`` that kernel offset ``(i, j)`` sees at every output pixel."""
-    (sh, sw), (oh, ow) = stride, out_hw
-    return xpad[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
 
 
 # ---------------------------------------------------------------- readable reference
@@ -77,11 +59,11 @@ def conv2d_reference_forward(x, w, b, stride, padding):
     f, _, kh, kw = w.shape
     oh = conv_output_size(h, kh, stride[0], padding[0], padding[1])
     ow = conv_output_size(wd, kw, stride[1], padding[2], padding[3])
-    xpad = _pad(x, padding)
+    xpad = pad_spatial(x, padding)
     out = xp.zeros((n, f, oh, ow), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
-            patch = _window(xpad, i, j, stride, (oh, ow))               # (N, C, OH, OW)
+            patch = window(xpad, i, j, stride, (oh, ow))               # (N, C, OH, OW)
             out += xp.einsum("nchw,fc->nfhw", patch, w[:, :, i, j])     # sum over channels c
     if b is not None:
         out += b.reshape(1, f, 1, 1)
@@ -94,14 +76,14 @@ def conv2d_reference_backward(dout, x, w, has_bias, stride, padding):
     _, _, h, wd = x.shape
     _, _, kh, kw = w.shape
     oh, ow = dout.shape[2:]
-    xpad = _pad(x, padding)
+    xpad = pad_spatial(x, padding)
     dxpad = xp.zeros_like(xpad)
     dw = xp.zeros_like(w)
     for i in range(kh):
         for j in range(kw):
-            patch = _window(xpad, i, j, stride, (oh, ow))
+            patch = window(xpad, i, j, stride, (oh, ow))
             dw[:, :, i, j] = xp.einsum("nfhw,nchw->fc", dout, patch)
-            _window(dxpad, i, j, stride, (oh, ow))[...] += xp.einsum("nfhw,fc->nchw", dout, w[:, :, i, j])
+            window(dxpad, i, j, stride, (oh, ow))[...] += xp.einsum("nfhw,fc->nchw", dout, w[:, :, i, j])
     top, left = padding[0], padding[2]
     dx = dxpad[:, :, top:top + h, left:left + wd]
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
@@ -109,22 +91,6 @@ def conv2d_reference_backward(dout, x, w, has_bias, stride, padding):
 
 
 # ---------------------------------------------------------------- public, validated
-def _check_impl(impl, x, *, has_cuda=False):
-    """Resolve ``impl``: 'auto' is 'numba' for NumPy arrays; for CuPy arrays 'cuda' where the layer
-    has CUDA kernels (:mod:`scratchface.gpu`), else the readable 'reference' (array code runs on CuPy)."""
-    check_choice(impl, "impl", IMPLS)
-    cupy = is_cupy_array(x)
-    if impl == "numba" and cupy:
-        raise TypeError("impl='numba' needs NumPy arrays (the Numba kernels run on the CPU); "
-                        "use impl='auto', 'cuda' or 'reference' for CuPy arrays")
-    if impl == "cuda":
-        if not has_cuda:
-            raise ValueError("impl='cuda' is not available for this layer: use 'auto' or 'reference'")
-        if not cupy:
-            raise TypeError("impl='cuda' needs CuPy arrays (move them with scratchface.backend.to_device)")
-    if impl == "auto":
-        return ("cuda" if has_cuda else "reference") if cupy else "numba"
-    return impl
 
 
 def _check_params(x, w, b, names=("x", "w", "b")):
@@ -193,17 +159,17 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, impl="auto"):
     _check_params(x, w, b)
     stride = check_int_pair(stride, "stride")
     padding = check_padding(padding, "padding")
-    impl = _check_impl(impl, x, has_cuda=True)
+    impl = check_impl(impl, x, has_cuda=True)
     n, _, h, wd = x.shape
     f, _, kh, kw = w.shape
     oh = conv_output_size(h, kh, stride[0], padding[0], padding[1])
     ow = conv_output_size(wd, kw, stride[1], padding[2], padding[3])
     if impl == "numba":
-        from ..kernels import conv as _k  # noqa: PLC0415  (imports Numba: lazily)
-        out = _k.conv2d_forward(x, w, b, stride, padding)
+        from ..kernels.conv import conv2d_output_numba  # noqa: PLC0415  (imports Numba: lazily)
+        out = conv2d_output_numba(x, w, b, stride, padding)
     elif impl == "cuda":
-        from ..gpu import conv2d_forward_gpu  # noqa: PLC0415  (imports CuPy and numba.cuda: lazily)
-        out = conv2d_forward_gpu(x, w, b, stride, padding)
+        from ..kernels.cuda.conv import conv2d_output_cuda  # noqa: PLC0415  (imports numba.cuda, CuPy: lazily)
+        out = conv2d_output_cuda(x, w, b, stride, padding)
     else:
         out = conv2d_reference_forward(x, w, b, stride, padding)
     return out, Conv2dCache(x, w, b is not None, stride, padding, (n, f, oh, ow), impl)
@@ -243,11 +209,11 @@ def conv2d_backward(dout, cache):
         raise TypeError(f"cache must be the Conv2dCache returned by conv2d_forward, got {type(cache).__name__}")
     dout = check_dout(dout, cache.out_shape, cache.x.dtype)
     if cache.impl == "numba":
-        from ..kernels import conv as _k  # noqa: PLC0415
-        return _k.conv2d_backward(dout, cache.x, cache.w, cache.has_bias, cache.stride, cache.padding)
+        from ..kernels.conv import conv2d_grads_numba  # noqa: PLC0415  (imports Numba: lazily)
+        return conv2d_grads_numba(dout, cache.x, cache.w, cache.has_bias, cache.stride, cache.padding)
     if cache.impl == "cuda":
-        from ..gpu import conv2d_backward_gpu  # noqa: PLC0415
-        return conv2d_backward_gpu(dout, cache.x, cache.w, cache.has_bias, cache.stride, cache.padding)
+        from ..kernels.cuda.conv import conv2d_grads_cuda  # noqa: PLC0415  (imports numba.cuda, CuPy: lazily)
+        return conv2d_grads_cuda(dout, cache.x, cache.w, cache.has_bias, cache.stride, cache.padding)
     return conv2d_reference_backward(dout, cache.x, cache.w, cache.has_bias, cache.stride, cache.padding)
 
 

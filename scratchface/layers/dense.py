@@ -11,7 +11,7 @@ from typing import NamedTuple
 from .._validation import check_choice, check_float_array
 from ..backend import get_array_module
 from ..gradcheck import GradcheckCase
-from .conv import check_dout
+from ._common import check_dout
 
 __all__ = ["dense_forward", "dense_backward", "DenseCache", "gradcheck_cases"]
 

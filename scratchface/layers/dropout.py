@@ -14,7 +14,7 @@ import numpy as np
 from .._validation import check_float_array, check_in_range
 from ..backend import get_array_module, is_cupy_array
 from ..gradcheck import GradcheckCase
-from .activations import _check_cache, _check_dout
+from ._common import check_cache, check_dout
 
 __all__ = ["dropout_forward", "dropout_backward", "DropoutCache", "gradcheck_cases"]
 
@@ -108,8 +108,8 @@ def dropout_backward(dout, cache):
     -------
     dx : array, shape of ``x``
     """
-    _check_cache(cache, DropoutCache, "dropout_forward")
-    dout = _check_dout(dout, cache.shape, cache.dtype)
+    check_cache(cache, DropoutCache, "dropout_forward")
+    dout = check_dout(dout, cache.shape, cache.dtype)
     if cache.mask is None:
         return dout.copy()
     return dout * cache.mask

@@ -21,7 +21,8 @@ from typing import NamedTuple
 from .._validation import check_float_array, check_int_pair, check_padding
 from ..backend import get_array_module
 from ..gradcheck import GradcheckCase
-from .conv import _check_impl, _pad, _window, check_dout, conv_output_size
+from ._common import check_dout, check_impl, pad_spatial, window
+from .conv import conv_output_size
 
 __all__ = ["locally_connected2d_forward", "locally_connected2d_backward", "LocallyConnectedCache",
            "gradcheck_cases"]
@@ -41,11 +42,11 @@ def locally_connected2d_reference_forward(x, w, b, stride, padding):
     """Readable forward: one contraction over the channels per kernel offset (see the public docstring)."""
     xp = get_array_module(x, w)
     oh, ow, f, _, kh, kw = w.shape
-    xpad = _pad(x, padding)
+    xpad = pad_spatial(x, padding)
     out = xp.zeros((x.shape[0], f, oh, ow), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
-            patch = _window(xpad, i, j, stride, (oh, ow))                    # (N, C, OH, OW)
+            patch = window(xpad, i, j, stride, (oh, ow))                    # (N, C, OH, OW)
             out += xp.einsum("nchw,hwfc->nfhw", patch, w[:, :, :, :, i, j])  # own filter per (h, w)
     if b is not None:
         out += b[None]
@@ -57,14 +58,14 @@ def locally_connected2d_reference_backward(dout, x, w, has_bias, stride, padding
     xp = get_array_module(dout, x)
     oh, ow, _, _, kh, kw = w.shape
     h, wd = x.shape[2:]
-    xpad = _pad(x, padding)
+    xpad = pad_spatial(x, padding)
     dxpad = xp.zeros_like(xpad)
     dw = xp.zeros_like(w)
     for i in range(kh):
         for j in range(kw):
-            patch = _window(xpad, i, j, stride, (oh, ow))
+            patch = window(xpad, i, j, stride, (oh, ow))
             dw[:, :, :, :, i, j] = xp.einsum("nfhw,nchw->hwfc", dout, patch)
-            _window(dxpad, i, j, stride, (oh, ow))[...] += xp.einsum("nfhw,hwfc->nchw", dout, w[:, :, :, :, i, j])
+            window(dxpad, i, j, stride, (oh, ow))[...] += xp.einsum("nfhw,hwfc->nchw", dout, w[:, :, :, :, i, j])
     dx = dxpad[:, :, padding[0]:padding[0] + h, padding[2]:padding[2] + wd]
     db = dout.sum(axis=0) if has_bias else None
     return dx, dw, db
@@ -116,7 +117,7 @@ def locally_connected2d_forward(x, w, b=None, *, stride=1, padding=0, impl="auto
         raise TypeError(f"w must have the dtype of x ({x.dtype}), got {w.dtype}")
     stride = check_int_pair(stride, "stride")
     padding = check_padding(padding, "padding")
-    impl = _check_impl(impl, x)
+    impl = check_impl(impl, x)
     woh, wow, f, c, kh, kw = w.shape
     if c != x.shape[1]:
         raise ValueError(f"w has {c} input channels (shape (OH, OW, F, C, KH, KW) = {tuple(w.shape)}) "
@@ -134,7 +135,7 @@ def locally_connected2d_forward(x, w, b=None, *, stride=1, padding=0, impl="auto
             raise ValueError(f"b must have shape (F, OH, OW) = {(f, oh, ow)}, got {tuple(b.shape)}")
     if impl == "numba":
         from ..kernels import locally_connected as _k  # noqa: PLC0415  (imports Numba: lazily)
-        out = _k.locally_connected2d_forward(x, w, b, stride, padding)
+        out = _k.locally_connected2d_output_numba(x, w, b, stride, padding)
     else:
         out = locally_connected2d_reference_forward(x, w, b, stride, padding)
     return out, LocallyConnectedCache(x, w, b is not None, stride, padding, impl)
@@ -171,8 +172,8 @@ def locally_connected2d_backward(dout, cache):
     x, w = cache.x, cache.w
     dout = check_dout(dout, (x.shape[0], w.shape[2], w.shape[0], w.shape[1]), x.dtype)
     if cache.impl == "numba":
-        from ..kernels import locally_connected as _k  # noqa: PLC0415
-        return _k.locally_connected2d_backward(dout, x, w, cache.has_bias, cache.stride, cache.padding)
+        from ..kernels import locally_connected as _k  # noqa: PLC0415  (imports Numba: lazily)
+        return _k.locally_connected2d_grads_numba(dout, x, w, cache.has_bias, cache.stride, cache.padding)
     return locally_connected2d_reference_backward(dout, x, w, cache.has_bias, cache.stride, cache.padding)
 
 

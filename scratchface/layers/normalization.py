@@ -20,20 +20,13 @@ import numpy as np
 from .._validation import check_float_array, check_in_range, check_positive_float, check_positive_int
 from ..backend import get_array_module
 from ..gradcheck import GradcheckCase
-from .activations import _check_cache, _check_dout, _per_channel
+from ._common import check_axis, check_cache, check_dout, per_channel
 
 __all__ = ["lrn_forward", "lrn_backward", "batch_norm_forward", "batch_norm_backward",
            "l2_normalize_forward", "l2_normalize_backward", "LrnCache", "BatchNormCache",
            "L2NormalizeCache", "gradcheck_cases"]
 
 
-def _check_axis(axis, ndim, name="axis"):
-    """An int axis of an ``ndim``-D array (negative counts from the end), returned non-negative."""
-    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(axis).__name__} {axis!r}")
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{name} must be in [-{ndim}, {ndim}) for a {ndim}-D array, got {axis}")
-    return int(axis) % ndim
 
 
 # ----------------------------------------------------------------------------- LRN
@@ -131,9 +124,9 @@ def lrn_backward(dout, cache):
     -------
     dx : array, shape of ``x``
     """
-    _check_cache(cache, LrnCache, "lrn_forward")
+    check_cache(cache, LrnCache, "lrn_forward")
     x, denom, size, alpha, beta = cache
-    dout = _check_dout(dout, x.shape, x.dtype)
+    dout = check_dout(dout, x.shape, x.dtype)
     scaled = denom ** -beta                                   # D^-beta
     # every c whose window contains j: the window reflected (after <-> before)
     back = _channel_window_sum(dout * x * scaled / denom, (size - 1) // 2, size // 2)
@@ -249,7 +242,7 @@ def batch_norm_forward(x, gamma, beta, *, running_mean=None, running_var=None, t
             raise ValueError(f"batch norm in training mode needs more than one value per channel, "
                              f"got x of shape {tuple(x.shape)}: use a bigger batch or training=False")
         mean = x.mean(axis=axes)
-        var = ((x - _per_channel(mean, x.ndim)) ** 2).mean(axis=axes)      # biased: normalises
+        var = ((x - per_channel(mean, x.ndim)) ** 2).mean(axis=axes)      # biased: normalises
         if running_mean is None:
             running_mean, running_var = xp.zeros(c, x.dtype), xp.ones(c, x.dtype)
         new_mean = (1 - momentum) * running_mean + momentum * mean
@@ -260,8 +253,8 @@ def batch_norm_forward(x, gamma, beta, *, running_mean=None, running_var=None, t
         mean, var = running_mean, running_var
         new_mean, new_var = running_mean, running_var
     inv_std = 1 / xp.sqrt(var + eps)
-    x_hat = (x - _per_channel(mean, x.ndim)) * _per_channel(inv_std, x.ndim)
-    out = _per_channel(gamma, x.ndim) * x_hat + _per_channel(beta, x.ndim)
+    x_hat = (x - per_channel(mean, x.ndim)) * per_channel(inv_std, x.ndim)
+    out = per_channel(gamma, x.ndim) * x_hat + per_channel(beta, x.ndim)
     return out, BatchNormCache(x_hat, inv_std, gamma, bool(training), new_mean, new_var)
 
 
@@ -279,18 +272,18 @@ def batch_norm_backward(dout, cache):
     dgamma : array, shape (C,)
     dbeta : array, shape (C,)
     """
-    _check_cache(cache, BatchNormCache, "batch_norm_forward")
+    check_cache(cache, BatchNormCache, "batch_norm_forward")
     x_hat, inv_std, gamma = cache.x_hat, cache.inv_std, cache.gamma
-    dout = _check_dout(dout, x_hat.shape, x_hat.dtype)
+    dout = check_dout(dout, x_hat.shape, x_hat.dtype)
     ndim = x_hat.ndim
     axes = (0,) + tuple(range(2, ndim))
     dbeta = dout.sum(axis=axes)
     dgamma = (dout * x_hat).sum(axis=axes)
-    scale = _per_channel(gamma * inv_std, ndim)
+    scale = per_channel(gamma * inv_std, ndim)
     if not cache.training:                 # the statistics are constants
         return dout * scale, dgamma, dbeta
     m = x_hat.size // x_hat.shape[1]
-    dx = scale * (dout - _per_channel(dbeta / m, ndim) - x_hat * _per_channel(dgamma / m, ndim))
+    dx = scale * (dout - per_channel(dbeta / m, ndim) - x_hat * per_channel(dgamma / m, ndim))
     return dx, dgamma, dbeta
 
 
@@ -346,7 +339,7 @@ def l2_normalize_forward(x, *, axis=1, eps=1e-10):
     check_float_array(x, "x")
     if x.ndim < 1:
         raise ValueError("x must be an array of rank >= 1, got a 0-D array")
-    axis = _check_axis(axis, x.ndim)
+    axis = check_axis(axis, x.ndim)
     eps = check_positive_float(eps, "eps")
     xp = get_array_module(x)
     norm = xp.sqrt((x * x).sum(axis=axis, keepdims=True))
@@ -366,9 +359,9 @@ def l2_normalize_backward(dout, cache):
     -------
     dx : array, shape of ``x``
     """
-    _check_cache(cache, L2NormalizeCache, "l2_normalize_forward")
+    check_cache(cache, L2NormalizeCache, "l2_normalize_forward")
     y, norm, axis, eps = cache
-    dout = _check_dout(dout, y.shape, y.dtype)
+    dout = check_dout(dout, y.shape, y.dtype)
     xp = get_array_module(y)
     projection = (y * dout).sum(axis=axis, keepdims=True)
     return xp.where(norm > eps, (dout - y * projection) / xp.maximum(norm, eps), dout / eps)

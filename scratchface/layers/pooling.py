@@ -9,11 +9,13 @@ beyond the input and its left padding (``(OH - 1) * S >= H + pad_before``) -- ex
 ``torch.nn.MaxPool2d``. Like PyTorch, each padding must be at most half the
 kernel, so every window holds at least one real pixel.
 
-The readable reference loops over the ``KH x KW`` kernel offsets: for one
-offset the pixels every window sees form one strided slice of the padded input.
-The fast path (``impl='auto'``/``'numba'``, NumPy arrays) is
-:mod:`scratchface.kernels.pooling`: direct loops, parallel over the ``N * C``
-planes.
+Each pooling has its own readable reference, forward and backward
+(``max_pool2d_reference_forward`` ... ``l2_pool2d_reference_backward``): a loop
+over the ``KH x KW`` kernel offsets, where for one offset the pixels every
+window sees form one strided slice of the padded input. The fast paths are
+:mod:`scratchface.kernels.pooling` (Numba, NumPy arrays: direct loops, parallel
+over the ``N * C`` planes) and :mod:`scratchface.kernels.cuda.pooling` (CuPy
+arrays), one kernel for the three modes, tested equal to each reference.
 
 * max pool: padding is ``-inf`` (never chosen); ties go to the first maximum in
   row-major window order; the gradient goes to the chosen pixel.
@@ -35,10 +37,12 @@ import numpy as np
 from .._validation import check_float_array, check_int_pair, check_padding
 from ..backend import get_array_module
 from ..gradcheck import GradcheckCase
-from .conv import _check_impl, _pad, _window, check_dout
+from ._common import check_dout, check_impl, pad_spatial, window
 
 __all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
-           "l2_pool2d_forward", "l2_pool2d_backward", "pool_output_size", "PoolCache", "gradcheck_cases"]
+           "l2_pool2d_forward", "l2_pool2d_backward", "max_pool2d_reference_forward", "max_pool2d_reference_backward",
+           "avg_pool2d_reference_forward", "avg_pool2d_reference_backward", "l2_pool2d_reference_forward",
+           "l2_pool2d_reference_backward", "pool_output_size", "PoolCache", "gradcheck_cases"]
 
 
 class PoolCache(NamedTuple):
@@ -112,62 +116,122 @@ def _window_counts(x, kernel, stride, padding, out_hw, count_include_pad):
     return (counts[0][:, None] * counts[1][None, :]).astype(x.dtype)
 
 
+def _padded_zeros(x, kernel, stride, padding, out_hw):
+    """Zeros of the fully padded input's shape: where the backward passes gather ``dx`` before unpadding."""
+    top, bottom, left, right = _full_padding(x, kernel, stride, padding, out_hw)
+    shape = x.shape[:2] + (x.shape[2] + top + bottom, x.shape[3] + left + right)
+    return get_array_module(x).zeros(shape, dtype=x.dtype)
+
+
 def _unpad(dxpad, x, padding):
+    """The interior of a padded gradient: the ``(H, W)`` part that lies on the input."""
     h, w = x.shape[2:]
     return dxpad[:, :, padding[0]:padding[0] + h, padding[2]:padding[2] + w]
 
 
-# ---------------------------------------------------------------- readable reference
-def pool2d_reference_forward(x, mode, kernel, stride, padding, out_hw, count_include_pad=True):
-    """Readable pooling: returns ``(out, argmax)``; ``argmax`` (max pool only) is the offset ``i*KW+j``."""
+# ---------------------------------------------------------------- readable references
+# One function per pooling and pass. Each loops over the KH x KW kernel offsets (i, j): the pixel
+# that offset sees in every window is one strided slice of the padded input (``window``), so a
+# whole offset is one array operation. ``_full_padding`` adds, at the bottom/right, the part of a
+# ``ceil_mode`` window that hangs off the padded input.
+
+def max_pool2d_reference_forward(x, kernel, stride, padding, out_hw):
+    """Readable max pooling: ``(out, argmax)``, ``argmax`` the offset ``i*KW + j`` of each window's maximum.
+
+    .. math:: \\mathrm{out}[n,c,p,q] = \\max_{0 \\le i < K_H,\\ 0 \\le j < K_W}
+              \\tilde x[n, c, s_h p + i, s_w q + j]
+
+    over the ``-inf``-padded input :math:`\\tilde x` (padding is never chosen). A later offset
+    replaces the running maximum only when strictly larger: ties go to the first maximum in
+    row-major window order.
+    """
     xp = get_array_module(x)
-    full = _full_padding(x, kernel, stride, padding, out_hw)
-    xpad = _pad(x, full, value=-np.inf if mode == "max" else 0.0)
-    out = argmax = None
+    xpad = pad_spatial(x, _full_padding(x, kernel, stride, padding, out_hw), value=-np.inf)
+    out = window(xpad, 0, 0, stride, out_hw).copy()
+    argmax = xp.zeros(out.shape, dtype=np.int32)
     for i in range(kernel[0]):
         for j in range(kernel[1]):
-            patch = _window(xpad, i, j, stride, out_hw)                  # (N, C, OH, OW)
-            if mode == "max":
-                if out is None:
-                    out, argmax = patch.copy(), xp.zeros(patch.shape, dtype=np.int32)
-                else:
-                    better = patch > out                                # strict: ties keep the first
-                    out = xp.where(better, patch, out)
-                    argmax[better] = i * kernel[1] + j
-            else:
-                term = patch if mode == "avg" else patch * patch
-                out = term.copy() if out is None else out + term
-    if mode == "avg":
-        out /= _window_counts(x, kernel, stride, padding, out_hw, count_include_pad)
-    elif mode == "l2":
-        out = xp.sqrt(out)
+            patch = window(xpad, i, j, stride, out_hw)                  # (N, C, OH, OW)
+            better = patch > out                                        # strict: ties keep the first
+            out = xp.where(better, patch, out)
+            argmax[better] = i * kernel[1] + j
     return out, argmax
 
 
-def pool2d_reference_backward(dout, cache):
-    """Readable pooling backward (see the ``*_pool2d_backward`` docstrings)."""
-    xp = get_array_module(dout)
-    x, kernel, stride = cache.x, cache.kernel_size, cache.stride
+def max_pool2d_reference_backward(dout, x, argmax, kernel, stride, padding):
+    """Readable max pooling backward: each window's ``dout`` goes to the pixel it chose.
+
+    .. math:: \\frac{\\partial L}{\\partial \\tilde x[n,c,s_h p+i,s_w q+j]} \\mathrel{+}=
+              \\mathrm{dout}[n,c,p,q]\\,[\\mathrm{argmax}[n,c,p,q] = i K_W + j]
+
+    then the padding is cut off. Overlapping windows add up.
+    """
     out_hw = dout.shape[2:]
-    full = _full_padding(x, kernel, stride, cache.padding, out_hw)
-    xpad = _pad(x, full) if cache.mode == "l2" else None
-    dxpad = xp.zeros(x.shape[:2] + (x.shape[2] + full[0] + full[1], x.shape[3] + full[2] + full[3]),
-                     dtype=x.dtype)
-    if cache.mode == "avg":
-        g = dout / _window_counts(x, kernel, stride, cache.padding, out_hw, cache.count_include_pad)
-    elif cache.mode == "l2":                                            # d sqrt(s) = ds / (2 sqrt(s))
-        safe = xp.where(cache.out > 0, cache.out, 1)
-        g = xp.where(cache.out > 0, dout / safe, 0)
+    dxpad = _padded_zeros(x, kernel, stride, padding, out_hw)
     for i in range(kernel[0]):
         for j in range(kernel[1]):
-            target = _window(dxpad, i, j, stride, out_hw)
-            if cache.mode == "max":
-                target += xp.where(cache.argmax == i * kernel[1] + j, dout, 0)
-            elif cache.mode == "avg":
-                target += g
-            else:
-                target += _window(xpad, i, j, stride, out_hw) * g
-    return _unpad(dxpad, x, cache.padding)
+            chosen = argmax == i * kernel[1] + j
+            window(dxpad, i, j, stride, out_hw)[...] += get_array_module(dout).where(chosen, dout, 0)
+    return _unpad(dxpad, x, padding)
+
+
+def avg_pool2d_reference_forward(x, kernel, stride, padding, out_hw, count_include_pad=True):
+    """Readable average pooling: the sum over the kernel offsets, divided by each window's size.
+
+    .. math:: \\mathrm{out}[n,c,p,q] = \\frac{1}{|W_{pq}|} \\sum_{i,j} \\tilde x[n,c,s_h p+i,s_w q+j]
+
+    over the zero-padded input; :math:`|W_{pq}|` counts the padding or not (``count_include_pad``).
+    """
+    xpad = pad_spatial(x, _full_padding(x, kernel, stride, padding, out_hw))
+    out = get_array_module(x).zeros(x.shape[:2] + tuple(out_hw), dtype=x.dtype)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            out += window(xpad, i, j, stride, out_hw)
+    return out / _window_counts(x, kernel, stride, padding, out_hw, count_include_pad)
+
+
+def avg_pool2d_reference_backward(dout, x, kernel, stride, padding, count_include_pad=True):
+    """Readable average pooling backward: every pixel of window :math:`W_{pq}` receives
+    :math:`\\mathrm{dout}[n,c,p,q] / |W_{pq}|`; overlapping windows add up."""
+    out_hw = dout.shape[2:]
+    share = dout / _window_counts(x, kernel, stride, padding, out_hw, count_include_pad)
+    dxpad = _padded_zeros(x, kernel, stride, padding, out_hw)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            window(dxpad, i, j, stride, out_hw)[...] += share
+    return _unpad(dxpad, x, padding)
+
+
+def l2_pool2d_reference_forward(x, kernel, stride, padding, out_hw):
+    """Readable L2 pooling: the square root of the sum of squares over the kernel offsets.
+
+    .. math:: \\mathrm{out}[n,c,p,q] = \\sqrt{\\textstyle\\sum_{i,j} \\tilde x[n,c,s_h p+i,s_w q+j]^2}
+
+    over the zero-padded input (zeros add nothing to the sum).
+    """
+    xp = get_array_module(x)
+    xpad = pad_spatial(x, _full_padding(x, kernel, stride, padding, out_hw))
+    total = xp.zeros(x.shape[:2] + tuple(out_hw), dtype=x.dtype)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            patch = window(xpad, i, j, stride, out_hw)
+            total += patch * patch
+    return xp.sqrt(total)
+
+
+def l2_pool2d_reference_backward(dout, x, out, kernel, stride, padding):
+    """Readable L2 pooling backward: pixel :math:`x_{hw}` of window :math:`W_{pq}` receives
+    :math:`\\mathrm{dout}_{pq}\\, x_{hw} / o_{pq}` (0 where :math:`o_{pq} = 0`); windows add up."""
+    xp = get_array_module(dout)
+    out_hw = dout.shape[2:]
+    full = _full_padding(x, kernel, stride, padding, out_hw)
+    xpad = pad_spatial(x, full)
+    g = xp.where(out > 0, dout / xp.where(out > 0, out, 1), 0)        # d sqrt(s) = ds / (2 sqrt(s))
+    dxpad = _padded_zeros(x, kernel, stride, padding, out_hw)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            window(dxpad, i, j, stride, out_hw)[...] += window(xpad, i, j, stride, out_hw) * g
+    return _unpad(dxpad, x, padding)
 
 
 # ---------------------------------------------------------------- public, validated
@@ -175,17 +239,22 @@ def _pool_forward(mode, x, kernel_size, stride, padding, ceil_mode, count_includ
     kernel, stride, padding, ceil_mode, out_hw = _setup(x, kernel_size, stride, padding, ceil_mode)
     if not isinstance(count_include_pad, (bool, np.bool_)):
         raise TypeError(f"count_include_pad must be True or False, got {count_include_pad!r}")
-    impl = _check_impl(impl, x, has_cuda=True)
+    count_include_pad = bool(count_include_pad)
+    impl = check_impl(impl, x, has_cuda=True)
     if impl == "numba":
-        from ..kernels import pooling as _k  # noqa: PLC0415  (imports Numba: lazily)
-        out, argmax = _k.pool2d_forward(x, mode, kernel, stride, padding, out_hw, bool(count_include_pad))
+        from ..kernels.pooling import pool2d_output_numba  # noqa: PLC0415  (imports Numba: lazily)
+        out, argmax = pool2d_output_numba(x, mode, kernel, stride, padding, out_hw, count_include_pad)
     elif impl == "cuda":
-        from ..gpu import pool2d_forward_gpu  # noqa: PLC0415  (imports CuPy and numba.cuda: lazily)
-        out, argmax = pool2d_forward_gpu(x, mode, kernel, stride, padding, out_hw, bool(count_include_pad))
+        from ..kernels.cuda.pooling import pool2d_output_cuda  # noqa: PLC0415  (imports numba.cuda, CuPy: lazily)
+        out, argmax = pool2d_output_cuda(x, mode, kernel, stride, padding, out_hw, count_include_pad)
+    elif mode == "max":
+        out, argmax = max_pool2d_reference_forward(x, kernel, stride, padding, out_hw)
+    elif mode == "avg":
+        out, argmax = avg_pool2d_reference_forward(x, kernel, stride, padding, out_hw, count_include_pad), None
     else:
-        out, argmax = pool2d_reference_forward(x, mode, kernel, stride, padding, out_hw, count_include_pad)
+        out, argmax = l2_pool2d_reference_forward(x, kernel, stride, padding, out_hw), None
     cache = PoolCache(mode, x, out if mode == "l2" else None, argmax, kernel, stride, padding, ceil_mode,
-                      bool(count_include_pad), impl)
+                      count_include_pad, impl)
     return out, cache
 
 
@@ -193,20 +262,27 @@ def _pool_backward(mode, dout, cache):
     if not isinstance(cache, PoolCache) or cache.mode != mode:
         what = f"a {cache.mode} pool's PoolCache" if isinstance(cache, PoolCache) else type(cache).__name__
         raise TypeError(f"cache must be the PoolCache returned by {mode}_pool2d_forward, got {what}")
-    x = cache.x
-    out_hw = tuple(pool_output_size(x.shape[2 + a], cache.kernel_size[a], cache.stride[a], cache.padding[2 * a],
-                                    cache.padding[2 * a + 1], cache.ceil_mode) for a in range(2))
+    x, kernel, stride, padding = cache.x, cache.kernel_size, cache.stride, cache.padding
+    out_hw = tuple(pool_output_size(x.shape[2 + a], kernel[a], stride[a], padding[2 * a], padding[2 * a + 1],
+                                    cache.ceil_mode) for a in range(2))
     dout = check_dout(dout, x.shape[:2] + out_hw, x.dtype)
+    fields = (x, cache.out, cache.argmax, mode, kernel, stride, padding, cache.count_include_pad)
     if cache.impl == "numba":
-        from ..kernels import pooling as _k  # noqa: PLC0415
-        return _k.pool2d_backward(dout, cache)
+        from ..kernels.pooling import pool2d_dx_numba  # noqa: PLC0415  (imports Numba: lazily)
+        return pool2d_dx_numba(dout, *fields)
     if cache.impl == "cuda":
-        from ..gpu import pool2d_backward_gpu  # noqa: PLC0415
-        return pool2d_backward_gpu(dout, cache)
-    return pool2d_reference_backward(dout, cache)
+        from ..kernels.cuda.pooling import pool2d_dx_cuda  # noqa: PLC0415  (imports numba.cuda, CuPy: lazily)
+        return pool2d_dx_cuda(dout, *fields)
+    if mode == "max":
+        return max_pool2d_reference_backward(dout, x, cache.argmax, kernel, stride, padding)
+    if mode == "avg":
+        return avg_pool2d_reference_backward(dout, x, kernel, stride, padding, cache.count_include_pad)
+    return l2_pool2d_reference_backward(dout, x, cache.out, kernel, stride, padding)
 
 
-_PARAMS_DOC = """
+def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0, ceil_mode=False, impl="auto"):
+    """Max pooling: the largest value of each window.
+
     Parameters
     ----------
     x : float array, shape (N, C, H, W)
@@ -214,10 +290,12 @@ _PARAMS_DOC = """
     stride : int or (sh, sw), optional
         Default: ``kernel_size`` (non-overlapping windows), as in PyTorch.
     padding : int, (ph, pw) or (top, bottom, left, right)
-        Each at most half the kernel.
+        Each at most half the kernel; padding is ``-inf``, never chosen.
     ceil_mode : bool
         Round the number of windows up (PyTorch's rule, see the module docstring).
     impl : {'auto', 'reference', 'numba', 'cuda'}
+        ``'reference'``: :func:`max_pool2d_reference_forward`; ``'auto'``: the Numba kernel for
+        NumPy arrays, the CUDA kernel for CuPy arrays.
 
     Returns
     -------
@@ -231,10 +309,19 @@ _PARAMS_DOC = """
     ValueError
         Wrong rank, NaN/inf, kernel/stride <= 0, padding over half the kernel, kernel larger than
         the padded input.
-"""
 
+    Notes
+    -----
+    .. math:: \\mathrm{out}[n,c,p,q] = \\max_{(h,w) \\in W_{pq}} \\tilde x[n,c,h,w],
+       \\quad W_{pq} = [s_h p, s_h p + K_H) \\times [s_w q, s_w q + K_W)
 
-def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0, ceil_mode=False, impl="auto"):
+    over the ``-inf``-padded input :math:`\\tilde x`; same values as ``torch.nn.MaxPool2d``.
+    Ties go to the first maximum in row-major window order.
+
+    References
+    ----------
+    FaceNet (Schroff et al. 2015) tables 1-2 (pool1, pool2: 3x3, stride 2); DeepFace M2.
+    """
     return _pool_forward("max", x, kernel_size, stride, padding, ceil_mode, True, impl)
 
 
@@ -253,6 +340,47 @@ def max_pool2d_backward(dout, cache):
 
 def avg_pool2d_forward(x, *, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                        impl="auto"):
+    """Average pooling: the mean of each window.
+
+    Parameters
+    ----------
+    x : float array, shape (N, C, H, W)
+    kernel_size : int or (KH, KW)
+    stride : int or (sh, sw), optional
+        Default: ``kernel_size`` (non-overlapping windows), as in PyTorch.
+    padding : int, (ph, pw) or (top, bottom, left, right)
+        Zeros, each at most half the kernel.
+    ceil_mode : bool
+        Round the number of windows up (PyTorch's rule, see the module docstring).
+    count_include_pad : bool
+        Whether the zero padding counts in the divisor (``torch.nn.AvgPool2d``'s option).
+    impl : {'auto', 'reference', 'numba', 'cuda'}
+        ``'reference'``: :func:`avg_pool2d_reference_forward`.
+
+    Returns
+    -------
+    out : array, shape (N, C, OH, OW)
+    cache : PoolCache
+
+    Raises
+    ------
+    TypeError
+        Non-float ``x``, bad types for the hyper-parameters.
+    ValueError
+        Wrong rank, NaN/inf, kernel/stride <= 0, padding over half the kernel, kernel larger than
+        the padded input.
+
+    Notes
+    -----
+    .. math:: \\mathrm{out}[n,c,p,q] = \\frac{1}{|W_{pq}|} \\sum_{(h,w) \\in W_{pq}} \\tilde x[n,c,h,w]
+
+    with :math:`|W_{pq}|` the window clipped to the padded input (``count_include_pad``)
+    or to the real input (otherwise); same values as ``torch.nn.AvgPool2d``.
+
+    References
+    ----------
+    FaceNet (Schroff et al. 2015) table 2 (avg pool before the embedding).
+    """
     return _pool_forward("avg", x, kernel_size, stride, padding, ceil_mode, count_include_pad, impl)
 
 
@@ -268,6 +396,46 @@ def avg_pool2d_backward(dout, cache):
 
 
 def l2_pool2d_forward(x, *, kernel_size, stride=None, padding=0, ceil_mode=False, impl="auto"):
+    """L2 pooling: the square root of the sum of squares of each window.
+
+    Parameters
+    ----------
+    x : float array, shape (N, C, H, W)
+    kernel_size : int or (KH, KW)
+    stride : int or (sh, sw), optional
+        Default: ``kernel_size`` (non-overlapping windows), as in PyTorch.
+    padding : int, (ph, pw) or (top, bottom, left, right)
+        Zeros, each at most half the kernel.
+    ceil_mode : bool
+        Round the number of windows up (PyTorch's rule, see the module docstring).
+    impl : {'auto', 'reference', 'numba', 'cuda'}
+        ``'reference'``: :func:`l2_pool2d_reference_forward`.
+
+    Returns
+    -------
+    out : array, shape (N, C, OH, OW)
+    cache : PoolCache
+
+    Raises
+    ------
+    TypeError
+        Non-float ``x``, bad types for the hyper-parameters.
+    ValueError
+        Wrong rank, NaN/inf, kernel/stride <= 0, padding over half the kernel, kernel larger than
+        the padded input.
+
+    Notes
+    -----
+    .. math:: \\mathrm{out}[n,c,p,q] = \\sqrt{\\textstyle\\sum_{(h,w) \\in W_{pq}} \\tilde x[n,c,h,w]^2}
+
+    over the zero-padded input. Equals ``torch.nn.LPPool2d(2)`` for full windows without
+    padding (LPPool2d has no padding; on ``ceil_mode``'s partial windows it scales the
+    mean by ``KH*KW`` instead of summing; we sum).
+
+    References
+    ----------
+    FaceNet (Schroff et al. 2015) table 2 (NN2: "L2" pooling, 3x3, stride 1 in the inception blocks).
+    """
     return _pool_forward("l2", x, kernel_size, stride, padding, ceil_mode, True, impl)
 
 
@@ -285,50 +453,6 @@ def l2_pool2d_backward(dout, cache):
     derivative there, 0 is a subgradient).
     """
     return _pool_backward("l2", dout, cache)
-
-
-max_pool2d_forward.__doc__ = """Max pooling: the largest value of each window.
-""" + _PARAMS_DOC + """
-    Notes
-    -----
-    .. math:: \\mathrm{out}[n,c,p,q] = \\max_{(h,w) \\in W_{pq}} \\tilde x[n,c,h,w],
-       \\quad W_{pq} = [s_h p, s_h p + K_H) \\times [s_w q, s_w q + K_W)
-
-    over the ``-inf``-padded input :math:`\\tilde x`; same values as ``torch.nn.MaxPool2d``.
-
-    References
-    ----------
-    FaceNet (Schroff et al. 2015) tables 1-2 (pool1, pool2: 3x3, stride 2); DeepFace M2.
-"""
-avg_pool2d_forward.__doc__ = """Average pooling: the mean of each window.
-""" + _PARAMS_DOC.replace("    impl :", """    count_include_pad : bool
-        Whether the zero padding counts in the divisor (``torch.nn.AvgPool2d``'s option).
-    impl :""") + """
-    Notes
-    -----
-    .. math:: \\mathrm{out}[n,c,p,q] = \\frac{1}{|W_{pq}|} \\sum_{(h,w) \\in W_{pq}} \\tilde x[n,c,h,w]
-
-    with :math:`|W_{pq}|` the window clipped to the padded input (``count_include_pad``)
-    or to the real input (otherwise); same values as ``torch.nn.AvgPool2d``.
-
-    References
-    ----------
-    FaceNet (Schroff et al. 2015) table 2 (avg pool before the embedding).
-"""
-l2_pool2d_forward.__doc__ = """L2 pooling: the square root of the sum of squares of each window.
-""" + _PARAMS_DOC + """
-    Notes
-    -----
-    .. math:: \\mathrm{out}[n,c,p,q] = \\sqrt{\\textstyle\\sum_{(h,w) \\in W_{pq}} \\tilde x[n,c,h,w]^2}
-
-    over the zero-padded input. Equals ``torch.nn.LPPool2d(2)`` for full windows without
-    padding (LPPool2d has no padding; on ``ceil_mode``'s partial windows it scales the
-    mean by ``KH*KW`` instead of summing; we sum).
-
-    References
-    ----------
-    FaceNet (Schroff et al. 2015) table 2 (NN2: "L2" pooling, 3x3, stride 1 in the inception blocks).
-"""
 
 
 def gradcheck_cases(rng):

@@ -48,7 +48,7 @@ from .._validation import (
 )
 from ..backend import get_array_module, to_host
 from ..gradcheck import GradcheckCase
-from .conv import _check_impl, check_dout
+from ._common import check_cache, check_dout, check_impl
 
 __all__ = [
     "RoiAlignCache",
@@ -118,10 +118,6 @@ def _setup(x, rois, output_size, spatial_scale):
     return rois, output_size, spatial_scale
 
 
-def _check_cache(cache, kind, forward_name):
-    if not isinstance(cache, kind):
-        raise TypeError(f"cache must be the {kind.__name__} returned by {forward_name}, "
-                        f"got {type(cache).__name__}")
 
 
 # ---------------------------------------------------------------- ROI max pooling: geometry
@@ -342,10 +338,11 @@ def roi_max_pool_forward(x, *, rois, output_size, spatial_scale=1.0, impl="auto"
     R. Girshick, "Fast R-CNN", ICCV 2015, section 2.1.
     """
     rois, output_size, spatial_scale = _setup(x, rois, output_size, spatial_scale)
-    impl = _check_impl(impl, x)
+    impl = check_impl(impl, x)
     if impl == "numba":
-        from ..kernels import roi as _k
-        out, argmax = _k.roi_max_pool_forward(x, rois, output_size, spatial_scale)
+        from ..kernels import roi as _k  # noqa: PLC0415  (imports Numba: lazily)
+        bins = roi_pool_bins(rois, spatial_scale, output_size, x.shape[2], x.shape[3], x.dtype)
+        out, argmax = _k.roi_max_pool_output_numba(x, rois[:, 0].astype(np.int64), bins, output_size)
     else:
         out, argmax = roi_max_pool_reference_forward(x, rois, output_size, spatial_scale)
     batch_index = rois[:, 0].astype(np.int64)
@@ -362,12 +359,12 @@ def roi_max_pool_backward(dout, cache):
 
     (Fast R-CNN eq. 4): each bin's gradient goes to the pixel it chose; bins and ROIs add up.
     """
-    _check_cache(cache, RoiMaxPoolCache, "roi_max_pool_forward")
+    check_cache(cache, RoiMaxPoolCache, "roi_max_pool_forward")
     dout = check_dout(dout, (len(cache.batch_index), cache.x_shape[1]) + tuple(cache.argmax.shape[2:]),
                       cache.dtype)
     if cache.impl == "numba":
-        from ..kernels import roi as _k
-        return _k.roi_max_pool_backward(dout, cache)
+        from ..kernels import roi as _k  # noqa: PLC0415  (imports Numba: lazily)
+        return _k.roi_max_pool_dx_numba(dout, cache.batch_index, cache.argmax, cache.x_shape, cache.dtype)
     return roi_max_pool_reference_backward(dout, cache)
 
 
@@ -429,11 +426,12 @@ def roi_align_forward(x, *, rois, output_size, spatial_scale=1.0, sampling_ratio
         raise TypeError(f"sampling_ratio must be an integer (<= 0 for adaptive), got {sampling_ratio!r}")
     if not isinstance(aligned, (bool, np.bool_)):
         raise TypeError(f"aligned must be True or False, got {aligned!r}")
-    impl = _check_impl(impl, x)
+    impl = check_impl(impl, x)
     sampling_ratio, aligned = int(sampling_ratio), bool(aligned)
     if impl == "numba":
-        from ..kernels import roi as _k
-        out = _k.roi_align_forward(x, rois, output_size, spatial_scale, sampling_ratio, aligned)
+        from ..kernels import roi as _k  # noqa: PLC0415  (imports Numba: lazily)
+        grid = roi_align_grid(rois, spatial_scale, output_size, sampling_ratio, aligned)
+        out = _k.roi_align_output_numba(x, rois[:, 0].astype(np.int64), grid, output_size)
     else:
         out = roi_align_reference_forward(x, rois, output_size, spatial_scale, sampling_ratio, aligned)
     cache = RoiAlignCache(tuple(x.shape), x.dtype, rois, output_size, spatial_scale, sampling_ratio, aligned, impl)
@@ -450,11 +448,13 @@ def roi_align_backward(dout, cache):
 
     .. math:: \\frac{\\partial L}{\\partial x[b_r, c]} \\mathrel{+}= A_y^T\\, \\mathrm{dout}[r, c]\\, A_x / (g_h g_w).
     """
-    _check_cache(cache, RoiAlignCache, "roi_align_forward")
+    check_cache(cache, RoiAlignCache, "roi_align_forward")
     dout = check_dout(dout, (len(cache.rois), cache.x_shape[1]) + tuple(cache.output_size), cache.dtype)
     if cache.impl == "numba":
-        from ..kernels import roi as _k
-        return _k.roi_align_backward(dout, cache)
+        from ..kernels import roi as _k  # noqa: PLC0415  (imports Numba: lazily)
+        grid = roi_align_grid(cache.rois, cache.spatial_scale, cache.output_size, cache.sampling_ratio,
+                              cache.aligned)
+        return _k.roi_align_dx_numba(dout, cache.rois[:, 0].astype(np.int64), grid, cache.x_shape, cache.dtype)
     return roi_align_reference_backward(dout, cache)
 
 

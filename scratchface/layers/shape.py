@@ -12,8 +12,7 @@ from typing import NamedTuple
 from .._validation import check_float_array
 from ..backend import get_array_module
 from ..gradcheck import GradcheckCase
-from .activations import _check_cache, _check_dout
-from .normalization import _check_axis
+from ._common import check_axis, check_cache, check_dout
 
 __all__ = ["flatten_forward", "flatten_backward", "concat_forward", "concat_backward",
            "add_forward", "add_backward", "FlattenCache", "ConcatCache", "AddCache", "gradcheck_cases"]
@@ -78,9 +77,9 @@ def flatten_backward(dout, cache):
     -------
     dx : array, shape of ``x``
     """
-    _check_cache(cache, FlattenCache, "flatten_forward")
+    check_cache(cache, FlattenCache, "flatten_forward")
     shape = cache.x_shape
-    dout = _check_dout(dout, (shape[0], _prod(shape[1:])), cache.dtype)
+    dout = check_dout(dout, (shape[0], _prod(shape[1:])), cache.dtype)
     return dout.reshape(shape)
 
 
@@ -134,7 +133,7 @@ def concat_forward(*xs, axis=1):
     first = xs[0]
     if first.ndim < 1:
         raise ValueError("xs[0] must have rank >= 1, got a 0-D array")
-    axis = _check_axis(axis, first.ndim)
+    axis = check_axis(axis, first.ndim)
     for i, x in enumerate(xs[1:], start=1):
         if x.dtype != first.dtype:
             raise TypeError(f"xs[{i}] must have the dtype of xs[0] ({first.dtype}), got {x.dtype}")
@@ -163,8 +162,8 @@ def concat_backward(dout, cache):
     -------
     dxs : tuple of arrays, one per input, in order
     """
-    _check_cache(cache, ConcatCache, "concat_forward")
-    dout = _check_dout(dout, cache.out_shape, cache.dtype)
+    check_cache(cache, ConcatCache, "concat_forward")
+    dout = check_dout(dout, cache.out_shape, cache.dtype)
     dxs, start = [], 0
     for size in cache.sizes:
         index = [slice(None)] * dout.ndim
@@ -235,8 +234,8 @@ def add_backward(dout, cache):
     da, db : arrays, shape of ``a``
         Two separate arrays (copies), so accumulating into one never changes the other.
     """
-    _check_cache(cache, AddCache, "add_forward")
-    dout = _check_dout(dout, cache.shape, cache.dtype)
+    check_cache(cache, AddCache, "add_forward")
+    dout = check_dout(dout, cache.shape, cache.dtype)
     return dout.copy(), dout.copy()
 
 

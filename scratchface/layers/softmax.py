@@ -16,8 +16,7 @@ import numpy as np
 from .._validation import check_float_array, check_labels
 from ..backend import get_array_module
 from ..gradcheck import GradcheckCase
-from .activations import _check_cache, _check_dout
-from .normalization import _check_axis
+from ._common import check_axis, check_cache, check_dout
 
 __all__ = ["softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
            "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
@@ -39,7 +38,7 @@ def _check_logits(x, name, axis):
     check_float_array(x, name)
     if x.ndim < 1:
         raise ValueError(f"{name} must have rank >= 1, got a 0-D array")
-    axis = _check_axis(axis, x.ndim)
+    axis = check_axis(axis, x.ndim)
     if x.shape[axis] == 0:
         raise ValueError(f"{name} must have at least one class along axis {axis}, got shape {tuple(x.shape)}")
     return axis
@@ -103,9 +102,9 @@ def softmax_backward(dout, cache):
     -------
     dx : array, shape of ``x``
     """
-    _check_cache(cache, SoftmaxCache, "softmax_forward")
+    check_cache(cache, SoftmaxCache, "softmax_forward")
     y, axis = cache
-    dout = _check_dout(dout, y.shape, y.dtype)
+    dout = check_dout(dout, y.shape, y.dtype)
     return y * (dout - (dout * y).sum(axis=axis, keepdims=True))
 
 
@@ -163,9 +162,9 @@ def log_softmax_backward(dout, cache):
     -------
     dx : array, shape of ``x``
     """
-    _check_cache(cache, LogSoftmaxCache, "log_softmax_forward")
+    check_cache(cache, LogSoftmaxCache, "log_softmax_forward")
     y, axis = cache
-    dout = _check_dout(dout, y.shape, y.dtype)
+    dout = check_dout(dout, y.shape, y.dtype)
     return dout - y * dout.sum(axis=axis, keepdims=True)
 
 
@@ -242,7 +241,7 @@ def softmax_cross_entropy_backward(dloss, cache):
     -------
     dlogits : array, shape (N, K)
     """
-    _check_cache(cache, SoftmaxCrossEntropyCache, "softmax_cross_entropy_forward")
+    check_cache(cache, SoftmaxCrossEntropyCache, "softmax_cross_entropy_forward")
     probs, labels = cache
     if hasattr(dloss, "shape"):
         if tuple(dloss.shape) != ():

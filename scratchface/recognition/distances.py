@@ -190,8 +190,8 @@ def squared_euclidean_distances(a, b=None, *, impl="auto", block_size=None):
     a, b, same = _check_sets(a, b)
     impl = _resolve_impl(impl, a)
     if impl == "cuda":
-        from ..gpu import pairwise_distances_gpu  # noqa: PLC0415
-        return pairwise_distances_gpu(a, None if same else b, metric="sqeuclidean")
+        from ..kernels.cuda.distances import pairwise_distances_cuda  # noqa: PLC0415  (numba.cuda, CuPy: lazily)
+        return pairwise_distances_cuda(a, None if same else b, metric="sqeuclidean")
     if impl == "reference":
         return _sq_euclidean_reference(a, b, same)
     return _sq_euclidean_numba(a, b, same, block_size)
@@ -224,8 +224,8 @@ def cosine_distances(a, b=None, *, impl="auto", eps=1e-12, block_size=None):
     eps = check_positive_float(eps, "eps")
     impl = _resolve_impl(impl, a)
     if impl == "cuda":
-        from ..gpu import pairwise_distances_gpu  # noqa: PLC0415
-        return pairwise_distances_gpu(a, None if same else b, metric="cosine", eps=eps)
+        from ..kernels.cuda.distances import pairwise_distances_cuda  # noqa: PLC0415  (numba.cuda, CuPy: lazily)
+        return pairwise_distances_cuda(a, None if same else b, metric="cosine", eps=eps)
     if impl == "reference":
         return _cosine_reference(a, b, same, eps)
     return _cosine_numba(a, b, same, eps, block_size)
@@ -290,8 +290,8 @@ def nearest_neighbors(queries, gallery=None, *, k=1, metric="sqeuclidean", exclu
         raise ValueError(f"k must be at most the number of gallery rows to choose from ({candidates}), got {k}")
     impl = _resolve_impl(impl, a)
     if impl == "cuda" and n:
-        from ..gpu import nearest_neighbors_gpu  # noqa: PLC0415
-        return nearest_neighbors_gpu(a, None if same else b, k=k, metric=metric,
+        from ..kernels.cuda.distances import nearest_neighbors_cuda  # noqa: PLC0415  (numba.cuda, CuPy: lazily)
+        return nearest_neighbors_cuda(a, None if same else b, k=k, metric=metric,
                                      exclude_self=exclude_self, block_size=max(block_size, 8192))
     xp = get_array_module(a)
     indices = xp.empty((n, k), dtype=np.int64)

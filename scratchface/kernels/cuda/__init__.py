@@ -1,26 +1,37 @@
-"""CUDA kernels (``numba.cuda``) for the GPU paths, one module per topic.
+"""CUDA kernels (``numba.cuda``) and their host wrappers, one module per operation.
 
-Every kernel here is written once, as a ``@cuda.jit`` function, and runs in two
-places:
+Each module holds the ``@cuda.jit`` kernels of one operation *and* the host
+wrapper that launches them (the ``*_cuda`` functions): it allocates the
+outputs, launches the kernels on CuPy's current stream, and does the matrix
+products with ``xp.matmul`` (cuBLAS). Every kernel is written once and runs in
+two places:
 
 * on an NVIDIA GPU, on CuPy arrays (Numba reads them through
-  ``__cuda_array_interface__``, no copy), launched by the host-side wrappers in
-  :mod:`scratchface.gpu`, which also call cuBLAS through ``cupy.matmul`` for
-  the matrix products;
+  ``__cuda_array_interface__``, no copy);
 * in Numba's CUDA *simulator* (``NUMBA_ENABLE_CUDASIM=1`` set before Numba is
   imported), on NumPy arrays, where every GPU thread is a Python thread. That
   is slow, but it runs the same kernel source line by line, so the index
   arithmetic, the bit masks and the shared-memory reductions are tested on a
   machine without a GPU (``tests/test_cuda_kernels.py``).
 
-Modules
--------
-``im2col``     im2col / col2im for convolution (the GEMM is ``xp.matmul``)
-``pooling``    max / average / L2 pooling, forward and backward
-``prelu``      PReLU forward and backward (per-channel slope gradient)
-``nms``        bitmask non-maximum suppression (64 boxes against 64)
-``distances``  finishing the pairwise-distance matrix, and top-k per row
-``hog``        HOG cell histograms
+==================  ===========================================  ============================================
+module              host wrappers                                public function that calls them (CuPy input)
+==================  ===========================================  ============================================
+``conv``            ``conv2d_output_cuda``, ``conv2d_grads_cuda``  ``layers.conv.conv2d_forward`` / ``_backward``
+``pooling``         ``pool2d_output_cuda``, ``pool2d_dx_cuda``   ``layers.pooling`` (max, avg, L2)
+``prelu``           ``prelu_output_cuda``, ``prelu_grads_cuda``  ``layers.activations.prelu_forward`` / ``_backward``
+``nms``             ``nms_cuda``                                 ``detection.nms.nms``
+``distances``       ``pairwise_distances_cuda``,                 ``recognition.distances.pairwise_distances``,
+                    ``nearest_neighbors_cuda``                   ``nearest_neighbors``
+``hog``             ``hog_cell_histograms_cuda``                 none yet: ``detection.hog.hog`` is NumPy-only;
+                                                                 tested and benchmarked on its own
+``_launch``         ``array_module``, ``launch``, block counts,  (shared by the modules above)
+                    device views, the stream
+==================  ===========================================  ============================================
+
+The wrappers are the fast paths behind the validated public functions: they
+check shapes and dtypes, but not finiteness (that costs a device
+synchronisation; the public functions do it once).
 
 Design rules, kept in every kernel:
 
@@ -29,6 +40,27 @@ Design rules, kept in every kernel:
   deterministic and bitwise reproducible from run to run;
 * no ``fastmath``; sums that cross threads accumulate in float64.
 
-Importing this package does not import Numba; its modules do, so import them
-lazily (``scratchface.gpu`` does).
+Results agree with the CPU reference to rounding; on a real GPU the compiler
+may contract ``a * b + c`` into one fused multiply-add, so the last bits can
+differ from the CPU.
+
+Importing this package imports neither Numba nor CuPy; its modules import
+``numba.cuda``, so import them lazily (the public functions do).
 """
+
+from ...backend import cupy_available
+
+__all__ = ["gpu_kernels_available"]
+
+
+def gpu_kernels_available() -> bool:
+    """True when the kernels can run: a CUDA GPU with CuPy and ``numba.cuda``, or the simulator."""
+    try:
+        from numba import cuda  # noqa: PLC0415  (heavy, optional: only when asked)
+
+        from ._launch import simulated  # noqa: PLC0415  (imports numba.cuda)
+        if simulated():
+            return True
+        return cupy_available() and cuda.is_available()
+    except Exception:
+        return False

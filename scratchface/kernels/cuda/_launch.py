@@ -1,16 +1,27 @@
-"""Launch helpers shared by the CUDA kernels: block counts and device views."""
+"""What every host wrapper of :mod:`scratchface.kernels.cuda` shares: array module, launches, block counts.
+
+The wrappers take CuPy arrays on a GPU, or NumPy arrays under Numba's CUDA
+simulator (``NUMBA_ENABLE_CUDASIM=1`` set before Numba is imported): ``xp`` is
+then NumPy and every GPU thread a Python thread. :func:`array_module` enforces
+that rule; :func:`launch` runs ``kernel[blocks, threads, stream](*args)`` on
+CuPy's current stream with the arrays as device views.
+"""
 from __future__ import annotations
 
 import warnings
 
+import numpy as np
 from numba import cuda
+
+from ...backend import get_array_module, is_cupy_array
 
 # Some launches are small on purpose (NMS's single reducing block, one block per channel for the
 # PReLU slope gradient, small images): do not warn about under-used GPUs for those.
 warnings.filterwarnings("ignore", message=r"Grid size .* will likely result in GPU under-utilization",
                         category=Warning)  # NumbaPerformanceWarning (numba or numba-cuda)
 
-__all__ = ["THREADS", "blocks_for", "device_view", "simulated", "stream", "smaller", "larger"]
+__all__ = ["THREADS", "array_module", "blocks_for", "check_same_dtype", "device_view", "launch", "simulated",
+           "stream", "smaller", "larger"]
 
 THREADS = 256  # threads per block for the one-thread-per-element kernels
 
@@ -65,3 +76,26 @@ def stream():
 
     ptr = cupy.cuda.get_current_stream().ptr
     return cuda.default_stream() if ptr == 0 else cuda.external_stream(ptr)
+
+
+def array_module(*arrays):
+    """``xp`` of the arrays: CuPy on a GPU; NumPy only under the CUDA simulator."""
+    xp = get_array_module(*arrays)
+    if xp is np and not simulated():
+        raise TypeError("scratchface.kernels.cuda functions take CuPy arrays (scratchface.backend.to_device); "
+                        "NumPy arrays only under Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1)")
+    return xp
+
+
+def launch(kernel, blocks, threads, *args):
+    """``kernel[blocks, threads, stream](*args)`` with array arguments as device views (``threads``
+    None: :data:`THREADS`)."""
+    threads = THREADS if threads is None else threads
+    views = [device_view(a) if (isinstance(a, np.ndarray) or is_cupy_array(a)) else a for a in args]
+    kernel[blocks, threads, stream()](*views)
+
+
+def check_same_dtype(a, b, name_a, name_b):
+    """``b`` must have the dtype of ``a`` (TypeError naming both)."""
+    if a.dtype != b.dtype:
+        raise TypeError(f"{name_b} must have the dtype of {name_a} ({a.dtype}), got {b.dtype}")

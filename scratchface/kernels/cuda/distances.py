@@ -17,16 +17,23 @@ columns ``t, t+32, ...`` (consecutive threads read consecutive columns) and
 keeps its own sorted ``k`` best in registers (an insertion sort: new entries
 go after equal ones, so the lower column stays first); then thread 0 merges
 the 32 sorted lists, taking ``k`` times the smallest head.
+
+Host wrappers (CuPy arrays): :func:`pairwise_distances_cuda` and
+:func:`nearest_neighbors_cuda`, the CuPy paths of
+:mod:`scratchface.recognition.distances`.
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import cuda, float64, int64
 
-from ._launch import larger, smaller
+from ..._validation import check_array, check_choice, check_positive_int
+from ._launch import array_module, blocks_for, larger, launch, smaller
 
-__all__ = ["finish_sq_euclidean", "finish_cosine", "topk_rows", "KMAX", "WARP"]
+__all__ = ["finish_sq_euclidean", "finish_cosine", "topk_rows", "pairwise_distances_cuda", "nearest_neighbors_cuda",
+           "KMAX", "WARP"]
 
 KMAX = 32   # largest k of the top-k kernel (registers and shared memory per row)
 WARP = 32   # threads per row of the top-k kernel
@@ -116,3 +123,94 @@ def topk_rows(d, k, out_index, out_dist):
         heads[pick] += 1
         out_dist[row, s] = pick_d
         out_index[row, s] = pick_i
+
+
+# ----------------------------------------------------------------------------- host wrappers
+
+def _distance_inputs(a, b, metric, eps):
+    check_array(a, "a", ndim=2, dtype_kind="f")
+    same = b is None or b is a
+    if not same:
+        check_array(b, "b", ndim=2, dtype_kind="f")
+        if b.shape[1] != a.shape[1]:
+            raise ValueError(f"a and b must have the same number of columns (the embedding size), "
+                             f"got {a.shape[1]} and {b.shape[1]}")
+    check_choice(metric, "metric", ("sqeuclidean", "cosine"))
+    xp = array_module(a) if same else array_module(a, b)
+    dtype = np.result_type(a.dtype, a.dtype if same else b.dtype, np.float32)
+    a = a.astype(dtype, copy=False)
+    b = a if same else b.astype(dtype, copy=False)
+    if metric == "cosine":                       # unit rows; a row of norm < eps is divided by eps
+        a = a / xp.maximum(xp.sqrt((a * a).sum(axis=1)), dtype.type(eps))[:, None]
+        b = a if same else b / xp.maximum(xp.sqrt((b * b).sum(axis=1)), dtype.type(eps))[:, None]
+    return xp, a, b, same
+
+
+def _finish(d, a2, b2, metric, row_offset, same):
+    """Turn the products in ``d`` into distances in place (the finishing kernel)."""
+    if d.size == 0:
+        return d
+    if metric == "sqeuclidean":
+        launch(finish_sq_euclidean, blocks_for(d.size), None, d, a2, b2, row_offset, bool(same))
+    else:
+        launch(finish_cosine, blocks_for(d.size), None, d, row_offset, bool(same))
+    return d
+
+
+def pairwise_distances_cuda(a, b=None, *, metric="sqeuclidean", eps=1e-12):
+    """Matrix of distances between the rows of ``a (n, d)`` and ``b (m, d)`` on the GPU, shape (n, m).
+
+    ``metric='sqeuclidean'``: ``max(|a_i|^2 + |b_j|^2 - 2 a_i.b_j, 0)``;
+    ``'cosine'``: ``clip(1 - cos, 0, 2)``. ``b`` omitted (or ``b is a``): an
+    exactly zero diagonal. Same values as
+    :func:`scratchface.recognition.distances.pairwise_distances`.
+    The product is one ``xp.matmul`` (cuBLAS); a kernel adds the norms and clamps.
+    """
+    xp, a, b, same = _distance_inputs(a, b, metric, eps)
+    d = xp.matmul(a, b.T)
+    a2 = (a * a).sum(axis=1)
+    b2 = a2 if same else (b * b).sum(axis=1)
+    return _finish(d, a2, b2, metric, 0, same)
+
+
+def nearest_neighbors_cuda(queries, gallery=None, *, k=1, metric="sqeuclidean", exclude_self=False,
+                           block_size=8192):
+    """The ``k`` nearest gallery rows of every query on the GPU, one block of queries at a time.
+
+    Same results as :func:`scratchface.recognition.distances.nearest_neighbors`
+    (nearest first, equal distances to the lower index). ``k <= 32`` uses the
+    top-k kernel (one warp per row); a larger ``k`` sorts each row (``xp.argsort``,
+    stable).
+
+    Returns
+    -------
+    indices : int64 CuPy array, shape (n, k)
+    distances : CuPy array, shape (n, k)
+    """
+    xp, a, b, same = _distance_inputs(queries, gallery, metric, 1e-12)
+    k = check_positive_int(k, "k")
+    block_size = check_positive_int(block_size, "block_size")
+    if exclude_self and not same:
+        raise ValueError("exclude_self=True needs gallery=None (the queries searched among themselves)")
+    n, m = a.shape[0], b.shape[0]
+    candidates = m - 1 if exclude_self else m
+    if k > candidates:
+        raise ValueError(f"k must be at most the number of gallery rows to choose from ({candidates}), got {k}")
+    indices = xp.empty((n, k), dtype=np.int64)
+    distances = xp.empty((n, k), dtype=a.dtype)
+    a2 = (a * a).sum(axis=1)
+    b2 = a2 if same else (b * b).sum(axis=1)
+    bt = b.T
+    for start in range(0, n, block_size):
+        stop = min(start + block_size, n)
+        d = _finish(xp.matmul(a[start:stop], bt), a2[start:stop], b2, metric, start, same)
+        if exclude_self:
+            r = xp.arange(stop - start)
+            d[r, r + start] = xp.inf
+        if k <= KMAX:
+            launch(topk_rows, stop - start, WARP, d, k, indices[start:stop], distances[start:stop])
+        else:
+            order = xp.argsort(d, axis=1, kind="stable")[:, :k]
+            indices[start:stop] = order
+            distances[start:stop] = xp.take_along_axis(d, order, axis=1)
+    return indices, distances

@@ -20,7 +20,7 @@ overlaps -- is not, so it splits in two steps:
    later words. One barrier per 64 boxes.
 
 torchvision's ``nms`` does step 2 on the CPU after copying the mask back
-(``reduce='host'`` in :func:`scratchface.gpu.nms_gpu` does the same); the mask
+(``reduce='host'`` in :func:`nms_cuda` does the same); the mask
 has ``n * ceil(n / 64)`` words (1.25 GB for 100,000 boxes), so the device
 reduction avoids that copy.
 
@@ -28,14 +28,20 @@ Overlaps are computed in float64 exactly as the readable reference does
 (``inter / denom > threshold``, 0 when ``denom`` is 0), with ``mode`` 0 for
 intersection over union and 1 for intersection over the smaller area
 (MTCNN's last step).
+
+Host wrapper (CuPy arrays): :func:`nms_cuda`, the CuPy path of
+:func:`scratchface.detection.nms.nms`.
 """
 from __future__ import annotations
 
+import numpy as np
 from numba import cuda, float64, uint64
 
-from ._launch import larger, smaller
+from ..._validation import check_array, check_choice, check_in_range
+from ...backend import to_host
+from ._launch import array_module, larger, launch, smaller
 
-__all__ = ["overlap_mask", "reduce_mask", "BLOCK", "REDUCE_THREADS"]
+__all__ = ["overlap_mask", "reduce_mask", "nms_cuda", "BLOCK", "REDUCE_THREADS"]
 
 BLOCK = 64            # boxes per block = bits per mask word
 REDUCE_THREADS = 128  # threads of the single reducing block
@@ -117,3 +123,78 @@ def reduce_mask(mask, n, removed, keep):
             for j in range(block + 1 + t, col_blocks, REDUCE_THREADS):
                 removed[j] |= mask[i, j]  # later blocks: word j belongs to one thread this round
         cuda.syncthreads()                # the next block's word is complete
+
+
+# ----------------------------------------------------------------------------- host wrapper
+
+def _reduce_mask_on_host(mask, n):
+    """Step 2 of the bitmask NMS on the CPU (torchvision's way): indices into the sorted order."""
+    col_blocks = mask.shape[1]
+    removed = np.zeros(col_blocks, dtype=np.uint64)
+    kept = []
+    for block in range(col_blocks):
+        word = int(removed[block])
+        for bit in range(min(n - 64 * block, 64)):
+            if (word >> bit) & 1:
+                continue
+            i = 64 * block + bit
+            kept.append(i)
+            word |= int(mask[i, block])
+            removed[block + 1:] |= mask[i, block + 1:]
+    return np.asarray(kept, dtype=np.int64)
+
+
+def nms_cuda(boxes, scores, iou_threshold=0.5, mode="union", *, reduce="device"):
+    """Greedy non-maximum suppression on the GPU, by the bitmask algorithm: the kept indices.
+
+    Same result as :func:`scratchface.detection.nms.nms` (kept indices by
+    decreasing score, ties in score to the lower index).
+
+    Parameters
+    ----------
+    boxes : CuPy array, shape (n, 4)
+        Rows ``(x1, y1, x2, y2)`` with ``x2 >= x1``, ``y2 >= y1`` (not checked here).
+    scores : CuPy array, shape (n,)
+    iou_threshold : float in [0, 1]
+    mode : {'union', 'min'}
+        Intersection over union, or over the smaller area (MTCNN).
+    reduce : {'device', 'host'}
+        Where step 2 runs: one CUDA block on the GPU (default), or a loop on the
+        CPU after copying the ``n x ceil(n/64)`` mask back (torchvision's
+        classic way; slow for many boxes, kept for comparison and teaching).
+
+    Returns
+    -------
+    keep : int64 CuPy array, shape (k,)
+
+    Notes
+    -----
+    The mask takes ``8 n ceil(n/64)`` bytes of GPU memory (1.25 GB for 100,000
+    boxes), as in torchvision.
+    """
+    check_array(boxes, "boxes", ndim=2, dtype_kind="fiu")
+    check_array(scores, "scores", ndim=1, dtype_kind="fiu")
+    if boxes.shape[1] != 4:
+        raise ValueError(f"boxes must have shape (n, 4) with rows (x1, y1, x2, y2), got {tuple(boxes.shape)}")
+    if scores.shape[0] != boxes.shape[0]:
+        raise ValueError(f"scores must have one score per box ({boxes.shape[0]}), got {scores.shape[0]}")
+    threshold = check_in_range(iou_threshold, "iou_threshold", 0.0, 1.0)
+    check_choice(mode, "mode", ("union", "min"))
+    check_choice(reduce, "reduce", ("device", "host"))
+    xp = array_module(boxes, scores)
+    n = boxes.shape[0]
+    if n == 0:
+        return xp.empty(0, dtype=np.int64)
+    order = xp.argsort(-scores.astype(np.float64), kind="stable")
+    ordered = xp.ascontiguousarray(boxes[order], dtype=np.float64)
+    col_blocks = (n + BLOCK - 1) // BLOCK
+    mask = xp.empty((n, col_blocks), dtype=np.uint64)
+    launch(overlap_mask, (col_blocks, col_blocks), BLOCK, ordered, threshold, int(mode == "min"), mask)
+    if reduce == "host":
+        kept = xp.asarray(_reduce_mask_on_host(to_host(mask), n))
+    else:
+        removed = xp.empty(col_blocks, dtype=np.uint64)
+        keep = xp.empty(n, dtype=np.uint8)
+        launch(reduce_mask, 1, REDUCE_THREADS, mask, n, removed, keep)
+        kept = xp.flatnonzero(keep)
+    return order[kept].astype(np.int64)

@@ -1,4 +1,4 @@
-"""Max, average and L2 pooling as CUDA kernels, forward and backward, NCHW.
+"""Max, average and L2 pooling on the GPU: the CUDA kernels, forward and backward, NCHW, and their host wrappers.
 
 Same semantics as :mod:`scratchface.layers.pooling` (PyTorch's window rules,
 ``ceil_mode``, ``count_include_pad``); windows are given in *padded*
@@ -14,16 +14,22 @@ input rows ``[p*sh - top, p*sh - top + KH)`` clipped to the image.
   result is deterministic, unlike a scatter with ``atomicAdd``.
 
 ``mode``: 0 max, 1 average, 2 L2 (as in :mod:`scratchface.kernels.pooling`).
+
+Host wrappers (CuPy arrays): :func:`pool2d_output_cuda` and :func:`pool2d_dx_cuda`,
+the ``impl='cuda'`` path of the three poolings of :mod:`scratchface.layers.pooling`.
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import cuda
 
-from ._launch import larger, smaller
+from ..._validation import check_array, check_choice
+from ._launch import array_module, blocks_for, check_same_dtype, larger, launch, smaller
 
-__all__ = ["pool2d_forward", "pool2d_backward", "MAX", "AVG", "L2", "MODES"]
+__all__ = ["pool2d_output_kernel", "pool2d_dx_kernel", "pool2d_output_cuda", "pool2d_dx_cuda", "MAX", "AVG", "L2",
+           "MODES"]
 
 MAX, AVG, L2 = 0, 1, 2
 MODES = {"max": MAX, "avg": AVG, "l2": L2}
@@ -44,7 +50,7 @@ def _window_count(p, q, kh, kw, sh, sw, h, w, top, bottom, left, right, include_
 
 
 @cuda.jit(cache=True)
-def pool2d_forward(x, mode, kh, kw, sh, sw, top, bottom, left, right, include_pad, out, argmax):
+def pool2d_output_kernel(x, mode, kh, kw, sh, sw, top, bottom, left, right, include_pad, out, argmax):
     """``out (N, C, OH, OW)`` (and ``argmax`` for max pool); one thread per output element."""
     n, c, h, w = x.shape
     oh, ow = out.shape[2], out.shape[3]
@@ -94,7 +100,7 @@ def pool2d_forward(x, mode, kh, kw, sh, sw, top, bottom, left, right, include_pa
 
 
 @cuda.jit(cache=True)
-def pool2d_backward(dout, x, out, argmax, mode, kh, kw, sh, sw, top, bottom, left, right, include_pad, dx):
+def pool2d_dx_kernel(dout, x, out, argmax, mode, kh, kw, sh, sw, top, bottom, left, right, include_pad, dx):
     """``dx (N, C, H, W)``; one thread per input pixel, gathering over the windows that hold it.
 
     Input row ``y`` lies in the window of output row ``p`` when
@@ -131,3 +137,40 @@ def pool2d_backward(dout, x, out, argmax, mode, kh, kw, sh, sw, top, bottom, lef
                 if o > 0:
                     acc += g * x[b, ch, y, xx] / o
     dx[b, ch, y, xx] = acc
+
+
+# ----------------------------------------------------------------------------- host wrappers
+
+def pool2d_output_cuda(x, mode, kernel, stride, padding, out_hw, count_include_pad=True):
+    """Pooling on the GPU: ``(out, argmax)``; ``argmax`` (max pool only, else None) indexes the H*W plane.
+
+    Same arguments and results as the Numba CPU kernel
+    :func:`scratchface.kernels.pooling.pool2d_output_numba`: ``mode`` in
+    ``{'max', 'avg', 'l2'}``, validated ``kernel``/``stride`` pairs, ``padding``
+    ``(top, bottom, left, right)`` and the output size ``out_hw`` computed by
+    ``scratchface.layers.pooling.pool_output_size``.
+    """
+    check_array(x, "x", ndim=4, dtype_kind="f")
+    check_choice(mode, "mode", tuple(MODES))
+    xp = array_module(x)
+    n, c = x.shape[:2]
+    out = xp.empty((n, c) + tuple(out_hw), dtype=x.dtype)
+    argmax = xp.empty(out.shape if mode == "max" else (1, 1, 1, 1), dtype=np.int64)
+    launch(pool2d_output_kernel, blocks_for(out.size), None, x, MODES[mode], kernel[0], kernel[1], stride[0],
+           stride[1], *padding, bool(count_include_pad), out, argmax)
+    return out, (argmax if mode == "max" else None)
+
+
+def pool2d_dx_cuda(dout, x, out, argmax, mode, kernel, stride, padding, count_include_pad=True):
+    """``dx`` of :func:`pool2d_output_cuda`: ``out`` is needed by L2 pooling, ``argmax`` by max pooling
+    (None otherwise); the other arguments as given to the forward."""
+    check_array(dout, "dout", ndim=4, dtype_kind="f")
+    check_same_dtype(x, dout, "x", "dout")
+    check_choice(mode, "mode", tuple(MODES))
+    xp = array_module(dout, x)
+    out = out if out is not None else xp.empty((1, 1, 1, 1), dtype=x.dtype)
+    argmax = argmax if argmax is not None else xp.empty((1, 1, 1, 1), dtype=np.int64)
+    dx = xp.empty(x.shape, dtype=x.dtype)
+    launch(pool2d_dx_kernel, blocks_for(dx.size), None, dout, x, out, argmax, MODES[mode], *kernel, *stride,
+           *padding, bool(count_include_pad), dx)
+    return dx
