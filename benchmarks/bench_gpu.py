@@ -124,7 +124,7 @@ def _header(title, peer):
 # ----------------------------------------------------------------------------- conv
 
 def bench_conv(cupy, torch, measure, batch, tf32):
-    from scratchface import gpu
+    from scratchface.kernels.cuda.conv import conv2d_grads_cuda, conv2d_output_cuda
 
     if torch is not None:
         torch.backends.cudnn.benchmark = True
@@ -137,12 +137,12 @@ def bench_conv(cupy, torch, measure, batch, tf32):
         x = cupy.asarray(rng.standard_normal((batch, cin, hw, hw), dtype=np.float32))
         w = cupy.asarray(rng.standard_normal((cout, cin, k, k), dtype=np.float32) * 0.05)
         b = cupy.asarray(rng.standard_normal(cout, dtype=np.float32))
-        out = gpu.conv2d_forward_gpu(x, w, b, stride, pad)
+        out = conv2d_output_cuda(x, w, b, stride, pad)
         dout = cupy.asarray(rng.standard_normal(out.shape, dtype=np.float32))
 
         def ours():
-            gpu.conv2d_forward_gpu(x, w, b, stride, pad)
-            gpu.conv2d_backward_gpu(dout, x, w, True, stride, pad)
+            conv2d_output_cuda(x, w, b, stride, pad)
+            conv2d_grads_cuda(dout, x, w, True, stride, pad)
         first, t_ours = measure(ours)
         compile_time += max(first - t_ours, 0.0)
         t_torch = 0.0
@@ -188,7 +188,7 @@ def _detector_boxes(rng, n):
 
 
 def bench_nms(cupy, torch, measure):
-    from scratchface import gpu
+    from scratchface.kernels.cuda.nms import nms_cuda
 
     try:
         import torchvision
@@ -199,8 +199,8 @@ def bench_nms(cupy, torch, measure):
     for n in (10_000, 100_000):
         boxes, scores = _detector_boxes(rng, n)
         bd, sd = cupy.asarray(boxes), cupy.asarray(scores)
-        first, t_ours = measure(lambda: gpu.nms_gpu(bd, sd, 0.5))
-        kept = gpu.nms_gpu(bd, sd, 0.5).get()
+        first, t_ours = measure(lambda: nms_cuda(bd, sd, 0.5))
+        kept = nms_cuda(bd, sd, 0.5).get()
         t_tv, note = 0.0, f"kept {kept.size}; first call {first:.2f} s"
         if torchvision is not None and torch is not None:
             bt, st = torch.as_tensor(boxes, device="cuda"), torch.as_tensor(scores, device="cuda")
@@ -210,7 +210,7 @@ def bench_nms(cupy, torch, measure):
                 f"; torchvision keeps {ref.size} ({np.setxor1d(ref, kept).size} differ: float32 vs float64 IoU)"
         _row(f"nms {n:,} boxes", t_ours, t_tv, target_note(t_ours, t_tv, 1.0) + "; " + note)
         if n == 10_000:
-            t_host = measure(lambda: gpu.nms_gpu(bd, sd, 0.5, reduce="host"))[1]
+            t_host = measure(lambda: nms_cuda(bd, sd, 0.5, reduce="host"))[1]
             _row(f"nms {n:,} boxes, reduce='host'", t_host, t_tv, "mask copied to the CPU (torchvision's old way)")
 
 
@@ -223,14 +223,14 @@ def target_note(ours, theirs, target):
 # ----------------------------------------------------------------------------- distances
 
 def bench_distances(cupy, torch, measure, n, m, d, k):
-    from scratchface import gpu
+    from scratchface.kernels.cuda.distances import nearest_neighbors_cuda, pairwise_distances_cuda
 
     rng = np.random.default_rng(0)
     a = cupy.asarray(rng.standard_normal((n, d), dtype=np.float32))
     b = cupy.asarray(rng.standard_normal((m, d), dtype=np.float32))
     _header(f"distances {n:,} x {m:,} x {d}, float32; top-{k}", "torch")
-    first, t_ours = measure(lambda: gpu.pairwise_distances_gpu(a, b))
-    ours = gpu.pairwise_distances_gpu(a, b)
+    first, t_ours = measure(lambda: pairwise_distances_cuda(a, b))
+    ours = pairwise_distances_cuda(a, b)
     if torch is not None:
         at, bt = torch.as_tensor(a, device="cuda"), torch.as_tensor(b, device="cuda")
         t_cdist = measure(lambda: torch.cdist(at, bt))[1]
@@ -246,7 +246,7 @@ def bench_distances(cupy, torch, measure, n, m, d, k):
         _row("squared Euclidean matrix", t_ours, 0.0, f"first call {first:.2f} s")
     del ours
     block = 8192
-    first, t_ours = measure(lambda: gpu.nearest_neighbors_gpu(a, b, k=k, block_size=block))
+    first, t_ours = measure(lambda: nearest_neighbors_cuda(a, b, k=k, block_size=block))
     if torch is not None:
         def torch_topk():
             for s in range(0, n, block):

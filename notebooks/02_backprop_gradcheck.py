@@ -36,10 +36,10 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from scratchface.cli import collect_gradcheck_cases
 from scratchface.gradcheck import (
     PASS_THRESHOLD,
     check_layer,
+    collect_gradcheck_cases,
     numerical_gradient,
     rel_error,
 )

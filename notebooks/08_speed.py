@@ -177,7 +177,7 @@ for impl in ("Python loops", "reference (NumPy)", "Numba + BLAS", "top-5 neighbo
 # ## 4. On a GPU
 #
 # With CuPy arrays (`scratchface.backend.to_device`) the same calls run CUDA kernels
-# (`scratchface.gpu`, `scratchface.kernels.cuda`): conv2d, pooling, PReLU, NMS, the distances.
+# (`scratchface.kernels.cuda`, one module per operation): conv2d, pooling, PReLU, NMS, the distances.
 
 # %%
 if cupy_available():

@@ -6,41 +6,14 @@ check failed), 2 bad usage or bad input.
 from __future__ import annotations
 
 import argparse
-import importlib
-import pkgutil
 import sys
 
-import numpy as np
+from .gradcheck import PASS_THRESHOLD, collect_gradcheck_cases
 
-__all__ = ["main", "collect_gradcheck_cases"]
-
-_CASE_PACKAGES = ("scratchface.layers", "scratchface.losses")
-_CASE_MODULES = ("scratchface.detection.mtcnn_training", "scratchface.models.faceness_nets",
-                 "scratchface.recognition.deepid2", "scratchface.detection.scale_friendly")
-
-
-def _case_modules():
-    for package_name in _CASE_PACKAGES:
-        package = importlib.import_module(package_name)
-        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-            if not info.name.startswith("_"):
-                yield f"{package_name}.{info.name}"
-    yield from _CASE_MODULES
-
-
-def collect_gradcheck_cases(seed: int = 0):
-    """Every ``gradcheck_cases(rng)`` of the layer, loss and training-loss modules, in module order."""
-    cases = []
-    for name in _case_modules():
-        make = getattr(importlib.import_module(name), "gradcheck_cases", None)
-        if make is not None:
-            cases.extend(make(np.random.default_rng(seed)))
-    return cases
+__all__ = ["main"]
 
 
 def _cmd_gradcheck(args) -> int:
-    from .gradcheck import PASS_THRESHOLD
-
     cases = collect_gradcheck_cases(args.seed)
     if args.only:
         cases = [c for c in cases if any(s in c.name for s in args.only)]
@@ -58,6 +31,8 @@ def _cmd_gradcheck(args) -> int:
         shape = "x".join(str(s) for s in result.shape)
         print(f"{case.name:<{width}}{shape:<22}{result.max_error:>15.2e}  "
               f"{'pass' if result.passed else 'FAIL'}", flush=True)
+        for problem in result.problems:
+            print(f"    {problem}", flush=True)
     print("-" * len(header))
     print(f"{len(cases) - failed} passed, {failed} failed (pass: max relative error < {PASS_THRESHOLD:g}, "
           "float64, fourth-order central differences)")

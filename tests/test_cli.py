@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from scratchface.cli import collect_gradcheck_cases, main
+from scratchface.cli import main
+from scratchface.gradcheck import collect_gradcheck_cases
 
 
 def test_every_layer_module_has_gradcheck_cases():

@@ -1,4 +1,4 @@
-"""The GPU paths on a real GPU, on CuPy arrays (scratchface.gpu); skipped without one.
+"""The GPU paths on a real GPU, on CuPy arrays (scratchface.kernels.cuda); skipped without one.
 
 Needs CuPy and ``numba.cuda`` with a CUDA device (``pip install 'scratchface[gpu]'``).
 The same kernels' logic is tested without a GPU in ``tests/test_cuda_kernels.py``
@@ -26,7 +26,10 @@ if not numba_cuda.is_available():
     pytest.skip("numba.cuda sees no GPU (pip install 'numba-cuda[cu12]'): GPU tests skipped",
                 allow_module_level=True)
 
-from scratchface import gpu  # noqa: E402
+from scratchface.kernels.cuda import conv, distances, prelu  # noqa: E402
+from scratchface.kernels.cuda import hog as cuda_hog  # noqa: E402
+from scratchface.kernels.cuda import nms as cuda_nms  # noqa: E402
+from scratchface.kernels.cuda import pooling as cuda_pooling  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 
@@ -57,10 +60,10 @@ def test_conv2d_float64_matches_reference(rng, shape, wshape, stride, padding):
 
     x, w, b = rng.standard_normal(shape), rng.standard_normal(wshape), rng.standard_normal(wshape[0])
     ref, cache = conv2d_forward(x, w, b, stride=stride, padding=padding, impl="reference")
-    out = gpu.conv2d_forward_gpu(to_device(x), to_device(w), to_device(b), stride, padding)
+    out = conv.conv2d_output_cuda(to_device(x), to_device(w), to_device(b), stride, padding)
     assert isinstance(out, cupy.ndarray) and _rel(out, ref) < 1e-10
     dout = rng.standard_normal(ref.shape)
-    got = gpu.conv2d_backward_gpu(to_device(dout), to_device(x), to_device(w), True, stride, padding)
+    got = conv.conv2d_grads_cuda(to_device(dout), to_device(x), to_device(w), True, stride, padding)
     for g, want in zip(got, conv2d_backward(dout, cache)):
         assert _close(g, want, 1e-12)
 
@@ -71,12 +74,12 @@ def test_conv2d_float32_facenet_shape(rng):
     x = rng.standard_normal((8, 96, 24, 24)).astype(np.float32)
     w = (rng.standard_normal((128, 96, 3, 3)) * 0.05).astype(np.float32)
     b = rng.standard_normal(128).astype(np.float32)
-    out = gpu.conv2d_forward_gpu(to_device(x), to_device(w), to_device(b), 1, 1)
+    out = conv.conv2d_output_cuda(to_device(x), to_device(w), to_device(b), 1, 1)
     assert out.dtype == cupy.float32
     x64, w64 = x.astype(np.float64), w.astype(np.float64)
     assert _close(out, conv2d_reference_forward(x64, w64, b.astype(np.float64), (1, 1), (1, 1, 1, 1)), 1e-5)
     dout = rng.standard_normal(out.shape).astype(np.float32)
-    got = gpu.conv2d_backward_gpu(to_device(dout), to_device(x), to_device(w), True, 1, 1)
+    got = conv.conv2d_grads_cuda(to_device(dout), to_device(x), to_device(w), True, 1, 1)
     want = conv2d_reference_backward(dout.astype(np.float64), x64, w64, True, (1, 1), (1, 1, 1, 1))
     for g, r in zip(got, want):
         assert g.dtype == cupy.float32 and _close(g, r, 1e-5)
@@ -86,16 +89,16 @@ def test_conv2d_backward_is_deterministic(rng):
     x = to_device(rng.standard_normal((4, 8, 15, 15)).astype(np.float32))
     w = to_device(rng.standard_normal((8, 8, 3, 3)).astype(np.float32))
     dout = to_device(rng.standard_normal((4, 8, 8, 8)).astype(np.float32))
-    first = gpu.conv2d_backward_gpu(dout, x, w, True, 2, 1)
-    second = gpu.conv2d_backward_gpu(dout, x, w, True, 2, 1)
+    first = conv.conv2d_grads_cuda(dout, x, w, True, 2, 1)
+    second = conv.conv2d_grads_cuda(dout, x, w, True, 2, 1)
     assert cupy.array_equal(first[0], second[0])           # col2im gathers: no atomics
 
 
 def test_kernels_follow_cupy_current_stream(rng):
     x, w = rng.standard_normal((2, 3, 10, 10)), rng.standard_normal((4, 3, 3, 3))
-    want = gpu.conv2d_forward_gpu(to_device(x), to_device(w), None, 1, 1)
+    want = conv.conv2d_output_cuda(to_device(x), to_device(w), None, 1, 1)
     with cupy.cuda.Stream(non_blocking=True):
-        got = gpu.conv2d_forward_gpu(to_device(x), to_device(w), None, 1, 1)
+        got = conv.conv2d_output_cuda(to_device(x), to_device(w), None, 1, 1)
         got_host = to_host(got)
     np.testing.assert_array_equal(got_host, to_host(want))
 
@@ -115,12 +118,12 @@ def test_pooling_matches_reference(rng, mode, kwargs):
     backward = getattr(pooling, f"{mode}_pool2d_backward")
     ref, cache = forward(x, impl="reference", **kwargs)
     xd = to_device(x)
-    out, argmax = gpu.pool2d_forward_gpu(xd, mode, cache.kernel_size, cache.stride, cache.padding, ref.shape[2:],
-                                         cache.count_include_pad)
+    out, argmax = cuda_pooling.pool2d_output_cuda(xd, mode, cache.kernel_size, cache.stride, cache.padding,
+                                                  ref.shape[2:], cache.count_include_pad)
     assert _rel(out, ref) < 1e-12
     dout = rng.standard_normal(ref.shape)
-    dx = gpu.pool2d_backward_gpu(to_device(dout), cache._replace(x=xd, out=out if mode == "l2" else None,
-                                                                 argmax=argmax))
+    dx = cuda_pooling.pool2d_dx_cuda(to_device(dout), xd, out if mode == "l2" else None, argmax, mode,
+                                     cache.kernel_size, cache.stride, cache.padding, cache.count_include_pad)
     assert _close(dx, backward(dout, cache), 1e-12)
 
 
@@ -129,9 +132,9 @@ def test_prelu_matches_reference(rng):
 
     x, alpha = rng.standard_normal((8, 32, 20, 20)), rng.random(32)
     ref, cache = prelu_forward(x, alpha)
-    assert _rel(gpu.prelu_forward_gpu(to_device(x), to_device(alpha)), ref) == 0
+    assert _rel(prelu.prelu_output_cuda(to_device(x), to_device(alpha)), ref) == 0
     dout = rng.standard_normal(x.shape)
-    dx, dalpha = gpu.prelu_backward_gpu(to_device(dout), to_device(x), to_device(alpha))
+    dx, dalpha = prelu.prelu_grads_cuda(to_device(dout), to_device(x), to_device(alpha))
     want_dx, want_dalpha = prelu_backward(dout, cache)
     assert _rel(dx, want_dx) == 0 and _close(dalpha, want_dalpha, 1e-12)
 
@@ -152,7 +155,7 @@ def test_nms_matches_readable_nms(rng, n, mode, reduce):
     boxes, scores = _boxes(rng, n), rng.random(n)
     scores[::11] = 0.5
     want = nms(boxes, scores, 0.5, mode)
-    got = gpu.nms_gpu(to_device(boxes), to_device(scores), 0.5, mode, reduce=reduce)
+    got = cuda_nms.nms_cuda(to_device(boxes), to_device(scores), 0.5, mode, reduce=reduce)
     assert got.dtype == cupy.int64
     np.testing.assert_array_equal(to_host(got), want)
 
@@ -164,7 +167,7 @@ def test_nms_matches_torchvision(rng):
         pytest.skip("torch without CUDA")
     boxes, scores = _boxes(rng, 20000, extent=2000.0), rng.random(20000)
     want = torchvision.ops.nms(torch.as_tensor(boxes, device="cuda"), torch.as_tensor(scores, device="cuda"), 0.5)
-    got = gpu.nms_gpu(to_device(boxes), to_device(scores), 0.5)
+    got = cuda_nms.nms_cuda(to_device(boxes), to_device(scores), 0.5)
     np.testing.assert_array_equal(to_host(got), want.cpu().numpy())
 
 
@@ -176,10 +179,10 @@ def test_distances_and_neighbours_match_reference(rng, metric):
 
     a, b = rng.standard_normal((300, 128)), rng.standard_normal((2000, 128))
     want = pairwise_distances(a, b, metric=metric, impl="reference")
-    assert _close(gpu.pairwise_distances_gpu(to_device(a), to_device(b), metric=metric), want, 1e-12)
-    same = gpu.pairwise_distances_gpu(to_device(a), metric=metric)
+    assert _close(distances.pairwise_distances_cuda(to_device(a), to_device(b), metric=metric), want, 1e-12)
+    same = distances.pairwise_distances_cuda(to_device(a), metric=metric)
     assert float(cupy.abs(cupy.diagonal(same)).max()) == 0
-    got_i, got_d = gpu.nearest_neighbors_gpu(to_device(a), to_device(b), k=5, metric=metric, block_size=128)
+    got_i, got_d = distances.nearest_neighbors_cuda(to_device(a), to_device(b), k=5, metric=metric, block_size=128)
     want_i, want_d = nearest_neighbors(a, b, k=5, metric=metric, impl="reference")
     np.testing.assert_array_equal(to_host(got_i), want_i)
     assert _close(got_d, want_d, 1e-12)
@@ -193,7 +196,8 @@ def test_hog_cell_histograms_match_reference(rng, binning):
     g_row, g_col = hog.dominant_channel_gradients(image)
     magnitude, orientation = hog.magnitude_orientation(g_row, g_col)
     want = hog.cell_histograms(magnitude, orientation, orientations=9, pixels_per_cell=(8, 8), binning=binning)
-    got = gpu.hog_cell_histograms_gpu(to_device(image), orientations=9, pixels_per_cell=(8, 8), binning=binning)
+    got = cuda_hog.hog_cell_histograms_cuda(to_device(image), edges=hog.orientation_bin_edges(9), pixels_per_cell=(8, 8),
+                                            binning=binning)
     # an orientation a hair from a hard-bin edge may land on the other side on the device (atan2 in
     # its last bit); allow a few such pixels, each moving at most one vote of 1/64 of a magnitude
     diff = np.abs(to_host(got) - want)

@@ -2,7 +2,7 @@
 
 For every gradcheck case that ``scratchface gradcheck`` runs (collected from
 scratchface.layers.* and scratchface.losses.* by
-``scratchface.cli.collect_gradcheck_cases``), run the forward pass once on the
+``scratchface.gradcheck.collect_gradcheck_cases``), run the forward pass once on the
 float64 inputs and once on the same inputs rounded to float32, and check that
 
 * the float32 output stays float32 (no silent upcast to float64), and
@@ -18,7 +18,8 @@ exactly the same numbers as the float32 run.
 import numpy as np
 import pytest
 
-from scratchface.cli import collect_gradcheck_cases
+from scratchface.gradcheck import collect_gradcheck_cases
+
 
 CASES = collect_gradcheck_cases(seed=0)
 RTOL, SCALED_ATOL = 1e-4, 1e-5
