@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from scratchface.gradcheck import PASS_THRESHOLD, check_layer
+from scratchface.gradcheck import PASS_THRESHOLD, check_layer, numerical_gradient
+from scratchface.layers import pooling
 from scratchface.layers.pooling import (
     avg_pool2d_backward,
     avg_pool2d_forward,
@@ -243,3 +244,48 @@ def test_pool_bad_input(rng, mode):
     _, other_cache = POOLS[other][0](x, kernel_size=2)
     with pytest.raises(TypeError, match=f"cache must be the PoolCache returned by {mode}_pool2d_forward"):
         backward(out, other_cache)
+
+
+def _naive_pool(x, mode, k, s, p):
+    """Per-window loops over the zero/-inf padded input (no ceil_mode), and the gradient of sum(out * dout)."""
+    n, c, h, w = x.shape
+    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    out = np.zeros((n, c, oh, ow))
+    for a in range(n):
+        for b in range(c):
+            for i in range(oh):
+                for j in range(ow):
+                    rows = range(max(i * s - p, 0), min(i * s - p + k, h))
+                    cols = range(max(j * s - p, 0), min(j * s - p + k, w))
+                    vals = [x[a, b, r, q] for r in rows for q in cols]
+                    out[a, b, i, j] = {"max": max(vals), "avg": sum(vals) / (k * k),
+                                       "l2": np.sqrt(sum(v * v for v in vals))}[mode]
+    return out
+
+
+@pytest.mark.parametrize("mode", ["max", "avg", "l2"])
+def test_each_pooling_has_its_own_reference_equal_to_loops_and_to_the_kernel(rng, mode):
+    from scratchface.kernels.pooling import pool2d_dx_numba, pool2d_output_numba
+
+    x = rng.permutation(2 * 3 * 7 * 6).reshape(2, 3, 7, 6) / 50.0 - 2.0   # distinct: no ties in a max
+    kernel, stride, padding, out_hw = (3, 3), (2, 2), (1, 1, 1, 1), (4, 3)
+    dout = rng.standard_normal((2, 3) + out_hw)
+    reference_forward = getattr(pooling, f"{mode}_pool2d_reference_forward")
+    reference_backward = getattr(pooling, f"{mode}_pool2d_reference_backward")
+    if mode == "max":
+        out, argmax = reference_forward(x, kernel, stride, padding, out_hw)
+        dx = reference_backward(dout, x, argmax, kernel, stride, padding)
+    elif mode == "avg":
+        out = reference_forward(x, kernel, stride, padding, out_hw)
+        dx = reference_backward(dout, x, kernel, stride, padding)
+    else:
+        out = reference_forward(x, kernel, stride, padding, out_hw)
+        dx = reference_backward(dout, x, out, kernel, stride, padding)
+    np.testing.assert_allclose(out, _naive_pool(x, mode, 3, 2, 1), rtol=1e-13, atol=1e-14)
+    fast, fast_argmax = pool2d_output_numba(x, mode, kernel, stride, padding, out_hw, True)
+    np.testing.assert_allclose(fast, out, rtol=1e-13, atol=1e-14)
+    fast_dx = pool2d_dx_numba(dout, x, fast if mode == "l2" else None, fast_argmax, mode, kernel, stride, padding,
+                              True)
+    np.testing.assert_allclose(fast_dx, dx, rtol=1e-12, atol=1e-14)
+    numeric = numerical_gradient(lambda: float(np.sum(_naive_pool(x, mode, 3, 2, 1) * dout)), x)
+    np.testing.assert_allclose(dx, numeric, rtol=1e-6, atol=1e-8)

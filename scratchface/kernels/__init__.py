@@ -1,9 +1,42 @@
-"""The fast kernels: Numba on the CPU (``kernels/*.py``), CUDA in ``kernels/cuda``.
+"""The fast path, in one place: Numba kernels for the CPU, CUDA kernels and their host wrappers for the GPU.
 
-Each sits beside the readable version of its layer (``scratchface/layers``,
-``scratchface/detection``...) and is tested equal to it. Importing this package
-imports no Numba; each kernel module does, and is itself imported lazily by the
-public function that needs it.
+Grouped by operation; the same operation has the same module name on both sides::
+
+    kernels/
+        _numba.py             single_thread_below: small problems on one thread
+        conv.py               conv2d_output_numba, conv2d_grads_numba      (im2col + BLAS GEMM)
+        pooling.py            pool2d_output_numba, pool2d_dx_numba         (max / avg / L2)
+        locally_connected.py  locally_connected2d_output_numba, ..._grads_numba
+        roi.py                roi_max_pool_output_numba, roi_max_pool_dx_numba,
+                              roi_align_output_numba, roi_align_dx_numba
+        nms.py                greedy_nms                                   (kept indices)
+        distances.py          finish_sq_euclidean, finish_cosine, topk_rows
+        hog.py                hog_cell_histograms_numba, hog_normalize_blocks_numba
+        cuda/                 the @cuda.jit kernels AND their host wrappers, one module per operation:
+            _launch.py        array_module, launch, block counts, device views, the stream
+            conv.py           im2col, col2im kernels; conv2d_output_cuda, conv2d_grads_cuda
+            pooling.py        pool2d_output_kernel, pool2d_dx_kernel; pool2d_output_cuda, pool2d_dx_cuda
+            prelu.py          prelu_*_kernel; prelu_output_cuda, prelu_grads_cuda
+            nms.py            overlap_mask, reduce_mask; nms_cuda
+            distances.py      finish_*, topk_rows; pairwise_distances_cuda, nearest_neighbors_cuda
+            hog.py            cell_histograms_kernel; hog_cell_histograms_cuda
+
+Names say what a function returns: ``*_output_*`` the forward output,
+``*_grads_*`` all the gradients, ``*_dx_*`` the input gradient alone, with the
+suffix ``_numba`` or ``_cuda`` for where it runs (``*_kernel`` for a raw
+``@cuda.jit`` kernel). None of them validates like the public functions or
+returns a cache: the validated ``*_forward -> (out, cache)`` /
+``*_backward(dout, cache)`` pairs are in ``scratchface/layers`` (and
+``detection.nms``, ``recognition.distances``, ``detection.hog``), which pick a
+kernel with ``impl='auto' | 'reference' | 'numba' | 'cuda'`` and are tested
+equal to their readable references.
+
+Dependencies point one way: the layers import the kernels (lazily); kernels
+never import ``scratchface.layers`` (a kernel that needs geometry, as ROI
+pooling's bins, gets it as an argument) and use only ``scratchface._validation``
+and ``scratchface.backend``. Importing this package, or
+``scratchface.kernels.cuda``, imports neither Numba nor CuPy; each kernel
+module does, and is imported lazily by the public function that needs it.
 
 Threads: the kernels run Numba ``parallel=True`` loops between BLAS matrix
 products. With OpenMP's default wait policy the Numba workers spin after each
