@@ -196,8 +196,8 @@ def test_hog_cell_histograms_match_reference(rng, binning):
     g_row, g_col = hog.dominant_channel_gradients(image)
     magnitude, orientation = hog.magnitude_orientation(g_row, g_col)
     want = hog.cell_histograms(magnitude, orientation, orientations=9, pixels_per_cell=(8, 8), binning=binning)
-    got = cuda_hog.hog_cell_histograms_cuda(to_device(image), edges=hog.orientation_bin_edges(9), pixels_per_cell=(8, 8),
-                                            binning=binning)
+    got = cuda_hog.hog_cell_histograms_cuda(to_device(image), edges=hog.orientation_bin_edges(9),
+                                            pixels_per_cell=(8, 8), binning=binning)
     # an orientation a hair from a hard-bin edge may land on the other side on the device (atan2 in
     # its last bit); allow a few such pixels, each moving at most one vote of 1/64 of a magnitude
     diff = np.abs(to_host(got) - want)

@@ -102,7 +102,8 @@ def _write_planted_package(root):
     (pkg / "sub").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
     (pkg / "sub" / "__init__.py").write_text("")
-    (pkg / "_private.py").write_text("def gradcheck_cases(rng):\n    raise AssertionError('private modules are skipped')\n")
+    (pkg / "_private.py").write_text("def gradcheck_cases(rng):\n"
+                                     "    raise AssertionError('private modules are skipped')\n")
     (pkg / "no_cases.py").write_text("X = 1\n")
     (pkg / "sub" / "affine.py").write_text(
         "from scratchface.gradcheck import GradcheckCase\n"

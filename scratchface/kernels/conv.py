@@ -137,7 +137,10 @@ def _im2col(x, kh, kw, stride, padding, oh, ow):
 
 
 def conv2d_output_numba(x, w, b, stride, padding):
-    """The convolution output ``out (N, F, OH, OW)`` of validated NumPy arrays (see ``scratchface.layers.conv.conv2d_forward``)."""
+    """The convolution output ``out (N, F, OH, OW)`` of validated NumPy arrays.
+
+    See :func:`scratchface.layers.conv.conv2d_forward` for the arguments and the math.
+    """
     f, c, kh, kw = w.shape
     top, bottom, left, right = padding
     oh = (x.shape[2] + top + bottom - kh) // stride[0] + 1

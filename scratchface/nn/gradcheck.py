@@ -5,8 +5,9 @@ a fixed random ``dout`` and the scalar :math:`L = \\sum \\mathrm{forward}(x) \\o
 ``module.backward(dout)`` must return :math:`\\partial L / \\partial x` and leave
 :math:`\\partial L / \\partial \\theta` in every ``param.grad``. Each is compared
 with finite differences by :func:`scratchface.gradcheck.compare_gradients`, the
-one engine of every gradient check (4th-order central differences, float64). This is what proves that a container (``Sequential``,
-``Concat``, ``Residual``, an inception block) routes and sums its gradients right.
+one engine of every gradient check (4th-order central differences, float64).
+This is what proves that a container (``Sequential``, ``Concat``, ``Residual``,
+an inception block) routes and sums its gradients right.
 """
 from __future__ import annotations
 
