@@ -14,20 +14,23 @@ two places:
   arithmetic, the bit masks and the shared-memory reductions are tested on a
   machine without a GPU (``tests/test_cuda_kernels.py``).
 
-==================  ===========================================  ============================================
-module              host wrappers                                public function that calls them (CuPy input)
-==================  ===========================================  ============================================
-``conv``            ``conv2d_output_cuda``, ``conv2d_grads_cuda``  ``layers.conv.conv2d_forward`` / ``_backward``
-``pooling``         ``pool2d_output_cuda``, ``pool2d_dx_cuda``   ``layers.pooling`` (max, avg, L2)
-``prelu``           ``prelu_output_cuda``, ``prelu_grads_cuda``  ``layers.activations.prelu_forward`` / ``_backward``
-``nms``             ``nms_cuda``                                 ``detection.nms.nms``
-``distances``       ``pairwise_distances_cuda``,                 ``recognition.distances.pairwise_distances``,
-                    ``nearest_neighbors_cuda``                   ``nearest_neighbors``
-``hog``             ``hog_cell_histograms_cuda``                 none yet: ``detection.hog.hog`` is NumPy-only;
-                                                                 tested and benchmarked on its own
-``_launch``         ``array_module``, ``launch``, block counts,  (shared by the modules above)
-                    device views, the stream
-==================  ===========================================  ============================================
+Modules (host wrappers -> the public function that calls them with CuPy arrays):
+
+``conv``
+    ``conv2d_output_cuda``, ``conv2d_grads_cuda`` -> ``layers.conv.conv2d_forward`` / ``conv2d_backward``
+``pooling``
+    ``pool2d_output_cuda``, ``pool2d_dx_cuda`` -> the max, average and L2 poolings of ``layers.pooling``
+``prelu``
+    ``prelu_output_cuda``, ``prelu_grads_cuda`` -> ``layers.activations.prelu_forward`` / ``prelu_backward``
+``nms``
+    ``nms_cuda`` -> ``detection.nms.nms``
+``distances``
+    ``pairwise_distances_cuda``, ``nearest_neighbors_cuda`` -> ``recognition.distances``
+``hog``
+    ``hog_cell_histograms_cuda`` -> none yet: ``detection.hog.hog`` is NumPy-only; tested in the
+    simulator and on a GPU (``tests/test_cuda_kernels.py``, ``tests/test_gpu_cupy.py``)
+``_launch``
+    ``array_module``, ``launch``, block counts, device views, the stream: shared by the modules above
 
 The wrappers are the fast paths behind the validated public functions: they
 check shapes and dtypes, but not finiteness (that costs a device
