@@ -40,7 +40,7 @@ from .._validation import check_choice, check_float_array, check_positive_float,
 from ..backend import get_array_module, is_cupy_array
 
 __all__ = ["squared_euclidean_distances", "cosine_distances", "pairwise_distances",
-           "nearest_neighbors"]
+           "nearest_neighbors", "normalize_rows"]
 
 _METRICS = ("sqeuclidean", "cosine")
 _IMPLS = ("auto", "reference", "numba", "cuda")
@@ -332,3 +332,21 @@ def nearest_neighbors(queries, gallery=None, *, k=1, metric="sqeuclidean", exclu
         indices[start:stop] = order
         distances[start:stop] = xp.take_along_axis(d, order, axis=1)
     return indices, distances
+
+
+def normalize_rows(x, *, eps=1e-12):
+    """Each row divided by its Euclidean norm: :math:`x_i / \\max(\\lVert x_i \\rVert_2, \\epsilon)`.
+
+    Parameters
+    ----------
+    x : float array, shape (N, D)
+    eps : float
+        Floor of the norm (a zero row stays zero).
+
+    Returns
+    -------
+    array, shape (N, D), the dtype of ``x``
+        Unit rows: squared Euclidean distances between them are :math:`2 - 2 \\cos`.
+    """
+    x = np.asarray(x)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), eps)
