@@ -70,7 +70,7 @@ DATA = find_data_dir()   # $SCRATCHFACE_DATA, else ../shared/data beside the rep
 if DATA is not None:
     from scratchface.data.orl import load_orl_faces
     from scratchface.detection.mtcnn import detect_faces
-    from scratchface.recognition import train_embedding as te
+    from scratchface.recognition import orl_embedding as oe
     from scratchface.recognition.pipeline import align_dlib, embed_aligned
 
     images, labels = load_orl_faces(DATA / "orl_faces", subjects=range(31, 41))

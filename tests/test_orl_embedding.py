@@ -321,3 +321,20 @@ def test_command_line_ensemble_errors(data_dir, capsys):
             xoe.main(["--data", str(data_dir)] + argv)
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err, argv
+
+
+def test_shift_images_moves_by_whole_pixels_repeating_the_border():
+    from scratchface.data.augment import shift_images
+
+    x = np.arange(12, dtype=np.float32).reshape(1, 1, 3, 4)
+    down = shift_images(x, 1, 0)                 # down one row: the first row repeated on top
+    np.testing.assert_array_equal(down[0, 0], [[0, 1, 2, 3], [0, 1, 2, 3], [4, 5, 6, 7]])
+    left = shift_images(x, 0, -2)                # left two columns: the last column repeated on the right
+    np.testing.assert_array_equal(left[0, 0], [[2, 3, 3, 3], [6, 7, 7, 7], [10, 11, 11, 11]])
+
+
+def test_normalize_rows_gives_unit_rows_and_leaves_zero_rows():
+    from scratchface.recognition.distances import normalize_rows
+
+    out = normalize_rows(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    np.testing.assert_allclose(out, [[0.6, 0.8], [0.0, 0.0]])

@@ -2,8 +2,8 @@
 
 Each step is callable on its own::
 
-    from scratchface.recognition.pipeline import embed, verify, Gallery
-    vectors = embed("group.jpg")                  # (n_faces, 128), largest face first
+    from scratchface.recognition.pipeline import embed_faces, verify, Gallery
+    vectors = embed_faces("group.jpg")            # (n_faces, 128), largest face first
     same, distance = verify("a.jpg", "b.jpg")     # largest face of each; same = distance < 0.6
     gallery = Gallery()
     gallery.add("ada", "ada.jpg")
@@ -59,8 +59,8 @@ __all__ = [
     "align_dlib",
     "detect_and_embed",
     "dlib_template",
-    "embed",
     "embed_aligned",
+    "embed_faces",
     "embed_folder",
     "list_images",
     "verify",
@@ -217,8 +217,11 @@ def detect_and_embed(image, *, min_face_size=20, max_faces=None, batch_size=32) 
     return FaceEmbeddings(embed_aligned(crops, batch_size=batch_size), det.boxes, det.probs, det.landmarks)
 
 
-def embed(image, *, min_face_size=20, batch_size=32):
+def embed_faces(image, *, min_face_size=20, batch_size=32):
     """The 128-d descriptor of every face in ``image``: float32 (n_faces, 128), largest face first.
+
+    Detects, aligns and embeds a photo (for a network trained here on
+    preprocessed faces, see :func:`scratchface.recognition.orl_embedding.embed_with_net`).
 
     ``(0, 128)`` when no face is found. ``image``: a path, PIL image or array
     (gray, RGB, RGBA; uint8, uint16 or float).
