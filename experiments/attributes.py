@@ -56,7 +56,7 @@ def attribute_table(features, conditions, subjects, *, attributes=None, methods=
     rows = []
     iterator = attributes
     if progress:
-        from tqdm.auto import tqdm  # optional: a progress bar only
+        from tqdm.auto import tqdm  # lazy: tqdm.auto probes for Jupyter widgets, only when a bar is shown
         iterator = tqdm(attributes, desc="attributes")
     for attribute in iterator:
         index, y = attribute_labels(conditions, attribute)

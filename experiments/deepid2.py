@@ -115,7 +115,7 @@ def train_deepid2(x, labels, *, lam=1.0, ident_weight=1.0, epochs=None, lr=None,
     history = {"loss": [], "ident": [], "verif": []}
     bar = None
     if progress:
-        from tqdm.auto import tqdm  # optional: a progress bar only
+        from tqdm.auto import tqdm  # lazy: tqdm.auto probes for Jupyter widgets, only when a bar is shown
         bar = tqdm(total=total, desc=f"DeepID2 w_id={ident_weight:g} lambda={lam:g}", unit="step")
     start, step = time.perf_counter(), 0
     net.train()

@@ -146,7 +146,7 @@ def train_embedding(x, labels, *, loss="triplet", epochs=None, lr=None, rng=0, n
     history = {"loss": [], "triplets": []}
     bar = None
     if progress:
-        from tqdm.auto import tqdm  # optional: a progress bar only
+        from tqdm.auto import tqdm  # lazy: tqdm.auto probes for Jupyter widgets, only when a bar is shown
         bar = tqdm(total=total, desc=f"train {loss}", unit="step")
     start, cpu_start, step = time.perf_counter(), time.process_time(), 0
     net.train()

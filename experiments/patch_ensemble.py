@@ -101,7 +101,7 @@ def train_patch_ensemble(images, labels, *, loss="arcface", patches=tuple(PATCHE
             for i, p in enumerate(patches) for s in seeds]
     bar = None
     if progress:
-        from tqdm.auto import tqdm  # optional: a progress bar only
+        from tqdm.auto import tqdm  # lazy: tqdm.auto probes for Jupyter widgets, only when a bar is shown
         bar = tqdm(total=len(jobs), desc=f"patch ensemble ({loss})", unit="network")
     results = []
     try:

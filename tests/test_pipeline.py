@@ -224,7 +224,7 @@ def test_embed_folder_streams_with_bounded_batches(tmp_path, monkeypatch):
 
     batches, reads = [], []
     real_read = pipeline.read_image
-    monkeypatch.setattr(mtcnn, "detect_faces", fake_detect)
+    monkeypatch.setattr(pipeline, "detect_faces", fake_detect)
     monkeypatch.setattr(pipeline, "read_image", lambda p: reads.append(p) or real_read(p))
     monkeypatch.setattr(pipeline, "embed_aligned",
                         lambda crops, batch_size: batches.append(len(crops)) or np.zeros((len(crops), 128)))

@@ -20,13 +20,44 @@ __all__ = ["augment", "shift_images", "warp_edge"]
 
 
 def warp_edge(image, matrix, size, pad=24):
-    """:func:`~scratchface.detection.align.warp_affine` of a 2-D image whose border pixels repeat outwards."""
+    """:func:`~scratchface.detection.align.warp_affine` of a 2-D image whose border pixels repeat outwards.
+
+    Parameters
+    ----------
+    image : float array, shape (H, W)
+    matrix : float array, shape (3, 3)
+        Input -> output coordinates (x, y, 1), as ``warp_affine``'s, in the
+        coordinates of ``image`` itself (the padding is accounted for here).
+    size : (rows, cols)
+        Shape of the output.
+    pad : int
+        Border rows and columns repeated around ``image`` first; samples that fall
+        farther out than ``pad`` pixels read ``warp_affine``'s fill instead.
+
+    Returns
+    -------
+    float array, shape ``size``
+        ``warp_affine(pad(image, pad, 'edge'), matrix @ T, size)`` with ``T`` the
+        translation by ``-pad`` that undoes the padding.
+    """
     shift = np.array([[1.0, 0.0, -pad], [0.0, 1.0, -pad], [0.0, 0.0, 1.0]])
     return warp_affine(np.pad(image, pad, mode="edge"), matrix @ shift, size)
 
 
 def shift_images(x, dy, dx):
-    """Images (N, C, H, W) moved by (dy, dx) pixels, the border rows and columns repeated."""
+    """Images moved by whole pixels, the border rows and columns repeated into the gap.
+
+    Parameters
+    ----------
+    x : array, shape (N, C, H, W)
+    dy, dx : int
+        Rows down and columns right (negative: up, left); at most H and W.
+
+    Returns
+    -------
+    array, shape (N, C, H, W)
+        ``out[..., i, j] = x[..., clip(i - dy, 0, H - 1), clip(j - dx, 0, W - 1)]``.
+    """
     h, w = x.shape[2:]
     padded = np.pad(x, ((0, 0), (0, 0), (abs(dy),) * 2, (abs(dx),) * 2), mode="edge")
     return padded[:, :, abs(dy) - dy:abs(dy) - dy + h, abs(dx) - dx:abs(dx) - dx + w]

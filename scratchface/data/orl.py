@@ -66,7 +66,7 @@ def load_orl_faces(path=None, subjects=None):
     labels : int64 array, shape (N,)
         The subject number ``K`` of ``sK`` (1..40).
     """
-    from PIL import Image  # lazy
+    from PIL import Image  # lazy: Pillow only when files are read (importing scratchface stays light)
 
     folder = orl_faces_dir(path)
     if subjects is None:
@@ -150,7 +150,7 @@ def orl_landmarks(images, *, progress=False):
     out = np.full((len(images), 5, 2), np.nan)
     iterator = images
     if progress:
-        from tqdm.auto import tqdm  # optional: a progress bar only
+        from tqdm.auto import tqdm  # lazy: tqdm.auto probes for Jupyter widgets, only when a bar is shown
         iterator = tqdm(images, desc="MTCNN landmarks", unit="image")
     for i, image in enumerate(iterator):
         found = detect_faces(image, min_face_size=20)

@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_array, check_positive_int
+from .._validation import check_array, check_choice, check_float_array, check_positive_int
 
 __all__ = ["Pairs", "as_rng", "split_by_person", "make_pairs", "gallery_probe_split", "pair_distances", "pk_batches"]
 
@@ -209,8 +209,6 @@ def pair_distances(embeddings, pairs, *, metric="sqeuclidean"):
     -------
     distances : float64 array, shape (P,)
     """
-    from .._validation import check_choice, check_float_array  # noqa: PLC0415
-
     check_float_array(embeddings, "embeddings", ndim=2)
     check_choice(metric, "metric", ("sqeuclidean", "cosine"))
     e = np.asarray(embeddings, dtype=np.float64)

@@ -292,7 +292,7 @@ def yale_features(path=None, *, subjects=None, conditions=None, cache=None, min_
 def _progress(iterable, enabled, desc):
     if not enabled:
         return iterable
-    from tqdm.auto import tqdm  # optional: a progress bar only
+    from tqdm.auto import tqdm  # lazy: tqdm.auto probes for Jupyter widgets, only when a bar is shown
     return tqdm(iterable, desc=desc)
 
 

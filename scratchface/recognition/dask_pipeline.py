@@ -38,6 +38,8 @@ import os
 import numpy as np
 
 from .._validation import check_positive_int
+from ..detection.mtcnn import detect_faces
+from ..image import as_rgb, read_image
 from .pipeline import (
     CHIP_SIZE,
     IMAGE_EXTENSIONS,
@@ -101,9 +103,6 @@ def embed_files(files, *, batch_size=32, min_face_size=20, max_faces=None):
     list of FolderItem
         In the order of ``files``.
     """
-    from ..detection.mtcnn import detect_faces
-    from ..image import as_rgb, read_image
-
     batch_size = check_positive_int(batch_size, "batch_size")
     found, chips = [], []   # (path, boxes, n_faces, error) per file; the aligned chips of all files
     for file in files:

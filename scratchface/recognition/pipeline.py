@@ -43,7 +43,10 @@ from .._validation import (
     check_positive_float,
     check_positive_int,
 )
+from ..detection.align import umeyama, warp_affine
+from ..detection.mtcnn import detect_faces
 from ..image import as_rgb, read_image
+from ..models.dlib_resnet import embed_crops
 
 __all__ = [
     "CHIP_SIZE",
@@ -147,8 +150,6 @@ def align_dlib(image, landmarks, size=CHIP_SIZE, padding=DLIB_PADDING):
     -------
     crops : float32 array, shape (n, size, size, 3), RGB on 0..255
     """
-    from ..detection.align import umeyama, warp_affine
-
     landmarks = np.asarray(landmarks, dtype=np.float64)
     if landmarks.shape == (5, 2):
         landmarks = landmarks[None]
@@ -181,8 +182,6 @@ def embed_aligned(crops, *, batch_size=32, weights=None):
     -------
     embeddings : float32 array, shape (n, 128)
     """
-    from ..models.dlib_resnet import embed_crops
-
     check_array(crops, "crops", ndim=(3, 4), dtype_kind="buif", finite=True)
     if crops.ndim == 4 and len(crops) == 0:
         return np.zeros((0, 128), np.float32)
@@ -198,8 +197,6 @@ class FaceEmbeddings(NamedTuple):
 
 
 def _detect(image, min_face_size):
-    from ..detection.mtcnn import detect_faces
-
     return detect_faces(image, min_face_size=min_face_size)
 
 
@@ -504,8 +501,6 @@ def embed_folder(path, batch_size=32, *, min_face_size=20, extensions=IMAGE_EXTE
     FolderItem
         In sorted path order.
     """
-    from ..detection.mtcnn import detect_faces
-
     batch_size = check_positive_int(batch_size, "batch_size")
     if max_faces is not None:
         max_faces = check_positive_int(max_faces, "max_faces")
@@ -556,6 +551,6 @@ class _NoBar:
 def _progress(total, enabled):
     if not enabled:
         return _NoBar()
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # lazy: tqdm.auto probes for Jupyter widgets, only when a bar is shown
 
     return tqdm(total=total, unit="image", desc="embedding faces")

@@ -39,7 +39,7 @@ from .identification import rank_one_accuracy
 
 __all__ = ["RocCurve", "KFoldResult", "roc_curve", "roc_auc", "auc", "accuracy_at_threshold",
            "fit_threshold", "kfold_accuracy", "val_far", "val_at_far", "kfold_val_at_far",
-           "equal_error_rate", "default_folds", "evaluate_embedding"]
+           "equal_error_rate", "default_folds", "evaluate_embedding", "check_pairs"]
 
 
 class RocCurve(NamedTuple):
@@ -59,7 +59,8 @@ class KFoldResult(NamedTuple):
 
 # ----------------------------------------------------------------------------- validation
 
-def _check_pairs(distances, same):
+def check_pairs(distances, same):
+    """``(distances, same)`` checked: 1-D float distances and one bool per distance (lists are converted)."""
     if isinstance(distances, (list, tuple)):
         distances = np.asarray(distances, dtype=np.float64)
     if isinstance(same, (list, tuple)):
@@ -112,7 +113,7 @@ def roc_curve(distances, same):
         ``(far, tar, thresholds)``, the first point ``(0, 0)`` at threshold
         ``-inf`` and the last ``(1, 1)`` at the largest distance.
     """
-    d, s = _check_pairs(distances, same)
+    d, s = check_pairs(distances, same)
     _need_both(s, "roc_curve")
     u, n_same_le, n_diff_le = _counts_below(d, s)
     tar = np.concatenate([[0.0], n_same_le / s.sum()])
@@ -146,7 +147,7 @@ def roc_auc(distances, same):
 
 def accuracy_at_threshold(distances, same, threshold):
     """Fraction of pairs classified right by "same iff distance <= threshold"."""
-    d, s = _check_pairs(distances, same)
+    d, s = check_pairs(distances, same)
     if d.size == 0:
         raise ValueError("accuracy_at_threshold needs at least one pair")
     threshold = float(threshold)
@@ -172,7 +173,7 @@ def fit_threshold(distances, same):
     accuracy : float
         Accuracy on these pairs at ``threshold``.
     """
-    d, s = _check_pairs(distances, same)
+    d, s = check_pairs(distances, same)
     if d.size == 0:
         raise ValueError("fit_threshold needs at least one pair")
     u, n_same_le, n_diff_le = _counts_below(d, s)
@@ -194,7 +195,7 @@ def val_far(distances, same, threshold):
     -------
     val, far : float
     """
-    d, s = _check_pairs(distances, same)
+    d, s = check_pairs(distances, same)
     _need_both(s, "val_far")
     t = float(threshold)
     return float(np.mean(d[s] <= t)), float(np.mean(d[~s] <= t))
@@ -256,7 +257,7 @@ def kfold_accuracy(distances, same, *, folds=None, n_folds=10):
         ``mean`` and ``std`` of the held-out accuracies, each fold's accuracy
         and the threshold :func:`fit_threshold` chose on the other folds.
     """
-    d, s = _check_pairs(distances, same)
+    d, s = check_pairs(distances, same)
     f = _fold_array(d.size, folds, n_folds)
     labels = np.unique(f)
     if labels.size < 2:
@@ -281,7 +282,7 @@ def kfold_val_at_far(distances, same, far=1e-3, *, folds=None, n_folds=10):
         The FAR actually reached on each fold can exceed the target (the
         threshold was not chosen on it).
     """
-    d, s = _check_pairs(distances, same)
+    d, s = check_pairs(distances, same)
     f = _fold_array(d.size, folds, n_folds)
     vals, thresholds = [], []
     for k in np.unique(f):
