@@ -79,7 +79,7 @@ SMALL = dict(max_steps=2, epochs=1, batch_size=8)
 
 
 def test_members_are_the_seeded_single_runs():
-    """Member (patch, seed) = train_embedding of build_patch_net(rng=seed) on crop_patch(patch), nothing else."""
+    """Member (patch, seed) = experiments.orl_embedding.train_embedding of build_patch_net(rng=seed) on crop_patch(patch), nothing else."""
     images, labels = _toy_people()
     members, histories = xpe.train_patch_ensemble(images, labels, loss="arcface", patches=("coarse", "lower"),
                                                  seeds=(1, 0), progress=False, **SMALL)
