@@ -10,8 +10,7 @@ patches. :func:`train_lfw_subset_cnn` splits them with a seeded generator
     flatten - dense 576 -> 2
 
 from :mod:`scratchface.nn` modules and trains it with Adam and softmax
-cross-entropy. It reaches about 95-100% held-out accuracy in a few seconds on
-two CPU cores (most of the first run is Numba compiling the kernels).
+cross-entropy; how well and how fast: ``docs/results.md``, section Recognition.
 """
 from __future__ import annotations
 
