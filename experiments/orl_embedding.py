@@ -249,7 +249,8 @@ def eigenfaces_baseline(train_images, test_images, test_labels, *, n_components=
 
 
 def format_row(name, r):
-    """One line of the tables: ``name`` and :func:`scratchface.recognition.verification.evaluate_embedding`'s numbers."""
+    """One line of the tables: ``name``, then the numbers of
+    :func:`scratchface.recognition.verification.evaluate_embedding` (``r``)."""
     return (f"{name:<12} 10-fold accuracy {100 * r['accuracy']:.2f}% +- {100 * r['accuracy_std']:.2f}  "
             f"AUC {r['auc']:.4f}  EER {100 * r['eer']:.2f}%  VAL@FAR=1e-2 {100 * r['val_at_far_1e-2']:.1f}%  "
             f"rank-1 {100 * r['rank1']:.2f}%")

@@ -79,7 +79,7 @@ SMALL = dict(max_steps=2, epochs=1, batch_size=8)
 
 
 def test_members_are_the_seeded_single_runs():
-    """Member (patch, seed) = experiments.orl_embedding.train_embedding of build_patch_net(rng=seed) on crop_patch(patch), nothing else."""
+    """Member (patch, seed) = train_embedding of build_patch_net(rng=seed) on crop_patch(patch), nothing else."""
     images, labels = _toy_people()
     members, histories = xpe.train_patch_ensemble(images, labels, loss="arcface", patches=("coarse", "lower"),
                                                  seeds=(1, 0), progress=False, **SMALL)
@@ -87,8 +87,8 @@ def test_members_are_the_seeded_single_runs():
     assert all(len(h["loss"]) == 2 for h in histories)
     for patch, seed, net in members[1:3]:
         x = pe.crop_patch(images, patch)
-        alone, _ = xoe.train_embedding(x, labels, loss="arcface", rng=seed, net=orl_nets.build_patch_net(x.shape[2:], rng=seed),
-                                      progress=False, **SMALL)
+        net_alone = orl_nets.build_patch_net(x.shape[2:], rng=seed)
+        alone, _ = xoe.train_embedding(x, labels, loss="arcface", rng=seed, net=net_alone, progress=False, **SMALL)
         for (name, a), b in zip(alone.state_dict().items(), net.state_dict().values()):
             np.testing.assert_array_equal(a, b, err_msg=f"{patch} {seed} {name}")
 

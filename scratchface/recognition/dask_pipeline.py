@@ -33,6 +33,7 @@ passes differs, which moves float32 results by about 1e-6).
 """
 from __future__ import annotations
 
+import importlib
 import os
 
 import numpy as np
@@ -56,8 +57,6 @@ _EXTRA_HINT = "pip install scratchface[dask]"
 
 def _import_dask(module):
     """``dask.bag`` or ``dask.array``, or an ImportError that names the extra to install."""
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError as exc:

@@ -9,9 +9,10 @@ on new people, and combining them cancels part of those mistakes (their
 single patch: 96.05% on LFW with the joint Bayesian; 60 patches: 97.45%).
 
 Here the members are :func:`scratchface.models.orl_nets.build_patch_net`'s
-networks, trained as the whole-face ones (``python -m experiments.patch_ensemble``), only the crop changes (:data:`PATCHES`, in the ORL image
-widened to 112 x 96 by repeating its edge columns; ``factor`` is the block
-average that lowers the resolution):
+networks, trained as the whole-face ones (``python -m experiments.patch_ensemble``);
+only the crop changes (:data:`PATCHES`, in the ORL image widened to 112 x 96
+by repeating its edge columns; ``factor`` is the block average that lowers
+the resolution):
 
 =========  ====================  ======  ================================
 patch      rows x cols (full)    factor  network input
@@ -26,7 +27,7 @@ inner      24-88 x 16-80         1       64 x 64, the inner face at full resolut
 Every patch is centred left to right, so the mirror image of a patch is the
 patch of the mirror image (flip augmentation and test-time flips stay valid).
 The five were fixed before any was trained (five more, tried alone afterwards
-at the cross-validation below, were all weaker and are not used: the eyes
+at the cross-validation of docs/results.md, were all weaker and are not used: the eyes
 or the nose at full resolution, the top, middle or centre of the face at
 half resolution); an ensemble is all five patches x seeds ``0`` and ``1``
 (:data:`SHIPPED`), ten networks.
@@ -130,7 +131,7 @@ def crop_patch(images, patch):
 
 
 def yale_in_orl_frame(path=None, *, landmarks=None):
-    """The Yale faces warped into ORL's 112 x 92 framing: extra training identities (``experiments.patch_ensemble --add-yale``).
+    """The Yale faces warped into ORL's 112 x 92 framing: extra training identities (``--add-yale``).
 
     Each photo (243 x 320) is warped by the similarity transform (Umeyama) that
     takes MTCNN's five points closest to :data:`~scratchface.data.orl.ORL_TEMPLATE`
