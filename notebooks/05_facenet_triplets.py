@@ -32,7 +32,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from scratchface.data import find_data_dir
+from scratchface.data import find_data_dir, orl
 from scratchface.losses.mining import (
     batch_all_triplets,
     batch_hard_triplets,
@@ -40,7 +40,8 @@ from scratchface.losses.mining import (
     semi_hard_triplets,
 )
 from scratchface.losses.triplet import mined_triplet_loss_forward, triplet_loss_forward
-from scratchface.recognition import train_embedding as te
+from scratchface.models import orl_nets
+from scratchface.recognition import orl_embedding as oe
 from scratchface.recognition.eigenfaces import fit_pca, pca_transform
 
 
@@ -51,21 +52,20 @@ rng = np.random.default_rng(0)
 # ## 1. Real embeddings
 #
 # The package ships a small FaceNet-style network trained with this very loss on ORL people 1–30
-# (`te.load_pretrained('triplet')`; `te.embed_orl` aligns the faces on MTCNN's five landmarks and
+# (`scratchface.recognition.orl_embedding.load_pretrained('triplet')`; `embed_orl` aligns the faces on MTCNN's five landmarks and
 # embeds them). We embed the ten people it has **never seen** (31–40, ten photos each). For
 # comparison, the same architecture with random weights (before training).
 
 # %%
 if DATA is not None:
-    from scratchface.data.orl import load_orl_faces
     from scratchface.detection.mtcnn import detect_faces
 
-    images, labels = load_orl_faces(DATA / "orl_faces", subjects=te.TEST_PEOPLE)
+    images, labels = orl.load_orl_faces(DATA / "orl_faces", subjects=orl.TEST_PEOPLE)
     # five landmarks per face (MTCNN) to align the faces as the network was trained
     landmarks = np.stack([detect_faces(image, min_face_size=80).landmarks[0] for image in images])
-    trained = te.embed_orl(images, "triplet", landmarks=landmarks)
-    untrained = te.embed(te.build_embedding_net(rng=0).eval(), te.preprocess_orl(images, landmarks))
-    print(f"ORL people {te.TEST_PEOPLE[0]}-{te.TEST_PEOPLE[-1]}: embeddings {trained.shape}")
+    trained = oe.embed_orl(images, "triplet", landmarks=landmarks)
+    untrained = oe.embed_with_net(orl_nets.build_embedding_net(rng=0).eval(), orl.preprocess_orl(images, landmarks))
+    print(f"ORL people {orl.TEST_PEOPLE[0]}-{orl.TEST_PEOPLE[-1]}: embeddings {trained.shape}")
 else:
     print("face data not found: ORL replaced by synthetic 128-d embeddings, 10 'people' x 10 (a stand-in)")
     images = None

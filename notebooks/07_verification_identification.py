@@ -70,7 +70,7 @@ DATA = find_data_dir()   # $SCRATCHFACE_DATA, else ../shared/data beside the rep
 if DATA is not None:
     from scratchface.data.orl import load_orl_faces
     from scratchface.detection.mtcnn import detect_faces
-    from scratchface.recognition import train_embedding as te
+    from scratchface.recognition import orl_embedding as oe
     from scratchface.recognition.pipeline import align_dlib, embed_aligned
 
     images, labels = load_orl_faces(DATA / "orl_faces", subjects=range(31, 41))
@@ -79,7 +79,7 @@ if DATA is not None:
     chips = np.concatenate([align_dlib(image, f.landmarks[:1]) for image, f in zip(images, found)])
     landmarks = np.stack([f.landmarks[0] for f in found])
     embeddings = {"dlib": embed_aligned(chips),
-                  "ORL triplet": te.embed_orl(images, "triplet", landmarks=landmarks)}
+                  "ORL triplet": oe.embed_orl(images, "triplet", landmarks=landmarks)}
 else:
     print("face data not found: synthetic 128-d embeddings of 10 'people' x 10 stand in for ORL")
     rng = np.random.default_rng(0)

@@ -1,16 +1,36 @@
-"""The ``scratchface`` command line.
+"""The ``scratchface`` command line: ``gradcheck`` and the face commands detect, verify, identify, cluster, demo.
 
-Exit codes: 0 success, 1 the job ran and found a failure (e.g. a gradient
-check failed), 2 bad usage or bad input.
+Each command returns its exit code:
+
+====  ==================================================================
+0     success (``verify``: the same person)
+1     the job ran and found a failure: a gradient check failed; no face in
+      the photo (``detect``, ``identify``, ``cluster``), not the same person
+      or no face (``verify``)
+2     bad usage, or an input that cannot be used: a missing, truncated,
+      corrupt or non-image file, a missing folder, an empty gallery
+====  ==================================================================
+
+Messages for the user go to stderr, results to stdout (``--json`` for scripts).
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 
-from .gradcheck import PASS_THRESHOLD, collect_gradcheck_cases
+import numpy as np
 
-__all__ = ["main"]
+from .detection.draw import draw_detections
+from .detection.mtcnn import detect_faces
+from .gradcheck import PASS_THRESHOLD, collect_gradcheck_cases
+from .image import as_rgb, read_image
+from .recognition import pipeline
+from .recognition.clustering import threshold_clustering
+
+__all__ = ["main", "build_parser", "add_face_commands", "cmd_cluster", "cmd_demo", "cmd_detect", "cmd_identify",
+           "cmd_verify"]
 
 
 def _cmd_gradcheck(args) -> int:
@@ -48,11 +68,332 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="only the cases whose name contains NAME")
     p.set_defaults(func=_cmd_gradcheck)
-    from .recognition.commands import add_subparsers  # detect, verify, identify, cluster, demo
-    add_subparsers(sub)
+    add_face_commands(sub)  # detect, verify, identify, cluster, demo
     return parser
 
 
+# ============================================================================= the face commands
+OK, FAILURE, BAD_INPUT = 0, 1, 2
+
+
+class _BadInput(Exception):
+    """An input the command cannot use (exit code 2)."""
+
+
+def _error(command, message):
+    print(f"scratchface {command}: error: {message}", file=sys.stderr)
+
+
+def _read(path):
+    """An image file as an RGB float array, or :class:`_BadInput` with a clear message."""
+    try:
+        return as_rgb(read_image(path))
+    except FileNotFoundError:
+        if os.path.isdir(path):
+            raise _BadInput(f"{path} is a folder, not an image file") from None
+        raise _BadInput(f"image file not found: {path}") from None
+    except (ValueError, TypeError, OSError) as exc:
+        raise _BadInput(str(exc)) from None
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _min_face(text):
+    value = _positive_float(text)
+    if value < 12:
+        raise argparse.ArgumentTypeError(f"must be at least 12 pixels (MTCNN's smallest window), got {text!r}")
+    return value
+
+
+def _run(command, body, args):
+    """Call ``body(args)``; turn :class:`_BadInput` into exit code 2 and a message."""
+    try:
+        return body(args)
+    except _BadInput as exc:
+        _error(command, exc)
+        return BAD_INPUT
+
+
+def _round(values, digits=2):
+    return np.round(np.asarray(values, dtype=np.float64), digits).tolist()
+
+
+# ----------------------------------------------------------------------------- detect
+def _faces_json(det):
+    return [{"box": _round(b), "probability": round(float(p), 4), "landmarks": _round(lm)}
+            for b, p, lm in zip(det.boxes, det.probs, det.landmarks)]
+
+
+def _save_drawing(rgb, det, out, title=None):
+    from matplotlib.figure import Figure  # heavy, optional: only when a drawing is asked for
+
+    height, width = rgb.shape[:2]
+    fig = Figure(figsize=(8, 8 * height / max(width, 1)))
+    ax = fig.add_subplot()
+    draw_detections(rgb, det, ax=ax, title=title)
+    try:
+        fig.savefig(out, bbox_inches="tight", dpi=100)
+    except (OSError, ValueError) as exc:
+        raise _BadInput(f"cannot write {out}: {exc}") from None
+
+
+def _detect(args):
+    rgb = _read(args.image)
+    det = detect_faces(rgb, min_face_size=args.min_face_size)
+    if args.out:
+        _save_drawing(rgb, det, args.out, title=f"{len(det.boxes)} face(s)")
+    if args.json:
+        print(json.dumps({"image": args.image, "faces": _faces_json(det)}, indent=2))
+    else:
+        for k, (box, prob) in enumerate(zip(det.boxes, det.probs), 1):
+            x1, y1, x2, y2 = box
+            print(f"face {k}: box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}), probability {prob:.3f}")
+    if args.out:
+        print(f"annotated image saved to {os.path.abspath(args.out)}", file=sys.stderr)
+    if len(det.boxes) == 0:
+        print(f"no face found in {args.image}", file=sys.stderr)
+        return FAILURE
+    return OK
+
+
+def cmd_detect(args):
+    """``scratchface detect IMG [--out annotated.png] [--json]``: MTCNN boxes, probabilities, landmarks."""
+    return _run("detect", _detect, args)
+
+
+# ----------------------------------------------------------------------------- verify
+def _largest_embedding(path, min_face_size):
+    faces = pipeline.detect_and_embed(_read(path), min_face_size=min_face_size, max_faces=1)
+    return faces.embeddings[0] if len(faces.embeddings) else None
+
+
+def _verify(args):
+    a = _largest_embedding(args.image1, args.min_face_size)
+    b = _largest_embedding(args.image2, args.min_face_size)
+    missing = [p for p, e in ((args.image1, a), (args.image2, b)) if e is None]
+    if missing:
+        for path in missing:
+            print(f"no face found in {path}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"same": None, "distance": None, "threshold": args.threshold, "no_face": missing}))
+        return FAILURE
+    distance = float(np.linalg.norm(a.astype(np.float64) - b))
+    same = distance < args.threshold
+    if args.json:
+        print(json.dumps({"same": same, "distance": round(distance, 4), "threshold": args.threshold}))
+    else:
+        verdict = "same person" if same else "different people"
+        sign = "<" if same else ">="
+        print(f"{verdict} (distance {distance:.3f} {sign} threshold {args.threshold:g})")
+    return OK if same else FAILURE
+
+
+def cmd_verify(args):
+    """``scratchface verify IMG1 IMG2``: are the largest faces of the two photos the same person?"""
+    return _run("verify", _verify, args)
+
+
+# ----------------------------------------------------------------------------- identify
+def _identify(args):
+    rgb = _read(args.image)
+    if not os.path.isdir(args.gallery):
+        raise _BadInput(f"gallery folder not found: {args.gallery}")
+    try:
+        gallery = pipeline.Gallery.from_folder(args.gallery, args.threshold, min_face_size=args.min_face_size,
+                                      on_error="skip")
+    except ValueError as exc:
+        raise _BadInput(str(exc)) from None
+    for file, why in gallery.skipped:
+        print(f"warning: gallery file {file} left out: {why}", file=sys.stderr)
+    if len(gallery) == 0:
+        raise _BadInput(f"the gallery {args.gallery} is empty: none of its images has a usable face")
+    matches = gallery.identify(rgb)
+    if args.json:
+        print(json.dumps({"image": args.image, "gallery": {"faces": len(gallery), "people": gallery.people},
+                          "threshold": args.threshold,
+                          "faces": [{"name": m.name, "nearest": m.nearest, "distance": round(m.distance, 4),
+                                     "box": _round(m.box)} for m in matches]}, indent=2))
+    else:
+        for k, m in enumerate(matches, 1):
+            x1, y1, x2, y2 = m.box
+            who = m.name if m.name is not None else f"unknown (nearest: {m.nearest})"
+            print(f"face {k} at ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}): {who}, distance {m.distance:.3f}")
+    if not matches:
+        print(f"no face found in {args.image}", file=sys.stderr)
+        return FAILURE
+    return OK
+
+
+def cmd_identify(args):
+    """``scratchface identify --gallery DIR IMG``: name every face of IMG from the people in DIR."""
+    return _run("identify", _identify, args)
+
+
+# ----------------------------------------------------------------------------- cluster
+def _clusters_by_size(labels):
+    """Cluster member indices, biggest cluster first (ties: by first member)."""
+    groups = [np.flatnonzero(labels == k) for k in np.unique(labels)]
+    return sorted(groups, key=lambda g: (-len(g), g[0]))
+
+
+def _cluster(args):
+    if not os.path.isdir(args.folder):
+        raise _BadInput(f"folder not found: {args.folder}")
+    paths, face_index, vectors, skipped = [], [], [], []
+    for item in pipeline.embed_folder(args.folder, batch_size=args.batch_size, min_face_size=args.min_face_size,
+                             extensions=None if args.all_files else pipeline.IMAGE_EXTENSIONS, recursive=args.recursive,
+                             progress=not args.quiet):
+        if item.error is not None:
+            skipped.append((item.path, item.error))
+            continue
+        for k, vector in enumerate(item.embeddings):
+            paths.append(item.path)
+            face_index.append(k + 1)
+            vectors.append(vector)
+    for path, why in skipped:
+        print(f"warning: {path} left out: {why}", file=sys.stderr)
+    if not vectors:
+        print(f"no face found in the images of {args.folder}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"folder": args.folder, "clusters": []}))
+        return FAILURE
+    # single linkage: faces chained by Euclidean distances <= threshold (squared, in clustering's units)
+    labels = threshold_clustering(np.stack(vectors).astype(np.float64), args.threshold ** 2)
+    clusters = [[{"file": os.path.relpath(paths[i], args.folder), "face": face_index[i]} for i in group]
+                for group in _clusters_by_size(labels)]
+    if args.json:
+        print(json.dumps({"folder": args.folder, "threshold": args.threshold, "clusters": clusters}, indent=2))
+    else:
+        print(f"{len(vectors)} faces in {len(clusters)} clusters (threshold {args.threshold:g})")
+        for k, members in enumerate(clusters, 1):
+            listed = ", ".join(m["file"] + (f" [face {m['face']}]" if m["face"] > 1 else "") for m in members)
+            print(f"cluster {k} ({len(members)} face{'s' if len(members) > 1 else ''}): {listed}")
+    return OK
+
+
+def cmd_cluster(args):
+    """``scratchface cluster DIR``: group the faces of a folder's photos by person."""
+    return _run("cluster", _cluster, args)
+
+
+# ----------------------------------------------------------------------------- demo
+def _demo(args):
+    from skimage.data import astronaut  # heavy, optional: only the demo needs the bundled photo
+
+    rgb = astronaut().astype(np.float32)
+    det = detect_faces(rgb)
+    out = args.out
+    _save_drawing(rgb, det, out, title=f"MTCNN: {len(det.boxes)} face(s) in scikit-image's astronaut")
+    for k, (box, prob) in enumerate(zip(det.boxes, det.probs), 1):
+        x1, y1, x2, y2 = box
+        print(f"face {k}: box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}), probability {prob:.3f}")
+    print(f"saved {os.path.abspath(out)}")
+    return OK if len(det.boxes) else FAILURE
+
+
+def cmd_demo(args):
+    """``scratchface demo [--out PNG]``: detect and draw the faces of scikit-image's astronaut."""
+    return _run("demo", _demo, args)
+
+
+# ----------------------------------------------------------------------------- registration of the face commands
+_EXIT_CODES = "exit codes: 0 success, 1 {one}, 2 bad usage or unreadable input"
+
+
+def add_face_commands(subparsers):
+    """Register ``detect``, ``verify``, ``identify``, ``cluster`` and ``demo`` on argparse sub-parsers.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        What ``parser.add_subparsers()`` returned; each sub-command's handler is
+        set as ``func`` (``args.func(args)`` returns the exit code).
+    """
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    def common(p, threshold=False):
+        p.add_argument("--min-face-size", type=_min_face, default=20.0, metavar="PIXELS",
+                       help="smallest face searched for, pixels (default 20)")
+        if threshold:
+            p.add_argument("--threshold", type=_positive_float, default=pipeline.DEFAULT_THRESHOLD,
+                           help=f"Euclidean distance below which two faces are the same person "
+                                f"(default {pipeline.DEFAULT_THRESHOLD}, dlib's)")
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = subparsers.add_parser(
+        "detect", help="find faces (MTCNN) in a photo", formatter_class=fmt,
+        description="Find the faces of a photo with MTCNN: boxes, probabilities, five landmarks.",
+        epilog=_EXIT_CODES.format(one="no face found"))
+    p.add_argument("image", metavar="IMG", help="photo (JPEG, PNG, GIF, PGM...; gray, RGB, RGBA, 8 or 16 bit)")
+    p.add_argument("--out", metavar="PNG", help="also save the photo with the faces drawn on it")
+    common(p)
+    p.set_defaults(func=cmd_detect)
+
+    p = subparsers.add_parser(
+        "verify", help="are two photos of the same person?", formatter_class=fmt,
+        description="Compare the largest face of each photo with dlib's 128-d descriptor "
+                    "(detect with MTCNN, align, embed, Euclidean distance).",
+        epilog=_EXIT_CODES.format(one="different people, or no face in a photo"))
+    p.add_argument("image1", metavar="IMG1")
+    p.add_argument("image2", metavar="IMG2")
+    common(p, threshold=True)
+    p.set_defaults(func=cmd_verify)
+
+    p = subparsers.add_parser(
+        "identify", help="name the faces of a photo from a gallery of known people", formatter_class=fmt,
+        description="Name every face of IMG by the nearest enrolled face of the gallery, or 'unknown' "
+                    "when it is farther than the threshold. The gallery folder holds DIR/name.jpg "
+                    "(the file name is the person's name) or DIR/name/*.jpg (several photos per person).",
+        epilog=_EXIT_CODES.format(one="no face found in IMG"))
+    p.add_argument("--gallery", required=True, metavar="DIR", help="folder of photos of known people")
+    p.add_argument("image", metavar="IMG")
+    common(p, threshold=True)
+    p.set_defaults(func=cmd_identify)
+
+    p = subparsers.add_parser(
+        "cluster", help="group the faces of a folder of photos by person", formatter_class=fmt,
+        description="Embed every face of every photo in DIR (streaming, in batches) and group the "
+                    "faces chained by distances at most the threshold (single linkage).",
+        epilog=_EXIT_CODES.format(one="no face in any photo"))
+    p.add_argument("folder", metavar="DIR")
+    p.add_argument("--recursive", action="store_true", help="also read sub-folders")
+    p.add_argument("--all-files", action="store_true",
+                   help="try every file, not only image extensions (e.g. Yale's subject01.happy)")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="faces per forward pass (default 32)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    common(p, threshold=True)
+    p.set_defaults(func=cmd_cluster)
+
+    p = subparsers.add_parser(
+        "demo", help="detect and draw the faces of a bundled photo", formatter_class=fmt,
+        description="Detect the faces of scikit-image's astronaut (Eileen Collins) with MTCNN, draw "
+                    "them and save the picture as a PNG.",
+        epilog=_EXIT_CODES.format(one="no face found"))
+    p.add_argument("--out", default="scratchface_demo.png", metavar="PNG",
+                   help="where to save the picture (default ./scratchface_demo.png)")
+    p.set_defaults(func=cmd_demo)
+    return subparsers
+
+
+# ============================================================================= entry point
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

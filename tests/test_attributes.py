@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+import experiments.attributes as xat
 from scratchface.detection.svm import LinearSVM, hinge_objective
 from scratchface.recognition import attributes as at
 
@@ -197,7 +198,7 @@ def test_yale_features_subset(yale_subset):
 
 def test_end_to_end_table_on_subset(yale_subset):
     feats, _ = yale_subset
-    rows = at.attribute_table(feats.block, feats.conditions, feats.subjects, n_folds=4,
+    rows = xat.attribute_table(feats.block, feats.conditions, feats.subjects, n_folds=4,
                               lmle_options={"steps": 30, "cluster_size": 2})
     # only the two lighting attributes have both classes in this subset
     assert [r["attribute"] for r in rows] == ["leftlight", "rightlight"]
@@ -207,17 +208,17 @@ def test_end_to_end_table_on_subset(yale_subset):
             assert 0.0 <= r[m]["balanced_accuracy"] <= 1.0
     # floor, measured 81% and 100% for the re-weighted SVM (chance: 50%)
     assert np.mean([r["reweighted"]["balanced_accuracy"] for r in rows]) >= 0.7
-    text = at.format_table(rows, title="subset")
+    text = xat.format_table(rows, title="subset")
     assert "leftlight" in text and "(b) re-weighted SVM" in text and "mean" in text
 
 
 def test_command_line(yale_subset, capsys, tmp_path):
     _, cache = yale_subset
-    assert at.main(["--cache", str(cache), "--features", "embedding", "--folds", "2", "--lmle-steps", "20",
+    assert xat.main(["--cache", str(cache), "--features", "embedding", "--folds", "2", "--lmle-steps", "20",
                     "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "features: embedding (128-d)" in out and "rightlight" in out
     with pytest.raises(SystemExit):
-        at.main(["--features", "pixels"])
-    assert at.main(["--data", str(tmp_path), "--no-progress"]) == 2
+        xat.main(["--features", "pixels"])
+    assert xat.main(["--data", str(tmp_path), "--no-progress"]) == 2
     assert "Yale faces not found" in capsys.readouterr().err

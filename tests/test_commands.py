@@ -8,14 +8,15 @@ import pytest
 from PIL import Image
 
 from scratchface.image import as_rgb
-from scratchface.recognition import commands, pipeline
+from scratchface import cli
+from scratchface.recognition import pipeline
 from scratchface.recognition.pipeline import FaceEmbeddings, FolderItem
 
 
 def run(argv):
     """Parse ``argv`` with a parser holding only these sub-commands and run the handler."""
     parser = argparse.ArgumentParser(prog="scratchface")
-    commands.add_subparsers(parser.add_subparsers(dest="command"))
+    cli.add_face_commands(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -2,13 +2,15 @@
 import numpy as np
 import pytest
 
+import experiments.deepid2 as xd2
 from scratchface.gradcheck import check_layer, numerical_gradient, rel_error
 from scratchface.layers.dense import dense_backward, dense_forward
 from scratchface.layers.softmax import (
     softmax_cross_entropy_backward,
     softmax_cross_entropy_forward,
 )
-from scratchface.recognition import deepid2 as d2
+from scratchface.losses import deepid2 as d2
+from scratchface.models import orl_nets
 
 
 def _batch(rng, people=3, per_person=3, dim=5):
@@ -123,7 +125,7 @@ def _toy_faces(rng, people=4, per_person=6, size=16):
 
 
 def _tiny_net():
-    return d2.build_deepid2_net(feature_dim=8, channels=(4, 4, 8), input_size=(16, 16), rng=0)
+    return orl_nets.build_deepid2_net(feature_dim=8, channels=(4, 4, 8), input_size=(16, 16), rng=0)
 
 
 def _whole_set_verif(net, x, labels):
@@ -135,12 +137,12 @@ def _whole_set_verif(net, x, labels):
 def test_training_with_lambda_zero_ignores_the_margin():
     x, labels = _toy_faces(np.random.default_rng(0))
     options = {"epochs": 3, "lr": 1e-2, "progress": False, "people_per_batch": 2, "images_per_person": 6}
-    a, ha = d2.train_deepid2(x, labels, lam=0.0, margin=0.5, net=_tiny_net(), **options)
-    b, hb = d2.train_deepid2(x, labels, lam=0.0, margin=3.0, net=_tiny_net(), **options)
+    a, ha = xd2.train_deepid2(x, labels, lam=0.0, margin=0.5, net=_tiny_net(), **options)
+    b, hb = xd2.train_deepid2(x, labels, lam=0.0, margin=3.0, net=_tiny_net(), **options)
     assert ha["loss"] == hb["loss"] and ha["verif"] == [0.0] * len(ha["loss"])
     for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
         np.testing.assert_array_equal(pa.data, pb.data, err_msg=name)
-    c, _ = d2.train_deepid2(x, labels, lam=1.0, margin=3.0, net=_tiny_net(), **options)
+    c, _ = xd2.train_deepid2(x, labels, lam=1.0, margin=3.0, net=_tiny_net(), **options)
     assert any(not np.array_equal(pa.data, pc.data) for pa, pc in zip(a.parameters(), c.parameters()))
 
 
@@ -149,7 +151,7 @@ def test_short_run_lowers_the_loss(lam, ident_weight):
     x, labels = _toy_faces(np.random.default_rng(1))
     net = _tiny_net()
     before = _whole_set_verif(net, x, labels)
-    net, history = d2.train_deepid2(x, labels, lam=lam, ident_weight=ident_weight, epochs=8, lr=1e-2,
+    net, history = xd2.train_deepid2(x, labels, lam=lam, ident_weight=ident_weight, epochs=8, lr=1e-2,
                                     progress=False, net=net, people_per_batch=4, images_per_person=6)
     losses = history["loss"]
     assert len(losses) == 8 and np.all(np.isfinite(losses))
@@ -171,24 +173,24 @@ def test_errors(rng):
         d2.deepid2_loss_forward(features, w, b, labels=labels[:-1])
     x, toy_labels = _toy_faces(rng)
     with pytest.raises(TypeError, match="unknown option"):
-        d2.train_deepid2(x, toy_labels, alpha=0.2)
+        xd2.train_deepid2(x, toy_labels, alpha=0.2)
     with pytest.raises(ValueError, match="no training signal"):
-        d2.train_deepid2(x, toy_labels, lam=0.0, ident_weight=0.0)
+        xd2.train_deepid2(x, toy_labels, lam=0.0, ident_weight=0.0)
     with pytest.raises(ValueError, match="labels must have one entry per image"):
-        d2.train_deepid2(x, toy_labels[:-1])
+        xd2.train_deepid2(x, toy_labels[:-1])
 
 
 def test_command_line_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        d2.main(["--lambdas", "one"])
+        xd2.main(["--lambdas", "one"])
     with pytest.raises(SystemExit):
-        d2.main(["--lambdas", "0"])
-    assert d2.main(["--data", str(tmp_path)]) == 2
+        xd2.main(["--lambdas", "0"])
+    assert xd2.main(["--data", str(tmp_path)]) == 2
     assert "ORL faces not found" in capsys.readouterr().err
 
 
 def test_table_format():
     row = {"signal": "joint", "lam": 0.5, "accuracy": 0.9, "accuracy_std": 0.01, "auc": 0.95, "eer": 0.1,
            "rank1": 0.8, "seconds": 3.0}
-    text = d2.format_table([row, dict(row, signal="ident", lam=0.0)])
+    text = xd2.format_table([row, dict(row, signal="ident", lam=0.0)])
     assert "both, lambda=0.5" in text and "identification only" in text and "90.00% +- 1.00" in text

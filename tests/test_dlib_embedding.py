@@ -19,7 +19,7 @@ from scratchface.models.dlib_resnet import (
     load_dlib_weights,
     preprocess,
 )
-from scratchface.recognition import convert_dlib as conv
+import experiments.convert_dlib as conv
 
 # dlib 20.0.1's own descriptors (dlib.face_recognition_model_v1 with
 # dlib_face_recognition_resnet_model_v1.dat from face_recognition_models 0.3.0,

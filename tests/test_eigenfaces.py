@@ -82,8 +82,8 @@ def test_errors(rng):
 
 def test_orl_eigenfaces_baseline(data_dir):
     """Eigenfaces fitted on ORL people 1-30, verification and rank-1 on the unseen people 31-40."""
-    from scratchface.data.orl import load_orl_faces
-    from scratchface.recognition.train_embedding import TEST_PEOPLE, TRAIN_PEOPLE, eigenfaces_baseline
+    from experiments.orl_embedding import eigenfaces_baseline
+    from scratchface.data.orl import TEST_PEOPLE, TRAIN_PEOPLE, load_orl_faces
 
     images, labels = load_orl_faces(data_dir / "orl_faces")
     train, test = np.isin(labels, TRAIN_PEOPLE), np.isin(labels, TEST_PEOPLE)

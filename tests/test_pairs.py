@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from scratchface.data.pairs import gallery_probe_split, make_pairs, pair_distances, split_by_person
+from scratchface.data.pairs import gallery_probe_split, make_pairs, pair_distances, pk_batches, split_by_person
 
 ORL_LIKE = np.repeat(np.arange(31, 41), 10)  # 10 people x 10 images
 
@@ -92,3 +92,31 @@ def test_errors():
         make_pairs(np.array([0, 0, 1]), n_folds=10)
     with pytest.raises(ValueError, match="leaves no probe"):
         gallery_probe_split(np.array([0, 0, 1]), per_person=1)
+
+
+# ----------------------------------------------------------------------------- P x K batches
+
+def test_pk_batches_hold_p_people_with_k_images_each_and_cover_the_epoch_once():
+    labels = np.repeat([3, 5, 8, 9], 6)                 # 4 people x 6 images
+    batches = pk_batches(labels, 2, 3, np.random.default_rng(0))
+    # two groups of 2 people; each person's 6 images in 2 chunks of 3: 4 batches of 2 x 3
+    assert len(batches) == 4
+    for batch in batches:
+        people, counts = np.unique(labels[batch], return_counts=True)
+        assert people.size == 2 and np.all(counts == 3)
+    np.testing.assert_array_equal(np.sort(np.concatenate(batches)), np.arange(labels.size))
+    again = pk_batches(labels, 2, 3, np.random.default_rng(0))
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again))
+
+
+def test_pk_batches_uneven_people_and_bad_input():
+    labels = np.array([0] * 7 + [1] * 2 + [2] * 3)        # 7 images -> chunks of 4 and 3; 2 images -> one chunk
+    batches = pk_batches(labels, 3, 3, np.random.default_rng(1))
+    assert sorted(len(b) for b in batches) == [3, 9]       # (4 + 2 + 3) and 3
+    np.testing.assert_array_equal(np.sort(np.concatenate(batches)), np.arange(labels.size))
+    with pytest.raises(ValueError, match="people_per_batch"):
+        pk_batches(labels, 0, 3, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="images_per_person"):
+        pk_batches(labels, 2, -1, np.random.default_rng(0))
+    with pytest.raises(TypeError, match="rng"):
+        pk_batches(labels, 2, 3, None)

@@ -3,8 +3,13 @@ import numpy as np
 import pytest
 from skimage.measure import block_reduce
 
+import experiments.orl_embedding as xoe
+import experiments.patch_ensemble as xpe
+from scratchface.data import orl
+from scratchface.models import orl_nets
+from scratchface.recognition import orl_embedding as oe
 from scratchface.recognition import patch_ensemble as pe
-from scratchface.recognition import train_embedding as te
+from scratchface.recognition.verification import evaluate_embedding
 
 
 def _images(n=3, seed=0):
@@ -50,7 +55,7 @@ def test_crop_patch_errors():
 @pytest.mark.parametrize("name", list(pe.PATCHES))
 def test_build_patch_net_shapes(name):
     x = pe.crop_patch(_images(2), name)
-    net = pe.build_patch_net(x.shape[2:], channels=(4, 4, 8), embedding_dim=16, rng=0)
+    net = orl_nets.build_patch_net(x.shape[2:], channels=(4, 4, 8), embedding_dim=16, rng=0)
     assert net.forward(x).shape == (2, 16)
     poolings = sum(type(m).__name__ == "MaxPool2d" for _, m in net.named_modules())
     assert poolings == (2 if name == "coarse" else 3)
@@ -58,7 +63,7 @@ def test_build_patch_net_shapes(name):
 
 def test_build_patch_net_errors():
     with pytest.raises(ValueError, match="multiples of 4"):
-        pe.build_patch_net((30, 24))
+        orl_nets.build_patch_net((30, 24))
 
 
 def _toy_people(people=4, per_person=4, seed=0):
@@ -76,14 +81,14 @@ SMALL = dict(max_steps=2, epochs=1, batch_size=8)
 def test_members_are_the_seeded_single_runs():
     """Member (patch, seed) = train_embedding of build_patch_net(rng=seed) on crop_patch(patch), nothing else."""
     images, labels = _toy_people()
-    members, histories = pe.train_patch_ensemble(images, labels, loss="arcface", patches=("coarse", "lower"),
+    members, histories = xpe.train_patch_ensemble(images, labels, loss="arcface", patches=("coarse", "lower"),
                                                  seeds=(1, 0), progress=False, **SMALL)
     assert [(p, s) for p, s, _ in members] == [("coarse", 1), ("coarse", 0), ("lower", 1), ("lower", 0)]
     assert all(len(h["loss"]) == 2 for h in histories)
     for patch, seed, net in members[1:3]:
         x = pe.crop_patch(images, patch)
-        alone, _ = te.train_embedding(x, labels, loss="arcface", rng=seed, net=pe.build_patch_net(x.shape[2:], rng=seed),
-                                      progress=False, **SMALL)
+        net_alone = orl_nets.build_patch_net(x.shape[2:], rng=seed)
+        alone, _ = xoe.train_embedding(x, labels, loss="arcface", rng=seed, net=net_alone, progress=False, **SMALL)
         for (name, a), b in zip(alone.state_dict().items(), net.state_dict().values()):
             np.testing.assert_array_equal(a, b, err_msg=f"{patch} {seed} {name}")
 
@@ -92,8 +97,8 @@ def test_parallel_training_gives_the_same_networks():
     images, labels = _toy_people()
     kwargs = dict(loss="triplet", patches=("coarse",), seeds=(0, 1), progress=False, max_steps=2, epochs=1,
                   people_per_batch=2, images_per_person=2)
-    serial, _ = pe.train_patch_ensemble(images, labels, n_jobs=1, **kwargs)
-    parallel, _ = pe.train_patch_ensemble(images, labels, n_jobs=2, **kwargs)
+    serial, _ = xpe.train_patch_ensemble(images, labels, n_jobs=1, **kwargs)
+    parallel, _ = xpe.train_patch_ensemble(images, labels, n_jobs=2, **kwargs)
     for (_, _, a), (_, _, b) in zip(serial, parallel):
         for (name, u), v in zip(a.state_dict().items(), b.state_dict().values()):
             np.testing.assert_array_equal(u, v, err_msg=name)
@@ -102,23 +107,23 @@ def test_parallel_training_gives_the_same_networks():
 def test_training_errors():
     images, labels = _toy_people()
     with pytest.raises(ValueError, match="distinct seeds"):
-        pe.train_patch_ensemble(images, labels, seeds=(0, 0), progress=False)
+        xpe.train_patch_ensemble(images, labels, seeds=(0, 0), progress=False)
     with pytest.raises(ValueError, match="labels must have shape"):
-        pe.train_patch_ensemble(images, labels[:-1], progress=False)
+        xpe.train_patch_ensemble(images, labels[:-1], progress=False)
     with pytest.raises(ValueError, match="n_jobs"):
-        pe.train_patch_ensemble(images, labels, n_jobs=0, progress=False)
+        xpe.train_patch_ensemble(images, labels, n_jobs=0, progress=False)
     with pytest.raises(ValueError, match="loss must be one of"):
-        pe.train_patch_ensemble(images, labels, loss="softmax", progress=False)
+        xpe.train_patch_ensemble(images, labels, loss="softmax", progress=False)
 
 
 def test_ensemble_distance_is_the_mean_of_the_members():
     images = _images(5)
-    members = [(p, 0, pe.build_patch_net(pe.crop_patch(images, p).shape[2:], channels=(4, 4, 8), embedding_dim=8,
+    members = [(p, 0, orl_nets.build_patch_net(pe.crop_patch(images, p).shape[2:], channels=(4, 4, 8), embedding_dim=8,
                                          rng=i)) for i, p in enumerate(("face", "coarse", "inner"))]
     e = pe.embed_patch_ensemble(members, images)
     singles = [pe.embed_patch_ensemble([m], images) for m in members]
     for single, (patch, _, net) in zip(singles, members):
-        np.testing.assert_allclose(single, te.embed(net, pe.crop_patch(images, patch)), rtol=1e-12)
+        np.testing.assert_allclose(single, oe.embed_with_net(net, pe.crop_patch(images, patch)), rtol=1e-12)
     d = ((e[:, None] - e[None]) ** 2).sum(-1)
     mean = np.mean([((s[:, None] - s[None]) ** 2).sum(-1) for s in singles], axis=0)
     np.testing.assert_allclose(d, mean, atol=1e-12)
@@ -130,7 +135,7 @@ def test_ensemble_distance_is_the_mean_of_the_members():
 
 def test_save_and_load(tmp_path):
     images = _images(4)
-    members = [(p, s, pe.build_patch_net(pe.crop_patch(images, p).shape[2:], rng=s))
+    members = [(p, s, orl_nets.build_patch_net(pe.crop_patch(images, p).shape[2:], rng=s))
                for p in ("upper", "coarse") for s in (0, 2)]
     path = pe.save_patch_ensemble(members, tmp_path / "mine.npz")
     loaded = pe.load_patch_ensemble(path, patches=("upper", "coarse"), seeds=(0, 2))
@@ -148,16 +153,16 @@ def test_save_and_load(tmp_path):
 
 def test_cross_validation_holds_people_out():
     images, labels = _toy_people(people=4)
-    folds = pe.cross_validate(images, labels, loss="arcface", patches=("coarse",), n_folds=2, progress=False,
+    folds = xpe.cross_validate(images, labels, loss="arcface", patches=("coarse",), n_folds=2, progress=False,
                               **SMALL)
     assert [f["people"] for f in folds] == [[0, 1], [2, 3]]
     assert all(0 <= f["ensemble"]["accuracy"] <= 1 and len(f["members"]) == 1 for f in folds)
     with pytest.raises(ValueError, match="n_folds"):
-        pe.cross_validate(images, labels, n_folds=3, progress=False)
+        xpe.cross_validate(images, labels, n_folds=3, progress=False)
 
 
 def test_command_line_errors(tmp_path, capsys):
-    assert pe.main(["--data", str(tmp_path), "--no-progress"]) == 2
+    assert xpe.main(["--data", str(tmp_path), "--no-progress"]) == 2
     assert "ORL faces not found" in capsys.readouterr().err
     for argv, message in [(["--jobs", "0"], "--jobs must be"), (["--patches", "face,nose"], "unknown patch 'nose'"),
                           (["--pretrained", "--out", "x.npz"], "--pretrained evaluates"),
@@ -165,7 +170,7 @@ def test_command_line_errors(tmp_path, capsys):
                           (["--loss", "triplet", "--out", "shipped"], "only the ArcFace ensemble trained on ORL alone ships"),
                           (["--seeds", "a"], "comma-separated integers")]:
         with pytest.raises(SystemExit) as exit_info:
-            pe.main(argv)
+            xpe.main(argv)
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err, argv
 
@@ -180,18 +185,18 @@ def test_shipped_ensemble_verifies_unseen_people(data_dir):
     from scratchface.data.weights import sha256_of_file
 
     assert sha256_of_file(pe.patch_ensemble_path()) == pe.SHIPPED["sha256"]
-    images, labels = load_orl_faces(data_dir / "orl_faces", subjects=te.TEST_PEOPLE)
+    images, labels = load_orl_faces(data_dir / "orl_faces", subjects=orl.TEST_PEOPLE)
     members = pe.load_patch_ensemble()
     assert [(p, s) for p, s, _ in members] == [(p, s) for p in pe.PATCHES for s in (0, 1)]
     e = pe.embed_patch_ensemble(members, images)
     assert e.shape == (100, 128 * 10)
     np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1, rtol=1e-9)
-    r = te.evaluate_embedding(e, labels, rng=0)
+    r = evaluate_embedding(e, labels, rng=0)
     assert r["accuracy"] >= FLOORS[0], r
     assert r["rank1"] >= FLOORS[1], r
     # the ensemble beats each of its members on unseen people
     for member in members:
-        assert te.evaluate_embedding(pe.embed_patch_ensemble([member], images), labels, rng=0)["accuracy"] < r["accuracy"]
+        assert evaluate_embedding(pe.embed_patch_ensemble([member], images), labels, rng=0)["accuracy"] < r["accuracy"]
 
 
 def test_yale_in_orl_frame_is_the_similarity_warp(data_dir):
@@ -203,7 +208,7 @@ def test_yale_in_orl_frame_is_the_similarity_warp(data_dir):
 
     yale = load_yale_faces(data_dir / "yalefaces")
     rng = np.random.default_rng(0)
-    template = te.ORL_TEMPLATE - [2.0, 0.0]
+    template = orl.ORL_TEMPLATE - [2.0, 0.0]
     points = np.empty((len(yale.images), 5, 2))   # the template moved into each photo by a random similarity
     for i in range(len(points)):
         angle, scale, shift = rng.uniform(-0.2, 0.2), rng.uniform(0.8, 1.3), rng.uniform([80, 40], [140, 90])
@@ -228,6 +233,6 @@ def test_add_yale_command_line_errors(capsys):
                           (["--add-yale", "--cross-validate"], "--add-yale adds training people"),
                           (["--add-yale", "--out", "shipped"], "trained on ORL alone ships")]:
         with pytest.raises(SystemExit) as exit_info:
-            pe.main(argv)
+            xpe.main(argv)
         assert exit_info.value.code == 2, argv
         assert message in capsys.readouterr().err, argv

@@ -1,4 +1,4 @@
-"""The recognition pipeline: dlib alignment, embed, verify, Gallery, streaming folders; ORL identification."""
+"""The recognition pipeline: dlib alignment, embed_faces, verify, Gallery, streaming folders; ORL identification."""
 import os
 
 import numpy as np
@@ -13,8 +13,8 @@ from scratchface.recognition.pipeline import (
     align_dlib,
     detect_and_embed,
     dlib_template,
-    embed,
     embed_aligned,
+    embed_faces,
     embed_folder,
     list_images,
     verify,
@@ -98,7 +98,7 @@ def test_faces_are_found_and_people_told_apart(faces):
     x1, y1, x2, y2 = collins.boxes[0]
     assert 70 < x1 < 100 and 50 < y1 < 75 and 160 < x2 < 185 and 160 < y2 < 185
     # the same face mirrored stays close; another person is far (dlib's 0.6)
-    mirrored = embed(astronaut_face()[:, ::-1])
+    mirrored = embed_faces(astronaut_face()[:, ::-1])
     assert mirrored.shape == (1, 128)
     assert np.linalg.norm(mirrored[0] - collins.embeddings[0]) < 0.4
     assert np.linalg.norm(hopper.embeddings[0] - collins.embeddings[0]) > 0.6
@@ -114,11 +114,11 @@ def test_verify_two_people_and_no_face():
 
 
 def test_embed_without_a_face_is_empty_and_any_image_kind_works(faces):
-    assert embed(np.full((80, 80, 3), 200, np.uint8)).shape == (0, 128)
+    assert embed_faces(np.full((80, 80, 3), 200, np.uint8)).shape == (0, 128)
     face16 = (astronaut_face().astype(np.uint16) * 257)              # 16-bit RGB: the same picture
-    np.testing.assert_allclose(embed(face16), faces["collins"].embeddings, atol=2e-3)
+    np.testing.assert_allclose(embed_faces(face16), faces["collins"].embeddings, atol=2e-3)
     with pytest.raises(FileNotFoundError, match="not found"):
-        embed("/no/such/photo.jpg")
+        embed_faces("/no/such/photo.jpg")
 
 
 # ----------------------------------------------------------------------------- Gallery
@@ -224,7 +224,7 @@ def test_embed_folder_streams_with_bounded_batches(tmp_path, monkeypatch):
 
     batches, reads = [], []
     real_read = pipeline.read_image
-    monkeypatch.setattr(mtcnn, "detect_faces", fake_detect)
+    monkeypatch.setattr(pipeline, "detect_faces", fake_detect)
     monkeypatch.setattr(pipeline, "read_image", lambda p: reads.append(p) or real_read(p))
     monkeypatch.setattr(pipeline, "embed_aligned",
                         lambda crops, batch_size: batches.append(len(crops)) or np.zeros((len(crops), 128)))

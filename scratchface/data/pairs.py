@@ -8,7 +8,8 @@ pair and as many different-person pairs drawn at random, dealt into ``n_folds``
 folds that each hold as many same as different pairs (the shape of LFW's
 *View 2*: 10 folds of 300 + 300 pairs). Identification instead enrols a few
 images per person in a gallery and searches with the rest
-(:func:`gallery_probe_split`).
+(:func:`gallery_probe_split`). Training with a triplet or pair loss draws
+batches of P people x K images each (:func:`pk_batches`), so that every batch holds positives.
 
 Everything random takes an explicit ``numpy.random.Generator`` (or an int
 seed): the same seed gives the same split and the same pairs.
@@ -25,9 +26,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_array, check_positive_int
+from .._validation import check_array, check_choice, check_float_array, check_positive_int
 
-__all__ = ["Pairs", "as_rng", "split_by_person", "make_pairs", "gallery_probe_split", "pair_distances"]
+__all__ = ["Pairs", "as_rng", "split_by_person", "make_pairs", "gallery_probe_split", "pair_distances", "pk_batches"]
 
 
 class Pairs(NamedTuple):
@@ -208,8 +209,6 @@ def pair_distances(embeddings, pairs, *, metric="sqeuclidean"):
     -------
     distances : float64 array, shape (P,)
     """
-    from .._validation import check_choice, check_float_array  # noqa: PLC0415
-
     check_float_array(embeddings, "embeddings", ndim=2)
     check_choice(metric, "metric", ("sqeuclidean", "cosine"))
     e = np.asarray(embeddings, dtype=np.float64)
@@ -219,3 +218,49 @@ def pair_distances(embeddings, pairs, *, metric="sqeuclidean"):
     na = np.maximum(np.linalg.norm(a, axis=1), 1e-12)
     nb = np.maximum(np.linalg.norm(b, axis=1), 1e-12)
     return np.clip(1.0 - (a * b).sum(axis=1) / (na * nb), 0.0, 2.0)
+
+
+def pk_batches(labels, people_per_batch, images_per_person, rng):
+    """One epoch of P x K batches: people shuffled into groups of P, each person's images into chunks of K.
+
+    The batches a triplet (or pair) loss trains on: every person of a batch
+    brings about K images, so that each anchor has positives to mine
+    (FaceNet section 3.2; Hermans et al.'s "P x K" batches).
+
+    Parameters
+    ----------
+    labels : int array, shape (N,)
+        The person in each image.
+    people_per_batch : int
+        P. The last group of an epoch may hold fewer people.
+    images_per_person : int
+        K. A person's images are split into ``max(1, n_p // K)`` chunks of
+        nearly equal size (``numpy.array_split``), so a chunk holds K to 2K - 1
+        images; batch ``j`` of a group takes chunk ``j`` of every person who has one.
+    rng : numpy.random.Generator
+        Shuffles the people, each person's images and the order of the batches.
+
+    Returns
+    -------
+    list of int64 arrays
+        Image indices of each batch, in random order; every image appears exactly once.
+
+    References
+    ----------
+    Schroff, Kalenichenko, Philbin, "FaceNet", CVPR 2015, section 3.2.
+    Hermans, Beyer, Leibe, "In defense of the triplet loss for person re-identification", 2017.
+    """
+    labels = np.asarray(labels)
+    check_array(labels, "labels", ndim=1, dtype_kind="iu")
+    people_per_batch = check_positive_int(people_per_batch, "people_per_batch")
+    images_per_person = check_positive_int(images_per_person, "images_per_person")
+    rng = as_rng(rng)
+    people = rng.permutation(np.unique(labels))
+    batches = []
+    for start in range(0, len(people), people_per_batch):
+        group = people[start:start + people_per_batch]
+        chunks = [np.array_split(rng.permutation(np.flatnonzero(labels == p)),
+                                 max(1, int(np.sum(labels == p)) // images_per_person)) for p in group]
+        for j in range(max(len(c) for c in chunks)):
+            batches.append(np.concatenate([c[j] for c in chunks if j < len(c)]))
+    return [batches[i] for i in rng.permutation(len(batches))]

@@ -104,7 +104,7 @@ def load_yale_faces(path=None, *, subjects=None, conditions=None) -> YaleFaces:
     ValueError
         An unknown condition, or a file that is not a readable image.
     """
-    from PIL import Image, UnidentifiedImageError  # lazy
+    from PIL import Image, UnidentifiedImageError  # lazy: Pillow only when files are read
 
     folder = yale_faces_dir(path)
     if conditions is not None:

@@ -47,10 +47,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_in_range, check_positive_int
+from .._validation import check_in_range, check_int_pair, check_positive_int
 from ..nn import Conv2d, Dense, Dropout, Flatten, LocallyConnected2d, MaxPool2d, ReLU, Sequential
 from ..nn.init import as_generator
-from .facenet import FaceNetwork, _input_hw, _scaled
+from ..nn.module import check_input_shape
+from .facenet import FaceNetwork, scaled_channels
 
 __all__ = ["deepface", "deepface_descriptor", "DEEPFACE_LAYERS"]
 
@@ -96,7 +97,7 @@ def deepface(input_size=152, num_classes=4030, *, dropout=0.0, width_divisor=1, 
     ----------
     DeepFace, CVPR 2014, fig. 2.
     """
-    h, w = _input_hw(input_size)
+    h, w = check_int_pair(input_size, "input_size")
     num_classes = check_positive_int(num_classes, "num_classes")
     dropout = check_in_range(dropout, "dropout", 0.0, 1.0, inclusive=(True, False))
     width_divisor = check_positive_int(width_divisor, "width_divisor")
@@ -107,7 +108,7 @@ def deepface(input_size=152, num_classes=4030, *, dropout=0.0, width_divisor=1, 
         if kind == "max_pool":
             layers[name] = MaxPool2d(k, stride=stride, ceil_mode=True)
         else:
-            f = _scaled(filters, width_divisor)
+            f = scaled_channels(filters, width_divisor)
             if kind == "conv":
                 layer = Conv2d(c, f, k, stride=stride, **p)
             else:
@@ -116,7 +117,7 @@ def deepface(input_size=152, num_classes=4030, *, dropout=0.0, width_divisor=1, 
             c = f
         shape = layers[name].output_shape(shape)
     layers["flatten"] = Flatten()
-    f7 = _scaled(DEEPFACE_F7, width_divisor)
+    f7 = scaled_channels(DEEPFACE_F7, width_divisor)
     f7_layers = dict(fc=Dense(int(np.prod(shape)), f7, **p), relu=ReLU())
     if dropout:
         f7_layers["dropout"] = Dropout(dropout, rng=rng)
@@ -141,7 +142,6 @@ def deepface_descriptor(net, x):
     """
     if not (isinstance(net, FaceNetwork) and "f7" in net._modules):
         raise TypeError(f"net must be a DeepFace network built by deepface(), got {type(net).__name__}")
-    from ..nn.module import check_input_shape  # noqa: PLC0415
     check_input_shape(x, net.architecture, net.input_shape)
     for name, module in net._modules.items():
         x = module.forward(x)

@@ -4,7 +4,7 @@ Davis King's ``dlib_face_recognition_resnet_model_v1`` (CC0; 99.38% on LFW)
 maps a 150x150 RGB face crop, aligned as dlib's ``get_face_chip`` does, to a
 128-d vector; two faces are the same person when their *Euclidean* distance is
 below 0.6. The weights ship as ``scratchface/data/dlib_face_recognition.npz``,
-converted by :mod:`scratchface.recognition.convert_dlib` from face-api's
+converted by :mod:`experiments.convert_dlib` from face-api's
 TF.js copy of them (8-bit quantised; see ``DLIB_FACE_RECOGNITION_LICENSE.txt``).
 
 The network, as dlib defines it (``dnn_face_recognition_ex.cpp``) and
@@ -76,7 +76,7 @@ __all__ = [
 
 WEIGHTS_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
                             "dlib_face_recognition.npz")
-#: SHA-256 of the shipped file, as printed by ``python -m scratchface.recognition.convert_dlib``.
+#: SHA-256 of the shipped file, as printed by ``python -m experiments.convert_dlib``.
 WEIGHTS_SHA256 = "47e6dfcf41c85840cf8797d166e56fe3bb905fbb2f6fa0a448e7346fb678009c"
 
 INPUT_SIZE = 150        #: side of the aligned RGB crop, pixels
@@ -136,7 +136,7 @@ def _dequantize(arrays, key, path):
 def _load_verified(path: str, expected_sha256):
     arrays = read_verified_npz(path, expected_sha256, what="dlib face recognition weights file", remedy=(
         "Reinstall scratchface, or re-create the file with 'npm pack @vladmandic/face-api@1.7.15' and "
-        "'python -m scratchface.recognition.convert_dlib vladmandic-face-api-1.7.15.tgz'"))
+        "'python -m experiments.convert_dlib vladmandic-face-api-1.7.15.tgz'"))
     weights = {key: _dequantize(arrays, key, path) for key in WEIGHT_SHAPES}
     return check_weight_shapes(weights, WEIGHT_SHAPES, path, "dlib weights file")
 
@@ -147,7 +147,7 @@ def load_dlib_weights(path=None, *, sha256="default") -> dict:
     Parameters
     ----------
     path : path, optional
-        An ``.npz`` made by :mod:`scratchface.recognition.convert_dlib`; default
+        An ``.npz`` made by :mod:`experiments.convert_dlib`; default
         the file shipped in ``scratchface/data``.
     sha256 : str or None
         Expected SHA-256 of the file. ``'default'``: the shipped file's checksum

@@ -82,7 +82,7 @@ from ..nn.module import check_input_shape
 from ..nn.summary import print_summary, summary
 
 __all__ = ["FaceNetwork", "nn1", "nn2", "nn3", "nn4", "nns1", "nns2", "NN1_TABLE", "NN2_TABLE",
-           "NNS_CONFIGS", "InceptionRow", "LRN_SETTINGS"]
+           "NNS_CONFIGS", "InceptionRow", "LRN_SETTINGS", "scaled_channels"]
 
 #: Local response normalisation of the "norm" rows (GoogLeNet's / AlexNet's values; torch's form).
 LRN_SETTINGS = dict(size=5, alpha=1e-4, beta=0.75, k=1.0)
@@ -144,11 +144,7 @@ class FaceNetwork(Sequential):
         return f"{self.architecture}, input {h}x{w}x{c}"
 
 
-def _input_hw(input_size, name="input_size"):
-    return check_int_pair(input_size, name)
-
-
-def _scaled(channels, width_divisor):
+def scaled_channels(channels, width_divisor):
     """``channels // width_divisor`` (at least 1; 0 stays 0: "no branch")."""
     return 0 if channels == 0 else max(1, channels // width_divisor)
 
@@ -219,20 +215,20 @@ def nn1(input_size=220, embedding_dim=128, *, width_divisor=1, rng=None, dtype=n
     FaceNet table 1.
     """
     embedding_dim, width_divisor = _check_common(embedding_dim, width_divisor)
-    h, w = _input_hw(input_size)
+    h, w = check_int_pair(input_size, "input_size")
     p = dict(rng=as_generator(rng), dtype=dtype, init=init)
     layers, c = {}, 3
     for row in NN1_TABLE:
         name = row[0]
         if name.startswith("conv"):
-            c = _conv_relu(layers, name, c, _scaled(row[1], width_divisor), row[2], stride=row[3], **p)
+            c = _conv_relu(layers, name, c, scaled_channels(row[1], width_divisor), row[2], stride=row[3], **p)
         elif name.startswith("pool"):
             layers[name] = _max_pool_3x3_2()
         else:
             layers[name] = LRN(**LRN_SETTINGS)
     layers["flatten"] = Flatten()
     features = Sequential(dict(layers)).output_shape((3, h, w))
-    units = _scaled(NN1_FC_UNITS, width_divisor)
+    units = scaled_channels(NN1_FC_UNITS, width_divisor)
     d = int(np.prod(features))
     for name in ("fc1", "fc2"):
         layers[name] = Sequential(dict(fc=Dense(d, units * NN1_MAXOUT_PIECES, **p),
@@ -294,14 +290,14 @@ def _inception_net(input_size, embedding_dim, *, architecture, divisor, blocks, 
     ``head_hidden=None``: global average pool -> fc -> L2 (NN2/3/4). Otherwise
     flatten -> fc ``head_hidden`` + ReLU -> fc -> L2 (our NNS1/NNS2).
     """
-    h, w = _input_hw(input_size)
+    h, w = check_int_pair(input_size, "input_size")
     p = dict(rng=as_generator(rng), dtype=dtype, init=init)
     rows = {row.name: row for row in NN2_TABLE["blocks"]}
     layers = {}
     stem_divisor = divisor if stem_divisor is None else stem_divisor
-    c = _conv_relu(layers, "conv1", 3, _scaled(NN2_TABLE["conv1"], stem_divisor), 7, stride=2, **p)
+    c = _conv_relu(layers, "conv1", 3, scaled_channels(NN2_TABLE["conv1"], stem_divisor), 7, stride=2, **p)
     layers["pool1_norm"] = Sequential(dict(pool=_max_pool_3x3_2(), norm=LRN(**LRN_SETTINGS)))
-    reduce, out = (_scaled(v, stem_divisor) for v in NN2_TABLE["inception_2"])
+    reduce, out = (scaled_channels(v, stem_divisor) for v in NN2_TABLE["inception_2"])
     inception_2 = {}
     _conv_relu(inception_2, "reduce", c, reduce, 1, **p)
     c = _conv_relu(inception_2, "conv3x3", reduce, out, 3, **p)
@@ -309,8 +305,8 @@ def _inception_net(input_size, embedding_dim, *, architecture, divisor, blocks, 
     layers["norm_pool2"] = Sequential(dict(norm=LRN(**LRN_SETTINGS), pool=_max_pool_3x3_2()))
     for name in blocks:
         row = rows[name]
-        block = Inception(c, *(_scaled(v, divisor) for v in row[1:6]), pool=row.pool,
-                          pool_proj=_scaled(row.pool_proj, divisor), stride=row.stride, **p)
+        block = Inception(c, *(scaled_channels(v, divisor) for v in row[1:6]), pool=row.pool,
+                          pool_proj=scaled_channels(row.pool_proj, divisor), stride=row.stride, **p)
         layers[f"inception_{name}"] = block
         c = block.out_channels
     _, fh, fw = Sequential(dict(layers)).output_shape((3, h, w))
@@ -383,7 +379,7 @@ def _nns(key, architecture, input_size, embedding_dim, width_divisor, rng, dtype
     return _inception_net(cfg["input_size"] if input_size is None else input_size, embedding_dim,
                           architecture=architecture, divisor=cfg["divisor"] * width_divisor,
                           stem_divisor=cfg["stem_divisor"] * width_divisor, blocks=cfg["blocks"],
-                          head_hidden=_scaled(cfg["hidden"], width_divisor), rng=rng, dtype=dtype, init=init)
+                          head_hidden=scaled_channels(cfg["hidden"], width_divisor), rng=rng, dtype=dtype, init=init)
 
 
 def nns1(input_size=None, embedding_dim=128, *, width_divisor=1, rng=None, dtype=np.float32, init="he_normal"):

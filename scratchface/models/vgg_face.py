@@ -49,10 +49,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_choice, check_in_range, check_positive_int
+from .._validation import check_choice, check_in_range, check_int_pair, check_positive_int
 from ..nn import Conv2d, Dense, Dropout, Flatten, L2Normalize, MaxPool2d, ReLU, Sequential, Softmax
 from ..nn.init import as_generator
-from .facenet import FaceNetwork, _input_hw, _scaled
+from .facenet import FaceNetwork, scaled_channels
 
 __all__ = ["vgg_face", "VGG_FACE_BLOCKS", "VGG_FACE_FC"]
 
@@ -104,7 +104,7 @@ def vgg_face(input_size=224, num_classes=2622, *, head="classifier", embedding_d
     ----------
     Parkhi et al., "Deep Face Recognition", BMVC 2015, table 3.
     """
-    h, w = _input_hw(input_size)
+    h, w = check_int_pair(input_size, "input_size")
     num_classes = check_positive_int(num_classes, "num_classes")
     embedding_dim = check_positive_int(embedding_dim, "embedding_dim")
     head = check_choice(head, "head", HEADS)
@@ -115,13 +115,13 @@ def vgg_face(input_size=224, num_classes=2622, *, head="classifier", embedding_d
     layers, c = {}, 3
     for block, (convs, channels) in enumerate(VGG_FACE_BLOCKS, start=1):
         for i in range(1, convs + 1):
-            out = _scaled(channels, width_divisor)
+            out = scaled_channels(channels, width_divisor)
             layers[f"conv{block}_{i}"] = Conv2d(c, out, 3, padding=1, **p)
             layers[f"relu{block}_{i}"] = ReLU()
             c = out
         layers[f"pool{block}"] = MaxPool2d(2, stride=2)
     _, fh, fw = Sequential(dict(layers)).output_shape((3, h, w))
-    fc = _scaled(VGG_FACE_FC, width_divisor)
+    fc = scaled_channels(VGG_FACE_FC, width_divisor)
     layers["fc6"] = Conv2d(c, fc, (fh, fw), **p)            # support 7 at 224: the whole 7x7 map
     layers["relu6"] = ReLU()
     if dropout:

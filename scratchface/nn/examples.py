@@ -10,8 +10,7 @@ patches. :func:`train_lfw_subset_cnn` splits them with a seeded generator
     flatten - dense 576 -> 2
 
 from :mod:`scratchface.nn` modules and trains it with Adam and softmax
-cross-entropy. It reaches about 95-100% held-out accuracy in a few seconds on
-two CPU cores (most of the first run is Numba compiling the kernels).
+cross-entropy; how well and how fast: ``docs/results.md``, section Recognition.
 """
 from __future__ import annotations
 
@@ -49,7 +48,7 @@ def load_lfw_subset(seed=0, n_test_per_class=30, dtype=np.float32):
         1 for a face, 0 for a non-face.
     x_test, y_test : arrays, shapes (N_test, 1, 25, 25) and (N_test,)
     """
-    from skimage.data import lfw_subset
+    from skimage.data import lfw_subset  # heavy: scikit-image, only when the images are loaded
     images = lfw_subset()                                     # (200, 25, 25) in [0, 1]
     labels = np.r_[np.ones(100, np.int64), np.zeros(100, np.int64)]
     rng = as_generator(seed)

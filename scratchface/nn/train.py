@@ -178,7 +178,7 @@ def fit(model, optimizer, x, y, *, epochs, batch_size=32, rng=None, x_val=None, 
         start, lr = time.perf_counter(), optimizer.lr
         bar = None
         if progress:
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # lazy: tqdm.auto probes for Jupyter widgets, only when a bar is shown
             bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{epochs}", leave=False)
         try:
             loss, acc = train_epoch(model, optimizer, x, y, batch_size=batch_size, rng=rng,

@@ -1,9 +1,5 @@
 """Face attributes from embedding features, one linear SVM each, and what class imbalance does to them.
 
-Run::
-
-    python -m scratchface.recognition.attributes --data ../shared/data
-
 The recipe is Liu et al.'s (ICCV 2015), simplified: their LNets find and
 align the face, their ANet's features feed **one linear SVM per attribute**.
 Here MTCNN finds the face and its five landmarks, :func:`scratchface.recognition.pipeline.align_dlib`
@@ -49,52 +45,9 @@ Three ways to train (:func:`evaluate_attribute`):
     class-balanced quintuplet sampling); then the paper's cluster-wise kNN
     (:func:`cluster_knn_predict`) classifies in the projected space.
 
-Results (the command above: seed 0, 5 folds, ``C = 1``; balanced accuracy of
-the pooled out-of-fold predictions, %; MTCNN found exactly one face in each
-of the 164 images):
-
-===========  =========  =====================  =====================  =====================
-attribute    pos / n    embedding: (a) / (b)   block: (a) / (b)       (c) LMLE: emb. / block
-===========  =========  =====================  =====================  =====================
-glasses      15 / 30    76.7 / 76.7            90.0 / 90.0            66.7 / 83.3
-happy        15 / 164   50.0 / 64.9            53.3 / 83.0            63.9 / 84.9
-sad          15 / 164   50.0 / 64.2            50.0 / 65.0            54.6 / 66.3
-sleepy       15 / 164   50.0 / 65.9            53.3 / 79.6            59.9 / 74.3
-surprised    15 / 164   50.0 / 71.9            62.7 / 79.0            69.9 / 91.0
-wink         15 / 164   50.0 / 65.2            50.0 / 75.3            64.6 / 84.6
-centerlight  14 / 164   50.0 / 62.9            49.7 / 81.5            56.2 / 87.2
-leftlight    15 / 164   50.0 / 71.6            50.0 / 95.7            63.2 / 83.3
-rightlight   15 / 164   50.0 / 64.9            60.0 / 92.3            65.9 / 81.9
-**mean**                53.0 / 67.6            57.7 / 82.4            62.8 / 81.9
-===========  =========  =====================  =====================  =====================
-
-What it shows:
-
-* Plain training on the imbalanced attributes learns "never": TPR 0-27%,
-  balanced accuracy at chance, while its plain accuracy (about 91%) looks
-  good. On the balanced one (glasses) re-weighting changes nothing, as the
-  formula says (both weights are 1).
-* Re-weighting and LMLE both recover the minority class; on the 4096-d block
-  features they tie on average (82.4% and 81.9%), LMLE ahead on the
-  expressions that change the face's shape (surprised, wink), the SVM on
-  left / right light. No method was tuned on these folds except ``C``
-  (below); LMLE ran with its defaults as first written.
-* The identity descriptor is built to *ignore* expression and lighting:
-  from it re-weighting and LMLE score 15-19 points lower than from the
-  intermediate block.
-  Liu et al. make the same point: attributes live in the layers before the
-  identity embedding (their ANet is pre-trained on identities, then fine-tuned).
-* ``C`` matters and was chosen by looking at these results: with ``C = 0.1``
-  (block) plain 54.4%, re-weighted 78.4%; with ``C = 10`` most training folds
-  are separated (no :math:`\\alpha_i` reaches its bound :math:`C_i`: a hard
-  margin, checked on the folds of happy and leftlight; not on sad), so the
-  class weights hardly act: plain 81.7%, re-weighted 81.6%. Re-weighting is
-  a fix for the *regularised* SVM; with 4096 features and 130 images a
-  hard-margin SVM is not fooled by the imbalance here.
-
-Runtime on the shared 2-core machine: detection + alignment + the ResNet on
-164 faces about 1 minute (cache them with ``--cache``), the two tables about 4 minutes
-(LMLE: 90 fits of 200 steps).
+The table over every attribute, feature kind and method, and what it shows
+(with which choice looked at these folds): ``python -m experiments.attributes``
+and ``docs/results.md``, section Recognition.
 
 References
 ----------
@@ -106,12 +59,11 @@ K. H. Brodersen et al., "The balanced accuracy and its posterior distribution", 
 """
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from typing import NamedTuple
 
 import numpy as np
+from scipy.cluster.vq import kmeans2
 
 from .. import nn
 from .._validation import (
@@ -122,21 +74,26 @@ from .._validation import (
     check_positive_int,
 )
 from ..data.pairs import as_rng
+from ..data.yale import load_yale_faces
+from ..detection.mtcnn import detect_faces
+from ..detection.svm import LinearSVM
+from ..losses.lmle import lmle_quintuplets, mined_lmle_loss_backward, mined_lmle_loss_forward
+from ..models.dlib_resnet import dlib_resnet_forward, preprocess
+from .distances import normalize_rows
+from .pipeline import align_dlib
 
 __all__ = [
     "ATTRIBUTES",
+    "BLOCK",
     "FEATURE_KINDS",
     "METHODS",
     "LMLEProjection",
     "YaleFeatures",
     "attribute_labels",
-    "attribute_table",
     "balanced_accuracy",
     "balanced_class_weights",
     "cluster_knn_predict",
     "evaluate_attribute",
-    "format_table",
-    "main",
     "standardize",
     "subject_folds",
     "yale_features",
@@ -267,6 +224,7 @@ def standardize(train, test):
     return (train - mean) / std, (test - mean) / std
 
 
+
 # ----------------------------------------------------------------------------- features
 
 class YaleFeatures(NamedTuple):
@@ -309,11 +267,6 @@ def yale_features(path=None, *, subjects=None, conditions=None, cache=None, min_
     if cache is not None and os.path.exists(cache):
         with np.load(cache, allow_pickle=False) as f:
             return YaleFeatures(*(f[name] for name in YaleFeatures._fields))
-    from ..data.yale import load_yale_faces
-    from ..detection.mtcnn import detect_faces
-    from ..models.dlib_resnet import dlib_resnet_forward, preprocess
-    from .pipeline import align_dlib
-
     faces = load_yale_faces(path, subjects=subjects, conditions=conditions)
     crops, boxes = [], []
     items = _progress(range(len(faces.images)), progress, "detect + align")
@@ -339,8 +292,9 @@ def yale_features(path=None, *, subjects=None, conditions=None, cache=None, min_
 def _progress(iterable, enabled, desc):
     if not enabled:
         return iterable
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # lazy: tqdm.auto probes for Jupyter widgets, only when a bar is shown
     return tqdm(iterable, desc=desc)
+
 
 
 # ----------------------------------------------------------------------------- LMLE
@@ -406,12 +360,10 @@ class LMLEProjection:
 
     def transform(self, x):
         """The normalised projection :math:`z` of features ``x`` (N, D): (N, dim)."""
-        return _unit_rows((np.asarray(x, dtype=np.float64) @ self.basis_) @ self.weight_)
+        return normalize_rows((np.asarray(x, dtype=np.float64) @ self.basis_) @ self.weight_)
 
     def _clusters(self, z, y, rng):
         """k-means inside each class; returns cluster ids (N,), unique over classes."""
-        from scipy.cluster.vq import kmeans2
-
         clusters = np.zeros(len(y), dtype=np.int64)
         next_id = 0
         for c in np.unique(y):
@@ -430,8 +382,6 @@ class LMLEProjection:
 
     def fit(self, x, y):
         """Learn ``weight_`` (D, dim) and the centroids from features ``x`` (N, D) and labels ``y`` (N,)."""
-        from ..losses.lmle import lmle_quintuplets, mined_lmle_loss_backward, mined_lmle_loss_forward  # noqa
-
         check_float_array(x, "x", ndim=2)
         y = np.asarray(y)
         check_array(y, "y", ndim=1, dtype_kind="iub")
@@ -450,7 +400,7 @@ class LMLEProjection:
         self.loss_history_ = []
         for step in range(self.steps):
             projected = coords @ weight.data
-            z = _unit_rows(projected)
+            z = normalize_rows(projected)
             if step % self.recluster_every == 0:
                 clusters = self._clusters(z, y, rng)
             quintuplets = lmle_quintuplets(z, y, clusters)
@@ -469,7 +419,7 @@ class LMLEProjection:
         clusters = self._clusters(z, y, rng)
         ids = np.unique(clusters)
         centroids = np.stack([z[clusters == i].mean(axis=0) for i in ids])
-        self.centroids_ = _unit_rows(centroids)
+        self.centroids_ = normalize_rows(centroids)
         self.centroid_labels_ = np.array([y[clusters == i][0] for i in ids])
         return self
 
@@ -478,10 +428,6 @@ class LMLEProjection:
         if not hasattr(self, "centroids_"):
             raise RuntimeError("this LMLEProjection is not fitted yet: call fit(x, y) first")
         return cluster_knn_predict(self.transform(x), self.centroids_, self.centroid_labels_, k=self.k)
-
-
-def _unit_rows(a):
-    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
 
 
 def cluster_knn_predict(z, centroids, centroid_labels, *, k=3):
@@ -530,11 +476,10 @@ def cluster_knn_predict(z, centroids, centroid_labels, *, k=3):
     return out
 
 
+
 # ----------------------------------------------------------------------------- evaluation
 
 def _fit_predict(method, train_x, train_y, test_x, *, C, rng, lmle_options):
-    from ..detection.svm import LinearSVM
-
     if np.unique(train_y).size < 2:
         return np.full(len(test_x), train_y[0])
     if method == "lmle":
@@ -594,87 +539,3 @@ def evaluate_attribute(features, y, subjects, *, method="plain", n_folds=5, C=1.
             "tnr": float(np.mean(predictions[~pos] == 0)) if (~pos).any() else float("nan"),
             "accuracy": float(np.mean(predictions == y)), "n": int(y.size), "n_positive": int(pos.sum()),
             "predictions": predictions}
-
-
-def attribute_table(features, conditions, subjects, *, attributes=None, methods=METHODS, n_folds=5, C=1.0,
-                    rng=0, lmle_options=None, progress=False):
-    """Balanced accuracy of every attribute with every method: a list of row dicts.
-
-    Attributes whose images hold only one class (possible on a subset of the
-    conditions) are left out. Each row: ``attribute``, ``n``, ``n_positive`` and, under each
-    method's name, the result of :func:`evaluate_attribute`.
-    """
-    attributes = tuple(ATTRIBUTES) if attributes is None else tuple(attributes)
-    for a in attributes:
-        check_choice(a, "attributes", tuple(ATTRIBUTES))
-    for m in methods:
-        check_choice(m, "methods", METHODS)
-    features = np.asarray(features)
-    subjects = np.asarray(subjects)
-    rows = []
-    for attribute in _progress(attributes, progress, "attributes"):
-        index, y = attribute_labels(conditions, attribute)
-        if np.unique(y).size < 2:
-            continue   # e.g. a subset of the conditions without any positive image
-        row = {"attribute": attribute, "n": int(y.size), "n_positive": int(y.sum())}
-        for method in methods:
-            row[method] = evaluate_attribute(features[index], y, subjects[index], method=method, n_folds=n_folds,
-                                             C=C, rng=rng, lmle_options=lmle_options)
-        rows.append(row)
-    return rows
-
-
-def format_table(rows, methods=METHODS, title=""):
-    """The rows of :func:`attribute_table` as text: balanced accuracy (TPR / TNR) per method."""
-    names = {"plain": "(a) plain SVM", "reweighted": "(b) re-weighted SVM", "lmle": "(c) LMLE + cluster kNN"}
-    head = f"{'attribute':<12} {'pos / n':>8}  " + "  ".join(f"{names[m]:>24}" for m in methods)
-    lines = ([title] if title else []) + [head]
-    for r in rows:
-        cells = "  ".join(f"{100 * r[m]['balanced_accuracy']:6.1f}% ({100 * r[m]['tpr']:3.0f}/{100 * r[m]['tnr']:3.0f})"
-                          .rjust(24) for m in methods)
-        lines.append(f"{r['attribute']:<12} {r['n_positive']:>3} / {r['n']:<3}  {cells}")
-    means = "  ".join(f"{100 * np.mean([r[m]['balanced_accuracy'] for r in rows]):6.1f}%".rjust(24) for m in methods)
-    lines.append(f"{'mean':<12} {'':>8}  {means}")
-    return "\n".join(lines)
-
-
-def main(argv=None):
-    """Command line: the attribute table on Yale (balanced accuracy, leave-people-out)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m scratchface.recognition.attributes",
-        description="Predict Yale's attributes (glasses, expressions, lighting) from dlib ResNet features with "
-                    "one linear SVM each, leave-people-out; balanced accuracy with plain training, class "
-                    "re-weighting and LMLE.")
-    parser.add_argument("--data", default=None,
-                        help="folder holding yalefaces/ (or the yalefaces folder); default $SCRATCHFACE_DATA")
-    parser.add_argument("--features", default="embedding,block",
-                        help=f"comma-separated feature kinds from {FEATURE_KINDS}")
-    parser.add_argument("--folds", type=int, default=5, help="folds of subjects (default 5: 3 people each)")
-    parser.add_argument("--C", type=float, default=1.0, help="the SVMs' C (default 1)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--lmle-steps", type=int, default=200, help="Adam steps of each LMLE fit (default 200)")
-    parser.add_argument("--cache", default=None, help="a .npz file to keep the features in between runs")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    kinds = [k.strip() for k in args.features.split(",") if k.strip()]
-    if not kinds or any(k not in FEATURE_KINDS for k in kinds):
-        parser.error(f"--features must name kinds from {FEATURE_KINDS}, got {args.features!r}")
-    try:
-        feats = yale_features(args.data, cache=args.cache, progress=not args.no_progress)
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"Yale: {len(feats.subjects)} images of {np.unique(feats.subjects).size} people, one face found in "
-          f"each; {args.folds} leave-people-out folds, C={args.C:g}, seed {args.seed}")
-    print("balanced accuracy (TPR / TNR, %) of the pooled out-of-fold predictions")
-    for kind in kinds:
-        rows = attribute_table(getattr(feats, kind), feats.conditions, feats.subjects, n_folds=args.folds,
-                               C=args.C, rng=args.seed, progress=not args.no_progress,
-                               lmle_options={"steps": check_positive_int(args.lmle_steps, "--lmle-steps")})
-        dim = getattr(feats, kind).shape[1]
-        print(format_table(rows, title=f"\nfeatures: {kind} ({dim}-d)"))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -33,11 +33,14 @@ passes differs, which moves float32 results by about 1e-6).
 """
 from __future__ import annotations
 
+import importlib
 import os
 
 import numpy as np
 
 from .._validation import check_positive_int
+from ..detection.mtcnn import detect_faces
+from ..image import as_rgb, read_image
 from .pipeline import (
     CHIP_SIZE,
     IMAGE_EXTENSIONS,
@@ -54,8 +57,6 @@ _EXTRA_HINT = "pip install scratchface[dask]"
 
 def _import_dask(module):
     """``dask.bag`` or ``dask.array``, or an ImportError that names the extra to install."""
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError as exc:
@@ -101,9 +102,6 @@ def embed_files(files, *, batch_size=32, min_face_size=20, max_faces=None):
     list of FolderItem
         In the order of ``files``.
     """
-    from ..detection.mtcnn import detect_faces
-    from ..image import as_rgb, read_image
-
     batch_size = check_positive_int(batch_size, "batch_size")
     found, chips = [], []   # (path, boxes, n_faces, error) per file; the aligned chips of all files
     for file in files:

@@ -2,8 +2,8 @@
 
 Each step is callable on its own::
 
-    from scratchface.recognition.pipeline import embed, verify, Gallery
-    vectors = embed("group.jpg")                  # (n_faces, 128), largest face first
+    from scratchface.recognition.pipeline import embed_faces, verify, Gallery
+    vectors = embed_faces("group.jpg")            # (n_faces, 128), largest face first
     same, distance = verify("a.jpg", "b.jpg")     # largest face of each; same = distance < 0.6
     gallery = Gallery()
     gallery.add("ada", "ada.jpg")
@@ -43,7 +43,10 @@ from .._validation import (
     check_positive_float,
     check_positive_int,
 )
+from ..detection.align import umeyama, warp_affine
+from ..detection.mtcnn import detect_faces
 from ..image import as_rgb, read_image
+from ..models.dlib_resnet import embed_crops
 
 __all__ = [
     "CHIP_SIZE",
@@ -59,8 +62,8 @@ __all__ = [
     "align_dlib",
     "detect_and_embed",
     "dlib_template",
-    "embed",
     "embed_aligned",
+    "embed_faces",
     "embed_folder",
     "list_images",
     "verify",
@@ -147,8 +150,6 @@ def align_dlib(image, landmarks, size=CHIP_SIZE, padding=DLIB_PADDING):
     -------
     crops : float32 array, shape (n, size, size, 3), RGB on 0..255
     """
-    from ..detection.align import umeyama, warp_affine
-
     landmarks = np.asarray(landmarks, dtype=np.float64)
     if landmarks.shape == (5, 2):
         landmarks = landmarks[None]
@@ -181,8 +182,6 @@ def embed_aligned(crops, *, batch_size=32, weights=None):
     -------
     embeddings : float32 array, shape (n, 128)
     """
-    from ..models.dlib_resnet import embed_crops
-
     check_array(crops, "crops", ndim=(3, 4), dtype_kind="buif", finite=True)
     if crops.ndim == 4 and len(crops) == 0:
         return np.zeros((0, 128), np.float32)
@@ -198,8 +197,6 @@ class FaceEmbeddings(NamedTuple):
 
 
 def _detect(image, min_face_size):
-    from ..detection.mtcnn import detect_faces
-
     return detect_faces(image, min_face_size=min_face_size)
 
 
@@ -217,8 +214,11 @@ def detect_and_embed(image, *, min_face_size=20, max_faces=None, batch_size=32) 
     return FaceEmbeddings(embed_aligned(crops, batch_size=batch_size), det.boxes, det.probs, det.landmarks)
 
 
-def embed(image, *, min_face_size=20, batch_size=32):
+def embed_faces(image, *, min_face_size=20, batch_size=32):
     """The 128-d descriptor of every face in ``image``: float32 (n_faces, 128), largest face first.
+
+    Detects, aligns and embeds a photo (for a network trained here on
+    preprocessed faces, see :func:`scratchface.recognition.orl_embedding.embed_with_net`).
 
     ``(0, 128)`` when no face is found. ``image``: a path, PIL image or array
     (gray, RGB, RGBA; uint8, uint16 or float).
@@ -501,8 +501,6 @@ def embed_folder(path, batch_size=32, *, min_face_size=20, extensions=IMAGE_EXTE
     FolderItem
         In sorted path order.
     """
-    from ..detection.mtcnn import detect_faces
-
     batch_size = check_positive_int(batch_size, "batch_size")
     if max_faces is not None:
         max_faces = check_positive_int(max_faces, "max_faces")
@@ -553,6 +551,6 @@ class _NoBar:
 def _progress(total, enabled):
     if not enabled:
         return _NoBar()
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # lazy: tqdm.auto probes for Jupyter widgets, only when a bar is shown
 
     return tqdm(total=total, unit="image", desc="embedding faces")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_array, check_float_array
+from .verification import auc, check_pairs, equal_error_rate, roc_curve
 
 __all__ = ["distance_to_mean", "plot_roc", "plot_distance_histograms", "plot_distance_to_mean",
            "plot_nearest_neighbors"]
@@ -19,7 +20,7 @@ __all__ = ["distance_to_mean", "plot_roc", "plot_distance_histograms", "plot_dis
 def _axes(ax, figsize):
     if ax is not None:
         return ax.figure, ax
-    from matplotlib.figure import Figure  # noqa: PLC0415  (lazy)
+    from matplotlib.figure import Figure  # noqa: PLC0415  heavy, optional: only when a figure is drawn
 
     fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.add_subplot()
@@ -71,7 +72,6 @@ def plot_roc(distances, same, *, label=None, ax=None, log_far=False):
     -------
     matplotlib.figure.Figure
     """
-    from .verification import auc, equal_error_rate, roc_curve  # noqa: PLC0415
 
     roc = roc_curve(distances, same)
     eer, _ = equal_error_rate(distances, same)
@@ -96,9 +96,8 @@ def plot_distance_histograms(distances, same, *, threshold=None, bins=40, ax=Non
     The overlap of the two is what no threshold can separate; ``threshold``
     draws the chosen one as a vertical line.
     """
-    from .verification import _check_pairs  # noqa: PLC0415
 
-    d, s = _check_pairs(distances, same)
+    d, s = check_pairs(distances, same)
     fig, ax = _axes(ax, (6, 3.5))
     edges = np.histogram_bin_edges(d, bins=bins)
     ax.hist(d[s], bins=edges, alpha=0.6, label=f"same person ({int(s.sum())} pairs)", color="C2")
@@ -145,7 +144,7 @@ def plot_nearest_neighbors(query_images, gallery_images, indices, *, distances=N
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.figure import Figure  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415  heavy, optional: only when a figure is drawn
 
     indices = np.asarray(indices)
     check_array(indices, "indices", ndim=2, dtype_kind="iu")

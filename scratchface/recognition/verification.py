@@ -18,6 +18,8 @@ both faces show one person), a threshold :math:`t` answers *same* for
 
 Everything takes *distances* (small means same). For similarities (cosine
 similarity, a classifier's score) pass their negatives.
+:func:`evaluate_embedding` gives all of them (and rank-1 identification) for
+an embedding of held-out people, as the ORL tables of ``docs/results.md`` report them.
 
 References
 ----------
@@ -32,10 +34,12 @@ from typing import NamedTuple
 import numpy as np
 
 from .._validation import check_array, check_float_array, check_in_range, check_positive_int
+from ..data.pairs import make_pairs, pair_distances
+from .identification import rank_one_accuracy
 
 __all__ = ["RocCurve", "KFoldResult", "roc_curve", "roc_auc", "auc", "accuracy_at_threshold",
            "fit_threshold", "kfold_accuracy", "val_far", "val_at_far", "kfold_val_at_far",
-           "equal_error_rate", "default_folds"]
+           "equal_error_rate", "default_folds", "evaluate_embedding", "check_pairs"]
 
 
 class RocCurve(NamedTuple):
@@ -55,7 +59,8 @@ class KFoldResult(NamedTuple):
 
 # ----------------------------------------------------------------------------- validation
 
-def _check_pairs(distances, same):
+def check_pairs(distances, same):
+    """``(distances, same)`` checked: 1-D float distances and one bool per distance (lists are converted)."""
     if isinstance(distances, (list, tuple)):
         distances = np.asarray(distances, dtype=np.float64)
     if isinstance(same, (list, tuple)):
@@ -108,7 +113,7 @@ def roc_curve(distances, same):
         ``(far, tar, thresholds)``, the first point ``(0, 0)`` at threshold
         ``-inf`` and the last ``(1, 1)`` at the largest distance.
     """
-    d, s = _check_pairs(distances, same)
+    d, s = check_pairs(distances, same)
     _need_both(s, "roc_curve")
     u, n_same_le, n_diff_le = _counts_below(d, s)
     tar = np.concatenate([[0.0], n_same_le / s.sum()])
@@ -142,7 +147,7 @@ def roc_auc(distances, same):
 
 def accuracy_at_threshold(distances, same, threshold):
     """Fraction of pairs classified right by "same iff distance <= threshold"."""
-    d, s = _check_pairs(distances, same)
+    d, s = check_pairs(distances, same)
     if d.size == 0:
         raise ValueError("accuracy_at_threshold needs at least one pair")
     threshold = float(threshold)
@@ -168,7 +173,7 @@ def fit_threshold(distances, same):
     accuracy : float
         Accuracy on these pairs at ``threshold``.
     """
-    d, s = _check_pairs(distances, same)
+    d, s = check_pairs(distances, same)
     if d.size == 0:
         raise ValueError("fit_threshold needs at least one pair")
     u, n_same_le, n_diff_le = _counts_below(d, s)
@@ -190,7 +195,7 @@ def val_far(distances, same, threshold):
     -------
     val, far : float
     """
-    d, s = _check_pairs(distances, same)
+    d, s = check_pairs(distances, same)
     _need_both(s, "val_far")
     t = float(threshold)
     return float(np.mean(d[s] <= t)), float(np.mean(d[~s] <= t))
@@ -252,7 +257,7 @@ def kfold_accuracy(distances, same, *, folds=None, n_folds=10):
         ``mean`` and ``std`` of the held-out accuracies, each fold's accuracy
         and the threshold :func:`fit_threshold` chose on the other folds.
     """
-    d, s = _check_pairs(distances, same)
+    d, s = check_pairs(distances, same)
     f = _fold_array(d.size, folds, n_folds)
     labels = np.unique(f)
     if labels.size < 2:
@@ -277,7 +282,7 @@ def kfold_val_at_far(distances, same, far=1e-3, *, folds=None, n_folds=10):
         The FAR actually reached on each fold can exceed the target (the
         threshold was not chosen on it).
     """
-    d, s = _check_pairs(distances, same)
+    d, s = check_pairs(distances, same)
     f = _fold_array(d.size, folds, n_folds)
     vals, thresholds = [], []
     for k in np.unique(f):
@@ -319,3 +324,43 @@ def equal_error_rate(distances, same):
     t0, t1 = roc.thresholds[k - 1], roc.thresholds[k]
     threshold = t1 if not np.isfinite(t0) else t0 + frac * (t1 - t0)
     return float(eer), float(threshold)
+
+
+def evaluate_embedding(embeddings, labels, *, rng=0, n_folds=10):
+    """Verification and identification numbers of an embedding on held-out people.
+
+    Parameters
+    ----------
+    embeddings : float array, shape (N, D)
+    labels : int array, shape (N,)
+    rng : int or Generator
+        Seeds the choice of the different-person pairs.
+
+    Returns
+    -------
+    dict
+        ``'accuracy'``, ``'accuracy_std'`` (10-fold verification, squared
+        Euclidean distance), ``'auc'``, ``'eer'``, ``'val_at_far_1e-2'``,
+        ``'rank1'`` (one gallery image per person, mean over which image is
+        enrolled) and ``'n_pairs'``.
+    """
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    pairs = make_pairs(labels, n_folds=n_folds, rng=rng)
+    d = pair_distances(embeddings, pairs)
+    acc = kfold_accuracy(d, pairs.same, folds=pairs.fold)
+    # rank-1 with one enrolled image: the j-th image of every person, for every j
+    position = np.zeros(labels.size, dtype=np.int64)
+    for person in np.unique(labels):
+        mine = np.flatnonzero(labels == person)
+        position[mine] = np.arange(mine.size)
+    rank1 = []
+    for j in range(int(np.bincount(position).size)):
+        gallery = position == j
+        if np.unique(labels[gallery]).size != np.unique(labels).size:
+            continue
+        rank1.append(rank_one_accuracy(embeddings[~gallery], labels[~gallery], embeddings[gallery],
+                                       labels[gallery], impl="reference"))
+    return {"accuracy": acc.mean, "accuracy_std": acc.std, "auc": roc_auc(d, pairs.same),
+            "eer": equal_error_rate(d, pairs.same)[0], "val_at_far_1e-2": val_at_far(d, pairs.same, 1e-2)[0],
+            "rank1": float(np.mean(rank1)), "n_pairs": int(d.size)}

@@ -19,7 +19,7 @@ No TensorFlow is needed: :func:`read_tfjs_weights` parses the JSON and slices
 the shard with NumPy. Run once, offline::
 
     cd /tmp && npm pack @vladmandic/face-api@1.7.15      # -> vladmandic-face-api-1.7.15.tgz
-    python -m scratchface.recognition.convert_dlib /tmp/vladmandic-face-api-1.7.15.tgz
+    python -m experiments.convert_dlib /tmp/vladmandic-face-api-1.7.15.tgz
 
 Layout of the ``.npz`` (so that it stays ~6.5 MB, the size of the shard, and
 not 4x that): the uint8 tensors are *kept quantised*, as ``<key>.q`` (uint8,
@@ -40,7 +40,8 @@ import tarfile
 
 import numpy as np
 
-from ..data.weights import sha256_of_file, write_reproducible_npz
+from scratchface.models.dlib_resnet import WEIGHTS_PATH
+from scratchface.data.weights import sha256_of_file, write_reproducible_npz
 
 __all__ = [
     "MANIFEST_NAME",
@@ -200,11 +201,10 @@ def convert_dlib(source, out_path) -> str:
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if not argv or len(argv) > 2:
-        print("usage: python -m scratchface.recognition.convert_dlib FACE_API_TGZ_OR_DIR [OUT.npz]",
+        print("usage: python -m experiments.convert_dlib FACE_API_TGZ_OR_DIR [OUT.npz]",
               file=sys.stderr)
         return 2
-    out = argv[1] if len(argv) == 2 else os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "dlib_face_recognition.npz")
+    out = argv[1] if len(argv) == 2 else WEIGHTS_PATH
     digest = convert_dlib(argv[0], out)
     print(f"wrote {out} ({os.path.getsize(out) / 1e6:.2f} MB)\nsha256 {digest}")
     return 0
