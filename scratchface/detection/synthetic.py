@@ -47,7 +47,7 @@ import numpy as np
 
 from .._validation import check_positive_int
 from ..data.pairs import as_rng
-from .evaluation_by_size import face_heights
+from .evaluation import face_heights
 
 __all__ = ["BACKGROUNDS", "FaceSource", "band_of", "synthetic_face_scenes"]
 

@@ -103,7 +103,7 @@ def _faces_json(det):
 def _save_drawing(rgb, det, out, title=None):
     from matplotlib.figure import Figure
 
-    from ..detection.draw import draw_detections
+    from ..viz.detections import draw_detections
 
     height, width = rgb.shape[:2]
     fig = Figure(figsize=(8, 8 * height / max(width, 1)))
