@@ -125,7 +125,7 @@ def branch_proposals(logits, offsets, anchors, height, width, *, pre_nms=300, nm
     ok = ((boxes[:, 2] - boxes[:, 0]) >= min_size) & ((boxes[:, 3] - boxes[:, 1]) >= min_size)
     boxes, scores = boxes[ok], scores[ok]
     keep = nms(boxes, scores, nms_threshold)[:top]
-    return Detections(boxes[keep], scores[keep], None)
+    return boxes[keep], scores[keep]
 
 
 def save_scale_friendly_model(model, path):
