@@ -220,7 +220,7 @@ def load_part_network(path=None, *, sha256="default") -> PartNetwork:
     Raises
     ------
     FileNotFoundError
-        No such file (train one with ``python -m scratchface.detection.faceness --train``).
+        No such file (train one with ``python -m experiments.faceness --train``).
     ValueError
         A checksum that differs, not a pickle-free ``.npz``, or arrays of the wrong shapes.
     """
@@ -228,9 +228,9 @@ def load_part_network(path=None, *, sha256="default") -> PartNetwork:
         path, expected = resolve_weights_path(path, str(DEFAULT_WEIGHTS_PATH), DEFAULT_WEIGHTS_SHA256, sha256,
                                               "faceness part network")
     except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{exc} (train one with python -m scratchface.detection.faceness --train)") from None
+        raise FileNotFoundError(f"{exc} (train one with python -m experiments.faceness --train)") from None
     arrays = read_verified_npz(path, expected, what="faceness part network",
-                               remedy="Train it again: python -m scratchface.detection.faceness --train.")
+                               remedy="Train it again: python -m experiments.faceness --train.")
     net = part_network(0)
     state = {k[len("net."):]: v for k, v in arrays.items() if k.startswith("net.")}
     try:
