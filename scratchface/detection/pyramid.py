@@ -76,7 +76,7 @@ def resize(image, shape, *, anti_aliasing=True):
         if image.ndim == 3:
             sigma.append(0.0)
         if any(s > 0 for s in sigma):
-            from scipy.ndimage import gaussian_filter  # lazy
+            from scipy.ndimage import gaussian_filter  # noqa: PLC0415  (scipy: only when shrinking)
             image = gaussian_filter(image, sigma, mode="mirror")
     r_lo, r_hi, r_w = _axis_weights(image.shape[0], rows)
     c_lo, c_hi, c_w = _axis_weights(image.shape[1], cols)

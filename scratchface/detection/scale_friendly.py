@@ -36,6 +36,7 @@ import os
 import numpy as np
 
 from .._validation import check_in_range, check_positive_float, check_positive_int
+from ..data.weights import read_verified_npz, resolve_weights_path, write_reproducible_npz
 from ..image import as_rgb
 from ..models.scale_friendly import INPUT_MULTIPLE, ScaleFriendlyNet
 from .anchors import cached_anchors, clip_boxes, decode_boxes
@@ -130,8 +131,6 @@ def branch_proposals(logits, offsets, anchors, height, width, *, pre_nms=300, nm
 
 def save_scale_friendly_model(model, path):
     """Write the model's parameters as a reproducible ``.npz`` (same weights, same bytes); return its SHA-256."""
-    from ..data.weights import write_reproducible_npz
-
     state = {k: np.asarray(v, dtype=np.float32) for k, v in model.state_dict().items()}
     return write_reproducible_npz(state, path, deflate=True)
 
@@ -156,8 +155,6 @@ def load_scale_friendly_model(path=None, *, sha256="default"):
     ValueError
         A corrupt file, or weights of another architecture.
     """
-    from ..data.weights import read_verified_npz, resolve_weights_path
-
     path, expected = resolve_weights_path(path, WEIGHTS_PATH, WEIGHTS_SHA256, sha256, "scale-friendly detector weights")
     key = (path, expected)
     if key not in _LOADED:

@@ -171,7 +171,7 @@ def train_part_network(crops, targets, *, rng, epochs=8, batch_size=64, lr=2e-3,
         batches = list(iterate_minibatches(len(crops), batch_size, rng))
         bar = None
         if progress:
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # noqa: PLC0415  (tqdm: optional, a progress bar only when asked)
             bar = tqdm(total=len(batches), desc=f"part network, epoch {epoch + 1}/{epochs}", leave=False)
         total = 0.0
         for idx in batches:

@@ -15,12 +15,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..detection.hog import hog, image_gradients, magnitude_orientation
+from ..image import as_gray
 
 __all__ = ["show_gradients", "show_hog"]
 
 
 def _axes(ax, ncols=1, figsize=None):
-    import matplotlib.pyplot as plt  # lazy
+    import matplotlib.pyplot as plt  # noqa: PLC0415  (matplotlib: optional, only for pictures)
 
     if ax is not None:
         return ax
@@ -33,8 +34,6 @@ def show_gradients(image, ax=None):
 
     Returns the array of three ``Axes``.
     """
-    from ..image import as_gray
-
     gray = as_gray(image)
     magnitude, orientation = magnitude_orientation(*image_gradients(gray))
     axes = _axes(ax, 3, (12, 4))
@@ -52,8 +51,6 @@ def show_gradients(image, ax=None):
 
 def show_hog(image, ax=None, *, orientations=9, pixels_per_cell=(8, 8), alpha=0.8):
     """The HOG glyphs (one line per cell and bin, brightness = bin value) over the gray image."""
-    from ..image import as_gray
-
     gray = as_gray(image)
     _, glyphs = hog(gray, orientations=orientations, pixels_per_cell=pixels_per_cell, cells_per_block=(1, 1),
                     visualize=True)
