@@ -79,6 +79,10 @@ def test_bad_input(model):
         detect_faces_hog(np.zeros((50, 50)), model=model, threshold=np.nan)
     with pytest.raises(TypeError, match="HogFaceModel"):
         detect_faces_hog(np.zeros((50, 50)), model="model.npz")
+    with pytest.raises(ValueError, match="scale_step"):
+        detect_faces_hog(np.zeros((50, 50)), model=model, scale_step=1.1)   # the step is a ratio < 1 now
+    with pytest.raises(ValueError, match="min_face_size"):
+        detect_faces_hog(np.zeros((50, 50)), model=model, min_face_size=-4)
     with pytest.raises(FileNotFoundError, match="train"):
         load_model("/nonexistent/model.npz")
 

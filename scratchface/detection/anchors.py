@@ -44,7 +44,10 @@ _MAX_LOG_RATIO = float(np.log(1000.0 / 16.0))  # Detectron's clamp of t_w, t_h b
 
 
 def as_boxes(boxes, name):
-    """``boxes`` as a float64 ``(n, 4)`` array of ``(x1, y1, x2, y2)`` (``(0, 4)`` when empty); ValueError naming ``name``."""
+    """``boxes`` as a float64 ``(n, 4)`` array of ``(x1, y1, x2, y2)`` (``(0, 4)`` when empty).
+
+    Raises ValueError naming ``name`` for NaN or a shape other than ``(n, 4)``.
+    """
     boxes = np.asarray(boxes, dtype=np.float64)
     if boxes.size == 0:
         return boxes.reshape(0, 4)

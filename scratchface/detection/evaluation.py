@@ -1,11 +1,11 @@
 """Detector evaluation: match detections to ground truth at an IoU threshold; recall, precision, AP.
 
-Works for any detector: a :class:`~scratchface.detection.detections.Detections` (or a pair
-``(boxes, scores)``) per image. Matching is
-PASCAL VOC's: all detections of all images sorted by decreasing score; each
-takes the not-yet-taken ground-truth box of its image with the highest IoU,
-if that IoU is ``>= iou_threshold`` (a true positive); otherwise, or when the
-best box is already taken, it is a false positive (a duplicate).
+Works for any detector: a :class:`~scratchface.detection.detections.Detections`
+(or a pair ``(boxes, scores)``) per image. Matching is PASCAL VOC's: all
+detections of all images sorted by decreasing score; each takes the
+not-yet-taken ground-truth box of its image with the highest IoU, if that IoU
+is ``>= iou_threshold`` (a true positive); otherwise, or when the best box is
+already taken, it is a false positive (a duplicate).
 
 Average precision is the area under the precision-recall curve with
 precision made monotone (``p(r) = max_{r' >= r} p(r')``), summed over the
@@ -45,13 +45,11 @@ medium ``[30, 120)`` and large ``[120, inf)``.
      subsets nested as easy in medium in hard, is harsh on the easy
      one and impossible to split for disjoint bands.
 
-   Then AP is VOC's all-points AP
-   (:func:`average_precision`) over the
+   Then AP is VOC's all-points AP (:func:`average_precision`) over the
    band's counted detections by decreasing score; recall is true positives
    over the band's faces. A band with no face has AP and recall NaN.
 
-With one band ``(0, inf)`` this is exactly
-:func:`evaluate_detections`.
+With one band ``(0, inf)`` this is exactly :func:`evaluate_detections`.
 
 References
 ----------

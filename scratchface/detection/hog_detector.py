@@ -155,7 +155,7 @@ SCALE_STEP = 1 / 1.1
 
 
 def hog_pyramid(gray, window, *, min_face_size=None, max_face_size=None, scale_step=SCALE_STEP):
-    """The levels a ``window``-pixel HOG window slides over (bilinear pyramid; levels smaller than the window dropped)."""
+    """The levels a ``window``-pixel HOG window slides over: the bilinear pyramid, minus levels smaller than it."""
     scales = pyramid_scales(gray.shape, window, min_face_size=min_face_size, max_face_size=max_face_size,
                             scale_step=scale_step)
     return [level for level in image_pyramid(gray, scales)

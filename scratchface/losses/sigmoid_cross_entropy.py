@@ -2,14 +2,17 @@
 
 .. math:: L = \\frac{1}{n} \\sum_k -w\\, t_k \\log \\sigma(z_k) - (1 - t_k) \\log (1 - \\sigma(z_k))
 
-The loss of Faceness's part network (Yang et al., ICCV 2015, sec. 3.1: one
-sigmoid output per part and map cell, :mod:`scratchface.models.faceness_nets`),
-and ``torch.nn.BCEWithLogitsLoss(pos_weight=w)``.
+The loss of the Faceness part network (:mod:`scratchface.models.faceness_nets`):
+one sigmoid output per part and map cell, against the fraction of the cell the
+part covers (part-level masks as supervision, Faceness-Net); it is
+``torch.nn.BCEWithLogitsLoss(pos_weight=w)``.
 
 References
 ----------
 S. Yang, P. Luo, C. C. Loy, X. Tang, "From Facial Part Responses to Face
-Detection: A Deep Learning Approach", ICCV 2015.
+Detection: A Deep Learning Approach", ICCV 2015 (sec. 3.1, partness maps).
+S. Yang, P. Luo, C. C. Loy, X. Tang, "Faceness-Net: Face Detection through
+Deep Facial Part Responses", TPAMI 40(8), 2018 (part-level masks as supervision).
 """
 from __future__ import annotations
 
