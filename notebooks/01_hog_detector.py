@@ -47,9 +47,10 @@ from scratchface.detection.hog_detector import (
     load_model,
     score_map,
 )
-from scratchface.detection.pyramid import image_pyramid
+from scratchface.detection.pyramid import image_pyramid, pyramid_scales
 from scratchface.image import as_gray, read_image
-from scratchface.viz.hog import show_detections, show_gradients
+from scratchface.viz.detections import draw_detections
+from scratchface.viz.hog import show_gradients
 
 
 DATA = find_data_dir()   # $SCRATCHFACE_DATA, else ../shared/data beside the repository
@@ -182,7 +183,7 @@ plt.show()
 # %% [markdown]
 # ## 5. Sliding window over a pyramid
 #
-# The shipped detector (`load_model()`, trained by `scratchface.detection.train_hog_detector`) scores
+# The shipped detector (`load_model()`, trained by `python -m experiments.hog_detector`) scores
 # a $32\times32$ window: HOG with $4\times4$ cells and $2\times2$ blocks gives $7\times7$ blocks of
 # $36$ numbers, and the score is $s = w^\top x + b$. HOG is computed **once per pyramid level**; a
 # window is a $7\times7$ slice of the block grid, so all windows one cell apart are scored by one
@@ -202,14 +203,15 @@ if DATA is not None:
 else:
     image, truth = data.astronaut(), None
 model = load_model()
-levels = image_pyramid(as_gray(image), window=(model.window, model.window), scale_factor=1.25)
+gray = as_gray(image)
+levels = image_pyramid(gray, pyramid_scales(gray.shape, model.window, scale_step=0.8))
 print(f"{len(levels)} levels, scales", [round(level.scale, 2) for level in levels])
 show = levels[:4]
 fig, axes = plt.subplots(1, len(show), figsize=(4 * len(show), 3.5))
 for ax, level in zip(axes, show):
     scores = score_map(block_grid(level.image, model), model.weights, model.bias)
     ax.imshow(scores, cmap="coolwarm", vmin=-2, vmax=2)
-    ax.set_title(f"scale {level.scale:.2f}: windows of {model.window * level.scale:.0f} px")
+    ax.set_title(f"scale {level.scale:.2f}: windows of {model.window / level.scale:.0f} px")
     ax.set_axis_off()
 fig.suptitle("SVM score of every window (red: above 0)")
 plt.show()
@@ -224,8 +226,8 @@ plt.show()
 # $$\mathrm{recall} = \frac{TP}{\#\text{faces}}, \qquad \mathrm{precision} = \frac{TP}{\#\text{detections}} .$$
 
 # %%
-boxes, scores = detect_faces_hog(image)
-show_detections(image, boxes, scores, ground_truth=truth,
+boxes, scores, _ = detect_faces_hog(image)
+draw_detections(image, boxes, scores, ground_truth=truth, color="red",
                 title=f"{len(boxes)} detections (red); labelled faces dashed green")
 plt.show()
 

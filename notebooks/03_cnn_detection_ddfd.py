@@ -32,14 +32,13 @@ import numpy as np
 from skimage import data
 
 from scratchface.data import find_data_dir
-from scratchface.detection.ddfd import fc_to_conv, heatmap
-from scratchface.detection.nms import nms
+from scratchface.detection.ddfd import fc_to_conv, heatmap, heatmap_detections
 from scratchface.detection.pyramid import resize
 from scratchface.image import as_gray, read_image
 from scratchface.layers.softmax import softmax_forward
 from scratchface.nn.examples import load_lfw_subset, train_lfw_subset_cnn
 from scratchface.nn.summary import print_summary
-from scratchface.viz.hog import show_detections
+from scratchface.viz.detections import draw_detections
 
 
 DATA = find_data_dir()   # $SCRATCHFACE_DATA, else ../shared/data beside the repository
@@ -144,21 +143,14 @@ plt.show()
 # ## 4. From heat map to boxes
 #
 # Every position above a threshold is a box of $25/s$ pixels in the photo; non-maximum suppression
-# keeps the most probable of overlapping boxes. A classifier that only saw 70 faces and 70 patches
+# keeps the most probable of overlapping boxes (`heatmap_detections`). A classifier that only saw 70 faces and 70 patches
 # fires on much more than faces — this is why DDFD fine-tunes AlexNet on 200,000 faces, and why
 # MTCNN (next notebook) adds two more networks to reject what the first one lets through.
 
 # %%
-boxes, scores = [], []
-for scale, heat in heat_maps.items():
-    rows, cols = np.nonzero(heat > 0.99)
-    side = 25 / scale
-    x1, y1 = 4 * cols / scale, 4 * rows / scale
-    boxes.append(np.stack([x1, y1, x1 + side, y1 + side], axis=1))
-    scores.append(heat[rows, cols])
-boxes, scores = np.concatenate(boxes), np.concatenate(scores)
-keep = nms(boxes, scores, 0.2)
-print(f"{len(boxes)} windows above 0.99, {len(keep)} after NMS")
-show_detections(rgb, boxes[keep], scores[keep], ground_truth=truth,
+found = heatmap_detections(heat_maps, window=25, stride=4, threshold=0.99, nms_threshold=0.2)
+n_windows = sum(int((heat > 0.99).sum()) for heat in heat_maps.values())
+print(f"{n_windows} windows above 0.99, {len(found.boxes)} after NMS")
+draw_detections(rgb, found, ground_truth=truth, color="red",
                 title="CNN windows after NMS (red); labelled faces dashed green")
 plt.show()

@@ -26,8 +26,8 @@
 # 4. **O-Net** (output) on $48\times48$ crops: the final boxes and **five landmarks**.
 #
 # The weights are the real ones (facenet-pytorch 2.6.0, MIT), shipped with the package. Each step
-# is a function of `scratchface.detection.mtcnn`: `pyramid_scales`, `image_pyramid`, `pnet_stage`,
-# `rnet_stage`, `onet_stage`; `detect_faces` chains them.
+# is a function of `scratchface.detection.pyramid` (`pyramid_scales`, `image_pyramid`) or of
+# `scratchface.detection.mtcnn` (`pnet_stage`, `rnet_stage`, `onet_stage`); `detect_faces` chains them.
 
 # %%
 
@@ -38,14 +38,14 @@ from skimage import data
 
 from scratchface.data import find_data_dir
 from scratchface.detection.mtcnn import (
+    CELL_SIZE,
     detect_faces,
-    image_pyramid,
     normalize_pixels,
     onet_stage,
     pnet_stage,
-    pyramid_scales,
     rnet_stage,
 )
+from scratchface.detection.pyramid import image_pyramid, pyramid_scales
 from scratchface.image import read_image
 from scratchface.models.mtcnn_nets import load_mtcnn_weights, pnet_forward
 
@@ -77,8 +77,8 @@ def draw(ax, boxes, title, color="red", lw=1.0):
 
 # %%
 height, width = image.shape[:2]
-scales = pyramid_scales(height, width, min_face_size=20, scale_factor=0.709)
-levels = image_pyramid(image, scales)
+scales = pyramid_scales((height, width), CELL_SIZE, min_face_size=20, scale_step=0.709)
+levels = [level.image for level in image_pyramid(image, scales, resample="area")]
 print("scales:", np.round(scales, 3))
 print("level sizes:", [level.shape[:2] for level in levels])
 fig, axes = plt.subplots(1, 5, figsize=(15, 2.6), gridspec_kw={"width_ratios": [lv.shape[1] for lv in levels[:5]]})
@@ -143,7 +143,7 @@ plt.show()
 # %%
 faces = stage3.boxes.astype(int)
 fig, axes = plt.subplots(1, max(len(faces), 1), figsize=(2.2 * max(len(faces), 1), 2.6), squeeze=False)
-for ax, box, points, p in zip(axes[0], faces, stage3.landmarks, stage3.probs):
+for ax, box, points, p in zip(axes[0], faces, stage3.landmarks, stage3.scores):
     x1, y1, x2, y2 = np.maximum(box, 0)
     ax.imshow(image[y1:y2, x1:x2])
     ax.plot(points[:, 0] - x1, points[:, 1] - y1, "o", color="yellow", ms=4)
@@ -163,10 +163,11 @@ plt.show()
 # with $\beta_i^j \in \{0, 1\}$ switching off the losses a sample cannot train, $\alpha = (1, 0.5, 0.5)$
 # for P-Net and R-Net and $(1, 0.5, 1)$ for O-Net; $L^{\text{det}}$ is the cross-entropy, $L^{\text{box}}$
 # and $L^{\text{landmark}}$ squared L2. Online hard sample mining back-propagates only the 70% of
-# samples with the highest loss (`scratchface.detection.mtcnn_training`).
+# samples with the highest loss (`scratchface.losses.mtcnn`; samples and a P-Net run:
+# `scratchface.detection.mtcnn_training`).
 
 # %%
-boxes, probs, landmarks = detect_faces(image, sort_by="probability")
+boxes, scores, landmarks = detect_faces(image, sort_by="probability")
 print("detect_faces gives the same boxes as the three stages:",
       np.allclose(np.sort(boxes, axis=0), np.sort(stage3.boxes, axis=0)))
 print(np.round(boxes).astype(int))

@@ -22,12 +22,12 @@ import sys
 
 import numpy as np
 
-from .detection.draw import draw_detections
 from .detection.mtcnn import detect_faces
 from .gradcheck import PASS_THRESHOLD, collect_gradcheck_cases
 from .image import as_rgb, read_image
 from .recognition import pipeline
 from .recognition.clustering import threshold_clustering
+from .viz.detections import draw_detections
 
 __all__ = ["main", "build_parser", "add_face_commands", "cmd_cluster", "cmd_demo", "cmd_detect", "cmd_identify",
            "cmd_verify"]
@@ -139,7 +139,7 @@ def _round(values, digits=2):
 # ----------------------------------------------------------------------------- detect
 def _faces_json(det):
     return [{"box": _round(b), "probability": round(float(p), 4), "landmarks": _round(lm)}
-            for b, p, lm in zip(det.boxes, det.probs, det.landmarks)]
+            for b, p, lm in zip(det.boxes, det.scores, det.landmarks)]
 
 
 def _save_drawing(rgb, det, out, title=None):
@@ -163,7 +163,7 @@ def _detect(args):
     if args.json:
         print(json.dumps({"image": args.image, "faces": _faces_json(det)}, indent=2))
     else:
-        for k, (box, prob) in enumerate(zip(det.boxes, det.probs), 1):
+        for k, (box, prob) in enumerate(zip(det.boxes, det.scores), 1):
             x1, y1, x2, y2 = box
             print(f"face {k}: box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}), probability {prob:.3f}")
     if args.out:
@@ -302,7 +302,7 @@ def _demo(args):
     det = detect_faces(rgb)
     out = args.out
     _save_drawing(rgb, det, out, title=f"MTCNN: {len(det.boxes)} face(s) in scikit-image's astronaut")
-    for k, (box, prob) in enumerate(zip(det.boxes, det.probs), 1):
+    for k, (box, prob) in enumerate(zip(det.boxes, det.scores), 1):
         x1, y1, x2, y2 = box
         print(f"face {k}: box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}), probability {prob:.3f}")
     print(f"saved {os.path.abspath(out)}")

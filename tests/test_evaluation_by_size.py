@@ -4,16 +4,10 @@ import math
 import numpy as np
 import pytest
 
-from scratchface.detection import evaluation_by_size as ebs
+import experiments.evaluation_by_size as ebs
+from experiments.evaluation_by_size import compare_detectors_by_size, format_size_table
 from scratchface.detection import synthetic
-from scratchface.detection.evaluation import evaluate_detections
-from scratchface.detection.evaluation_by_size import (
-    DEFAULT_BANDS,
-    compare_detectors_by_size,
-    evaluate_by_size,
-    face_heights,
-    format_size_table,
-)
+from scratchface.detection.evaluation import DEFAULT_BANDS, evaluate_by_size, evaluate_detections, face_heights
 
 
 def box(x, y, w, h):
@@ -200,7 +194,7 @@ def test_errors():
         evaluate_by_size(dets, [np.zeros((2, 3))])
     with pytest.raises(ValueError, match="scores must have one score per box"):
         evaluate_by_size([(dets[0][0], dets[0][1][:2])], faces)
-    with pytest.raises(TypeError, match=r"detections\[0\] must be a pair"):
+    with pytest.raises(TypeError, match=r"detections\[0\] must be a Detections or a pair"):
         evaluate_by_size([dets[0][0]], faces)
     with pytest.raises(ValueError, match=r"ignore\[0\] must have one flag per face \(2\), got 1"):
         evaluate_by_size(dets, faces, ignore=[np.array([True])])

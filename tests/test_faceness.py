@@ -15,21 +15,19 @@ from scratchface.detection.faceness import (
     face_box_from_landmarks,
     faceness_of_boxes,
     faceness_scores,
-    landmarks_68_to_5,
     part_boxes,
     part_target_maps,
     rerank,
-    summed_area_table,
 )
+from scratchface.detection.align import landmarks_68_to_5
 from scratchface.detection.nms import iou
-from scratchface.models.faceness_nets import (
+from scratchface.detection.pyramid import summed_area_table
+from scratchface.losses.sigmoid_cross_entropy import (
     gradcheck_cases,
-    load_part_network,
-    normalize_gray,
-    part_network,
     sigmoid_cross_entropy_backward,
     sigmoid_cross_entropy_forward,
 )
+from scratchface.models.faceness_nets import load_part_network, normalize_gray, part_network
 
 # one frontal face worked by hand: eye distance d = 20, eyes-to-mouth h = 22, so u = max(d, h) = 22
 FIVE = np.array([[40.0, 50.0], [60.0, 50.0], [50.0, 62.0], [42.0, 72.0], [58.0, 72.0]])
@@ -150,7 +148,7 @@ def test_target_maps_reject_bad_arguments(args, match):
 
 def test_summed_area_table_equals_cumulative_sums(rng):
     maps = rng.uniform(0, 1, (3, 7, 9))
-    sat = summed_area_table(maps)
+    sat = summed_area_table(maps, axes=(-2, -1))
     assert sat.shape == (3, 8, 10)
     for r in range(8):
         for c in range(10):
@@ -159,13 +157,13 @@ def test_summed_area_table_equals_cumulative_sums(rng):
 
 def test_box_sum_worked_by_hand():
     maps = np.arange(12.0).reshape(1, 3, 4)       # rows 0..3, 4..7, 8..11
-    sums = box_sums(summed_area_table(maps), np.array([[1, 0, 3, 2], [0, 0, 4, 3], [2, 1, 2, 3]]))
+    sums = box_sums(summed_area_table(maps, axes=(-2, -1)), np.array([[1, 0, 3, 2], [0, 0, 4, 3], [2, 1, 2, 3]]))
     np.testing.assert_allclose(sums[:, 0], [1 + 2 + 5 + 6, 66, 0])
 
 
 def test_box_sums_equal_brute_force(rng):
     maps = rng.uniform(0, 1, (5, 13, 11))
-    sat = summed_area_table(maps)
+    sat = summed_area_table(maps, axes=(-2, -1))
     c = np.sort(rng.integers(0, 12, (200, 5, 2)), axis=-1)
     r = np.sort(rng.integers(0, 14, (200, 5, 2)), axis=-1)
     boxes = np.stack([c[..., 0], r[..., 0], c[..., 1], r[..., 1]], axis=-1)
@@ -174,7 +172,7 @@ def test_box_sums_equal_brute_force(rng):
 
 
 def test_box_sums_reject_bad_boxes():
-    sat = summed_area_table(np.ones((2, 3, 3)))
+    sat = summed_area_table(np.ones((2, 3, 3)), axes=(-2, -1))
     with pytest.raises(TypeError, match="integer"):
         box_sums(sat, np.zeros((1, 4)))
     with pytest.raises(ValueError, match="c1 <= c2"):
@@ -399,10 +397,11 @@ def test_rerank_puts_the_face_first_and_handles_empty_input(shipped, dlib_subset
     face = photo.boxes[:1]
     side = face[0, 2] - face[0, 0]
     others = face + side * np.array([[2.0, 0, 2, 0], [0, 2, 0, 2], [-1.5, 1.5, -1.5, 1.5]])
-    boxes, scores = rerank(image, np.vstack([others, face]), np.array([3.0, 2, 1, 0]), model=shipped)
+    boxes, scores, landmarks = rerank(image, np.vstack([others, face]), np.array([3.0, 2, 1, 0]), model=shipped)
     np.testing.assert_allclose(boxes[0], face[0])
+    assert landmarks is None
     assert np.all(np.diff(scores) <= 0)
-    empty_boxes, empty_scores = rerank(image, np.zeros((0, 4)), np.zeros(0), model=shipped)
+    empty_boxes, empty_scores, _ = rerank(image, np.zeros((0, 4)), np.zeros(0), model=shipped)
     assert empty_boxes.shape == (0, 4) and empty_scores.shape == (0,)
 
 
@@ -419,7 +418,7 @@ def test_plot_part_responses_saves_a_picture(shipped, tmp_path):
     matplotlib.use("Agg")
     from skimage.data import astronaut
 
-    from scratchface.detection.faceness import plot_part_responses
+    from scratchface.viz.faceness import plot_part_responses
     path = tmp_path / "parts.png"
     fig = plot_part_responses(astronaut()[::2, ::2], model=shipped, face_size=50, path=path)
     assert len(fig.axes) == 6 and [ax.get_title().split()[0] for ax in fig.axes[1:]] == list(PART_NAMES)
@@ -429,9 +428,9 @@ def test_plot_part_responses_saves_a_picture(shipped, tmp_path):
 
 
 def test_training_crop_is_the_window_edge_padded_outside_the_image():
-    from scratchface.detection.faceness import _crop
+    from experiments.faceness import crop_window
     image = np.arange(36.0).reshape(6, 6)
-    crop, window = _crop(image, (-2.0, -1.0, 4.0, 5.0), 6)       # same size: no resampling
+    crop, window = crop_window(image, (-2.0, -1.0, 4.0, 5.0), 6)       # same size: no resampling
     assert window == (-2, -1, 4, 5)
     expected = np.pad(image, 2, mode="edge")[1:7, 0:6]            # rows -1..4, columns -2..3 of the padded image
     np.testing.assert_allclose(crop, expected, atol=1e-12)

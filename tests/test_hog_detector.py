@@ -7,6 +7,7 @@ from scratchface.detection.hog import hog
 from scratchface.detection.hog_detector import (
     HogFaceModel,
     detect_faces_hog,
+    hog_pyramid,
     load_model,
     save_model,
     score_map,
@@ -43,21 +44,27 @@ def test_score_map_equals_per_window_hog(rng, model):
 def test_pyramid_levels_and_resize():
     from skimage import transform
     image = np.linspace(0, 1, 100 * 80).reshape(100, 80)
-    levels = image_pyramid(image, window=(32, 32), scale_factor=1.5)
+    levels = image_pyramid(image, pyramid_scales(image.shape, 32, scale_step=1 / 1.5))
     assert [lv.image.shape for lv in levels] == [(100, 80), (67, 53), (44, 36)]
-    assert pyramid_scales((100, 80), window=(32, 32), scale_factor=2.0, min_size=16) == [0.5, 1.0, 2.0]
+    assert levels[1].to_original_y == 100 / 67 and levels[1].to_original_x == 80 / 53
+    # s_0 = 32 / 16 = 2 (upsampled), then halved while 80 s >= 32: 2, 1, 0.5 (0.25 gives 20 < 32)
+    assert pyramid_scales((100, 80), 32, min_face_size=16, scale_step=0.5) == [2.0, 1.0, 0.5]
+    # and no level whose window would see faces above max_face_size: 32 / s <= 40 keeps s >= 0.8
+    assert pyramid_scales((100, 80), 32, max_face_size=40, scale_step=0.5) == [1.0]
+    with pytest.raises(ValueError, match="scale_step"):
+        pyramid_scales((100, 80), 32, scale_step=1.2)
     np.testing.assert_allclose(resize(image, (37, 51)),
                                transform.resize(image, (37, 51), order=1, anti_aliasing=True), atol=1e-12)
-    assert image_pyramid(np.zeros((20, 50)), window=(32, 32)) == []
+    assert pyramid_scales((20, 50), 32) == [] and hog_pyramid(np.zeros((20, 50)), 32) == []
 
 
 def test_small_image_gives_empty_and_inputs(model):
-    boxes, scores = detect_faces_hog(np.zeros((20, 30), np.uint8), model=model)
-    assert boxes.shape == (0, 4) and scores.shape == (0,)
+    boxes, scores, landmarks = detect_faces_hog(np.zeros((20, 30), np.uint8), model=model)
+    assert boxes.shape == (0, 4) and scores.shape == (0,) and landmarks is None
     rgba = np.zeros((40, 40, 4), np.uint8)
     rgba[..., 3] = 255
     for image in (rgba, rgba[..., :3], rgba[..., 0], rgba[..., 0] / 255.0):
-        b, s = detect_faces_hog(image, model=model)
+        b, s, _ = detect_faces_hog(image, model=model)
         assert b.shape[1] == 4 and b.shape[0] == s.shape[0]
 
 
@@ -72,6 +79,10 @@ def test_bad_input(model):
         detect_faces_hog(np.zeros((50, 50)), model=model, threshold=np.nan)
     with pytest.raises(TypeError, match="HogFaceModel"):
         detect_faces_hog(np.zeros((50, 50)), model="model.npz")
+    with pytest.raises(ValueError, match="scale_step"):
+        detect_faces_hog(np.zeros((50, 50)), model=model, scale_step=1.1)   # the step is a ratio < 1 now
+    with pytest.raises(ValueError, match="min_face_size"):
+        detect_faces_hog(np.zeros((50, 50)), model=model, min_face_size=-4)
     with pytest.raises(FileNotFoundError, match="train"):
         load_model("/nonexistent/model.npz")
 
@@ -105,13 +116,13 @@ def test_evaluation_by_hand():
 def test_training_smoke(data_dir, rng):
     # the training code end to end on a tiny set (a few seconds), not the shipped model's full run
     from scratchface.data.orl import load_orl_faces
-    from scratchface.detection import train_hog_detector as t
+    import experiments.hog_detector as t
     template = HogFaceModel(weights=np.zeros((7, 7, 2, 2, 9)), bias=0.0)
     orl, _ = load_orl_faces(data_dir / "orl_faces", subjects=[1, 2])
     patches = t.positive_patches(orl[:6], np.zeros((2, 25, 25)), template, rng, jitter_copies=1)
     assert len(patches) == 2 * (6 * 2 + 2) and patches[0].shape == (40, 40)
     pos = np.array([window_features(p, template) for p in patches])
-    grids = t._level_grids([orl[0] / 255.0], template, face_box=t.ORL_FACE_BOX)
+    grids = t.level_grids([orl[0] / 255.0], template, face_box=t.ORL_FACE_BOX)
     neg = t.random_negatives(grids, template, 40, rng)
     trained, svm = t._fit(pos, neg, template, 0.05, 0)
     assert trained.weights.shape == template.weights.shape
@@ -122,8 +133,8 @@ def test_training_smoke(data_dir, rng):
 
 def test_dlib_faces_evaluation(data_dir, model):
     """The shipped detector on dlib's 43 faces (the side-by-side with scikit-image's LBP cascade and the
-    picture: python -m scratchface.detection.train_hog_detector --evaluate-only --picture out.png)."""
-    from scratchface.detection.train_hog_detector import evaluate_on_dlib_faces
+    picture: python -m experiments.hog_detector --evaluate-only --picture out.png)."""
+    from experiments.hog_detector import evaluate_on_dlib_faces
     lines = []
     results = evaluate_on_dlib_faces(data_dir, model=model, log=lines.append, with_cascade=False)
     print("\n".join(lines))
@@ -144,7 +155,8 @@ def test_detection_picture(tmp_path):
     pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
 
-    from scratchface.viz.hog import save_detections, show_gradients, show_hog
+    from scratchface.viz.detections import save_detections
+    from scratchface.viz.hog import show_gradients, show_hog
     image = np.zeros((64, 80))
     image[16:48, 20:60] = 1.0
     path = save_detections(tmp_path / "d.png", [dict(image=image, boxes=np.array([[20, 16, 60, 48.0]]),

@@ -61,8 +61,9 @@ def test_second_stage_only_removes_and_rescores_first_stage_windows():
     image = data.astronaut()
     stage1 = load_model()
     shipped = load_rescoring()
-    candidates, s1 = detect_faces_hog(image, model=stage1, threshold=shipped.candidate_threshold, second_stage=False)
-    boxes, scores = detect_faces_hog(image, model=stage1, threshold=-100.0)
+    candidates, s1, _ = detect_faces_hog(image, model=stage1, threshold=shipped.candidate_threshold,
+                                         second_stage=False)
+    boxes, scores, _ = detect_faces_hog(image, model=stage1, threshold=-100.0)
     # every final box is a first-stage candidate, scored by the second stage
     for box, score in zip(boxes, scores):
         i = int(np.argmin(np.abs(candidates - box).sum(axis=1)))
@@ -71,7 +72,7 @@ def test_second_stage_only_removes_and_rescores_first_stage_windows():
                                    [score], atol=1e-9)
     # the astronaut's face is found by the two stages
     face = np.array([175.0, 60.0, 275.0, 170.0])
-    top, _ = detect_faces_hog(image)
+    top = detect_faces_hog(image).boxes
     from scratchface.detection.nms import iou
     assert iou(top[:1], face[None])[0, 0] > 0.4
     with pytest.raises(TypeError, match="second_stage"):
@@ -88,18 +89,18 @@ def test_nested_threshold_is_checked_and_only_drops_boxes():
     image = data.astronaut()
     with pytest.raises(ValueError, match="nested_threshold"):
         detect_faces_hog(image, nested_threshold=2.0)
-    loose, _ = detect_faces_hog(image, threshold=-1.0, nested_threshold=1.0)   # nothing is 100 % inside
-    strict, _ = detect_faces_hog(image, threshold=-1.0, nested_threshold=0.3)
+    loose = detect_faces_hog(image, threshold=-1.0, nested_threshold=1.0).boxes   # nothing is 100 % inside
+    strict = detect_faces_hog(image, threshold=-1.0, nested_threshold=0.3).boxes
     assert len(strict) <= len(loose)
     assert all(any(np.allclose(b, l) for l in loose) for b in strict)
 
 
 def test_level_grids_exclude_windows_on_every_face():
-    from scratchface.detection.train_hog_detector import _level_grids
+    from experiments.hog_detector import level_grids
     model = load_model()
     gray = np.zeros((96, 160))
     faces = np.array([[8, 8, 40, 40], [100, 40, 132, 72.0]])
-    (grid, allowed), *_ = _level_grids([gray], model, face_box=faces)
+    (grid, allowed), *_ = level_grids([gray], model, face_box=faces)
     # level 0 is the image itself: window (r, c) covers x from 4c to 4c+32, y from 4r to 4r+32
     assert not allowed[2, 2] and not allowed[10, 25]      # exactly on the two faces
     assert allowed[0, 15] and allowed[12, 5]              # far from both

@@ -10,19 +10,17 @@ import shutil
 import numpy as np
 import pytest
 
-from scratchface.detection import convert_mtcnn as conv
-from scratchface.detection import mtcnn
+import experiments.convert_mtcnn as conv
 from scratchface.detection.mtcnn import (
-    area_resize,
-    area_resize_reference,
+    CELL_SIZE,
     detect_faces,
     detect_faces_batch,
     onet_stage,
     pnet_stage,
-    pyramid_scales,
     rnet_stage,
 )
 from scratchface.detection.nms import iou
+from scratchface.detection.pyramid import area_resize, area_resize_reference, image_pyramid, pyramid_scales
 from scratchface.models import mtcnn_nets
 from scratchface.models.mtcnn_nets import (
     WEIGHT_SHAPES,
@@ -166,10 +164,10 @@ def test_area_resize_reference_by_hand():
 def test_pyramid_scales_by_hand():
     # 100 x 140, faces >= 20 px: first scale 12/20 = 0.6, shorter side 60 px; x 0.709 while >= 12 px:
     # 60, 42.54, 30.16, 21.38, 15.16 (10.75 stops)
-    scales = pyramid_scales(100, 140, 20, 0.709)
+    scales = pyramid_scales((100, 140), CELL_SIZE, min_face_size=20, scale_step=0.709)
     np.testing.assert_allclose(scales, [0.6 * 0.709 ** k for k in range(5)])
-    assert pyramid_scales(11, 500) == []  # 11 x 0.6 < 12
-    assert len(pyramid_scales(12, 12, min_face_size=12)) == 1
+    assert pyramid_scales((11, 500), 12, min_face_size=20) == []  # 11 x 0.6 < 12
+    assert len(pyramid_scales((12, 12), 12, min_face_size=12)) == 1
 
 
 # ----------------------------------------------------------------------------- the nets against torch
@@ -273,7 +271,8 @@ def test_detections_equal_facenet_pytorch(name, data_dir, reference):
     got = _detect(name, data_dir)
     assert len(got.boxes) == len(expected["boxes"]) > 0
     np.testing.assert_allclose(got.boxes, np.array(expected["boxes"]), atol=0.01, rtol=0)
-    np.testing.assert_allclose(got.probs, np.array(expected["probs"]), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(got.scores, np.array(expected["probs"]), atol=1e-4, rtol=0)
+    assert got.probs is got.scores  # the old name, kept as a read-only alias
     np.testing.assert_allclose(got.landmarks, np.array(expected["landmarks"]), atol=0.01, rtol=0)
 
 
@@ -282,16 +281,16 @@ def test_recall_on_dlib_faces_is_42_of_43(data_dir):
     from scratchface.detection.evaluation import evaluate_detections
 
     photos = load_dlib_faces(data_dir / "dlib_faces", "all")
-    detections = [(_detect(p.path.name, data_dir).boxes, _detect(p.path.name, data_dir).probs) for p in photos]
+    detections = [_detect(p.path.name, data_dir) for p in photos]
     result = evaluate_detections(detections, [p.boxes for p in photos], iou_threshold=0.5)
     assert result.n_ground_truth == 43
     assert result.n_true_positives == 42  # as facenet-pytorch (its boxes are ours to 0.01 px)
-    assert result.n_false_positives == sum(len(b) for b, _ in detections) - 42
+    assert result.n_false_positives == sum(len(d.boxes) for d in detections) - 42
 
 
 def test_stages_one_by_one_give_detect_faces(data_dir):
     image = _load_photo("astronaut.png", data_dir)
-    scales = pyramid_scales(*image.shape[:2])
+    scales = pyramid_scales(image.shape, CELL_SIZE, min_face_size=20)
     stage1 = pnet_stage(image, scales, 0.6)
     stage2 = rnet_stage(image, stage1.boxes, 0.7)
     stage3 = onet_stage(image, stage2.boxes, 0.7)
@@ -301,8 +300,8 @@ def test_stages_one_by_one_give_detect_faces(data_dir):
     direct = _detect("astronaut.png", data_dir)
     for a, b in zip(stage3, direct):
         np.testing.assert_array_equal(a, b)
-    levels = mtcnn.image_pyramid(image, scales[:2])
-    assert [lv.shape for lv in levels] == [(int(512 * s + 1), int(512 * s + 1), 3) for s in scales[:2]]
+    levels = image_pyramid(image, scales[:2], resample="area")
+    assert [lv.image.shape for lv in levels] == [(int(512 * s + 1), int(512 * s + 1), 3) for s in scales[:2]]
 
 
 # ----------------------------------------------------------------------------- bad input, API
@@ -321,8 +320,8 @@ def test_any_image_kind_works(data_dir):
 def test_no_face_and_tiny_images_give_empty_arrays():
     for image in (np.zeros((11, 11, 3), np.uint8), np.full((80, 100, 3), 128, np.uint8), np.zeros((5, 200))):
         faces = detect_faces(image)
-        assert faces.boxes.shape == (0, 4) and faces.probs.shape == (0,) and faces.landmarks.shape == (0, 5, 2)
-        assert faces.boxes.dtype == faces.probs.dtype == faces.landmarks.dtype == np.float32
+        assert faces.boxes.shape == (0, 4) and faces.scores.shape == (0,) and faces.landmarks.shape == (0, 5, 2)
+        assert faces.boxes.dtype == faces.scores.dtype == faces.landmarks.dtype == np.float32
 
 
 def test_bad_arguments_raise_naming_them():
@@ -339,8 +338,8 @@ def test_bad_arguments_raise_naming_them():
     with pytest.raises(TypeError, match="thresholds must be three"):
         detect_faces(image, thresholds=(0.6, 0.7))
     for bad in (1.0, 0.0, 1.5, -0.2):
-        with pytest.raises(ValueError, match="scale_factor must be in"):
-            detect_faces(image, scale_factor=bad)
+        with pytest.raises(ValueError, match="scale_step must be in"):
+            detect_faces(image, scale_step=bad)
     with pytest.raises(ValueError, match="sort_by must be one of"):
         detect_faces(image, sort_by="size")
     with pytest.raises(ValueError, match="image must be gray"):
@@ -359,7 +358,7 @@ def test_batch_and_orders(data_dir):
     areas = (single.boxes[:, 2] - single.boxes[:, 0]) * (single.boxes[:, 3] - single.boxes[:, 1])
     assert np.all(np.diff(areas) <= 0)  # largest first, as facenet-pytorch
     by_prob = detect_faces(photo, sort_by="probability")
-    assert np.all(np.diff(by_prob.probs) <= 0)
+    assert np.all(np.diff(by_prob.scores) <= 0)
     assert sorted(map(tuple, by_prob.boxes.tolist())) == sorted(map(tuple, single.boxes.tolist()))
     assert len(detect_faces_batch(np.stack([crop, crop]))) == 2
     with pytest.raises(TypeError, match="images must be a list"):
@@ -371,7 +370,7 @@ def test_timings_and_drawing(data_dir):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from scratchface.detection.draw import draw_detections
+    from scratchface.viz.detections import draw_detections
 
     image = _load_photo("2008_001009.jpg", data_dir)
     timings = {}
@@ -383,7 +382,7 @@ def test_timings_and_drawing(data_dir):
     assert len(ax.lines) == 10  # five landmarks per face
     plt.close(ax.figure)
     with pytest.raises(ValueError, match="landmarks must have shape"):
-        draw_detections(image, faces.boxes, faces.probs, faces.landmarks[:1])
+        draw_detections(image, faces.boxes, faces.scores, faces.landmarks[:1])
 
 
 def test_weights_argument_is_used(data_dir):

@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 from gradcheck_helpers import assert_gradients
 
+import experiments.scale_friendly as exp_sf
+from scratchface.detection import anchors as A
 from scratchface.detection import scale_friendly as sf
 from scratchface.detection.nms import iou
+from scratchface.losses import smooth_l1 as sl1
 from scratchface.models.scale_friendly import (
     DEFAULT_BRANCHES,
     BranchSpec,
@@ -129,35 +132,35 @@ def test_backward_matches_finite_differences(roi_pool):
 def test_assign_branches_by_size():
     sides = np.array([5, 10, 29.9, 30, 119, 120, 240, 400])
     boxes = np.stack([np.zeros(8), np.zeros(8), sides, sides], axis=1)
-    np.testing.assert_array_equal(sf.assign_branches(boxes), [0, 0, 0, 1, 1, 2, 2, 2])
+    np.testing.assert_array_equal(A.assign_branches(boxes), [0, 0, 0, 1, 1, 2, 2, 2])
     # the size is the box height (WIDER FACE): 200 wide x 20 high -> small, 5 wide x 130 high -> large
-    np.testing.assert_array_equal(sf.assign_branches([[0, 0, 200, 20], [0, 0, 5, 130]]), [0, 2])
-    assert sf.assign_branches(np.zeros((0, 4))).shape == (0,)
+    np.testing.assert_array_equal(A.assign_branches([[0, 0, 200, 20], [0, 0, 5, 130]]), [0, 2])
+    assert A.assign_branches(np.zeros((0, 4))).shape == (0,)
 
 
 def test_make_anchors_by_hand():
-    anchors = sf.make_anchors((1, 2), 4, (2.0, 4.0))
+    anchors = A.make_anchors((1, 2), 4, (2.0, 4.0))
     np.testing.assert_array_equal(anchors, [[1, 1, 3, 3], [0, 0, 4, 4], [5, 1, 7, 3], [4, 0, 8, 4]])
-    assert sf.make_anchors((3, 5), 16, (38.0, 60.0, 95.0)).shape == (45, 4)
+    assert A.make_anchors((3, 5), 16, (38.0, 60.0, 95.0)).shape == (45, 4)
 
 
 def test_encode_decode_by_hand():
-    t = sf.encode_boxes([[0, 0, 10, 10]], [[2, 4, 12, 24]])  # centres (5, 5) -> (7, 14), height x 2
+    t = A.encode_boxes([[0, 0, 10, 10]], [[2, 4, 12, 24]])  # centres (5, 5) -> (7, 14), height x 2
     np.testing.assert_allclose(t, [[0.2, 0.9, 0.0, np.log(2.0)]], atol=1e-15)
     rng = np.random.default_rng(0)
     corner = rng.uniform(0, 100, (20, 2))
     ref = np.concatenate([corner, corner + rng.uniform(1, 50, (20, 2))], axis=1)
     box = np.concatenate([ref[:, :2] + rng.normal(0, 5, (20, 2)), ref[:, :2] + rng.uniform(60, 90, (20, 2))], axis=1)
-    np.testing.assert_allclose(sf.decode_boxes(ref, sf.encode_boxes(ref, box)), box, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(A.decode_boxes(ref, A.encode_boxes(ref, box)), box, rtol=1e-12, atol=1e-10)
     with pytest.raises(ValueError, match="positive widths"):
-        sf.encode_boxes([[0, 0, 0, 10]], [[0, 0, 5, 5]])
-    huge = sf.decode_boxes([[0, 0, 10, 10]], [[0, 0, 1e6, 1e6]])
+        A.encode_boxes([[0, 0, 0, 10]], [[0, 0, 5, 5]])
+    huge = A.decode_boxes([[0, 0, 10, 10]], [[0, 0, 1e6, 1e6]])
     assert np.isfinite(huge).all()
 
 
 def test_label_by_iou_by_hand():
     faces = np.array([[0, 0, 10, 10], [50, 50, 90, 90]], float)   # sizes 10 (small) and 40 (medium)
-    branch_of = sf.assign_branches(faces)
+    branch_of = A.assign_branches(faces)
     np.testing.assert_array_equal(branch_of, [0, 1])
     candidates = np.array([
         [0, 0, 10, 12],     # IoU 100/120 = 0.83 with the small face -> face
@@ -166,35 +169,35 @@ def test_label_by_iou_by_hand():
         [50, 50, 90, 90],   # the medium face itself: not the small branch's -> ignored
         [52, 52, 62, 62],   # IoU 100/1600 = 0.06 with the medium face -> background
     ], float)
-    labels, matched = sf.label_by_iou(candidates, faces, branch_of, 0, best_match=False)
+    labels, matched = A.label_by_iou(candidates, faces, branch_of, 0, best_match=False)
     np.testing.assert_array_equal(labels, [1, -1, 0, -1, 0])
     np.testing.assert_array_equal(matched, [0, -1, -1, -1, -1])
     # the medium branch: candidate 3 is its face, candidate 0 overlaps another branch's face -> ignored
-    labels, matched = sf.label_by_iou(candidates, faces, branch_of, 1, best_match=False)
+    labels, matched = A.label_by_iou(candidates, faces, branch_of, 1, best_match=False)
     np.testing.assert_array_equal(labels, [-1, -1, 0, 1, 0])
     np.testing.assert_array_equal(matched, [-1, -1, -1, 1, -1])
     # Faster R-CNN rule (i): a face's best candidate is a face however low the IoU
     far = np.array([[0, 0, 10, 10], [3, 3, 17, 17]], float)
     # IoUs with the face (5, 5, 16, 16): 25/196 = 0.128 and 121/196 = 0.617, both < 0.7
-    labels, matched = sf.label_by_iou(far, [[5, 5, 16, 16]], [0], 0, positive_iou=0.7)
+    labels, matched = A.label_by_iou(far, [[5, 5, 16, 16]], [0], 0, positive_iou=0.7)
     np.testing.assert_allclose(iou(far, [[5, 5, 16, 16]])[:, 0], [25 / 196, 121 / 196])
     np.testing.assert_array_equal(labels, [0, 1])
     np.testing.assert_array_equal(matched, [-1, 0])
-    labels, _ = sf.label_by_iou(far, np.zeros((0, 4)), [], 0)
+    labels, _ = A.label_by_iou(far, np.zeros((0, 4)), [], 0)
     np.testing.assert_array_equal(labels, [0, 0])
     with pytest.raises(ValueError, match="one entry per face"):
-        sf.label_by_iou(far, faces, [0], 0)
+        A.label_by_iou(far, faces, [0], 0)
     with pytest.raises(ValueError, match="negative_iou <= positive_iou"):
-        sf.label_by_iou(far, faces, branch_of, 0, positive_iou=0.3, negative_iou=0.5)
+        A.label_by_iou(far, faces, branch_of, 0, positive_iou=0.3, negative_iou=0.5)
 
 
 def test_sample_labels_counts():
     rng = np.random.default_rng(0)
     labels = np.array([1] * 10 + [0] * 100 + [-1] * 5)
-    out = sf.sample_labels(labels, rng=rng, num=16, positive_fraction=0.25)
+    out = A.sample_labels(labels, rng=rng, num=16, positive_fraction=0.25)
     assert (out == 1).sum() == 4 and (out == 0).sum() == 12 and (out >= 0).sum() == 16
     assert set(np.nonzero(out == 1)[0]) <= set(range(10))
-    few = sf.sample_labels(np.array([1, 0, 0, -1]), rng=rng, num=16, positive_fraction=0.5)
+    few = A.sample_labels(np.array([1, 0, 0, -1]), rng=rng, num=16, positive_fraction=0.5)
     np.testing.assert_array_equal(few, [1, 0, 0, -1])
 
 
@@ -202,26 +205,26 @@ def test_sample_labels_counts():
 
 def test_smooth_l1_by_hand_and_gradient():
     pred = np.array([[0.5, -2.0, 0.0, 3.0], [0.1, 0.2, -0.3, 1.5]])
-    loss, _ = sf.smooth_l1_forward(pred, targets=np.zeros((2, 4)))
+    loss, _ = sl1.smooth_l1_forward(pred, targets=np.zeros((2, 4)))
     # 0.125 + 1.5 + 0 + 2.5 ; 0.005 + 0.02 + 0.045 + 1.0 -> (4.125 + 1.07) / 2
     assert loss == pytest.approx((4.125 + 1.07) / 2, rel=1e-14)
-    for case in sf.gradcheck_cases(np.random.default_rng(0)):
+    for case in sl1.gradcheck_cases(np.random.default_rng(0)):
         assert_gradients(case.forward, case.backward, case.inputs, case.kwargs)
-    zero, cache = sf.smooth_l1_forward(np.zeros((0, 4)), targets=np.zeros((0, 4)))
-    assert zero == 0 and sf.smooth_l1_backward(1.0, cache).shape == (0, 4)
+    zero, cache = sl1.smooth_l1_forward(np.zeros((0, 4)), targets=np.zeros((0, 4)))
+    assert zero == 0 and sl1.smooth_l1_backward(1.0, cache).shape == (0, 4)
     with pytest.raises(ValueError, match="shape of pred"):
-        sf.smooth_l1_forward(pred, targets=np.zeros((2, 3)))
+        sl1.smooth_l1_forward(pred, targets=np.zeros((2, 3)))
 
 
 def test_smooth_l1_matches_torch(torch):
     rng = np.random.default_rng(1)
     pred, target = rng.standard_normal((7, 4)) * 2, rng.standard_normal((7, 4))
-    loss, cache = sf.smooth_l1_forward(pred, targets=target, beta=0.5)
+    loss, cache = sl1.smooth_l1_forward(pred, targets=target, beta=0.5)
     p = torch.tensor(pred, requires_grad=True)
     ref = torch.nn.functional.smooth_l1_loss(p, torch.tensor(target), reduction="sum", beta=0.5) / 7
     ref.backward()
     assert loss == pytest.approx(ref.item(), rel=1e-12)
-    np.testing.assert_allclose(sf.smooth_l1_backward(1.0, cache), p.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(sl1.smooth_l1_backward(1.0, cache), p.grad.numpy(), rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------- the input
@@ -249,7 +252,7 @@ def test_network_input_is_luminance_padded_to_32():
 def toy_training():
     rng = np.random.default_rng(0)
     model = toy_model(seed=0)
-    model, history = sf.train_scale_friendly(steps=300, batch_size=1, lr=3e-3, rng=rng, model=model,
+    model, history = exp_sf.train_scale_friendly(steps=300, batch_size=1, lr=3e-3, rng=rng, model=model,
                                              scenes=toy_scenes(300, np.random.default_rng(1)), progress=False)
     return model, history
 
@@ -268,7 +271,7 @@ def test_training_reduces_the_loss(toy_training):
 def test_trained_toy_detector_finds_toy_faces(toy_training):
     model, _ = toy_training
     scenes = list(toy_scenes(20, np.random.default_rng(99)))
-    found = [sf.detect_faces_scale_friendly(im, model=model, score_threshold=0.05) for im, _ in scenes]
+    found = [sf.detect_faces_scale_friendly(im, model=model, threshold=0.05) for im, _ in scenes]
     from scratchface.detection.evaluation import evaluate_detections
     ev = evaluate_detections(found, [b for _, b in scenes])
     assert ev.average_precision > 0.2, ev.average_precision   # measured 0.58 (seeds 1, 2: 0.27, 0.43)
@@ -279,12 +282,12 @@ def test_paste_distractors_leaves_faces_alone():
     scenes = list(toy_scenes(4, rng, size=128))
     images = np.stack([im for im, _ in scenes])
     boxes = [b for _, b in scenes]
-    out = sf.paste_distractors(images.copy(), boxes, rng=np.random.default_rng(0), max_patches=3)
+    out = exp_sf.paste_distractors(images.copy(), boxes, rng=np.random.default_rng(0), max_patches=3)
     assert out.shape == images.shape and not np.array_equal(out, images)
     for i, faces in enumerate(boxes):
         for x1, y1, x2, y2 in faces.astype(int):
             np.testing.assert_array_equal(out[i, y1:y2, x1:x2], images[i, y1:y2, x1:x2])
-    same = sf.paste_distractors(images.copy(), boxes, rng=np.random.default_rng(0), max_patches=0)
+    same = exp_sf.paste_distractors(images.copy(), boxes, rng=np.random.default_rng(0), max_patches=0)
     np.testing.assert_array_equal(same, images)
 
 
@@ -292,7 +295,7 @@ def test_training_step_checks_its_input():
     from scratchface.nn import Adam
     model = toy_model()
     with pytest.raises(ValueError, match="one box array per image"):
-        sf.training_step(model, np.zeros((2, 64, 64, 3)), [np.zeros((0, 4))], rng=np.random.default_rng(0),
+        exp_sf.training_step(model, np.zeros((2, 64, 64, 3)), [np.zeros((0, 4))], rng=np.random.default_rng(0),
                          optimiser=Adam(model.parameters(), lr=1e-3))
 
 
@@ -303,23 +306,24 @@ def test_inference_on_any_image_kind():
     inputs = [rgb, rgb[:, :, 0], rgb[:, :, :1], np.dstack([rgb, np.full((70, 45), 255, np.uint8)]),
               rgb.astype(np.float32) / 255, rgb.astype(np.float64)]
     for image in inputs:
-        boxes, scores = sf.detect_faces_scale_friendly(image, model=model, score_threshold=0.0,
-                                                       band_tolerance=None, min_face_size=1.0)
+        boxes, scores, landmarks = sf.detect_faces_scale_friendly(image, model=model, threshold=0.0,
+                                                                  band_tolerance=None, min_face_size=1.0)
+        assert landmarks is None
         assert boxes.shape == (len(scores), 4) and boxes.dtype == np.float64 and scores.dtype == np.float64
         assert len(scores) > 0   # an untrained net at threshold 0 keeps its proposals
         assert np.all(np.diff(scores) <= 0) and np.all((scores >= 0) & (scores <= 1))
         assert boxes[:, [0, 2]].min() >= 0 and boxes[:, [0, 2]].max() <= 45
         assert boxes[:, [1, 3]].min() >= 0 and boxes[:, [1, 3]].max() <= 70
     for tiny in (np.zeros((4, 4), np.uint8), np.zeros((5, 3, 3), np.float32)):
-        boxes, scores = sf.detect_faces_scale_friendly(tiny, model=model)
+        boxes, scores, _ = sf.detect_faces_scale_friendly(tiny, model=model)
         assert boxes.shape == (0, 4) and scores.shape == (0,)
 
 
 def test_inference_argument_errors():
     model = toy_model()
     image = np.zeros((64, 64, 3), np.uint8)
-    with pytest.raises(ValueError, match="score_threshold"):
-        sf.detect_faces_scale_friendly(image, model=model, score_threshold=1.5)
+    with pytest.raises(ValueError, match="threshold"):
+        sf.detect_faces_scale_friendly(image, model=model, threshold=1.5)
     with pytest.raises(ValueError, match="band_tolerance must be >= 1"):
         sf.detect_faces_scale_friendly(image, model=model, band_tolerance=0.5)
     with pytest.raises(TypeError, match="must be a ScaleFriendlyNet"):
@@ -353,7 +357,7 @@ def test_shipped_detector_on_synthetic_scenes(data_dir):
     from scratchface.detection.synthetic import synthetic_face_scenes
 
     scenes = list(synthetic_face_scenes(6, rng=np.random.default_rng(2024), data_dir=data_dir))
-    found = [sf.detect_faces_scale_friendly(s[0], score_threshold=0.05) for s in scenes]
+    found = [sf.detect_faces_scale_friendly(s[0], threshold=0.05) for s in scenes]
     ev = evaluate_detections(found, [s[1] for s in scenes])
     assert ev.average_precision > 0.8, ev.average_precision   # measured 0.98 (seeds 7, 8: 0.92, 1.0)
     # a default load checks the shipped file's SHA-256 and returns the cached model

@@ -8,7 +8,8 @@ then resamples the image through that transform.
 
 The standard template is ArcFace's (insightface) for 112x112 crops
 (:data:`ARCFACE_TEMPLATE`); :func:`face_template` rescales it to any square size
-with a margin around the face.
+with a margin around the face. :func:`landmarks_68_to_5` turns dlib's 68 points
+into the detector's five.
 
 Coordinates are ``(x, y)`` = (column, row) with integer values at pixel centres
 (the convention of scikit-image's ``warp`` and OpenCV's ``warpAffine``).
@@ -26,6 +27,7 @@ import numpy as np
 
 from .._validation import check_array, check_in_range, check_positive_int
 from ..image import as_rgb
+from .pyramid import area_resize
 
 __all__ = [
     "ARCFACE_TEMPLATE",
@@ -34,6 +36,7 @@ __all__ = [
     "crop_square",
     "estimate_alignment",
     "face_template",
+    "landmarks_68_to_5",
     "umeyama",
     "warp_affine",
     "warp_affine_reference",
@@ -52,6 +55,26 @@ def _check_points(points, name):
     if points.shape[1] != 2:
         raise ValueError(f"{name} must have shape (n, 2) with rows (x, y), got {points.shape}")
     return points.astype(np.float64)
+
+
+def landmarks_68_to_5(points):
+    """iBUG 68 points (dlib's) to MTCNN's 5: eye centres (36-41, 42-47), nose tip (30), mouth corners (48, 54).
+
+    "Left" is the eye on the left of the image, as in MTCNN's order.
+
+    Parameters
+    ----------
+    points : array, shape (68, 2) or (n, 68, 2), (x, y)
+
+    Returns
+    -------
+    array, shape (5, 2) or (n, 5, 2)
+    """
+    p = np.asarray(points, dtype=np.float64)
+    if p.shape[-2:] != (68, 2):
+        raise ValueError(f"points must have shape (..., 68, 2), got {p.shape}")
+    return np.stack([p[..., 36:42, :].mean(-2), p[..., 42:48, :].mean(-2), p[..., 30, :],
+                     p[..., 48, :], p[..., 54, :]], axis=-2)
 
 
 def umeyama(src, dst, *, estimate_scale=True):
@@ -256,8 +279,6 @@ def crop_square(image, box, size=160, margin=0):
     -------
     face : float32 array, shape (size, size, 3), 0..255
     """
-    from .mtcnn import area_resize
-
     size = check_positive_int(size, "size")
     if not 0 <= margin < size:
         raise ValueError(f"margin must be in [0, size), got {margin}")

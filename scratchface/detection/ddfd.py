@@ -19,7 +19,9 @@ own modules (:mod:`scratchface.nn`) on 24x24 face / non-face samples
 (:mod:`scratchface.detection.mtcnn_training`); :func:`heatmap` runs its
 converted form on an image. Position ``(r, c)`` of the map is the window whose
 top-left pixel is ``(stride r, stride c)``, ``stride`` the product of the pooling
-strides (4 here).
+strides (4 here). :func:`heatmap_detections` turns the peaks of heat maps at
+several scales into :class:`~scratchface.detection.detections.Detections`
+(threshold, boxes in the image's pixels, NMS).
 
 References
 ----------
@@ -32,13 +34,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_array, check_positive_int
+from .._validation import check_array, check_in_range, check_positive_int
 from ..layers.activations import relu_forward
 from ..layers.conv import conv2d_forward
 from ..layers.pooling import max_pool2d_forward
-from ..layers.softmax import softmax_forward
+from ..layers.softmax import softmax_cross_entropy_backward, softmax_cross_entropy_forward, softmax_forward
+from ..nn import layers as L
+from ..nn.blocks import Sequential
+from ..nn.module import Module
+from ..nn.optim import Adam
+from .detections import Detections, empty_detections
+from .nms import nms
 
-__all__ = ["WindowClassifier", "dense_to_1x1_conv", "fc_to_conv", "heatmap", "heatmap_windows"]
+__all__ = ["WindowClassifier", "dense_to_1x1_conv", "fc_to_conv", "heatmap", "heatmap_detections", "heatmap_windows"]
 
 
 def fc_to_conv(w, b, feature_shape):
@@ -72,7 +80,7 @@ def dense_to_1x1_conv(w, b):
     return np.ascontiguousarray(w.T[:, :, None, None]), np.asarray(b).copy()
 
 
-class WindowClassifier:
+class WindowClassifier(Module):
     """A small face / non-face classifier of 24x24 RGB windows, built from :mod:`scratchface.nn`.
 
     conv 3x3 (3 -> 8), ReLU, max-pool 2, conv 2x2 (8 -> 16), ReLU, max-pool 2
@@ -95,9 +103,7 @@ class WindowClassifier:
     stride = 4  #: two 2x2 poolings
 
     def __init__(self, rng, *, hidden=32, dtype=np.float32):
-        from ..nn import layers as L
-        from ..nn.blocks import Sequential
-
+        super().__init__()
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.features = Sequential({
             "conv1": L.Conv2d(3, 8, 3, rng=rng, dtype=dtype), "relu1": L.ReLU(), "pool1": L.MaxPool2d(2),
@@ -107,13 +113,6 @@ class WindowClassifier:
         self.classifier = Sequential({
             "fc1": L.Dense(size, check_positive_int(hidden, "hidden"), rng=rng, dtype=dtype),
             "relu3": L.ReLU(), "fc2": L.Dense(hidden, 2, rng=rng, dtype=dtype, init="xavier_normal")})
-
-    def parameters(self):
-        return self.features.parameters() + self.classifier.parameters()
-
-    def zero_grad(self):
-        for p in self.parameters():
-            p.grad[...] = 0
 
     def forward(self, x):
         """Windows (N, 3, 24, 24) -> logits (N, 2)."""
@@ -133,9 +132,6 @@ class WindowClassifier:
 
         ``images`` (N, 3, 24, 24) normalised windows, ``labels`` (N,) 1 face / 0 not.
         """
-        from ..layers.softmax import softmax_cross_entropy_backward, softmax_cross_entropy_forward  # noqa
-        from ..nn.optim import Adam
-
         optimiser = Adam(self.parameters(), lr=lr)
         labels = np.asarray(labels, dtype=np.int64)
         history = []
@@ -198,3 +194,45 @@ def heatmap_windows(shape, window=WindowClassifier.window, stride=WindowClassifi
     rows, cols = shape
     r, c = np.mgrid[0:rows, 0:cols]
     return np.stack([c * stride, r * stride, c * stride + window, r * stride + window], axis=-1)
+
+
+def heatmap_detections(heat_maps, *, window=WindowClassifier.window, stride=WindowClassifier.stride,
+                       threshold=0.5, nms_threshold=0.3) -> Detections:
+    """The peaks of heat maps as detections: every position above ``threshold`` is a box, then NMS.
+
+    Parameters
+    ----------
+    heat_maps : dict of float to array (H', W')
+        Scale ``s`` (level size / image size, as :func:`scratchface.detection.pyramid.pyramid_scales`)
+        to the face-probability map of the image resized by ``s`` (:func:`heatmap`).
+    window, stride : int
+        The classifier's window and the map's step, in level pixels: position ``(r, c)``
+        is the box ``(stride c, stride r, stride c + window, stride r + window) / s`` of the image.
+    threshold : float in [0, 1]
+        Keep positions with probability above it.
+    nms_threshold : float in [0, 1]
+        IoU above which the less probable of two boxes is dropped.
+
+    Returns
+    -------
+    Detections
+        ``boxes`` float64 (n, 4) in the image's pixels and ``scores`` (n,) probabilities,
+        by decreasing score; ``landmarks`` None.
+    """
+    threshold = check_in_range(threshold, "threshold", 0.0, 1.0)
+    nms_threshold = check_in_range(nms_threshold, "nms_threshold", 0.0, 1.0)
+    window, stride = check_positive_int(window, "window"), check_positive_int(stride, "stride")
+    if not isinstance(heat_maps, dict):
+        raise TypeError(f"heat_maps must be a dict of scale -> heat map, got {type(heat_maps).__name__}")
+    boxes, scores = [], []
+    for scale, heat in heat_maps.items():
+        heat = check_array(heat, "heat_maps[...]", ndim=2)
+        rows, cols = np.nonzero(heat > threshold)
+        x1, y1 = stride * cols / scale, stride * rows / scale
+        boxes.append(np.stack([x1, y1, x1 + window / scale, y1 + window / scale], axis=1).reshape(-1, 4))
+        scores.append(heat[rows, cols].astype(np.float64))
+    if not boxes or sum(len(b) for b in boxes) == 0:
+        return empty_detections()
+    boxes, scores = np.concatenate(boxes), np.concatenate(scores)
+    keep = nms(boxes, scores, nms_threshold)
+    return Detections(boxes[keep], scores[keep], None)

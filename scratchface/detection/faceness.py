@@ -47,7 +47,7 @@ top, the mouth low in the middle...). This module builds every step:
              \\qquad \\Delta_w = \\sum_a \\Delta_w^a .
 
    Each sum over a rectangle is four look-ups in a summed-area table
-   (:func:`summed_area_table`, :func:`box_sums`): every window costs the same
+   (:func:`scratchface.detection.pyramid.summed_area_table`, :func:`box_sums`): every window costs the same
    whatever its size. The :math:`\\epsilon` (a floor response per cell, not in
    the paper) keeps a window where a part responds nowhere from scoring 0/0.
    Windows are scored with context: ``w`` is the proposal's face box grown
@@ -55,34 +55,14 @@ top, the mouth low in the middle...). This module builds every step:
 
 4. **Re-ranking** (:func:`rerank`): window proposals (the HOG detector's at a
    low threshold with a loose NMS, or MTCNN's P-Net stage), scored by faceness
-   alone or by faceness plus the proposal's own score, then greedy NMS;
-   :func:`evaluate_on_dlib_faces` reports recall, precision and AP on dlib's
-   photos, with and without re-ranking.
+   alone or by faceness plus the proposal's own score, then greedy NMS.
 
-5. **Pictures** (:func:`plot_part_responses`): the five maps over a photo.
+5. **Pictures** (:func:`scratchface.viz.faceness.plot_part_responses`): the five maps over a photo.
 
-Run ``python -m scratchface.detection.faceness --data ../shared/data``
-(add ``--train`` to train the network again, ``--picture maps.png``).
-
-Results (seed 0 network; dlib's 43 faces at IoU 0.5; proposals re-ranked, then NMS 0.3; "at p >= 0.8":
-faces found before precision drops below 0.8; HOG models as shipped on 2026-11-23):
-
-==========================================  ===========  =====  ===========
-proposals ranked by                         found / fp   AP     at p >= 0.8
-==========================================  ===========  =====  ===========
-HOG stage 1 (threshold -0.5), SVM margin    42 / 401     0.690  21
-HOG stage 1, faceness                       41 / 398     0.686  12
-HOG stage 1, margin + log faceness          41 / 400     0.824  34
-HOG stages 1+2 (context re-scoring)         41 / 17      0.928  40
-HOG stages 1+2, faceness                    40 / 16      0.852  40
-HOG stages 1+2, score + log faceness        40 / 17      0.894  40
-P-Net (p >= 0.6), probability               41 / 699     0.905  38
-P-Net, faceness                             40 / 705     0.539  1
-P-Net, log probability + log faceness       40 / 706     0.614  16
-==========================================  ===========  =====  ===========
-
-Faceness is a useful second stage for the first HOG stage (AP 0.69 -> 0.82), not
-on its own, and it does not improve on the context re-scoring or on P-Net.
+Training the part network and the evaluation on dlib's photos, with and without
+re-ranking, are ``experiments/faceness.py``: ``python -m experiments.faceness --data
+../shared/data`` (add ``--train`` to train the network again, ``--picture maps.png``);
+the results are in ``docs/results.md`` ("Detection").
 
 References
 ----------
@@ -95,9 +75,6 @@ Features", CVPR 2001 (the integral image).
 """
 from __future__ import annotations
 
-import argparse
-import os
-import time
 from typing import NamedTuple
 
 import numpy as np
@@ -108,7 +85,12 @@ from .._validation import (
     check_in_range,
     check_positive_float,
 )
-from ..models.faceness_nets import PART_NAMES, STRIDE
+from ..image import as_gray
+from ..models.faceness_nets import PART_NAMES, STRIDE, load_part_network, part_probabilities
+from .align import landmarks_68_to_5
+from .detections import Detections, empty_detections
+from .nms import nms
+from .pyramid import image_pyramid, summed_area_table
 
 __all__ = [
     "CROP_SIZE",
@@ -118,20 +100,13 @@ __all__ = [
     "box_sums",
     "box_sums_reference",
     "context_windows",
-    "evaluate_on_dlib_faces",
     "face_box_from_landmarks",
     "faceness_of_boxes",
     "faceness_scores",
-    "landmarks_68_to_5",
-    "main",
     "part_boxes",
     "part_response_pyramid",
     "part_target_maps",
-    "plot_part_responses",
     "rerank",
-    "summed_area_table",
-    "train",
-    "training_set",
 ]
 
 CROP_SIZE = 64          #: side of a training crop (the context window), pixels
@@ -141,24 +116,6 @@ CONTEXT = 2.0           #: context window side / face box side
 
 
 # ----------------------------------------------------------------------------- landmarks to part boxes
-
-def landmarks_68_to_5(points):
-    """iBUG 68 points to MTCNN's 5: eye centres (36-41, 42-47), nose tip (30), mouth corners (48, 54).
-
-    Parameters
-    ----------
-    points : array, shape (68, 2) or (n, 68, 2), (x, y)
-
-    Returns
-    -------
-    array, shape (5, 2) or (n, 5, 2)
-    """
-    p = np.asarray(points, dtype=np.float64)
-    if p.shape[-2:] != (68, 2):
-        raise ValueError(f"points must have shape (..., 68, 2), got {p.shape}")
-    return np.stack([p[..., 36:42, :].mean(-2), p[..., 42:48, :].mean(-2), p[..., 30, :],
-                     p[..., 48, :], p[..., 54, :]], axis=-2)
-
 
 def _unit(five):
     eyes = (five[0] + five[1]) / 2
@@ -277,27 +234,14 @@ def part_target_maps(boxes, window, map_shape):
 
 # ----------------------------------------------------------------------------- integral images
 
-def summed_area_table(maps):
-    """Summed-area table (integral image) of maps ``(..., H, W)``: shape ``(..., H + 1, W + 1)``.
-
-    ``S[..., r, c] = sum(maps[..., :r, :c])``, with a zero first row and column so
-    that every rectangle sum is four look-ups (:func:`box_sums`). Float64.
-    """
-    maps = np.asarray(maps, dtype=np.float64)
-    if maps.ndim < 2:
-        raise ValueError(f"maps must have at least 2 dimensions (..., H, W), got shape {maps.shape}")
-    sat = np.zeros(maps.shape[:-2] + (maps.shape[-2] + 1, maps.shape[-1] + 1))
-    sat[..., 1:, 1:] = maps.cumsum(axis=-2).cumsum(axis=-1)
-    return sat
-
-
 def box_sums(sat, boxes):
     """Sums of maps over integer cell rectangles, from their summed-area table, all at once.
 
     Parameters
     ----------
     sat : array, shape (P, H + 1, W + 1)
-        From :func:`summed_area_table`.
+        From :func:`scratchface.detection.pyramid.summed_area_table` of maps ``(P, H, W)``
+        (``axes=(-2, -1)``).
     boxes : int array, shape (n, 4) or (n, P, 4)
         ``(c1, r1, c2, r2)``, half-open: columns ``c1 .. c2 - 1``, rows
         ``r1 .. r2 - 1``; ``0 <= c1 <= c2 <= W``, ``0 <= r1 <= r2 <= H``. With
@@ -391,7 +335,7 @@ def faceness_scores(maps, windows, part_windows, *, eps=0.02):
     n_parts, rows, cols = maps.shape
     if len(windows) == 0:
         return np.zeros(0), np.zeros((0, n_parts))
-    sat = summed_area_table(maps)
+    sat = summed_area_table(maps, axes=(-2, -1))
     x1, y1, x2, y2 = (windows[:, k:k + 1] for k in range(4))        # (n, 1)
     fx1, fy1, fx2, fy2 = (part_windows[None, :, k] for k in range(4))  # (1, P)
     # integer cell edges (n, P, 4) of the window and of each part's sub-box, before clipping to the map
@@ -441,20 +385,16 @@ def part_response_pyramid(image, model=None, scales=(1.0,)):
     -------
     list of ResponseLevel (levels too small for one map cell are left out)
     """
-    from ..image import as_gray
-    from ..models.faceness_nets import load_part_network, part_probabilities
-    from .pyramid import resize
-
     model = load_part_network() if model is None else model
     gray = as_gray(image)
+    scales = [check_positive_float(scale, "scale") for scale in scales]
     levels = []
-    for scale in scales:
-        scale = check_positive_float(scale, "scale")
-        rows, cols = round(gray.shape[0] * scale), round(gray.shape[1] * scale)
+    for level in image_pyramid(gray, scales):
+        rows, cols = level.image.shape
         if rows < STRIDE or cols < STRIDE:
             continue
-        level = gray if (rows, cols) == gray.shape else resize(gray, (rows, cols))
-        levels.append(ResponseLevel(part_probabilities(model, level), cols / gray.shape[1], rows / gray.shape[0]))
+        levels.append(ResponseLevel(part_probabilities(model, level.image), cols / gray.shape[1],
+                                    rows / gray.shape[0]))
     return levels
 
 
@@ -483,9 +423,6 @@ def faceness_of_boxes(image, boxes, *, model=None, eps=0.02, scale_step=2 ** 0.5
     -------
     FacenessResult
     """
-    from ..image import as_gray
-    from ..models.faceness_nets import load_part_network
-
     model = load_part_network() if model is None else model
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     n_parts = len(PART_NAMES)
@@ -506,7 +443,8 @@ def faceness_of_boxes(image, boxes, *, model=None, eps=0.02, scale_step=2 ** 0.5
     return FacenessResult(scores, per_part, box_k)
 
 
-def rerank(image, boxes, scores, *, model=None, mode="faceness", weight=1.0, nms_threshold=0.3, eps=0.02):
+def rerank(image, boxes, scores, *, model=None, mode="faceness", weight=1.0, nms_threshold=0.3,
+           eps=0.02) -> Detections:
     """Re-score window proposals by faceness, then greedy NMS.
 
     Parameters
@@ -523,11 +461,10 @@ def rerank(image, boxes, scores, *, model=None, mode="faceness", weight=1.0, nms
 
     Returns
     -------
-    boxes : (m, 4), new_scores : (m,)
-        The survivors of NMS, by decreasing new score.
+    Detections
+        ``boxes`` (m, 4) and ``scores`` (m,), the new scores, of the survivors of
+        NMS by decreasing new score; ``landmarks`` None.
     """
-    from .nms import nms
-
     check_choice(mode, "mode", ("faceness", "combined"))
     weight = check_positive_float(weight, "weight")
     nms_threshold = check_in_range(nms_threshold, "nms_threshold", 0.0, 1.0)
@@ -536,280 +473,8 @@ def rerank(image, boxes, scores, *, model=None, mode="faceness", weight=1.0, nms
     if len(scores) != len(boxes):
         raise ValueError(f"scores must have one score per box ({len(boxes)}), got {len(scores)}")
     if len(boxes) == 0:
-        return np.zeros((0, 4)), np.zeros(0)
+        return empty_detections()
     face = faceness_of_boxes(image, boxes, model=model, eps=eps).scores
     new = face if mode == "faceness" else scores + weight * np.log(face + 1e-12)
     keep = nms(boxes, new, nms_threshold)
-    return boxes[keep], new[keep]
-
-
-# ----------------------------------------------------------------------------- training data
-
-def _crop(gray, window, size):
-    """The square window (rounded to whole pixels, edge-padded outside the image) resized to ``size``.
-
-    Returns the crop and the pixel window actually cut (x1, y1, x2, y2).
-    """
-    from .pyramid import resize
-
-    x1, y1 = int(np.floor(window[0])), int(np.floor(window[1]))
-    side = max(int(np.rint(window[2] - window[0])), 1)
-    pad = max(0, -x1, -y1, x1 + side - gray.shape[1], y1 + side - gray.shape[0])
-    padded = np.pad(gray, pad, mode="edge") if pad else gray
-    patch = padded[y1 + pad:y1 + pad + side, x1 + pad:x1 + pad + side]
-    return resize(patch, (size, size)), (x1, y1, x1 + side, y1 + side)
-
-
-class TrainingSet(NamedTuple):
-    crops: np.ndarray         #: (N, 1, 64, 64) float32, normalised
-    targets: np.ndarray       #: (N, 5, 16, 16) float32
-    part_windows: np.ndarray  #: (5, 4) mean part boxes in the context window (fractions)
-    n_faces: int              #: faces with teacher landmarks
-    n_negatives: int
-
-
-def _teacher_faces(data_dir, log):
-    """Gray images with one face each and MTCNN's 5 landmarks: ORL, Yale, astronaut, camera."""
-    from skimage import data
-
-    from ..data.orl import load_orl_faces
-    from ..data.yale import load_yale_faces
-    from ..image import as_gray
-    from .mtcnn import detect_faces
-
-    images = [im for im in load_orl_faces(os.path.join(data_dir, "orl_faces"))[0]]
-    images += list(load_yale_faces(os.path.join(data_dir, "yalefaces")).images)
-    images += [data.astronaut(), data.camera()]
-    faces, missed = [], 0
-    for im in images:
-        found = detect_faces(im, min_face_size=40)
-        if len(found.boxes) == 0:
-            missed += 1
-            continue
-        faces.append((as_gray(im), found.landmarks[0].astype(np.float64)))  # the largest face
-    log(f"teacher (MTCNN): landmarks on {len(faces)} of {len(images)} photos")
-    return faces
-
-
-def training_set(data_dir, rng, *, copies=2, n_negatives=1100, jitter=0.15, scale_jitter=0.3, log=print):
-    """Crops and part target maps for :func:`scratchface.models.faceness_nets.train_part_network`.
-
-    Faces: ``copies`` crops per teacher face (ORL, Yale, astronaut, camera;
-    MTCNN landmarks), each the context window of the landmarks' face box
-    (:func:`face_box_from_landmarks`) shifted by up to ``jitter`` of the box and
-    scaled by ``exp(U(-scale_jitter, scale_jitter))``, mirrored at random;
-    targets from :func:`part_boxes` and :func:`part_target_maps` on the crop
-    actually cut. Negatives: ``n_negatives`` random squares of face-free photos
-    (:func:`scratchface.detection.train_hog_detector.negative_images`), targets 0.
-    """
-    from ..models.faceness_nets import normalize_gray
-    from .train_hog_detector import negative_images
-
-    map_side = CROP_SIZE // STRIDE
-    crops, targets, fractions = [], [], []
-    faces = _teacher_faces(data_dir, log)
-    for gray, five in faces:
-        box = face_box_from_landmarks(five)
-        side = box[2] - box[0]
-        parts = part_boxes(five)
-        centred = context_windows(box[None])[0]
-        fractions.append((parts - centred[[0, 1, 0, 1]]) / (centred[2] - centred[0]))
-        for _ in range(copies):
-            s = side * CONTEXT * np.exp(rng.uniform(-scale_jitter, scale_jitter))
-            cx = (box[0] + box[2]) / 2 + rng.uniform(-jitter, jitter) * side
-            cy = (box[1] + box[3]) / 2 + rng.uniform(-jitter, jitter) * side
-            crop, window = _crop(gray, (cx - s / 2, cy - s / 2, cx + s / 2, cy + s / 2), CROP_SIZE)
-            target = part_target_maps(parts, window, (map_side, map_side))
-            if rng.uniform() < 0.5:
-                crop, target = crop[:, ::-1], target[:, :, ::-1]
-            crops.append(crop)
-            targets.append(target)
-    negatives = negative_images(data_dir)
-    for _ in range(n_negatives):
-        gray = negatives[rng.integers(len(negatives))]
-        side = rng.uniform(CROP_SIZE, max(CROP_SIZE + 1, min(gray.shape) * 0.8))
-        x1 = rng.uniform(0, gray.shape[1] - side)
-        y1 = rng.uniform(0, gray.shape[0] - side)
-        crop, _ = _crop(gray, (x1, y1, x1 + side, y1 + side), CROP_SIZE)
-        crops.append(crop)
-        targets.append(np.zeros((len(PART_NAMES), map_side, map_side)))
-    x = normalize_gray(np.array(crops))[:, None]
-    part_windows = np.clip(np.mean(fractions, axis=0), 0.0, 1.0)
-    return TrainingSet(np.ascontiguousarray(x), np.array(targets, np.float32), part_windows, len(faces),
-                       n_negatives)
-
-
-def train(data_dir, *, seed=0, epochs=6, copies=2, n_negatives=1100, lr=2e-3, pos_weight=2.0, progress=True,
-          log=print):
-    """Build the training set and train the part network; returns ``(PartNetwork, info)``."""
-    from ..models.faceness_nets import PartNetwork, train_part_network
-
-    rng = np.random.default_rng(seed)
-    t0 = time.perf_counter()
-    ts = training_set(data_dir, rng, copies=copies, n_negatives=n_negatives, log=log)
-    log(f"{len(ts.crops)} crops ({ts.n_faces} faces x {copies}, {ts.n_negatives} face-free), "
-        f"{time.perf_counter() - t0:.1f} s")
-    net, history = train_part_network(ts.crops, ts.targets, rng=rng, epochs=epochs, lr=lr, pos_weight=pos_weight,
-                                      progress=progress,
-                                      log=lambda e, loss: log(f"epoch {e}: loss {loss:.4f}, "
-                                                              f"{time.perf_counter() - t0:.0f} s"))
-    model = PartNetwork(net, ts.part_windows, CROP_SIZE // int(CONTEXT), CONTEXT)
-    info = {"seed": seed, "epochs": epochs, "n_crops": len(ts.crops), "n_faces": ts.n_faces,
-            "final_loss": history[-1], "train_seconds": time.perf_counter() - t0}
-    return model, info
-
-
-# ----------------------------------------------------------------------------- evaluation
-
-def _recall_at_precision(ev, precision=0.8):
-    ok = ev.precision_curve >= precision
-    return int(np.rint(ev.recall_curve[ok].max() * ev.n_ground_truth)) if ok.any() else 0
-
-
-def evaluate_on_dlib_faces(data_dir, *, model=None, hog_threshold=-0.5, proposal_nms=0.7, weight=1.0,
-                           log=print):
-    """HOG proposals on dlib's 9 photos (training.xml + testing.xml, 43 faces), with and without re-ranking.
-
-    Rows: the HOG detector as shipped (its threshold and NMS); then three sets of
-    proposals: the HOG detector's first stage alone (sliding-window SVM margin)
-    and both its stages (with the context re-scoring of
-    :mod:`scratchface.detection.hog_rescoring`), at ``hog_threshold`` with NMS
-    ``proposal_nms``; and MTCNN's P-Net stage (probability >= 0.6, faces from 20
-    pixels). Each is ranked by its own score, by faceness alone, and by
-    ``score + weight * log(faceness)`` (for P-Net the score is the log
-    probability), then NMS 0.3.
-
-    Returns
-    -------
-    dict of row name to (DetectionEvaluation, faces found at precision >= 0.8)
-    """
-    from ..data.dlib_faces import load_dlib_faces
-    from ..image import read_image
-    from ..models.faceness_nets import load_part_network
-    from .evaluation import evaluate_detections
-    from .hog_detector import detect_faces_hog
-    from .mtcnn import pnet_stage, pyramid_scales
-    from .nms import nms
-
-    model = load_part_network() if model is None else model
-    photos = load_dlib_faces(os.path.join(data_dir, "dlib_faces"))
-    images = [read_image(p.path) for p in photos]
-    truths = [p.boxes for p in photos]
-    runs = {"HOG detector as shipped": []}
-    t0 = time.perf_counter()
-    for im in images:
-        runs["HOG detector as shipped"].append(detect_faces_hog(im))
-        proposals = {}
-        for source, second_stage in (("HOG stage 1", False), ("HOG stages 1+2", True)):
-            proposals[source] = detect_faces_hog(im, threshold=hog_threshold, nms_threshold=proposal_nms,
-                                                 nested_threshold=None, second_stage=second_stage)
-        pnet = pnet_stage(im, pyramid_scales(im.shape[0], im.shape[1], 20), 0.6)
-        proposals["P-Net"] = (pnet.boxes.astype(np.float64), np.log(pnet.probs.astype(np.float64)))
-        for source, (boxes, score) in proposals.items():
-            face = faceness_of_boxes(im, boxes, model=model).scores
-            for rank_name, new in (("its score", score), ("faceness", face),
-                                   (f"score + {weight:g} log faceness", score + weight * np.log(face + 1e-12))):
-                keep = nms(boxes, new, 0.3)
-                runs.setdefault(f"{source} by {rank_name}", []).append((boxes[keep], new[keep]))
-    log(f"{'proposals ranked by':40s} {'found':>7s} {'false +':>8s} "
-        f"{'recall':>7s} {'precision':>9s} {'AP':>6s} {'found at p>=0.8':>16s}")
-    out = {}
-    for name, dets in runs.items():
-        ev = evaluate_detections(dets, truths)
-        at80 = _recall_at_precision(ev)
-        out[name] = (ev, at80)
-        log(f"{name:40s} {ev.n_true_positives:3d}/{ev.n_ground_truth:<3d} {ev.n_false_positives:8d} "
-            f"{ev.recall:7.3f} {ev.precision:9.3f} {ev.average_precision:6.3f} {at80:10d}/{ev.n_ground_truth}")
-    log(f"({time.perf_counter() - t0:.1f} s for {len(images)} photos)")
-    return out
-
-
-# ----------------------------------------------------------------------------- pictures
-
-def plot_part_responses(image, *, model=None, face_size=None, path=None, figsize=(13, 6.5)):
-    """Draw the five partness maps of a photo over it (one panel per part, plus the photo).
-
-    Parameters
-    ----------
-    image : path or array
-    model : PartNetwork, optional
-    face_size : float, optional
-        Typical face side in the photo (pixels): the photo is scaled so that it
-        becomes the network's training face size (default: no scaling).
-    path : str, optional
-        Save the figure there (PNG).
-
-    Returns
-    -------
-    fig : matplotlib Figure
-    """
-    import matplotlib
-
-    if path is not None and matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..image import as_rgb
-    from ..models.faceness_nets import load_part_network
-
-    model = load_part_network() if model is None else model
-    rgb = as_rgb(image) / 255.0
-    scale = 1.0 if face_size is None else model.face_size / check_positive_float(face_size, "face_size")
-    level = part_response_pyramid(rgb, model, [scale])[0]
-    fig, axes = plt.subplots(2, 3, figsize=figsize)
-    axes = axes.ravel()
-    axes[0].imshow(rgb)
-    axes[0].set_title("photo")
-    height, width = rgb.shape[:2]
-    rows, cols = level.maps.shape[1:]
-    extent = (0, cols * STRIDE / level.scale_x, rows * STRIDE / level.scale_y, 0)
-    for ax, name, part_map in zip(axes[1:], PART_NAMES, level.maps):
-        ax.imshow(rgb.mean(axis=2), cmap="gray", alpha=0.6)
-        ax.imshow(part_map, cmap="jet", alpha=0.55, extent=extent, vmin=0, vmax=1)
-        ax.set_xlim(0, width)
-        ax.set_ylim(height, 0)
-        ax.set_title(f"{name} (max {part_map.max():.2f})")
-    for ax in axes:
-        ax.axis("off")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=90)
-    return fig
-
-
-# ----------------------------------------------------------------------------- command line
-
-def main(argv=None):
-    from ..models.faceness_nets import (
-        DEFAULT_WEIGHTS_PATH,
-        load_part_network,
-        save_part_network,
-    )
-
-    parser = argparse.ArgumentParser(description="Faceness part responses: train, re-rank HOG proposals, evaluate.")
-    parser.add_argument("--data", default=os.environ.get("SCRATCHFACE_DATA"),
-                        help="folder holding dlib_faces/, orl_faces/, yalefaces/ (default $SCRATCHFACE_DATA)")
-    parser.add_argument("--train", action="store_true", help="train the part network first and write --weights")
-    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS_PATH), help="part network .npz")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--hog-threshold", type=float, default=-0.5, help="HOG proposal threshold")
-    parser.add_argument("--weight", type=float, default=1.0, help="weight of log faceness in the combined score")
-    parser.add_argument("--picture", default=None, help="save the part maps of a dlib photo here (PNG)")
-    args = parser.parse_args(argv)
-    if args.data is None:
-        parser.error("give --data or set SCRATCHFACE_DATA")
-    if args.train:
-        model, info = train(args.data, seed=args.seed, epochs=args.epochs)
-        sha = save_part_network(model, args.weights, **info)
-        print(f"wrote {args.weights} (SHA-256 {sha})")
-    model = load_part_network(args.weights, sha256=None if args.train else "default")
-    evaluate_on_dlib_faces(args.data, model=model, hog_threshold=args.hog_threshold, weight=args.weight)
-    if args.picture is not None:
-        photo = os.path.join(args.data, "dlib_faces", "2008_002470.jpg")
-        plot_part_responses(photo, model=model, face_size=40, path=args.picture)
-        print(f"wrote {args.picture}")
-
-
-if __name__ == "__main__":
-    main()
+    return Detections(boxes[keep], new[keep], None)

@@ -4,7 +4,7 @@ Dalal & Triggs' recipe, for faces:
 
 1. Bring the image to gray 0..1 (:func:`scratchface.image.as_gray`).
 2. Build a pyramid (:mod:`scratchface.detection.pyramid`); a ``32 x 32`` window
-   at a level shrunk by ``s`` sees faces of ``32 s`` pixels.
+   at a level of scale ``s`` (level / original, ``< 1`` shrinks) sees faces of ``32 / s`` pixels.
 3. Per level, compute HOG **once** for the whole level (cells of 4 x 4 pixels,
    blocks of 2 x 2 cells, 9 bins, L2-Hys) and keep the grid of normalised blocks
    ``(n_blocks_row, n_blocks_col, 2, 2, 9)``.
@@ -17,7 +17,9 @@ Dalal & Triggs' recipe, for faces:
 
 The model (weights, bias and the HOG parameters it was trained with) ships as
 ``scratchface/data/hog_face_detector.npz``, made by
-``python -m scratchface.detection.train_hog_detector``.
+``python -m experiments.hog_detector`` (its second stage,
+``scratchface/data/hog_face_rescoring.npz``, by ``python -m experiments.hog_detector --second-stage``);
+how well it does: ``docs/results.md`` ("Detection").
 """
 from __future__ import annotations
 
@@ -26,16 +28,21 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_choice, check_in_range, check_positive_float
+from .._validation import check_choice, check_in_range
+from ..image import as_gray
+from .detections import Detections, empty_detections
 from .hog import hog
+from .hog_rescoring import RescoringModel, load_rescoring, rescore
 from .nms import nms
-from .pyramid import image_pyramid
+from .pyramid import image_pyramid, pyramid_scales
 
 __all__ = [
     "DEFAULT_MODEL_PATH",
+    "SCALE_STEP",
     "HogFaceModel",
     "block_grid",
     "detect_faces_hog",
+    "hog_pyramid",
     "load_model",
     "save_model",
     "score_map",
@@ -75,7 +82,7 @@ def load_model(path=None) -> HogFaceModel:
     path = DEFAULT_MODEL_PATH if path is None else pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"HOG face model not found: {path} (train one with "
-                                "python -m scratchface.detection.train_hog_detector)")
+                                "python -m experiments.hog_detector)")
     with np.load(path, allow_pickle=False) as f:
         return HogFaceModel(weights=f["weights"].astype(np.float64), bias=float(f["bias"]),
                             window=int(f["window"]), cell=int(f["cell"]), block=int(f["block"]),
@@ -136,14 +143,28 @@ def _level_detections(gray, level, model, threshold, impl):
     blocks = block_grid(level.image, model, impl)
     scores = score_map(blocks, model.weights, model.bias)
     rows, cols = np.nonzero(scores > threshold)
-    y1 = rows * model.cell * level.scale_y
-    x1 = cols * model.cell * level.scale_x
-    boxes = np.stack([x1, y1, x1 + model.window * level.scale_x, y1 + model.window * level.scale_y], axis=1)
+    y1 = rows * model.cell * level.to_original_y
+    x1 = cols * model.cell * level.to_original_x
+    boxes = np.stack([x1, y1, x1 + model.window * level.to_original_x, y1 + model.window * level.to_original_y],
+                     axis=1)
     return boxes.reshape(-1, 4), scores[rows, cols]
 
 
-def detect_faces_hog(image, *, model=None, threshold=None, scale_factor=1.1, min_size=None, max_size=None,
-                     nms_threshold=0.3, nested_threshold=None, impl="auto", second_stage=True):
+#: the HOG detector's pyramid step: 1 / 1.1, about 7 levels per octave
+SCALE_STEP = 1 / 1.1
+
+
+def hog_pyramid(gray, window, *, min_face_size=None, max_face_size=None, scale_step=SCALE_STEP):
+    """The levels a ``window``-pixel HOG window slides over: the bilinear pyramid, minus levels smaller than it."""
+    scales = pyramid_scales(gray.shape, window, min_face_size=min_face_size, max_face_size=max_face_size,
+                            scale_step=scale_step)
+    return [level for level in image_pyramid(gray, scales)
+            if level.image.shape[0] >= window and level.image.shape[1] >= window]
+
+
+def detect_faces_hog(image, *, model=None, threshold=None, min_face_size=None, max_face_size=None,
+                     scale_step=SCALE_STEP, nms_threshold=0.3, nested_threshold=None, impl="auto",
+                     second_stage=True) -> Detections:
     """Find faces with HOG + linear SVM + image pyramid + NMS.
 
     Parameters
@@ -154,11 +175,12 @@ def detect_faces_hog(image, *, model=None, threshold=None, scale_factor=1.1, min
     threshold : float, optional
         Keep windows with SVM score above it (default ``model.threshold``);
         lower finds more faces and more false positives.
-    scale_factor : float > 1
-        Pyramid step.
-    min_size, max_size : float, optional
+    min_face_size, max_face_size : float, optional
         Smallest / largest face side in pixels (default: the window, 32, and
-        the image). ``min_size`` below the window upsamples the image.
+        the image). ``min_face_size`` below the window upsamples the image.
+    scale_step : float in (0, 1)
+        Ratio of successive pyramid scales
+        (:func:`scratchface.detection.pyramid.pyramid_scales`; default 1 / 1.1).
     nms_threshold : float in [0, 1]
         IoU above which the lower-scoring of two boxes is dropped.
     nested_threshold : float in [0, 1], optional
@@ -178,22 +200,18 @@ def detect_faces_hog(image, *, model=None, threshold=None, scale_factor=1.1, min
 
     Returns
     -------
-    boxes : float64 array, shape (n, 4)
-        ``(x1, y1, x2, y2)`` in original pixels, by decreasing score; ``(0, 4)``
-        when nothing is found (also when the image is smaller than the window).
-    scores : float64 array, shape (n,)
-        SVM scores (margins, not probabilities): the final score
-        ``s_2 + mu s_1`` with the second stage, the window SVM's margin without.
+    Detections
+        ``boxes`` float64 (n, 4), ``(x1, y1, x2, y2)`` in original pixels, by
+        decreasing score (``(0, 4)`` when nothing is found, also when the image
+        is smaller than the window); ``scores`` (n,) SVM scores (margins, not
+        probabilities): the final score ``s_2 + mu s_1`` with the second stage,
+        the window SVM's margin without; ``landmarks`` None.
 
     References
     ----------
     N. Dalal and B. Triggs, "Histograms of Oriented Gradients for Human
     Detection", CVPR 2005.
     """
-    from ..image import as_gray
-
-    from .hog_rescoring import RescoringModel, load_rescoring, rescore
-
     model = load_model() if model is None else model
     if not isinstance(model, HogFaceModel):
         raise TypeError(f"model must be a HogFaceModel (see load_model), got {type(model).__name__}")
@@ -206,15 +224,14 @@ def detect_faces_hog(image, *, model=None, threshold=None, scale_factor=1.1, min
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating, np.integer)) \
             or not np.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number, got {threshold!r}")
-    check_positive_float(scale_factor, "scale_factor")
     nms_threshold = check_in_range(nms_threshold, "nms_threshold", 0.0, 1.0)
     if nested_threshold is not None:
         nested_threshold = check_in_range(nested_threshold, "nested_threshold", 0.0, 1.0)
     check_choice(impl, "impl", ("auto", "reference", "numba"))
     gray = as_gray(image)
-    empty = (np.zeros((0, 4)), np.zeros(0))
-    levels = image_pyramid(gray, window=(model.window, model.window), scale_factor=scale_factor,
-                           min_size=min_size, max_size=max_size)
+    empty = empty_detections()
+    levels = hog_pyramid(gray, model.window, min_face_size=min_face_size, max_face_size=max_face_size,
+                         scale_step=scale_step)
     window_threshold = second_stage.candidate_threshold if second_stage else float(threshold)
     found = [_level_detections(gray, level, model, window_threshold, impl) for level in levels]
     if not found:
@@ -235,4 +252,4 @@ def detect_faces_hog(image, *, model=None, threshold=None, scale_factor=1.1, min
     if nested_threshold is not None:
         keep = nms(boxes, scores, nested_threshold, mode="min")
         boxes, scores = boxes[keep], scores[keep]
-    return boxes, scores
+    return Detections(boxes, scores, None)

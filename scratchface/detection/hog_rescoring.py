@@ -21,7 +21,8 @@ then a box lying mostly inside a higher-scoring one (intersection over its own a
 stage prefers whole faces, so what remains nested is half a face. (Without the second stage this
 rule hurts: there a half face often outscores the whole one.)
 
-Training (:func:`train_rescoring`) uses the first stage's own candidates (threshold -0.5) on
+Training (``experiments/hog_detector.py``, ``train_rescoring``) uses the first stage's own candidates
+(threshold -0.5) on
 photos that are *not* the evaluation photos: the ORL and Yale faces (the face box known, or found by
 MTCNN as a teacher), scikit-image's people photos and face-free photos, ``dogs.jpg``, and the real
 group photos ``bald_guys.jpg`` and ``Tom_Cruise_avp_2014_4.jpg`` of ``dlib_faces`` (not in its XML
@@ -45,7 +46,7 @@ from .hog import hog
 from .pyramid import resize
 
 __all__ = ["DEFAULT_CONTEXTS", "DEFAULT_RESCORING_PATH", "RescoringModel", "context_patch", "context_features",
-           "rescore", "save_rescoring", "load_rescoring", "candidate_windows", "train_rescoring"]
+           "rescore", "save_rescoring", "load_rescoring"]
 
 #: (k, size, cell): context factor, resized side in pixels, HOG cell side in pixels
 DEFAULT_CONTEXTS = ((1.0, 40, 4), (1.6, 48, 8), (2.4, 48, 8))
@@ -113,80 +114,10 @@ def load_rescoring(path=None) -> RescoringModel:
     path = DEFAULT_RESCORING_PATH if path is None else pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"HOG rescoring model not found: {path} (train one with "
-                                "python -m scratchface.detection.train_hog_detector --second-stage)")
+                                "python -m experiments.hog_detector --second-stage)")
     with np.load(path, allow_pickle=False) as f:
         contexts = tuple((float(k), int(s), int(c)) for k, s, c in f["contexts"])
         return RescoringModel(weights=f["weights"].astype(np.float64), bias=float(f["bias"]), contexts=contexts,
                               stage1_weight=float(f["stage1_weight"]),
                               candidate_threshold=float(f["candidate_threshold"]), threshold=float(f["threshold"]),
                               nested_threshold=float(f["nested_threshold"]))
-
-
-def candidate_windows(gray, faces, stage1, *, threshold=-0.5, positive_iou=0.5, negative_iou=0.3):
-    """First-stage candidates of a training photo and their labels (1 face, 0 not, -1 ignored).
-
-    ``faces`` ``(m, 4)`` are the photo's known faces (``None`` or empty for a face-free photo).
-    """
-    from .hog_detector import detect_faces_hog
-    from .nms import iou
-
-    boxes, _ = detect_faces_hog(gray, model=stage1, threshold=threshold, second_stage=False)
-    faces = np.zeros((0, 4)) if faces is None else np.asarray(faces, dtype=np.float64).reshape(-1, 4)
-    overlap = iou(boxes, faces).max(axis=1) if len(faces) and len(boxes) else np.zeros(len(boxes))
-    return boxes, np.where(overlap >= positive_iou, 1, np.where(overlap < negative_iou, 0, -1))
-
-
-def _training_photos(data_dir, log):
-    """(gray, faces or None, mirror negatives?) of every training photo; never the evaluation photos."""
-    from skimage import data
-
-    from ..data.orl import load_orl_faces
-    from ..data.yale import load_yale_faces
-    from ..image import as_gray
-    from .mtcnn import detect_faces
-    from .train_hog_detector import ORL_FACE_BOX, PEOPLE_IMAGES, negative_images, real_people_photos
-
-    data_dir = pathlib.Path(data_dir)
-    photos = [(g, None, False) for g in negative_images(data_dir)]
-    photos += [(as_gray(getattr(data, name)()), [box], False) for name, box in PEOPLE_IMAGES]
-    orl, _ = load_orl_faces(data_dir / "orl_faces")
-    photos += [(im / 255.0, [ORL_FACE_BOX], False) for im in orl[::2]]
-    for im in load_yale_faces(data_dir / "yalefaces").images:
-        found = detect_faces(im).boxes          # MTCNN as the teacher
-        if len(found) == 1:
-            photos.append((im / 255.0, found, False))
-    for gray, faces in real_people_photos(data_dir):
-        scales = (1.0, 0.7, 0.5) if gray.shape[0] < 900 else (0.6, 0.45, 0.33, 0.25)
-        for s in scales:
-            small = gray if s == 1.0 else resize(gray, (int(gray.shape[0] * s), int(gray.shape[1] * s)))
-            photos.append((small, faces * s, True))
-    return photos
-
-
-def train_rescoring(data_dir, stage1, *, C=0.003, stage1_weight=0.25, contexts=DEFAULT_CONTEXTS, seed=0,
-                    log=print):
-    """Train the second stage on the first stage's candidates; returns ``(RescoringModel, info)``."""
-    import time
-
-    from .svm import LinearSVM
-
-    t0 = time.perf_counter()
-    x, y = [], []
-    for gray, faces, mirror_negatives in _training_photos(data_dir, log):
-        boxes, labels = candidate_windows(gray, faces, stage1)
-        keep = labels >= 0
-        boxes, labels = boxes[keep], labels[keep]
-        x.append(context_features(gray, boxes, contexts))
-        y.append(np.where(labels == 1, 1, -1))
-        mirrored = (labels == 1) | mirror_negatives
-        x.append(context_features(gray, boxes[mirrored], contexts, flip=True))
-        y.append(np.where(labels[mirrored] == 1, 1, -1))
-    x, y = np.vstack(x), np.concatenate(y)
-    log(f"second stage: {int((y == 1).sum())} positive and {int((y == -1).sum())} negative candidates, "
-        f"{time.perf_counter() - t0:.1f} s")
-    svm = LinearSVM(C=C, class_weight="balanced", random_state=seed).fit(x, y)
-    model = RescoringModel(weights=svm.coef_.ravel(), bias=float(svm.intercept_), contexts=tuple(contexts),
-                           stage1_weight=stage1_weight)
-    info = dict(rescoring_C=C, rescoring_positives=int((y == 1).sum()), rescoring_negatives=int((y == -1).sum()),
-                rescoring_seconds=time.perf_counter() - t0)
-    return model, info

@@ -4,10 +4,11 @@ The algorithm is that of facenet-pytorch 2.6.0's ``detect_face`` (itself a
 port of Zhang et al.'s MATLAB code through David Sandberg's TensorFlow one),
 step for step, so that the same trained weights give the same boxes:
 
-1. **Pyramid** (:func:`pyramid_scales`, :func:`image_pyramid`). A face of
-   ``min_face_size`` pixels must become P-Net's 12x12 cell, so the first scale
-   is ``12 / min_face_size``; each next one is ``scale_factor`` times smaller,
-   while the shorter side still holds 12 pixels. Each level is resized with
+1. **Pyramid** (:func:`scratchface.detection.pyramid.pyramid_scales` with a
+   12-pixel window, :func:`~scratchface.detection.pyramid.image_pyramid` with
+   ``resample='area'``). A face of ``min_face_size`` pixels must become P-Net's
+   12x12 cell, so the first scale is ``12 / min_face_size``; each next one is
+   ``scale_step`` times the previous (0.709), while the shorter side still holds 12 pixels. Each level is resized with
    *area* interpolation (torch's ``F.interpolate(mode='area')``, i.e. adaptive
    average pooling: output pixel ``i`` averages input rows
    ``floor(i H / h) .. ceil((i + 1) H / h) - 1``), then normalised
@@ -58,23 +59,20 @@ from ..models.mtcnn_nets import (
     pnet_forward,
     rnet_forward,
 )
+from .detections import Detections, empty_detections
 from .nms import nms
+from .pyramid import area_resize_regions, level_shape, pyramid_scales, summed_area_table
 
 __all__ = [
     "CELL_SIZE",
     "CELL_STRIDE",
     "Candidates",
-    "Detections",
-    "area_resize",
-    "area_resize_reference",
     "crop_boxes",
     "detect_faces",
     "detect_faces_batch",
-    "image_pyramid",
     "normalize_pixels",
     "onet_stage",
     "pnet_stage",
-    "pyramid_scales",
     "rnet_stage",
     "square_boxes",
 ]
@@ -91,22 +89,14 @@ _F32 = np.float32
 
 
 class Candidates(NamedTuple):
-    """Boxes that passed a stage: ``boxes`` (n, 4) float32 (x1, y1, x2, y2), ``probs`` (n,)."""
+    """Boxes that passed a stage: ``boxes`` (n, 4) float32 (x1, y1, x2, y2), ``scores`` (n,) probabilities."""
     boxes: np.ndarray
-    probs: np.ndarray
+    scores: np.ndarray
 
-
-class Detections(NamedTuple):
-    """Faces found in one image.
-
-    boxes : (n, 4) float32, (x1, y1, x2, y2) in pixels
-    probs : (n,) float32, O-Net face probability
-    landmarks : (n, 5, 2) float32, (x, y) of left eye, right eye, nose, left and
-        right mouth corner (left / right as seen in the image)
-    """
-    boxes: np.ndarray
-    probs: np.ndarray
-    landmarks: np.ndarray
+    @property
+    def probs(self) -> np.ndarray:
+        """The old name of :attr:`scores` (read-only)."""
+        return self.scores
 
 
 def _empty_candidates():
@@ -114,7 +104,7 @@ def _empty_candidates():
 
 
 def _empty_detections():
-    return Detections(np.zeros((0, 4), _F32), np.zeros((0,), _F32), np.zeros((0, 5, 2), _F32))
+    return empty_detections(_F32, landmarks=True)
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -128,8 +118,8 @@ def _check_min_face_size(min_face_size):
     return float(min_face_size)
 
 
-def _check_scale_factor(scale_factor):
-    return check_in_range(scale_factor, "scale_factor", 0.0, 1.0, inclusive=(False, False))
+def _check_scale_step(scale_step):
+    return check_in_range(scale_step, "scale_step", 0.0, 1.0, inclusive=(False, False))
 
 
 def _check_threshold(value, name):
@@ -142,95 +132,7 @@ def _check_thresholds(thresholds):
     return tuple(_check_threshold(t, f"thresholds[{i}]") for i, t in enumerate(thresholds))
 
 
-# ----------------------------------------------------------------------------- area resizing
-
-def area_resize_reference(image, size):
-    """Area interpolation, the readable loops: each output pixel averages its input window.
-
-    Parameters
-    ----------
-    image : array, shape (H, W, C)
-    size : (out_h, out_w)
-
-    Returns
-    -------
-    out : float64 array, shape (out_h, out_w, C)
-
-    Notes
-    -----
-    Output row ``i`` covers input rows ``floor(i H / h)`` to
-    ``ceil((i + 1) H / h) - 1`` (likewise for columns): torch's adaptive average
-    pooling, which is what ``F.interpolate(mode='area')`` runs. Windows overlap
-    when the ratio is not an integer, and repeat pixels when enlarging.
-    """
-    height, width = image.shape[:2]
-    out_h, out_w = size
-    out = np.zeros((out_h, out_w) + image.shape[2:])
-    for i in range(out_h):
-        top, bottom = (i * height) // out_h, -((-(i + 1) * height) // out_h)
-        for j in range(out_w):
-            left, right = (j * width) // out_w, -((-(j + 1) * width) // out_w)
-            out[i, j] = image[top:bottom, left:right].mean(axis=(0, 1))
-    return out
-
-
-def _summed_area_table(image):
-    """S[y, x] = sum of image[:y, :x] per channel (float64, one extra zero row and column).
-
-    Exact for integer pixel values (sums stay far below 2**53).
-    """
-    height, width, channels = image.shape
-    sat = np.zeros((height + 1, width + 1, channels), np.float64)
-    np.cumsum(image, axis=1, dtype=np.float64, out=sat[1:, 1:])
-    for y in range(1, height + 1):  # rows one by one: much faster than np.cumsum(axis=0)
-        np.add(sat[y], sat[y - 1], out=sat[y])
-    return sat
-
-
-def _window_edges(start, length, out_size):
-    """First and one-past-last input index of each output pixel: (n, out_size) each."""
-    j = np.arange(out_size)
-    lo = start[:, None] + (j * length[:, None]) // out_size
-    hi = start[:, None] - ((-(j + 1) * length[:, None]) // out_size)
-    return lo, hi
-
-
-def _area_resize_from_table(sat, top, left, height, width, out_h, out_w):
-    """Area-resize n regions given by integer arrays (n,) to (n, out_h, out_w, C) float32.
-
-    Window sums come from the summed-area table; for integer pixel values they
-    are exact, and dividing by the window's height and then its width in
-    float32 rounds exactly like torch's adaptive average pooling.
-    """
-    y0, y1 = _window_edges(top, height, out_h)
-    x0, x1 = _window_edges(left, width, out_w)
-    y0, y1 = y0[:, :, None], y1[:, :, None]
-    x0, x1 = x0[:, None, :], x1[:, None, :]
-    # S[y1, x1] - S[y0, x1] - S[y1, x0] + S[y0, x0], gathered by flat index (faster than 2-D fancy indexing)
-    table = sat.reshape(-1, sat.shape[2])
-    row0, row1 = y0 * sat.shape[1], y1 * sat.shape[1]
-    sums = (np.take(table, row1 + x1, axis=0) - np.take(table, row0 + x1, axis=0)
-            - np.take(table, row1 + x0, axis=0) + np.take(table, row0 + x0, axis=0))
-    kh = (y1 - y0).astype(_F32)[..., None]
-    kw = (x1 - x0).astype(_F32)[..., None]
-    return sums.astype(_F32) / kh / kw
-
-
-def area_resize(image, size):
-    """Area interpolation of an (H, W, C) image to ``size = (out_h, out_w)``, float32.
-
-    Equal to :func:`area_resize_reference` (and to torch's
-    ``F.interpolate(x, size, mode='area')``, bit for bit on integer-valued
-    images), computed from a summed-area table in one vectorised gather.
-    """
-    image = np.asarray(image)
-    if image.ndim == 2:
-        return area_resize(image[:, :, None], size)[:, :, 0]
-    sat = _summed_area_table(image)
-    one = np.array([0])
-    return _area_resize_from_table(sat, one, one, np.array([image.shape[0]]), np.array([image.shape[1]]),
-                                   int(size[0]), int(size[1]))[0]
-
+# ----------------------------------------------------------------------------- pixels
 
 def normalize_pixels(x):
     """MTCNN's input normalisation ``(x - 127.5) / 128`` (written as ``* 0.0078125``), float32."""
@@ -251,7 +153,7 @@ def _prepare(image):
         rgb = image.astype(_F32)  # the common case, exactly what as_rgb gives, without the detour
     else:
         rgb = as_rgb(image, dtype=_F32)
-    return _Prepared(rgb, _summed_area_table(rgb))
+    return _Prepared(rgb, summed_area_table(rgb))
 
 
 @contextlib.contextmanager
@@ -264,51 +166,6 @@ def _timed(timings, key):
         yield
     finally:
         timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
-
-
-# ----------------------------------------------------------------------------- pyramid
-
-def pyramid_scales(height, width, min_face_size=20, scale_factor=0.709):
-    """The scales of MTCNN's image pyramid.
-
-    ``scale_0 = 12 / min_face_size`` (a face of ``min_face_size`` pixels fills
-    P-Net's 12x12 cell), ``scale_{k+1} = scale_factor * scale_k``, as long as
-    the shorter side times the scale is at least 12 pixels.
-
-    Returns
-    -------
-    scales : list of float (empty when the image is too small)
-    """
-    min_face_size = _check_min_face_size(min_face_size)
-    scale_factor = _check_scale_factor(scale_factor)
-    scale = CELL_SIZE / min_face_size
-    shorter = min(height, width) * scale
-    scales = []
-    while shorter >= CELL_SIZE:
-        scales.append(scale)
-        scale *= scale_factor
-        shorter *= scale_factor
-    return scales
-
-
-def _level_size(height, width, scale):
-    return int(height * scale + 1), int(width * scale + 1)
-
-
-def image_pyramid(image, scales):
-    """The resized (not yet normalised) levels: a list of (h_k, w_k, 3) float32 images.
-
-    Level ``k`` has ``(int(H scale_k + 1), int(W scale_k + 1))`` pixels, as in the reference.
-    """
-    prep = _prepare(image)
-    height, width = prep.rgb.shape[:2]
-    one = np.array([0])
-    levels = []
-    for scale in scales:
-        out_h, out_w = _level_size(height, width, scale)
-        levels.append(_area_resize_from_table(prep.sat, one, one, np.array([height]), np.array([width]),
-                                              out_h, out_w)[0])
-    return levels
 
 
 # ----------------------------------------------------------------------------- box helpers
@@ -366,7 +223,7 @@ def crop_boxes(image, boxes, size):
     height, width = prep.rgb.shape[:2]
     boxes = np.asarray(boxes, _F32).reshape(-1, 4)
     top, left, rows, cols, valid = _crop_regions(boxes, height, width)
-    crops = _area_resize_from_table(prep.sat, top[valid], left[valid], rows[valid], cols[valid], size, size)
+    crops = area_resize_regions(prep.sat, top[valid], left[valid], rows[valid], cols[valid], size, size)
     return np.ascontiguousarray(normalize_pixels(crops).transpose(0, 3, 1, 2)), valid
 
 
@@ -394,9 +251,9 @@ def _pnet_stage(prep, scales, threshold, weights, timings=None):
     one = np.array([0])
     all_boxes, all_probs, all_offsets = [], [], []
     for scale in scales:
-        out_h, out_w = _level_size(height, width, scale)
+        out_h, out_w = level_shape(height, width, scale, "area")
         with _timed(timings, "pyramid"):
-            level = _area_resize_from_table(prep.sat, one, one, np.array([height]), np.array([width]),
+            level = area_resize_regions(prep.sat, one, one, np.array([height]), np.array([width]),
                                             out_h, out_w)
             x = np.ascontiguousarray(normalize_pixels(level).transpose(0, 3, 1, 2))
         with _timed(timings, "pnet"):
@@ -477,7 +334,7 @@ def pnet_stage(image, scales, threshold=0.6, *, weights=None) -> Candidates:
     image : array or path
         Any image :func:`scratchface.image.as_rgb` accepts.
     scales : list of float
-        From :func:`pyramid_scales`.
+        From :func:`scratchface.detection.pyramid.pyramid_scales` (window 12).
     threshold : float in (0, 1)
         Keep windows with face probability ``>= threshold``.
     weights : dict, optional
@@ -519,11 +376,11 @@ def _order(det, sort_by):
         b = det.boxes
         order = np.argsort((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))[::-1]
     else:
-        order = np.argsort(-det.probs, kind="stable")
+        order = np.argsort(-det.scores, kind="stable")
     return Detections(*(a[order] for a in det))
 
 
-def detect_faces(image, min_face_size=20, thresholds=(0.6, 0.7, 0.7), scale_factor=0.709, *,
+def detect_faces(image, min_face_size=20, thresholds=(0.6, 0.7, 0.7), scale_step=0.709, *,
                  sort_by="area", weights=None, timings=None) -> Detections:
     """Find faces with MTCNN: boxes, probabilities and five landmarks.
 
@@ -536,8 +393,8 @@ def detect_faces(image, min_face_size=20, thresholds=(0.6, 0.7, 0.7), scale_fact
         Smallest face searched for, in pixels.
     thresholds : three floats in (0, 1)
         Face-probability thresholds of P-Net, R-Net and O-Net.
-    scale_factor : float in (0, 1)
-        Ratio of successive pyramid scales.
+    scale_step : float in (0, 1)
+        Ratio of successive pyramid scales (:func:`scratchface.detection.pyramid.pyramid_scales`).
     sort_by : {'area', 'probability'}
         Order of the faces: largest box first (as facenet-pytorch) or most probable first.
     weights : dict, optional
@@ -549,13 +406,14 @@ def detect_faces(image, min_face_size=20, thresholds=(0.6, 0.7, 0.7), scale_fact
     Returns
     -------
     Detections
-        ``boxes`` (n, 4), ``probs`` (n,), ``landmarks`` (n, 5, 2), float32; ``n = 0``
+        ``boxes`` (n, 4), ``scores`` (n,) O-Net face probabilities (also readable under
+        their old name ``probs``), ``landmarks`` (n, 5, 2), float32; ``n = 0``
         when no face is found or the image is smaller than 12 pixels at the first scale.
 
     Raises
     ------
     ValueError
-        NaN pixels, ``min_face_size < 12``, a threshold or ``scale_factor``
+        NaN pixels, ``min_face_size < 12``, a threshold or ``scale_step``
         outside (0, 1), an image of unsupported shape.
 
     Examples
@@ -567,20 +425,20 @@ def detect_faces(image, min_face_size=20, thresholds=(0.6, 0.7, 0.7), scale_fact
     """
     min_face_size = _check_min_face_size(min_face_size)
     thresholds = _check_thresholds(thresholds)
-    scale_factor = _check_scale_factor(scale_factor)
+    scale_step = _check_scale_step(scale_step)
     check_choice(sort_by, "sort_by", ("area", "probability"))
     weights = _weights_or_default(weights)
     with _timed(timings, "pyramid"):
         prep = _prepare(image)
     height, width = prep.rgb.shape[:2]
-    scales = pyramid_scales(height, width, min_face_size, scale_factor)
+    scales = pyramid_scales((height, width), CELL_SIZE, min_face_size=min_face_size, scale_step=scale_step)
     stage1 = _pnet_stage(prep, scales, thresholds[0], weights, timings)
     stage2 = _rnet_stage(prep, stage1.boxes, thresholds[1], weights, timings)
     stage3 = _onet_stage(prep, stage2.boxes, thresholds[2], weights, timings)
     return _order(stage3, sort_by)
 
 
-def detect_faces_batch(images, min_face_size=20, thresholds=(0.6, 0.7, 0.7), scale_factor=0.709, *,
+def detect_faces_batch(images, min_face_size=20, thresholds=(0.6, 0.7, 0.7), scale_step=0.709, *,
                        sort_by="area", weights=None):
     """:func:`detect_faces` on each of many images (any sizes): a list of :class:`Detections`.
 
@@ -592,7 +450,7 @@ def detect_faces_batch(images, min_face_size=20, thresholds=(0.6, 0.7, 0.7), sca
         raise TypeError(f"images must be a list of images or an (N, H, W, C) array, got {type(images).__name__}")
     kwargs = {"min_face_size": _check_min_face_size(min_face_size),
               "thresholds": _check_thresholds(thresholds),
-              "scale_factor": _check_scale_factor(scale_factor),
+              "scale_step": _check_scale_step(scale_step),
               "sort_by": check_choice(sort_by, "sort_by", ("area", "probability")),
               "weights": _weights_or_default(weights)}
     return [detect_faces(image, **kwargs) for image in images]

@@ -46,8 +46,13 @@ from typing import NamedTuple
 import numpy as np
 
 from .._validation import check_positive_int
+from ..data.dlib_faces import dlib_faces_dir
+from ..data.orl import load_orl_faces
 from ..data.pairs import as_rng
-from .evaluation_by_size import face_heights
+from ..data.yale import load_yale_faces
+from ..image import as_rgb
+from .evaluation import face_heights
+from .mtcnn import detect_faces
 
 __all__ = ["BACKGROUNDS", "FaceSource", "band_of", "synthetic_face_scenes"]
 
@@ -78,8 +83,6 @@ class _FaceLibrary:
     """ORL crops and Yale photos; Yale face boxes found by MTCNN on first use."""
 
     def __init__(self, data_dir):
-        from ..data.orl import load_orl_faces
-        from ..data.yale import load_yale_faces
         self.orl = load_orl_faces(data_dir)[0]
         self.yale = load_yale_faces(data_dir).images
         self._yale_sources = {}
@@ -99,7 +102,6 @@ class _FaceLibrary:
 
 
 def _yale_source(photo):
-    from .mtcnn import detect_faces
     found = detect_faces(photo, sort_by="area")
     if len(found.boxes) == 0:
         return None
@@ -126,10 +128,8 @@ def _backgrounds(data_dir):
     """The face-free photos as (H, W, 3) uint8: scikit-image's, then ``dogs.jpg`` if it is there."""
     key = str(data_dir)
     if key not in _BACKGROUND_CACHE:
-        import skimage.data
+        import skimage.data  # noqa: PLC0415  (scikit-image's bundled photos: only when scenes are made)
 
-        from ..data.dlib_faces import dlib_faces_dir
-        from ..image import as_rgb
         photos = [getattr(skimage.data, name)() for name in BACKGROUNDS]
         try:
             dogs = dlib_faces_dir(data_dir) / "dogs.jpg"
@@ -143,7 +143,7 @@ def _backgrounds(data_dir):
 
 # ---------------------------------------------------------------- scene making
 def _resize(image, height, width):
-    from PIL import Image
+    from PIL import Image  # noqa: PLC0415  (Pillow: only when scenes are made)
     return np.array(Image.fromarray(image).resize((int(width), int(height)), Image.BILINEAR))
 
 

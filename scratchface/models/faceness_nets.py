@@ -42,14 +42,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import (
-    check_float_array,
-    check_in_range,
-    check_positive_float,
-    check_positive_int,
-)
-from ..backend import get_array_module
-from ..gradcheck import GradcheckCase
+from .. import nn
+from .._validation import check_float_array, check_in_range, check_positive_int
+from ..data.weights import read_verified_npz, resolve_weights_path, write_reproducible_npz
+from ..losses.sigmoid_cross_entropy import sigmoid_cross_entropy_backward, sigmoid_cross_entropy_forward
+from ..nn.optim import Adam
+from ..nn.train import iterate_minibatches
 
 __all__ = [
     "DEFAULT_WEIGHTS_PATH",
@@ -57,100 +55,19 @@ __all__ = [
     "PART_NAMES",
     "STRIDE",
     "PartNetwork",
-    "SigmoidCrossEntropyCache",
-    "gradcheck_cases",
     "load_part_network",
     "normalize_gray",
     "part_network",
     "part_probabilities",
     "save_part_network",
-    "sigmoid_cross_entropy_backward",
-    "sigmoid_cross_entropy_forward",
     "train_part_network",
 ]
 
 PART_NAMES = ("hair", "eyes", "nose", "mouth", "beard")  #: output channel order
 STRIDE = 4  #: pixels per map cell (two 2x2 max-poolings)
 DEFAULT_WEIGHTS_PATH = pathlib.Path(__file__).resolve().parents[1] / "data" / "faceness_parts.npz"
-#: SHA-256 of the shipped file (``python -m scratchface.detection.faceness --data ../shared/data --train``, seed 0)
+#: SHA-256 of the shipped file (``python -m experiments.faceness --data ../shared/data --train``, seed 0)
 DEFAULT_WEIGHTS_SHA256 = "81b39321d36e9e050517318038a12c418b1efdf7dc70561741bcb1e86d1579dd"
-
-
-# ----------------------------------------------------------------------------- the loss
-
-class SigmoidCrossEntropyCache(NamedTuple):
-    probs: np.ndarray      #: sigmoid of the logits
-    targets: np.ndarray    #: the soft targets, same shape
-    pos_weight: float
-    count: int             #: number of elements averaged over
-
-
-def _softplus(xp, z):
-    """``log(1 + exp(z))`` without overflow: ``max(z, 0) + log1p(exp(-|z|))``."""
-    return xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))
-
-
-def sigmoid_cross_entropy_forward(logits, *, targets, pos_weight=1.0):
-    """Mean binary cross-entropy of sigmoid outputs against soft targets in [0, 1].
-
-    Parameters
-    ----------
-    logits : float array, any shape (here (N, P, H', W'))
-    targets : float array, same shape, values in [0, 1]
-        Keyword-only (not differentiated).
-    pos_weight : float > 0
-        Weight of the positive term (parts cover few cells; > 1 counters that).
-
-    Returns
-    -------
-    loss : scalar array of the logits' dtype
-    cache : SigmoidCrossEntropyCache
-
-    Notes
-    -----
-    With :math:`\\sigma(z) = 1 / (1 + e^{-z})` and weight :math:`w`,
-
-    .. math:: L = \\frac{1}{n} \\sum_k -w\\, t_k \\log \\sigma(z_k) - (1 - t_k) \\log (1 - \\sigma(z_k))
-              = \\frac{1}{n} \\sum_k w\\, t_k\\, \\mathrm{softplus}(-z_k) + (1 - t_k)\\, \\mathrm{softplus}(z_k),
-
-    computed with the stable ``softplus(z) = max(z, 0) + log1p(exp(-|z|))``.
-    Backward: :math:`\\partial L / \\partial z_k = (\\sigma(z_k)(w t_k + 1 - t_k) - w t_k) / n`
-    (with :math:`w = 1`: :math:`(\\sigma(z_k) - t_k) / n`). The same loss as
-    ``torch.nn.BCEWithLogitsLoss(pos_weight=w)``.
-    """
-    xp = get_array_module(logits, targets)
-    check_float_array(logits, "logits")
-    check_float_array(targets, "targets")
-    if targets.shape != logits.shape:
-        raise ValueError(f"targets must have the logits' shape {tuple(logits.shape)}, got {tuple(targets.shape)}")
-    if float(targets.min()) < 0.0 or float(targets.max()) > 1.0:
-        raise ValueError("targets must lie in [0, 1] (fractions of a cell covered by the part)")
-    pos_weight = check_positive_float(pos_weight, "pos_weight")
-    if logits.size == 0:
-        raise ValueError("logits is empty")
-    t = targets.astype(logits.dtype, copy=False)
-    loss_terms = pos_weight * t * _softplus(xp, -logits) + (1 - t) * _softplus(xp, logits)
-    loss = loss_terms.mean(dtype=logits.dtype)
-    probs = 0.5 * (1.0 + xp.tanh(0.5 * logits))  # the sigmoid, without overflow
-    return loss, SigmoidCrossEntropyCache(probs, t, pos_weight, int(logits.size))
-
-
-def sigmoid_cross_entropy_backward(dout, cache):
-    """Gradient with respect to the logits (see :func:`sigmoid_cross_entropy_forward`)."""
-    p, t, w = cache.probs, cache.targets, cache.pos_weight
-    return (dout / cache.count) * (p * (w * t + 1 - t) - w * t)
-
-
-def gradcheck_cases(rng):
-    """Soft and hard targets, with and without a positive weight."""
-    logits = rng.standard_normal((2, 5, 3, 4)) * 2
-    soft = rng.uniform(0, 1, (2, 5, 3, 4))
-    hard = (rng.uniform(0, 1, (3, 4)) > 0.5).astype(np.float64)
-    return [GradcheckCase("sigmoid_cross_entropy", sigmoid_cross_entropy_forward, sigmoid_cross_entropy_backward,
-                          {"logits": logits}, {"targets": soft}),
-            GradcheckCase("sigmoid_cross_entropy_pos_weight", sigmoid_cross_entropy_forward,
-                          sigmoid_cross_entropy_backward, {"logits": rng.standard_normal((3, 4))},
-                          {"targets": hard, "pos_weight": 3.0})]
 
 
 # ----------------------------------------------------------------------------- the network
@@ -168,8 +85,6 @@ def part_network(rng, *, dtype=np.float32):
     rng : numpy.random.Generator or int
         Seeds the initialisation.
     """
-    from .. import nn
-
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     return nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1, rng=rng, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
@@ -238,9 +153,6 @@ def train_part_network(crops, targets, *, rng, epochs=8, batch_size=64, lr=2e-3,
     net : the trained Sequential (eval mode)
     history : list of float, the mean loss of each epoch
     """
-    from ..nn.optim import Adam
-    from ..nn.train import iterate_minibatches
-
     check_float_array(crops, "crops", ndim=4)
     check_float_array(targets, "targets", ndim=4)
     if len(crops) != len(targets):
@@ -259,7 +171,7 @@ def train_part_network(crops, targets, *, rng, epochs=8, batch_size=64, lr=2e-3,
         batches = list(iterate_minibatches(len(crops), batch_size, rng))
         bar = None
         if progress:
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # noqa: PLC0415  (tqdm: optional, a progress bar only when asked)
             bar = tqdm(total=len(batches), desc=f"part network, epoch {epoch + 1}/{epochs}", leave=False)
         total = 0.0
         for idx in batches:
@@ -287,8 +199,6 @@ def save_part_network(model: PartNetwork, path, **metadata) -> str:
 
     Returns the file's SHA-256.
     """
-    from ..data.weights import write_reproducible_npz
-
     arrays = {f"net.{k}": np.asarray(v, np.float32) for k, v in model.net.state_dict().items()}
     arrays.update(part_windows=np.asarray(model.part_windows, np.float64),
                   face_size=np.int64(model.face_size), context=np.float64(model.context),
@@ -310,19 +220,17 @@ def load_part_network(path=None, *, sha256="default") -> PartNetwork:
     Raises
     ------
     FileNotFoundError
-        No such file (train one with ``python -m scratchface.detection.faceness --train``).
+        No such file (train one with ``python -m experiments.faceness --train``).
     ValueError
         A checksum that differs, not a pickle-free ``.npz``, or arrays of the wrong shapes.
     """
-    from ..data.weights import read_verified_npz, resolve_weights_path
-
     try:
         path, expected = resolve_weights_path(path, str(DEFAULT_WEIGHTS_PATH), DEFAULT_WEIGHTS_SHA256, sha256,
                                               "faceness part network")
     except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{exc} (train one with python -m scratchface.detection.faceness --train)") from None
+        raise FileNotFoundError(f"{exc} (train one with python -m experiments.faceness --train)") from None
     arrays = read_verified_npz(path, expected, what="faceness part network",
-                               remedy="Train it again: python -m scratchface.detection.faceness --train.")
+                               remedy="Train it again: python -m experiments.faceness --train.")
     net = part_network(0)
     state = {k[len("net."):]: v for k, v in arrays.items() if k.startswith("net.")}
     try:

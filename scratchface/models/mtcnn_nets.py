@@ -4,7 +4,7 @@ Each net is a plain function of an input batch and a dict of weights, written
 layer by layer so that it reads like the architecture table of the paper
 (Zhang et al. 2016, fig. 2). The trained weights are those of facenet-pytorch
 2.6.0 (MIT licence; see ``scratchface/data/MTCNN_LICENSE.txt``), converted once
-by :mod:`scratchface.detection.convert_mtcnn` and shipped as
+by ``python -m experiments.convert_mtcnn`` and shipped as
 ``scratchface/data/mtcnn_weights.npz``.
 
 ================  =========================================================  ==============
@@ -47,6 +47,9 @@ __all__ = [
     "WEIGHTS_PATH",
     "WEIGHTS_SHA256",
     "WEIGHT_SHAPES",
+    "PNET_HEADS",
+    "PNET_LANDMARK_HEAD",
+    "PNET_TRUNK",
     "ONetOutput",
     "PNetOutput",
     "RNetOutput",
@@ -58,7 +61,7 @@ __all__ = [
 
 WEIGHTS_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
                             "mtcnn_weights.npz")
-#: SHA-256 of the shipped file, as printed by ``python -m scratchface.detection.convert_mtcnn``.
+#: SHA-256 of the shipped file, as printed by ``python -m experiments.convert_mtcnn``.
 WEIGHTS_SHA256 = "464e7bffdfc39ccc9bf2511a95eced7071196694e6db59fe7989835cd7aca0ea"
 
 
@@ -74,12 +77,33 @@ def _prelu_shapes(net, name, c):
     return {f"{net}.{name}.alpha": (c,)}
 
 
+#: P-Net's trunk, the one description of it (:func:`pnet_forward` runs it on the shipped weights,
+#: :class:`scratchface.detection.mtcnn_training.TrainablePNet` builds trainable modules from it):
+#: ``(name, 'conv', c_in, c_out, k)``, ``(name, 'prelu', channels)``, ``(name, 'pool', k, stride)`` (ceil mode).
+PNET_TRUNK = (("conv1", "conv", 3, 10, 3), ("prelu1", "prelu", 10), ("pool1", "pool", 2, 2),
+              ("conv2", "conv", 10, 16, 3), ("prelu2", "prelu", 16),
+              ("conv3", "conv", 16, 32, 3), ("prelu3", "prelu", 32))
+#: P-Net's 1x1 heads on the trunk's 32 channels: face logits (2) and box offsets (4).
+PNET_HEADS = (("conv4_1", 32, 2), ("conv4_2", 32, 4))
+#: The paper's landmark head (10 outputs), which the released weights leave out.
+PNET_LANDMARK_HEAD = ("conv4_3", 32, 10)
+
+
+def _pnet_shapes():
+    shapes = {}
+    for layer in PNET_TRUNK:
+        if layer[1] == "conv":
+            shapes.update(_conv_shapes("pnet", layer[0], *layer[2:]))
+        elif layer[1] == "prelu":
+            shapes.update(_prelu_shapes("pnet", layer[0], layer[2]))
+    for name, c_in, c_out in PNET_HEADS:
+        shapes.update(_conv_shapes("pnet", name, c_in, c_out, 1))
+    return shapes
+
+
 #: Every array the nets need, with its shape.
 WEIGHT_SHAPES = {
-    **_conv_shapes("pnet", "conv1", 3, 10, 3), **_prelu_shapes("pnet", "prelu1", 10),
-    **_conv_shapes("pnet", "conv2", 10, 16, 3), **_prelu_shapes("pnet", "prelu2", 16),
-    **_conv_shapes("pnet", "conv3", 16, 32, 3), **_prelu_shapes("pnet", "prelu3", 32),
-    **_conv_shapes("pnet", "conv4_1", 32, 2, 1), **_conv_shapes("pnet", "conv4_2", 32, 4, 1),
+    **_pnet_shapes(),
     **_conv_shapes("rnet", "conv1", 3, 28, 3), **_prelu_shapes("rnet", "prelu1", 28),
     **_conv_shapes("rnet", "conv2", 28, 48, 3), **_prelu_shapes("rnet", "prelu2", 48),
     **_conv_shapes("rnet", "conv3", 48, 64, 2), **_prelu_shapes("rnet", "prelu3", 64),
@@ -100,7 +124,7 @@ def _load_verified(path: str, expected_sha256):
     what = "MTCNN weights file"
     weights = read_verified_npz(path, expected_sha256, what=what, remedy=(
         "Reinstall scratchface, or re-create the file with "
-        "'python -m scratchface.detection.convert_mtcnn facenet_pytorch-2.6.0-py3-none-any.whl'"))
+        "'python -m experiments.convert_mtcnn facenet_pytorch-2.6.0-py3-none-any.whl'"))
     return check_weight_shapes(weights, WEIGHT_SHAPES, path, what)
 
 
@@ -110,7 +134,7 @@ def load_mtcnn_weights(path=None, *, sha256="default") -> dict:
     Parameters
     ----------
     path : path, optional
-        An ``.npz`` made by :mod:`scratchface.detection.convert_mtcnn`; default
+        An ``.npz`` made by ``python -m experiments.convert_mtcnn``; default
         the file shipped in ``scratchface/data``.
     sha256 : str or None
         Expected SHA-256 of the file. ``'default'``: the shipped file's checksum
@@ -206,10 +230,14 @@ def pnet_forward(x, weights=None) -> PNetOutput:
     """
     w = _weights(weights)
     x = _check_input(x, None)
-    x = _conv_prelu(x, w, "pnet", "conv1", "prelu1")
-    x = _pool(x, 2, 2)
-    x = _conv_prelu(x, w, "pnet", "conv2", "prelu2")
-    x = _conv_prelu(x, w, "pnet", "conv3", "prelu3")
+    for layer in PNET_TRUNK:  # conv3-10, PReLU, pool2/2, conv3-16, PReLU, conv3-32, PReLU
+        name, kind = layer[:2]
+        if kind == "conv":
+            x, _ = conv2d_forward(x, w[f"pnet.{name}.w"], w[f"pnet.{name}.b"])
+        elif kind == "prelu":
+            x, _ = prelu_forward(x, w[f"pnet.{name}.alpha"])
+        else:
+            x = _pool(x, layer[2], layer[3])
     logits, _ = conv2d_forward(x, w["pnet.conv4_1.w"], w["pnet.conv4_1.b"])
     probs, _ = softmax_forward(logits, axis=1)
     offsets, _ = conv2d_forward(x, w["pnet.conv4_2.w"], w["pnet.conv4_2.b"])

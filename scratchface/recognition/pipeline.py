@@ -211,7 +211,7 @@ def detect_and_embed(image, *, min_face_size=20, max_faces=None, batch_size=32) 
         max_faces = check_positive_int(max_faces, "max_faces")
         det = type(det)(*(a[:max_faces] for a in det))
     crops = align_dlib(rgb, det.landmarks) if len(det.boxes) else np.zeros((0, CHIP_SIZE, CHIP_SIZE, 3), np.float32)
-    return FaceEmbeddings(embed_aligned(crops, batch_size=batch_size), det.boxes, det.probs, det.landmarks)
+    return FaceEmbeddings(embed_aligned(crops, batch_size=batch_size), det.boxes, det.scores, det.landmarks)
 
 
 def embed_faces(image, *, min_face_size=20, batch_size=32):

@@ -1,4 +1,4 @@
-"""Pictures of HOG and of detections: gradient magnitude / orientation, HOG glyphs, boxes.
+"""Pictures of HOG: gradient magnitude / orientation, HOG glyphs (detections: :mod:`scratchface.viz.detections`).
 
 Every function draws into a matplotlib ``Axes`` (a new figure when ``ax`` is
 None) and returns it; matplotlib is imported lazily, inside the functions.
@@ -6,23 +6,22 @@ None) and returns it; matplotlib is imported lazily, inside the functions.
 Example (in a notebook)::
 
     from skimage import data
-    from scratchface.viz.hog import show_gradients, show_hog, show_detections
+    from scratchface.viz.hog import show_gradients, show_hog
     show_gradients(data.camera())
     show_hog(data.camera())
-    boxes, scores = detect_faces_hog(image)
-    show_detections(image, boxes, scores, ground_truth=gt_boxes)
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..detection.hog import hog, image_gradients, magnitude_orientation
+from ..image import as_gray
 
-__all__ = ["save_detections", "show_detections", "show_gradients", "show_hog"]
+__all__ = ["show_gradients", "show_hog"]
 
 
 def _axes(ax, ncols=1, figsize=None):
-    import matplotlib.pyplot as plt  # lazy
+    import matplotlib.pyplot as plt  # noqa: PLC0415  (matplotlib: optional, only for pictures)
 
     if ax is not None:
         return ax
@@ -35,8 +34,6 @@ def show_gradients(image, ax=None):
 
     Returns the array of three ``Axes``.
     """
-    from ..image import as_gray
-
     gray = as_gray(image)
     magnitude, orientation = magnitude_orientation(*image_gradients(gray))
     axes = _axes(ax, 3, (12, 4))
@@ -54,8 +51,6 @@ def show_gradients(image, ax=None):
 
 def show_hog(image, ax=None, *, orientations=9, pixels_per_cell=(8, 8), alpha=0.8):
     """The HOG glyphs (one line per cell and bin, brightness = bin value) over the gray image."""
-    from ..image import as_gray
-
     gray = as_gray(image)
     _, glyphs = hog(gray, orientations=orientations, pixels_per_cell=pixels_per_cell, cells_per_block=(1, 1),
                     visualize=True)
@@ -70,44 +65,3 @@ def show_hog(image, ax=None, *, orientations=9, pixels_per_cell=(8, 8), alpha=0.
     ax.set_title(f"HOG, {pixels_per_cell[0]}x{pixels_per_cell[1]} cells, {orientations} bins")
     ax.set_axis_off()
     return ax
-
-
-def show_detections(image, boxes, scores=None, ax=None, *, ground_truth=None, color="red",
-                    truth_color="lime", title=None):
-    """The image with detected boxes (and their scores), and ground-truth boxes if given."""
-    from matplotlib.patches import Rectangle  # lazy
-
-    from ..image import as_rgb
-
-    rgb = as_rgb(image) / 255.0
-    ax = _axes(ax, figsize=(8, 8 * rgb.shape[0] / rgb.shape[1]))
-    ax.imshow(rgb)
-    for box in np.asarray(ground_truth if ground_truth is not None else np.zeros((0, 4))).reshape(-1, 4):
-        ax.add_patch(Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, lw=2,
-                               ec=truth_color, ls="--"))
-    boxes = np.asarray(boxes).reshape(-1, 4)
-    for k, box in enumerate(boxes):
-        ax.add_patch(Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, lw=2, ec=color))
-        if scores is not None:
-            ax.text(box[0], box[1] - 2, f"{scores[k]:.2f}", color="yellow", fontsize=8,
-                    bbox=dict(facecolor="black", alpha=0.5, pad=1, lw=0))
-    if title:
-        ax.set_title(title)
-    ax.set_axis_off()
-    return ax
-
-
-def save_detections(path, panels, *, ncols=3, dpi=100):
-    """Save a grid of detection pictures: ``panels`` is a list of dicts of :func:`show_detections` arguments."""
-    from matplotlib.figure import Figure  # no pyplot: works headless and leaves the backend alone
-
-    nrows = int(np.ceil(len(panels) / ncols))
-    fig = Figure(figsize=(6 * ncols, 4.5 * nrows))
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    for ax, panel in zip(axes.ravel(), panels):
-        show_detections(ax=ax, **panel)
-    for ax in axes.ravel()[len(panels):]:
-        ax.set_axis_off()
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    return path

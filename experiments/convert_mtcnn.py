@@ -14,14 +14,14 @@ file,
 5. the list of storage keys, then for each key: its element count as a
    little-endian int64 followed by the raw little-endian data.
 
-This module rebuilds each storage as a NumPy array and each tensor as a
+This experiment rebuilds each storage as a NumPy array and each tensor as a
 strided view of it (honouring the stored strides), using only :mod:`pickle`
 (with a restricted ``find_class`` that resolves nothing but the handful of
 names such files use) and NumPy. It is the only place in scratchface where
 pickle is used; it runs once, offline, to make ``scratchface/data/mtcnn_weights.npz``::
 
     pip download --no-deps facenet-pytorch==2.6.0 -d /tmp/fp
-    python -m scratchface.detection.convert_mtcnn /tmp/fp/facenet_pytorch-2.6.0-py3-none-any.whl
+    python -m experiments.convert_mtcnn /tmp/fp/facenet_pytorch-2.6.0-py3-none-any.whl
 
 The package itself only ever reads the ``.npz`` with ``allow_pickle=False``.
 
@@ -42,7 +42,8 @@ import zipfile
 
 import numpy as np
 
-from ..data.weights import sha256_of_file, write_reproducible_npz
+from scratchface.data.weights import sha256_of_file, write_reproducible_npz
+from scratchface.models.mtcnn_nets import WEIGHTS_PATH
 
 __all__ = [
     "LEGACY_MAGIC_NUMBER",
@@ -245,10 +246,9 @@ def convert_mtcnn(source, out_path) -> str:
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if not argv or len(argv) > 2:
-        print("usage: python -m scratchface.detection.convert_mtcnn WHEEL_OR_DIR [OUT.npz]", file=sys.stderr)
+        print("usage: python -m experiments.convert_mtcnn WHEEL_OR_DIR [OUT.npz]", file=sys.stderr)
         return 2
-    out = argv[1] if len(argv) == 2 else os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "mtcnn_weights.npz")
+    out = argv[1] if len(argv) == 2 else WEIGHTS_PATH
     digest = convert_mtcnn(argv[0], out)
     print(f"wrote {out}\nsha256 {digest}")
     return 0

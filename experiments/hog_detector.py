@@ -1,10 +1,10 @@
 """Train the HOG + linear SVM face detector, seeded and reproducible.
 
-Run::
+Run from the repository root::
 
-    python -m scratchface.detection.train_hog_detector                 # writes the shipped model
-    python -m scratchface.detection.train_hog_detector --out my.npz --seed 1 --rounds 2
-    python -m scratchface.detection.train_hog_detector --evaluate-only --picture /tmp/hog.png
+    python -m experiments.hog_detector                 # writes the shipped model
+    python -m experiments.hog_detector --out my.npz --seed 1 --rounds 2
+    python -m experiments.hog_detector --evaluate-only --picture /tmp/hog.png
 
 Data (nothing is downloaded; ``$SCRATCHFACE_DATA`` or ``--data`` points at ../shared/data):
 
@@ -25,65 +25,58 @@ Data (nothing is downloaded; ``$SCRATCHFACE_DATA`` or ``--data`` points at ../sh
 
 The dlib photos used for evaluation are never used for training.
 
-What was tried (seed 0; dlib's 43 faces at IoU 0.5; "found / false +" at threshold 0.5):
-
-====================================================================  =============  =====
-variant                                                               found / fp     AP
-====================================================================  =============  =====
-32 px window, face box (12, 34, 80, 102), C 0.01, 2 rounds            36 / 66        0.674
-dlib-style box (0, 27, 90, 117) + people-photo negatives, 3 rounds    23 / 15        0.591
-old box + people-photo negatives, 3 rounds, C 0.01                    35 / 40        0.667
-the same with a 40 px window                                          30 / 43        0.611
-the same (32 px) with C 0.002                                         30 / 28        0.648
-the same (32 px) with C 0.05 (shipped)                                37 / 56        0.691
-====================================================================  =============  =====
-
-None reaches the lecture's target (38/43 at precision >= 0.8); scikit-image's LBP
-cascade finds 36/43 with 6 false positives.
-
-A second stage (:mod:`scratchface.detection.hog_rescoring`, ``--second-stage``) re-scores the
-first stage's windows with HOG of their context (the face at 4-pixel cells, head and hair, head
-and shoulders), trained on the first stage's candidates on the training photos plus three real
-photos whose faces MTCNN labels (:func:`real_people_photos`: ``bald_guys.jpg``,
+A second stage (:mod:`scratchface.detection.hog_rescoring`, ``--second-stage``, :func:`train_rescoring`)
+re-scores the first stage's windows with HOG of their context (the face at 4-pixel cells, head and
+hair, head and shoulders), trained on the first stage's candidates on the training photos plus three
+real photos whose faces MTCNN labels (:func:`real_people_photos`: ``bald_guys.jpg``,
 ``Tom_Cruise_avp_2014_4.jpg``, matplotlib's ``grace_hopper.jpg``; never the 9 evaluation photos).
-Over the whole precision-recall curve ("at 38 found": the false positives and precision at the
-threshold where the 38th face is found):
 
-================================================================  =================  =====
-variant                                                           at 38 found        AP
-================================================================  =================  =====
-first stage alone (above)                                         140 fp / 0.21      0.691
-+ second stage, contexts 1.6 + 1.0, training photos only          39 fp / 0.49       0.811
-  + the three real photos (one scale each)                        21 fp / 0.64       0.846
-  + several scales, mirrored negatives                            18 fp / 0.68       0.889
-  + context 2.4, C 0.003, mu 0.25                                 15 fp / 0.72       0.897
-  + nested boxes dropped (``nms(mode='min')`` at 0.6)             11 fp / 0.78       0.897
-  + the real photos' face-free windows as first-stage negatives   6 fp / 0.86        0.926
-    (both stages retrained: shipped)
-================================================================  =================  =====
-
-At the shipped default threshold (-0.4 on the final score) the detector finds 38/43 with 6 false
-positives: precision 0.864, AP 0.879 above the threshold (``--evaluate-only``), beside
-scikit-image's LBP cascade at 36/43 with 6 false positives. Caveat: the variants, the threshold
-and the nested-box rule were compared on the evaluation photos themselves (there is no other
-labelled set of real photos here), so these figures are optimistic by the amount of that
-selection. Training both stages takes about 5 + 5 minutes on 2 cores.
+The variants tried, what was shipped and how it compares with scikit-image's LBP cascade are in
+``docs/results.md`` ("Detection"), with the caveat that they were compared on the evaluation photos.
+Training both stages takes about 5 + 5 minutes on 2 cores.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import pathlib
 import time
 
 import numpy as np
 
-from .hog_detector import DEFAULT_MODEL_PATH, HogFaceModel, block_grid, save_model, score_map, window_features
-from .pyramid import image_pyramid, resize
-from .svm import LinearSVM
+from scratchface.data.dlib_faces import load_dlib_faces
+from scratchface.data.orl import load_orl_faces
+from scratchface.data.yale import load_yale_faces
+from scratchface.detection.evaluation import evaluate_detections
+from scratchface.detection.hog_detector import (
+    DEFAULT_MODEL_PATH,
+    HogFaceModel,
+    block_grid,
+    detect_faces_hog,
+    hog_pyramid,
+    load_model,
+    save_model,
+    score_map,
+    window_features,
+)
+from scratchface.detection.hog_rescoring import (
+    DEFAULT_CONTEXTS,
+    DEFAULT_RESCORING_PATH,
+    RescoringModel,
+    context_features,
+    save_rescoring,
+)
+from scratchface.detection.mtcnn import detect_faces
+from scratchface.detection.nms import iou
+from scratchface.detection.pyramid import resize
+from scratchface.detection.svm import LinearSVM
+from scratchface.image import as_gray, read_image
 
 __all__ = [
     "NEGATIVE_IMAGES",
     "ORL_FACE_BOX",
     "PEOPLE_IMAGES",
+    "candidate_windows",
     "cascade_detections",
     "evaluate_on_dlib_faces",
     "main",
@@ -91,6 +84,7 @@ __all__ = [
     "positive_patches",
     "real_people_photos",
     "train",
+    "train_rescoring",
 ]
 
 #: (x1, y1, x2, y2) of the face in a 92 x 112 ORL image: about eyebrows to chin. (dlib's own framing,
@@ -145,11 +139,8 @@ def positive_patches(orl_images, lfw_faces, model, rng, jitter_copies=2, jitter=
 
 def negative_images(data_dir=None):
     """Face-free gray images (0..1): scikit-image's bundled photos and, when found, dlib's dogs.jpg."""
-    import pathlib
+    from skimage import data  # noqa: PLC0415  (scikit-image's bundled photos: only when training)
 
-    from skimage import data
-
-    from ..image import as_gray
     images = [as_gray(getattr(data, name)()) for name in NEGATIVE_IMAGES]
     if data_dir is not None:
         dogs = pathlib.Path(data_dir) / "dlib_faces" / "dogs.jpg"
@@ -166,12 +157,8 @@ def real_people_photos(data_dir=None):
     the teacher that labels their faces. Returns a list of ``(gray 0..1, faces (m, 4))``; photos not
     found are left out.
     """
-    import pathlib
+    import matplotlib  # noqa: PLC0415  (only for the path of its sample photo)
 
-    import matplotlib
-
-    from ..image import as_gray, read_image
-    from .mtcnn import detect_faces
 
     paths = [pathlib.Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"]
     if data_dir is not None:
@@ -185,7 +172,7 @@ def real_people_photos(data_dir=None):
     return photos
 
 
-def _level_grids(images, model, scale_factor=1.2, face_box=None, max_side=640):
+def level_grids(images, model, scale_step=1 / 1.2, face_box=None, max_side=640):
     """Block grids of every pyramid level of every image (computed once, reused by each round).
 
     Returns a list of ``(grid, allowed)``: ``allowed`` (bool, one per window
@@ -194,8 +181,6 @@ def _level_grids(images, model, scale_factor=1.2, face_box=None, max_side=640):
     (backgrounds, hair, shoulders, parts of a face at the wrong scale) become
     negatives.
     """
-    from .nms import iou
-
     grids = []
     n = model.blocks_per_window
     faces = None if face_box is None else np.asarray(face_box, dtype=np.float64).reshape(-1, 4)
@@ -204,7 +189,7 @@ def _level_grids(images, model, scale_factor=1.2, face_box=None, max_side=640):
         if shrink > 1:  # huge photos: the coarse levels are all that a 32-pixel window needs
             gray = resize(gray, (int(round(gray.shape[0] / shrink)), int(round(gray.shape[1] / shrink))))
             faces = None if faces is None else faces / shrink
-        for level in image_pyramid(gray, window=(model.window, model.window), scale_factor=scale_factor):
+        for level in hog_pyramid(gray, model.window, scale_step=scale_step):
             grid = block_grid(level.image, model)
             rows, cols = grid.shape[0] - n + 1, grid.shape[1] - n + 1
             if rows <= 0 or cols <= 0:
@@ -212,9 +197,9 @@ def _level_grids(images, model, scale_factor=1.2, face_box=None, max_side=640):
             allowed = np.ones((rows, cols), dtype=bool)
             if faces is not None and len(faces):
                 r, c = np.mgrid[0:rows, 0:cols]
-                y1, x1 = r.ravel() * model.cell * level.scale_y, c.ravel() * model.cell * level.scale_x
-                boxes = np.stack([x1, y1, x1 + model.window * level.scale_x,
-                                  y1 + model.window * level.scale_y], axis=1)
+                y1, x1 = r.ravel() * model.cell * level.to_original_y, c.ravel() * model.cell * level.to_original_x
+                boxes = np.stack([x1, y1, x1 + model.window * level.to_original_x,
+                                  y1 + model.window * level.to_original_y], axis=1)
                 allowed = (iou(boxes, faces).max(axis=1) < 0.3).reshape(rows, cols)
             grids.append((grid, allowed))
     return grids
@@ -262,10 +247,8 @@ def _fit(pos, neg, model, C, seed):
 def train(data_dir, *, seed=0, rounds=3, C=0.05, n_random_negatives=8000, per_level=20, jitter_copies=2,
           orl_step=4, window=32, cell=4, block=2, margin=-1.0, real_photos=True, log=print):
     """Train a :class:`HogFaceModel`; returns ``(model, info)``."""
-    from skimage import data
+    from skimage import data  # noqa: PLC0415  (scikit-image's bundled photos: only when training)
 
-    from ..data.orl import load_orl_faces
-    from ..image import as_gray
 
     rng = np.random.default_rng(seed)
     n = window // cell - block + 1
@@ -276,14 +259,14 @@ def train(data_dir, *, seed=0, rounds=3, C=0.05, n_random_negatives=8000, per_le
     lfw = data.lfw_subset()
     patches = positive_patches(orl, lfw[:100], template, rng, jitter_copies)
     pos = np.array([window_features(p, template) for p in patches])
-    grids = _level_grids(negative_images(data_dir), template)
+    grids = level_grids(negative_images(data_dir), template)
     for name, box in PEOPLE_IMAGES:
-        grids += _level_grids([as_gray(getattr(data, name)())], template, face_box=box)
+        grids += level_grids([as_gray(getattr(data, name)())], template, face_box=box)
     # the ORL photos around the faces: hair, shoulders, backgrounds, parts of faces
-    grids += _level_grids([im / 255.0 for im in orl[::orl_step]], template, face_box=ORL_FACE_BOX)
+    grids += level_grids([im / 255.0 for im in orl[::orl_step]], template, face_box=ORL_FACE_BOX)
     if real_photos:  # crowded real photos: clothing, hands, furniture around faces MTCNN labelled
         for gray, faces in real_people_photos(data_dir):
-            grids += _level_grids([gray], template, face_box=faces)
+            grids += level_grids([gray], template, face_box=faces)
     lfw_neg = np.array([window_features(np.pad(resize(f, (window, window)), cell, mode="edge"), template)
                         for f in lfw[100:]])
     neg = np.vstack([random_negatives(grids, template, n_random_negatives, rng), lfw_neg])
@@ -304,9 +287,66 @@ def train(data_dir, *, seed=0, rounds=3, C=0.05, n_random_negatives=8000, per_le
     return model, info
 
 
-def main(argv=None):
-    import os
+# ----------------------------------------------------------------------------- the second stage
 
+def candidate_windows(gray, faces, stage1, *, threshold=-0.5, positive_iou=0.5, negative_iou=0.3):
+    """First-stage candidates of a training photo and their labels (1 face, 0 not, -1 ignored).
+
+    ``faces`` ``(m, 4)`` are the photo's known faces (``None`` or empty for a face-free photo).
+    """
+    boxes = detect_faces_hog(gray, model=stage1, threshold=threshold, second_stage=False).boxes
+    faces = np.zeros((0, 4)) if faces is None else np.asarray(faces, dtype=np.float64).reshape(-1, 4)
+    overlap = iou(boxes, faces).max(axis=1) if len(faces) and len(boxes) else np.zeros(len(boxes))
+    return boxes, np.where(overlap >= positive_iou, 1, np.where(overlap < negative_iou, 0, -1))
+
+
+def _training_photos(data_dir, log):
+    """(gray, faces or None, mirror negatives?) of every training photo; never the evaluation photos."""
+    from skimage import data  # noqa: PLC0415  (scikit-image's bundled photos: only when training)
+
+    data_dir = pathlib.Path(data_dir)
+    photos = [(g, None, False) for g in negative_images(data_dir)]
+    photos += [(as_gray(getattr(data, name)()), [box], False) for name, box in PEOPLE_IMAGES]
+    orl, _ = load_orl_faces(data_dir / "orl_faces")
+    photos += [(im / 255.0, [ORL_FACE_BOX], False) for im in orl[::2]]
+    for im in load_yale_faces(data_dir / "yalefaces").images:
+        found = detect_faces(im).boxes          # MTCNN as the teacher
+        if len(found) == 1:
+            photos.append((im / 255.0, found, False))
+    for gray, faces in real_people_photos(data_dir):
+        scales = (1.0, 0.7, 0.5) if gray.shape[0] < 900 else (0.6, 0.45, 0.33, 0.25)
+        for s in scales:
+            small = gray if s == 1.0 else resize(gray, (int(gray.shape[0] * s), int(gray.shape[1] * s)))
+            photos.append((small, faces * s, True))
+    return photos
+
+
+def train_rescoring(data_dir, stage1, *, C=0.003, stage1_weight=0.25, contexts=DEFAULT_CONTEXTS, seed=0,
+                    log=print):
+    """Train the second stage on the first stage's candidates; returns ``(RescoringModel, info)``."""
+    t0 = time.perf_counter()
+    x, y = [], []
+    for gray, faces, mirror_negatives in _training_photos(data_dir, log):
+        boxes, labels = candidate_windows(gray, faces, stage1)
+        keep = labels >= 0
+        boxes, labels = boxes[keep], labels[keep]
+        x.append(context_features(gray, boxes, contexts))
+        y.append(np.where(labels == 1, 1, -1))
+        mirrored = (labels == 1) | mirror_negatives
+        x.append(context_features(gray, boxes[mirrored], contexts, flip=True))
+        y.append(np.where(labels[mirrored] == 1, 1, -1))
+    x, y = np.vstack(x), np.concatenate(y)
+    log(f"second stage: {int((y == 1).sum())} positive and {int((y == -1).sum())} negative candidates, "
+        f"{time.perf_counter() - t0:.1f} s")
+    svm = LinearSVM(C=C, class_weight="balanced", random_state=seed).fit(x, y)
+    model = RescoringModel(weights=svm.coef_.ravel(), bias=float(svm.intercept_), contexts=tuple(contexts),
+                           stage1_weight=stage1_weight)
+    info = dict(rescoring_C=C, rescoring_positives=int((y == 1).sum()), rescoring_negatives=int((y == -1).sum()),
+                rescoring_seconds=time.perf_counter() - t0)
+    return model, info
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description="Train the HOG + linear SVM face detector.")
     parser.add_argument("--data", default=os.environ.get("SCRATCHFACE_DATA"),
                         help="folder holding orl_faces/ (and dlib_faces/dogs.jpg); default $SCRATCHFACE_DATA")
@@ -333,8 +373,6 @@ def main(argv=None):
     if args.data is None:
         parser.error("give --data or set SCRATCHFACE_DATA to the folder holding orl_faces/")
     if args.second_stage:
-        from .hog_detector import load_model
-        from .hog_rescoring import DEFAULT_RESCORING_PATH, save_rescoring, train_rescoring
         rescoring, info = train_rescoring(args.data, load_model(args.out), seed=args.seed)
         out = args.second_stage_out or DEFAULT_RESCORING_PATH
         save_rescoring(out, rescoring, **info)
@@ -347,15 +385,14 @@ def main(argv=None):
         save_model(args.out, model, **info)
         print(f"wrote {args.out}")
     if args.evaluate or args.evaluate_only:
-        from .hog_detector import load_model
         evaluate_on_dlib_faces(args.data, model=load_model(args.out), picture=args.picture)
 
 
 
 def cascade_detections(gray, *, scale_factor=1.2, step_ratio=1, min_size=(24, 24), max_size=(200, 200)):
     """scikit-image's LBP cascade with its bundled OpenCV frontal-face file (boxes, constant scores)."""
-    from skimage import data
-    from skimage.feature import Cascade
+    from skimage import data  # noqa: PLC0415  (scikit-image's cascade: only for the comparison)
+    from skimage.feature import Cascade  # noqa: PLC0415
 
     detector = Cascade(data.lbp_frontal_face_cascade_filename())
     found = detector.detect_multi_scale(img=gray, scale_factor=scale_factor, step_ratio=step_ratio,
@@ -375,10 +412,6 @@ def evaluate_on_dlib_faces(data_dir=None, *, model=None, threshold=None, picture
     ``picture`` a path, saves the HOG detections (red) and the ground truth
     (green, dashed) of every photo there.
     """
-    from ..data.dlib_faces import load_dlib_faces
-    from ..image import as_gray, read_image
-    from .evaluation import evaluate_detections
-    from .hog_detector import detect_faces_hog, load_model
 
     model = load_model() if model is None else model
     photos = load_dlib_faces(None if data_dir is None else f"{data_dir}/dlib_faces")
@@ -405,9 +438,9 @@ def evaluate_on_dlib_faces(data_dir=None, *, model=None, threshold=None, picture
         log(f"{label:28s} {ev.n_true_positives:3d}/{ev.n_ground_truth:<3d} {ev.n_false_positives:8d} "
             f"{ev.recall:7.3f} {ev.precision:9.3f} {ap} {seconds[name]:6.1f}s")
     if picture is not None:
-        from ..viz.hog import save_detections
+        from scratchface.viz.detections import save_detections  # noqa: PLC0415  (matplotlib)
         panels = [dict(image=im, boxes=b, scores=s, ground_truth=gt, title=p.path.name)
-                  for im, (b, s), gt, p in zip(images, hog_found, truths, photos)]
+                  for im, (b, s, _), gt, p in zip(images, hog_found, truths, photos)]
         save_detections(picture, panels)
         log(f"picture of the detections: {picture}")
     return results
