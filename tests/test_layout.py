@@ -17,7 +17,8 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "scratchface"
 MAX_LINES = 600
-COMMAND_MODULES = {"scratchface.cli", "scratchface.__main__", "scratchface.check.__main__"}
+COMMAND_MODULES = {"scratchface.cli", "scratchface.__main__", "scratchface.check.__main__",
+                   "scratchface.check.assignments"}  # the instructor's student-file generator
 # Deferred on purpose: these import Numba / numba.cuda / CuPy / matplotlib when imported.
 LAZY_PREFIXES = ("scratchface.kernels", "scratchface.viz")
 
