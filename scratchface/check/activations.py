@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..gradcheck import numerical_gradient
-from ..layers.activations import (
+from ._library import (
     maxout_backward,
     maxout_forward,
     prelu_backward,
     prelu_forward,
+    numerical_gradient,
 )
 from ._core import CheckResult, register
 from ._layer_checks import (

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..gradcheck import numerical_gradient
-from ..layers.conv import conv2d_reference_backward, conv2d_reference_forward
+from ._library import conv2d_reference_backward, conv2d_reference_forward, numerical_gradient
 from ._core import CheckResult, register
 from ._layer_checks import (
     Outputs,

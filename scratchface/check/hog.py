@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..detection.hog import (
+from ._library import (
     cell_histograms,
     image_gradients,
     magnitude_orientation,
