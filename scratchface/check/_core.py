@@ -195,7 +195,7 @@ def run_checker(name, student_fn, namespace, *, timeout=DEFAULT_TIMEOUT) -> Chec
         return result
     try:
         with _guarded(timeout):
-            return checker(student_fn, namespace)
+            result = checker(student_fn, namespace)
     except CheckTimeout as stop:
         result = CheckResult(name)
         result.add(f"timed out after {timeout:g} s{student_location(stop.__traceback__)}",
@@ -231,16 +231,22 @@ def _mentions(fn, word) -> bool:
 
 
 def _blame_helpers(result, name, student_fn, namespace, timeout):
-    """When ``name`` calls another student function that fails its own check, say to fix that one first."""
+    """When ``name`` relies on another student function that fails its own check (the loss calls
+    ``arcface_target``; a backward's check runs the student's forward), say to fix that one first."""
     from .course import DEPENDS_ON
 
+    if not hasattr(namespace, "get"):
+        return
+    forward = namespace.get(name.replace("_backward", "_forward")) if name.endswith("_backward") else None
     for helper in DEPENDS_ON.get(name, ()):
-        helper_fn = namespace.get(helper) if hasattr(namespace, "get") else None
-        if not callable(helper_fn) or helper_fn is student_fn or not _mentions(student_fn, helper):
+        helper_fn = namespace.get(helper)
+        if not callable(helper_fn) or helper_fn is student_fn:
             continue
-        if not run_checker(helper, helper_fn, namespace, timeout=timeout):
+        used = (_mentions(student_fn, helper) or helper_fn is forward
+                or (callable(forward) and _mentions(forward, helper)))
+        if used and not run_checker(helper, helper_fn, namespace, timeout=timeout):
             result.problems.insert(0, Problem(
-                f"your {helper} fails its own check, and {name} calls it",
+                f"your {helper} fails its own check, and {name} relies on it",
                 hint=f"fix `{helper}` first (check({helper})), then check {name} again"))
             return
 

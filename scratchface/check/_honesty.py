@@ -72,6 +72,8 @@ def delegation(name, student_fn, namespace) -> str:
         for part in _code_objects(code):
             words = set(part.co_names)
             for word in part.co_names:
+                if word.startswith("scratchface") and any(f"{word}.{w}" in prefixes for w in words):
+                    return f"imports from {word} (scratchface's own implementation of this step)"
                 if _in(word, prefixes):
                     return f"imports {word} (scratchface's own implementation of this step)"
                 value = scope.get(word)

@@ -20,6 +20,7 @@ import concurrent.futures
 import csv
 import json
 import pathlib
+import re
 from dataclasses import asdict, dataclass
 
 from ._core import DEFAULT_TIMEOUT, checker_names
@@ -86,7 +87,9 @@ def grade_file(path, *, functions=None, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAU
     try:
         defined = defined_functions(path)
     except SyntaxError as error:
-        names = functions or []
+        text = path.read_text(encoding="utf-8", errors="replace")
+        found = [n for n in re.findall(r"^def\s+(\w+)\s*\(", text, flags=re.M) if n in checker_names()]
+        names = list(functions) if functions else expected_functions(found)
         return [_grade(student, n, False, f"{path.name} does not parse: SyntaxError at line {error.lineno}: "
                                           f"{error.msg}") for n in names]
     known = set(checker_names())
@@ -150,15 +153,18 @@ def write_json(grades, path):
     pathlib.Path(path).write_text(json.dumps(payload, indent=1), encoding="utf-8")
 
 
-def score_table(grades, *, width=70) -> str:
-    """A plain-text table: one line per (student, function) and each student's total."""
-    lines = [f"{'student':<16} {'function':<26} {'points':>7}  message", "-" * (54 + width // 2)]
+def score_table(grades, *, width=60) -> str:
+    """A plain-text table: one line per (student, function), then each student's total."""
+    who = max([len("student")] + [len(g.student) for g in grades])
+    what = max([len("function")] + [len(g.function) for g in grades])
+    rule = "-" * (who + what + 12 + width)
+    lines = [f"{'student':<{who}}  {'function':<{what}}  points  message", rule]
     totals = {}
     for g in grades:
         message = g.message if len(g.message) <= width else g.message[:width - 3] + "..."
-        lines.append(f"{g.student:<16} {g.function:<26} {g.points:>3} / {g.max_points:<2} {message}")
+        lines.append(f"{g.student:<{who}}  {g.function:<{what}}  {g.points:>2} / {g.max_points:<2} {message}")
         got, most = totals.get(g.student, (0, 0))
         totals[g.student] = (got + g.points, most + g.max_points)
-    lines.append("-" * (54 + width // 2))
-    lines += [f"{student:<16} {'total':<26} {got:>3} / {most:<2}" for student, (got, most) in totals.items()]
+    lines.append(rule)
+    lines += [f"{student:<{who}}  {'total':<{what}}  {got:>2} / {most:<2}" for student, (got, most) in totals.items()]
     return "\n".join(lines)
