@@ -1,4 +1,5 @@
 """Assignment 5 (IoU and NMS): the checker passes the solution and flags planted student bugs."""
+import inspect
 import textwrap
 
 import numpy as np
@@ -331,9 +332,15 @@ def test_student_stub_reports_not_implemented(tmp_path):
     assert "nms is not implemented yet (it raised NotImplementedError)" in str(result)
 
 
-def test_cli_exit_codes(tmp_path, capsys):
+def test_cli_exit_codes(tmp_path, capsys, solution):
     good = tmp_path / "good.py"
-    good.write_text("from scratchface.detection.nms import iou\n")
+    good.write_text("import numpy as np\n\n" + inspect.getsource(solution[0]["iou"]))
+    borrowed = tmp_path / "borrowed.py"
+    borrowed.write_text("from scratchface.detection.nms import iou as library_iou\n\n"
+                        "def iou(boxes_a, boxes_b, *, offset=0):\n"
+                        "    return library_iou(boxes_a, boxes_b, offset=offset)\n")
+    assert cli_main(["iou", str(borrowed)]) == 1      # the library's answer is not the student's
+    assert "scratchface's own implementation" in capsys.readouterr().out
     bad = tmp_path / "bad.py"
     bad.write_text("import numpy as np\n" + textwrap.dedent(IOU_MUTANTS[2].source))
     assert cli_main(["iou", str(good)]) == 0

@@ -23,6 +23,23 @@ from ._core import DEFAULT_TIMEOUT, checker_names
 from .sandbox import DEFAULT_MEMORY_MB
 
 
+def load_student_file(path):
+    """Import ``path`` as a fresh module, running its top-level code as ``python student.py`` would.
+
+    For notebooks and tests that want the student's file as it runs; checking and grading never do
+    this (they load the definitions only, in a child process: :mod:`scratchface.check.sandbox`).
+    """
+    import importlib.util
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ValueError(f"student file {str(path)!r} does not exist")
+    spec = importlib.util.spec_from_file_location(f"_student_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _limits(parser):
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help=f"seconds each check may take (default {DEFAULT_TIMEOUT:g})")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["Problem", "CheckResult", "register", "checker_names", "get_checker", "check",
-           "compare", "call_student", "run_checker", "student_location", "CheckTimeout", "DEFAULT_TIMEOUT"]
+           "compare", "call_student", "run_checker", "VariantHint", "student_location", "CheckTimeout", "DEFAULT_TIMEOUT"]
 
 #: Seconds one check (every case of one function) may take before it is stopped.
 DEFAULT_TIMEOUT = 5.0
@@ -45,6 +45,14 @@ CHECKER_MODULES = (
 
 _CHECKERS: dict = {}
 _LOADED = False
+
+
+class VariantHint(str):
+    """A hint that names a known wrong variant because it reproduced the student's output on a case.
+
+    One case can coincide with a variant by chance (a square kernel hides KH used for KW), so
+    :func:`run_checker` keeps such a hint only when two failing cases agree on it (or one case fails).
+    """
 
 
 @dataclass
@@ -213,8 +221,23 @@ def run_checker(name, student_fn, namespace, *, timeout=DEFAULT_TIMEOUT) -> Chec
     except _StopChecking as stop:
         result = stop.args[0]
     if not result.passed:
+        _require_agreeing_cases(result)
         _blame_helpers(result, name, student_fn, namespace, timeout)
     return result
+
+
+def _require_agreeing_cases(result):
+    """Drop a variant's hint that only one of several failing cases gives (a coincidence, not a diagnosis)."""
+    failing_cases = {p.case for p in result.problems}
+    if len(failing_cases) < 2:
+        return
+    cases_of = {}
+    for p in result.problems:
+        if isinstance(p.hint, VariantHint):
+            cases_of.setdefault(str(p.hint), set()).add(p.case)
+    for p in result.problems:
+        if isinstance(p.hint, VariantHint) and len(cases_of[str(p.hint)]) < 2:
+            p.hint = ""
 
 
 def _mentions(fn, word) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import CheckResult, call_student, compare
+from ._core import CheckResult, VariantHint, call_student, compare
 from ._variants import same_values
 
 __all__ = [
@@ -72,7 +72,7 @@ def variant_hint(variants, factors=None, rtol=1e-6, atol=1e-9):
         for words, wrong in candidates:
             try:
                 if same_values(actual, wrong, rtol=rtol, atol=atol):
-                    return words
+                    return VariantHint(words)
             except Exception:
                 continue
         return factor_hint(actual, expected, factors)
