@@ -147,3 +147,19 @@ def test_cli_exit_codes(tmp_path):
     assert result.returncode == 2 and "defines no function 'nms'" in result.stderr
     result = _cli("no_such_function", str(empty), cwd=tmp_path)
     assert result.returncode == 2 and "no checker" in result.stderr
+
+
+def test_a_variant_hint_needs_two_agreeing_failing_cases():
+    from scratchface.check._core import VariantHint, _require_agreeing_cases
+
+    result = CheckResult("f")
+    result.add("a wrong", "case 1", VariantHint("mistake A"))
+    result.add("b wrong", "case 2", VariantHint("mistake B"))
+    result.add("c wrong", "case 3", VariantHint("mistake B"))
+    result.add("d wrong", "case 3", "a plain hint stays")
+    _require_agreeing_cases(result)
+    assert [p.hint for p in result.problems] == ["", "mistake B", "mistake B", "a plain hint stays"]
+    alone = CheckResult("f")
+    alone.add("a wrong", "case 1", VariantHint("mistake A"))  # one failing case: nothing to disagree with
+    _require_agreeing_cases(alone)
+    assert alone.problems[0].hint == "mistake A"

@@ -228,7 +228,7 @@ def run_checker(name, student_fn, namespace, *, timeout=DEFAULT_TIMEOUT) -> Chec
 
 def _require_agreeing_cases(result):
     """Drop a variant's hint that only one of several failing cases gives (a coincidence, not a diagnosis)."""
-    failing_cases = {p.case for p in result.problems}
+    failing_cases = {p.case for p in result.problems if p.case}
     if len(failing_cases) < 2:
         return
     cases_of = {}
