@@ -37,8 +37,13 @@
 #
 # `alpha` has shape `(C,)`; to broadcast it against `(N, C, H, W)` reshape it to `(1, C, 1, 1)`
 # (`alpha.reshape((1, -1) + (1,) * (x.ndim - 2))` works for both layouts). Beware the shortcut
-# `np.maximum(x, alpha * x)`: it is PReLU only when $0 \le \alpha \le 1$, and learned slopes are
-# not always in that range.
+# `np.maximum(x, alpha * x)`: it is PReLU exactly when $\alpha \le 1$ (negative slopes included:
+# for $x > 0$, $\alpha x \le x$; for $x < 0$, $\alpha x \ge x$), and wrong on **both** sides when
+# $\alpha > 1$ — and nothing keeps a learned slope below 1.
+#
+# **At $x = 0$** the two branches meet and the derivative is not defined. The convention here (and
+# in PyTorch's `PReLU`): slope 1 only for $x > 0$, so at $x = 0$ `dx = alpha * dout` and the
+# input adds $\mathrm{dout} \cdot 0 = 0$ to `dalpha`. The check tests inputs that are exactly 0.
 #
 # **Maxout** (Goodfellow et al. 2013) with $p$ pieces takes the maximum over groups of $p$
 # *consecutive* channels: with $D = M p$ input channels,
@@ -134,13 +139,16 @@ check(maxout_backward)
 # %% [markdown]
 # ## 5. Why not `np.maximum(x, alpha * x)`?
 #
-# For a slope above 1 (or below 0) the shortcut picks the wrong branch on the negative side:
+# For every slope $\alpha \le 1$ — negative ones too — the shortcut is exact: on the positive side
+# $\alpha x \le x$, on the negative side $\alpha x \ge x$. For a slope above 1 both comparisons
+# flip and it picks the wrong branch on **both** sides ($\alpha x$ for $x > 0$, $x$ for $x < 0$):
 
 # %%
-x = np.array([[-2.0, -1.0, 1.0]]).reshape(1, 1, 3)
-alpha = np.array([1.5])
-print("np.maximum(x, alpha * x):", np.maximum(x, alpha * x).ravel())
-try:
-    print("prelu_forward:           ", prelu_forward(x, alpha)[0].ravel())
-except NotImplementedError:
-    print("finish prelu_forward first")
+x = np.array([[-2.0, -1.0, 0.0, 1.0]]).reshape(1, 1, 4)
+for slope in (0.25, -0.5, 1.5):
+    alpha = np.array([slope])
+    print(f"alpha = {slope:5}: np.maximum(x, alpha * x) =", np.maximum(x, alpha * x).ravel())
+    try:
+        print("               prelu_forward            =", prelu_forward(x, alpha)[0].ravel())
+    except NotImplementedError:
+        print("               finish prelu_forward first")

@@ -47,6 +47,9 @@ _CHECKERS: dict = {}
 _LOADED = False
 
 
+VARIANT_SEPARATOR = "; or: "  # between the mistakes one hint names when a case cannot tell them apart
+
+
 class VariantHint(str):
     """A hint that names a known wrong variant because it reproduced the student's output on a case.
 
@@ -227,17 +230,22 @@ def run_checker(name, student_fn, namespace, *, timeout=DEFAULT_TIMEOUT) -> Chec
 
 
 def _require_agreeing_cases(result):
-    """Drop a variant's hint that only one of several failing cases gives (a coincidence, not a diagnosis)."""
+    """Drop a variant's hint that only one of several failing cases gives (a coincidence, not a diagnosis).
+
+    A hint naming several variants ("A; or: B") keeps those that another failing case also gave.
+    """
     failing_cases = {p.case for p in result.problems if p.case}
     if len(failing_cases) < 2:
         return
     cases_of = {}
     for p in result.problems:
         if isinstance(p.hint, VariantHint):
-            cases_of.setdefault(str(p.hint), set()).add(p.case)
+            for part in p.hint.split(VARIANT_SEPARATOR):
+                cases_of.setdefault(part, set()).add(p.case)
     for p in result.problems:
-        if isinstance(p.hint, VariantHint) and len(cases_of[str(p.hint)]) < 2:
-            p.hint = ""
+        if isinstance(p.hint, VariantHint):
+            agreed = [part for part in p.hint.split(VARIANT_SEPARATOR) if len(cases_of[part]) >= 2]
+            p.hint = VariantHint(VARIANT_SEPARATOR.join(agreed)) if agreed else ""
 
 
 def _mentions(fn, word) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import VariantHint, call_student, compare
+from ._core import VARIANT_SEPARATOR, VariantHint, call_student, compare
 
 __all__ = ["same_values", "variant_hint", "first_matching", "all_matching", "run_student", "compare_scalar",
            "compare_indices", "split_forward", "run_backward", "shape_of"]
@@ -74,7 +74,7 @@ def variant_hint(variants, *, rtol=1e-6, atol=1e-9, fallback="", at_most=2):
     """
     def hint(actual, expected):
         found = all_matching(actual, variants, rtol=rtol, atol=atol)[:at_most]
-        return VariantHint("; or: ".join(found)) if found else fallback
+        return VariantHint(VARIANT_SEPARATOR.join(found)) if found else fallback
     return hint
 
 

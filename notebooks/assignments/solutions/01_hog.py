@@ -79,12 +79,16 @@ from scratchface.check import check
 # %% [markdown]
 # ## 1. Gradients
 #
-# Keep the image's dtype (float32 in, float32 out): `np.zeros_like(channel)`.
+# Keep a float image's dtype (float32 in, float32 out): `np.zeros_like(channel)`. But an image
+# read from a file is often `uint8`, and a difference of `uint8` values wraps around
+# (`np.uint8(5) - np.uint8(10)` is 251): convert an integer image to `float64` first.
 
 # %%
 def image_gradients(channel):
     """Central-difference gradients ``(g_row, g_col)`` of an (H, W) image, zero on the border."""
     ### BEGIN SOLUTION
+    if not np.issubdtype(channel.dtype, np.floating):
+        channel = channel.astype(np.float64)     # uint8: 5 - 10 would be 251
     g_row = np.zeros_like(channel)
     g_col = np.zeros_like(channel)
     g_row[1:-1, :] = channel[2:, :] - channel[:-2, :]
@@ -100,7 +104,10 @@ check(image_gradients)
 # ## 2. Magnitude and orientation
 #
 # `np.arctan2(y, x)` knows the quadrant and gives 0 for a zero gradient (unlike
-# `np.arctan(g_row / g_col)`); `% 180` folds it into `[0, 180)`.
+# `np.arctan(g_row / g_col)`); `% 180` folds it into `[0, 180)` — almost: a tiny negative angle
+# ($g_{row} = -5.6 \cdot 10^{-17}$, $g_{col} = 1$ gives $-3 \cdot 10^{-15}$ degrees) plus 180 rounds
+# to exactly `180.0`, and the bin index $\lfloor 180 / w \rfloor = n$ is then out of range. Fold
+# what is left at 180 to 0.
 
 # %%
 def magnitude_orientation(g_row, g_col):
@@ -108,6 +115,7 @@ def magnitude_orientation(g_row, g_col):
     ### BEGIN SOLUTION
     magnitude = np.hypot(g_row, g_col)
     orientation = np.rad2deg(np.arctan2(g_row, g_col)) % 180
+    orientation = np.where(orientation >= 180.0, 0.0, orientation)   # -3e-15 % 180 rounds to 180.0
     return magnitude, orientation
     ### END SOLUTION
 

@@ -27,12 +27,14 @@
 #
 # Features of one identity then gather in a cone narrower than the decision boundary by $m$.
 #
-# You write, with the signatures of `scratchface.losses.margin`:
+# You write three functions:
 #
 # 1. `arcface_target(cos_theta, *, margin=0.5) -> (target, dtarget)` — the target logit before the
-#    scale, and its derivative with respect to $\cos\theta$;
-# 2. `arcface_loss_forward(features, weights, *, labels, scale=64.0, margin=0.5) -> (loss, cache)`;
-# 3. `arcface_loss_backward(dloss, cache) -> (dfeatures, dweights)`.
+#    scale, and its derivative with respect to $\cos\theta$ (the library keeps this step inside
+#    `arcface_loss_forward`, as a local function: here it is yours, and the loss below calls it);
+# 2. `arcface_loss_forward(features, weights, *, labels, scale=64.0, margin=0.5) -> (loss, cache)`
+#    and 3. `arcface_loss_backward(dloss, cache) -> (dfeatures, dweights)`, with the signatures of
+#    `scratchface.losses.margin.arcface_loss_forward` / `arcface_loss_backward`.
 #
 # Shapes: `features` $(N, D)$, `weights` $(D, C)$ — one **column** per class, as in a dense layer
 # `features @ weights` — and `labels` $(N,)$ integers in $[0, C)$. You may use the library's
