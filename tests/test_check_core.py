@@ -163,3 +163,18 @@ def test_a_variant_hint_needs_two_agreeing_failing_cases():
     alone.add("a wrong", "case 1", VariantHint("mistake A"))  # one failing case: nothing to disagree with
     _require_agreeing_cases(alone)
     assert alone.problems[0].hint == "mistake A"
+
+
+def test_student_notebooks_come_out_as_ipynb(tmp_path):
+    import json
+
+    pytest.importorskip("jupytext")
+    solutions = REPO / "notebooks" / "assignments" / "solutions"
+    run = subprocess.run([sys.executable, "-m", "scratchface.check.assignments", str(solutions), str(tmp_path / "py"),
+                          "--ipynb", str(tmp_path / "ipynb")], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    notebooks = sorted((tmp_path / "ipynb").glob("*.ipynb"))
+    assert [p.stem for p in notebooks] == sorted(p.stem for p in solutions.glob("*.py"))
+    cells = json.loads(notebooks[0].read_text())["cells"]
+    code = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    assert "raise NotImplementedError" in code and "BEGIN SOLUTION" not in code
