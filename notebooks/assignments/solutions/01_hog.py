@@ -213,3 +213,44 @@ try:
     print(f"{mine.size} features; largest difference from the library: {np.abs(mine - reference).max():.2e}")
 except NotImplementedError:
     print("finish the four exercises first")
+
+# %% [markdown]
+# ## 6. Your descriptor, drawn
+#
+# The usual picture of a HOG descriptor: in every cell, one line per orientation bin, as long as that
+# bin's share of the cell's votes. A gradient points *across* an edge, so each line is drawn
+# perpendicular to its bin's gradient direction: the lines follow the edges of the face. (Bins of
+# `binning='hard'` hold $[k w, (k + 1) w)$; the line is drawn at the bin's middle.)
+
+# %%
+try:
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+    from skimage import color, data
+
+    face = color.rgb2gray(data.astronaut())[30:190, 160:300]          # float64 in [0, 1]
+    g_row, g_col = image_gradients(face)
+    magnitude, orientation = magnitude_orientation(g_row, g_col)
+    hist = cell_histograms(magnitude, orientation, orientations=9, pixels_per_cell=(8, 8))
+    middles = np.deg2rad((np.arange(9) + 0.5) * 20.0)
+    edge = np.stack([-np.sin(middles), np.cos(middles)], axis=1)      # (d col, d row) along the edge
+    segments, strengths = [], []
+    for r in range(hist.shape[0]):
+        for c in range(hist.shape[1]):
+            centre = np.array([c * 8 + 4, r * 8 + 4])
+            share = hist[r, c] / (hist[r, c].sum() + 1e-12)
+            for k in range(9):
+                half = 4 * share[k] * edge[k]
+                segments.append([centre - half, centre + half])
+                strengths.append(hist[r, c, k])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 4.5))
+    left.imshow(face, cmap="gray")
+    left.set_title("input")
+    brightness = np.clip(3 * np.array(strengths) / max(hist.max(), 1e-12), 0.15, 1)
+    right.add_collection(LineCollection(segments, colors=np.outer(brightness, [1, 1, 1]), linewidths=1.2))
+    right.set_facecolor("black")
+    right.set_xlim(0, face.shape[1]), right.set_ylim(face.shape[0], 0), right.set_aspect("equal")
+    right.set_title("your cell histograms (8x8 cells, 9 bins)")
+    plt.show()
+except NotImplementedError:
+    print("finish the four exercises first")
