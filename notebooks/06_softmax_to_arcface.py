@@ -190,3 +190,35 @@ plt.show()
 # Training accuracy is the same for all four (the identities are easy to tell apart); what the
 # margins buy is the **gap** between identities, which is what lets an embedding recognise people
 # it was not trained on (next notebook: verification with a distance threshold).
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **The fallback.** For $m = 0.5$, at which angle does ArcFace switch to $\cos\theta - m \sin m$,
+#    and how far below $-1$ does the straight line start there?
+# 2. **The scale.** Two classes; a sample's target cosine (after the margin) is 0.2 below the other
+#    class's cosine. What is its loss with $s = 64$, and with $s = 1$? And when the target is 0.2
+#    *above*?
+# 3. **Margins compared.** At $\theta_y = 60°$, what are CosFace's ($m = 0.35$) and ArcFace's
+#    ($m = 0.5$) target logits (divided by $s$)? At which angles are the two margins equal?
+
+# %%
+### BEGIN SOLUTION
+# 1. pi - m = 151.4 degrees; there cos(theta) - m sin(m) = -cos(m) - m sin(m).
+m = 0.5
+print(f"1. fallback from {np.degrees(np.pi - m):.1f} degrees; the line starts at "
+      f"{-np.cos(m) - m * np.sin(m):.3f} (0.117 below -1)")
+# 2. Two classes: L = log(1 + exp(s * (other - target))).
+for s_exercise in (64.0, 1.0):
+    print(f"2. s = {s_exercise:>4}: loss {np.log1p(np.exp(s_exercise * 0.2)):.3f} when 0.2 below, "
+          f"{np.log1p(np.exp(-s_exercise * 0.2)):.2e} when 0.2 above")
+# 3. CosFace subtracts 0.35 from the cosine, ArcFace adds 0.5 rad to the angle, which costs
+#    cos(t) - cos(t + 0.5) in cosine: 0.12 at t = 0, growing to 2 sin(0.25) = 0.49 at t = 90 - 14 degrees,
+#    then shrinking. The two margins are equal where that cost is 0.35, once on each side.
+angle = np.radians(60)
+print(f"3. at 60 degrees: CosFace {np.cos(angle) - 0.35:.3f}, ArcFace {np.cos(angle + 0.5):.3f}")
+grid = np.linspace(0, np.pi - 0.5, 100001)
+cost = np.cos(grid) - np.cos(grid + 0.5) - 0.35
+crossings = np.degrees(grid[np.flatnonzero(np.diff(np.sign(cost)))])
+print(f"   equal at {crossings.round(1).tolist()} degrees: ArcFace's margin is larger in between")
+### END SOLUTION
