@@ -142,3 +142,15 @@ def test_cli_all_and_grade(tmp_path):
         ("s01_correct", "iou", "2"), ("s01_correct", "nms", "3"), ("s03_correct_notebook", "iou", "2"),
         ("s03_correct_notebook", "nms", "3"), ("s14_cheat_import", "iou", "0"), ("s14_cheat_import", "nms", "0")]
     assert _cli("grade", str(tmp_path / "nope"), cwd=tmp_path).returncode == 2
+
+
+def test_every_student_keeps_a_row(tmp_path):
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    (tmp_path / "nothing.py").write_text("x = 1\n")
+    (tmp_path / "garbled.py").write_text("def f(:\n")
+    grades = grade_folder(tmp_path, timeout=3)
+    assert [(g.student, g.function, g.points, g.max_points) for g in grades] == [
+        ("broken", "(file)", 0, 0), ("garbled", "(file)", 0, 0), ("nothing", "(file)", 0, 0)]
+    messages = [g.message for g in grades]
+    assert "could not read broken.ipynb" in messages[0] and "does not parse" in messages[1]
+    assert "defines no function of any assignment" in messages[2]

@@ -196,6 +196,9 @@ def run_checker(name, student_fn, namespace, *, timeout=DEFAULT_TIMEOUT) -> Chec
     """The checker of ``name`` on ``student_fn``, guarded: never hangs past ``timeout``, never passes
     a function that exits, is interrupted or hands the work to scratchface's own implementation."""
     checker = get_checker(name)
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout > 0):
+        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
     from ._honesty import delegation  # imported here: _honesty reads the library table lazily
 
     borrowed = delegation(name, student_fn, namespace)
@@ -293,8 +296,6 @@ def _guarded(timeout):
 
     use_alarm = (timeout is not None and hasattr(signal, "setitimer")
                  and threading.current_thread() is threading.main_thread())
-    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
-        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
     previous = None
     if use_alarm:
         def _alarm(signum, frame):

@@ -86,14 +86,22 @@ def grade_file(path, *, functions=None, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAU
     student = path.stem
     try:
         defined = defined_functions(path)
+    except ValueError as error:  # a notebook that is not JSON, a missing file
+        if functions:
+            return [_grade(student, n, False, f"could not read {path.name}: {error}") for n in functions]
+        return [Grade(student, "", "(file)", False, 0, 0, f"could not read {path.name}: {error}")]
     except SyntaxError as error:
         text = path.read_text(encoding="utf-8", errors="replace")
         found = [n for n in re.findall(r"^def\s+(\w+)\s*\(", text, flags=re.M) if n in checker_names()]
         names = list(functions) if functions else expected_functions(found)
-        return [_grade(student, n, False, f"{path.name} does not parse: SyntaxError at line {error.lineno}: "
-                                          f"{error.msg}") for n in names]
+        message = f"{path.name} does not parse: SyntaxError at line {error.lineno}: {error.msg}"
+        if not names:
+            return [Grade(student, "", "(file)", False, 0, 0, message)]
+        return [_grade(student, n, False, message) for n in names]
     known = set(checker_names())
     names = list(functions) if functions else expected_functions(n for n in defined if n in known)
+    if not names:  # keep the student in the table: nothing of the course was found
+        return [Grade(student, "", "(file)", False, 0, 0, f"{path.name} defines no function of any assignment")]
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"no checker for {', '.join(map(repr, unknown))}; see python -m scratchface.check --list")
