@@ -67,6 +67,7 @@ def normalize_block(block, method="L2-Hys", eps=1e-5):
 '''
 
 
+FLOAT_FIRST = "    if not np.issubdtype(channel.dtype, np.floating):\n        channel = channel.astype(np.float64)\n"
 FOLD_180 = "    orientation = np.where(orientation >= 180.0, 0.0, orientation)\n"
 
 
@@ -80,8 +81,7 @@ def edit(template, *pairs):
 # name -> (function checked, replacement source, words expected in the diagnosis or None)
 MUTANTS = {
     "gradients: uint8 differences wrap around": ("image_gradients", edit(
-        GRADIENTS, ("    if not np.issubdtype(channel.dtype, np.floating):\n        channel = channel.astype(np.float64)\n",
-                    "")), "wrapped around"),
+        GRADIENTS, (FLOAT_FIRST, "")), "wrapped around"),
     "orientation: % 180 left at exactly 180.0": ("magnitude_orientation", edit(
         ORIENTATION, (FOLD_180, "")), "exactly 180.0"),
     "gradients swapped": ("image_gradients", edit(GRADIENTS, ("return g_row, g_col", "return g_col, g_row")),

@@ -153,26 +153,29 @@ IOU_MUTANTS = [
     Mutant("result in the boxes' dtype (integers truncate)", "iou", """
         def iou(boxes_a, boxes_b, *, offset=0):
             a, b = np.asarray(boxes_a).reshape(-1, 4), np.asarray(boxes_b).reshape(-1, 4)
-            iw = np.maximum(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + offset, 0)
-            ih = np.maximum(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + offset, 0)
+            A, B = a[:, None, :], b[None, :, :]
+            iw = np.maximum(np.minimum(A[..., 2], B[..., 2]) - np.maximum(A[..., 0], B[..., 0]) + offset, 0)
+            ih = np.maximum(np.minimum(A[..., 3], B[..., 3]) - np.maximum(A[..., 1], B[..., 1]) + offset, 0)
             inter = iw * ih
             area_a = (a[:, 2] - a[:, 0] + offset) * (a[:, 3] - a[:, 1] + offset)
             area_b = (b[:, 2] - b[:, 0] + offset) * (b[:, 3] - b[:, 1] + offset)
             union = area_a[:, None] + area_b[None, :] - inter
             return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0, casting="unsafe")
         """, "the boxes' integer dtype"),
-    Mutant("integer result for integer boxes, right values otherwise", "iou", """
+    Mutant("right values, cast back to the boxes' dtype at the end", "iou", """
         def iou(boxes_a, boxes_b, *, offset=0):
             a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
             b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
-            iw = np.maximum(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + offset, 0)
-            ih = np.maximum(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + offset, 0)
+            A, B = a[:, None, :], b[None, :, :]
+            iw = np.maximum(np.minimum(A[..., 2], B[..., 2]) - np.maximum(A[..., 0], B[..., 0]) + offset, 0)
+            ih = np.maximum(np.minimum(A[..., 3], B[..., 3]) - np.maximum(A[..., 1], B[..., 1]) + offset, 0)
             inter = iw * ih
-            union = ((a[:, 2] - a[:, 0] + offset) * (a[:, 3] - a[:, 1] + offset))[:, None] + \
-                ((b[:, 2] - b[:, 0] + offset) * (b[:, 3] - b[:, 1] + offset))[None, :] - inter
+            area_a = (a[:, 2] - a[:, 0] + offset) * (a[:, 3] - a[:, 1] + offset)
+            area_b = (b[:, 2] - b[:, 0] + offset) * (b[:, 3] - b[:, 1] + offset)
+            union = area_a[:, None] + area_b[None, :] - inter
             out = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-            return np.round(out * 1e6).astype(np.asarray(boxes_a).dtype) if np.asarray(boxes_a).dtype.kind in "iu" else out
-        """),
+            return out.astype(np.asarray(boxes_a).dtype)
+        """, "the boxes' integer dtype"),
 ]
 
 # The NMS mutants call the solution's (correct) iou where a student would.

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Problem", "CheckResult", "register", "checker_names", "get_checker", "check",
-           "compare", "call_student", "run_checker", "VariantHint", "student_location", "CheckTimeout", "DEFAULT_TIMEOUT"]
+__all__ = ["Problem", "CheckResult", "register", "checker_names", "get_checker", "check", "compare",
+           "call_student", "run_checker", "VariantHint", "student_location", "CheckTimeout", "DEFAULT_TIMEOUT"]
 
 #: Seconds one check (every case of one function) may take before it is stopped.
 DEFAULT_TIMEOUT = 5.0
