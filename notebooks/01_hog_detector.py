@@ -249,3 +249,33 @@ else:
 # %% [markdown]
 # A linear model on $32\times32$ HOG windows finds most upright frontal faces but also some
 # textured background: this is what the CNN cascades of the next lectures improve on.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Descriptor length.** Dalal & Triggs' pedestrian window is $64 \times 128$ pixels, with
+#    $8 \times 8$ cells, blocks of $2 \times 2$ cells moved one cell at a time, and 9 bins. How many
+#    numbers are in its descriptor? Work it out, then check with `hog`.
+# 2. **Unsigned gradients.** Predict what happens to the descriptor when the image is inverted
+#    ($I \to 1 - I$: dark-on-light faces become light-on-dark), then check.
+# 3. **Sliding windows.** How many $32 \times 32$ windows, moved 4 pixels at a time, fit in a
+#    $100 \times 80$ (rows $\times$ columns) image at one scale?
+#
+# Try them before reading the worked answers below (they sit between `### BEGIN SOLUTION` markers:
+# `scratchface.check.assignments.strip_solutions` gives the version without them).
+
+# %%
+### BEGIN SOLUTION
+# 1. (128 / 8 - 1) x (64 / 8 - 1) = 15 x 7 = 105 block positions, each 2 x 2 cells x 9 bins = 36 numbers.
+blocks = (128 // 8 - 1) * (64 // 8 - 1)
+print("1.", blocks, "blocks x 36 =", blocks * 36, "numbers; hog says",
+      hog(np.zeros((128, 64)), orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2)).size)
+# 2. Inverting negates both gradients: the magnitude is unchanged and the orientation moves by 180
+#    degrees, which is the same unsigned orientation. The descriptor does not change at all.
+rng_exercise = np.random.default_rng(0)
+patch = rng_exercise.random((64, 64))
+print("2. same descriptor for I and 1 - I:", np.allclose(hog(patch), hog(1 - patch)))
+# 3. Top-left corners at 0, 4, ..., up to 100 - 32 = 68 in rows (18 positions) and 80 - 32 = 48 in
+#    columns (13 positions).
+print("3.", ((100 - 32) // 4 + 1) * ((80 - 32) // 4 + 1), "windows")
+### END SOLUTION

@@ -240,3 +240,38 @@ print(f"{'case':34s} {'input shape':>16s}  {'largest rel. error':>18s}  pass")
 for name, r in rows:
     print(f"{name:34s} {r.shape!s:>16s}  {r.max_error:18.1e}  {'yes' if r.passed else 'NO'}")
 assert all(r.passed for _, r in rows)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Why central differences?** For $f(x) = \sin x$ at $x = 1$ with $h = 10^{-4}$, compare the
+#    error of the forward difference $(f(x + h) - f(x)) / h$ with that of the central one
+#    $(f(x + h) - f(x - h)) / 2h$. How does each error scale with $h$?
+# 2. **Why float64?** Repeat the central difference in float32. What is the smallest error you can
+#    get by choosing $h$, and why?
+# 3. **Accumulate, do not assign.** $y = x \cdot x$ uses $x$ twice. A backward that *assigns* each
+#    path's gradient to `dx` instead of adding it gives what, for $x = 3$? Check against
+#    `numerical_gradient`.
+
+# %%
+### BEGIN SOLUTION
+# 1. Forward: error ~ h/2 |f''| (first order); central: ~ h^2/6 |f'''| (second order).
+x0, h = 1.0, 1e-4
+forward_error = abs((np.sin(x0 + h) - np.sin(x0)) / h - np.cos(x0))
+central_error = abs((np.sin(x0 + h) - np.sin(x0 - h)) / (2 * h) - np.cos(x0))
+print(f"1. forward difference error {forward_error:.1e}, central {central_error:.1e}")
+# 2. float32 keeps ~7 digits: the difference f(x + h) - f(x - h) loses digits as h shrinks (error
+#    ~ eps / h) while the truncation error grows as h^2: the best h is near eps^(1/3) ~ 5e-3, and the
+#    error stays at a few 1e-6 at best; useless for telling a right gradient (1e-8) from a slightly wrong one.
+errors32 = {}
+for h32 in (1e-1, 1e-2, 5e-3, 1e-3, 1e-4):
+    x32, step = np.float32(x0), np.float32(h32)
+    estimate = (np.sin(x32 + step) - np.sin(x32 - step)) / (2 * step)
+    errors32[h32] = abs(float(estimate) - np.cos(x0))
+print("2. float32 central-difference errors:", {k: f"{v:.1e}" for k, v in errors32.items()})
+# 3. y = x * x: each factor's path contributes x, so dy/dx = x + x = 2x = 6. Assigning keeps only
+#    the last path: 3.
+x_twice = np.array([3.0])
+print("3. assigned:", x_twice[0], " accumulated:", 2 * x_twice[0], " finite differences:",
+      numerical_gradient(lambda: float(x_twice[0] * x_twice[0]), x_twice)[0])
+### END SOLUTION

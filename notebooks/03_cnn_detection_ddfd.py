@@ -154,3 +154,34 @@ print(f"{n_windows} windows above 0.99, {len(found.boxes)} after NMS")
 draw_detections(rgb, found, ground_truth=truth, color="red",
                 title="CNN windows after NMS (red); labelled faces dashed green")
 plt.show()
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Receptive field.** A network stacks conv $5 \times 5$ (stride 1), max pool $2 \times 2$
+#    (stride 2), conv $3 \times 3$, conv $3 \times 3$. How many input pixels does one output unit see
+#    (per side)? Use $r_{out} = r_{in} + (k - 1)\, j_{in}$, $j_{out} = j_{in}\, s$.
+# 2. **Heat-map size.** The same network made fully convolutional (no padding) runs on a
+#    $100 \times 120$ image: what is the size of the output map, and how far apart (in input pixels)
+#    are two neighbouring outputs?
+# 3. **The NMS threshold.** Two detections of two different people overlap with IoU 0.35. For which
+#    `iou_threshold` does NMS keep both?
+
+# %%
+### BEGIN SOLUTION
+# 1. Receptive field and jump (distance in input pixels between neighbouring units), layer by layer.
+layers = [("conv 5x5", 5, 1), ("max pool 2x2", 2, 2), ("conv 3x3", 3, 1), ("conv 3x3", 3, 1)]
+field, jump = 1, 1
+for name, kernel, stride in layers:
+    field, jump = field + (kernel - 1) * jump, jump * stride
+    print(f"1. after {name:12s}: receptive field {field:2d}, jump {jump}")
+# 2. Sizes: valid conv n -> n - k + 1, pool n -> (n - 2) // 2 + 1.
+size = np.array([100, 120])
+for name, kernel, stride in layers:
+    size = (size - kernel) // stride + 1
+print("2. output map", size.tolist(), f"(one output every {jump} input pixels)")
+# 3. A box is dropped when its IoU with a kept box is > iou_threshold: both stay for thresholds >= 0.35.
+two = np.array([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 3.5]])   # IoU 35 / 100 = 0.35
+for threshold in (0.3, 0.35, 0.5):
+    print(f"3. iou_threshold {threshold}: kept {nms(two, np.array([0.9, 0.8]), threshold).tolist()}")
+### END SOLUTION

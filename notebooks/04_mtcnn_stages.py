@@ -171,3 +171,34 @@ boxes, scores, landmarks = detect_faces(image, sort_by="probability")
 print("detect_faces gives the same boxes as the three stages:",
       np.allclose(np.sort(boxes, axis=0), np.sort(stage3.boxes, axis=0)))
 print(np.round(boxes).astype(int))
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **The pyramid.** With `min_face_size=20` and `scale_factor=0.709`, how many scales does P-Net
+#    run on a $480 \times 640$ photo? Work it out from $s_0 = 12 / 20$, $s_{k+1} = 0.709\, s_k$, while
+#    $480\, s_k \ge 12$; check with `pyramid_scales`. Why 0.709?
+# 2. **Box regression.** P-Net proposes the box $(100, 50, 160, 110)$ with offsets
+#    $(0.1, -0.05, 0.0, 0.2)$, in units of the box's width and height. Where does the box move?
+# 3. **Squaring.** Before R-Net crops its $24 \times 24$ input, the box is made square around its
+#    centre, side = the longer side. Square the box of exercise 2.
+
+# %%
+### BEGIN SOLUTION
+# 1. The scales go down by 0.709 until 480 * s < 12, i.e. s < 0.025; 0.709 = 1 / sqrt(2): each
+#    scale halves the image's area.
+scales, s = [], 12 / 20
+while 480 * s >= 12:
+    scales.append(s)
+    s *= 0.709
+print(f"1. {len(scales)} scales by hand, {len(pyramid_scales(480, 640))} from pyramid_scales; "
+      f"0.709 ** 2 = {0.709 ** 2:.3f}")
+# 2. Each corner moves by its offset times the box's width (x) or height (y): 60 x 60 here.
+box, offsets = np.array([100.0, 50.0, 160.0, 110.0]), np.array([0.1, -0.05, 0.0, 0.2])
+side = np.array([box[2] - box[0], box[3] - box[1]] * 2)
+moved = box + offsets * side
+print("2. regressed box", moved.tolist())
+# 3. The regressed box is 54 wide and 75 high: side 75 around its centre (133, 84.5).
+centre, longest = (moved[:2] + moved[2:]) / 2, max(moved[2] - moved[0], moved[3] - moved[1])
+print("3. square box", np.concatenate([centre - longest / 2, centre + longest / 2]).tolist())
+### END SOLUTION

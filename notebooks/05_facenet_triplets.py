@@ -205,3 +205,32 @@ for ax, (name, e) in zip(axes, (("random weights", untrained), ("trained with tr
     ax.set_ylabel("PC 2")
 axes[1].legend(fontsize=7, ncol=2)
 plt.show()
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Counting.** A batch holds 3 people with 4 images each. How many (anchor, positive) pairs are
+#    there, and how many triplets if every negative is used?
+# 2. **Semi-hard.** With margin $\alpha = 0.2$ and $d(a, p) = 0.5$, which of the negatives at squared
+#    distances $0.3, 0.55, 0.69, 0.7, 0.9$ are semi-hard ($d(a, p) < d(a, n) < d(a, p) + \alpha$)? Which
+#    give a zero loss, and which are "hard"?
+# 3. **Unit length.** Show that for unit vectors $\lVert a - b \rVert^2 = 2 - 2 \cos\theta$, so the
+#    squared distances of FaceNet's normalised embeddings lie in $[0, 4]$; check with
+#    `pairwise_squared_distances`.
+
+# %%
+### BEGIN SOLUTION
+# 1. Each of the 12 images is an anchor with 3 positives (36 ordered pairs), each pair with 8 negatives.
+print("1.", 3 * 4 * 3, "anchor-positive pairs,", 3 * 4 * 3 * 8, "triplets")
+# 2. Semi-hard: strictly between 0.5 and 0.7. Below 0.5 is hard (the negative is nearer than the
+#    positive); from 0.7 on the hinge is 0 and the triplet teaches nothing.
+d_ap, margin = 0.5, 0.2
+for d_an in (0.3, 0.55, 0.69, 0.7, 0.9):
+    kind = "hard" if d_an <= d_ap else "semi-hard" if d_an < d_ap + margin else "easy (zero loss)"
+    print(f"2. d(a, n) = {d_an}: {kind}, loss {max(d_ap - d_an + margin, 0):.2f}")
+# 3. |a - b|^2 = |a|^2 + |b|^2 - 2 a.b = 2 - 2 cos(theta), between 0 (same direction) and 4 (opposite).
+rng_exercise = np.random.default_rng(0)
+unit = rng_exercise.standard_normal((5, 8))
+unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+print("3. 2 - 2 cos agrees:", np.allclose(pairwise_squared_distances(unit), 2 - 2 * unit @ unit.T))
+### END SOLUTION

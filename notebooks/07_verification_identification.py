@@ -195,3 +195,34 @@ if images is not None:
                                  query_labels=labels[show], gallery_labels=labels[gallery])
     fig.suptitle("dlib: each probe's four nearest enrolled photos (green: right person)")
     display(fig)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **FAR resolution.** LFW's 10 folds hold 3000 different-person pairs. What is the smallest
+#    non-zero FAR one can measure, and how many false accepts does FAR $\le 10^{-3}$ allow?
+# 2. **Optimism.** On made-up distances, compare the accuracy of the best threshold chosen on *all*
+#    pairs with the 10-fold accuracy (threshold chosen on the other folds). Which is larger, and why
+#    is the 10-fold number the one to report?
+# 3. **Rank-1 by hand.** Gallery embeddings $(1, 0), (0, 1), (-1, 0)$ for persons A, B, C; probes
+#    $(0.9, 0.3)$ of A and $(-0.2, 0.9)$ of C. What is the rank-1 accuracy?
+
+# %%
+### BEGIN SOLUTION
+# 1. One false accept in 3000 is a FAR of 1/3000 = 3.3e-4: FAR <= 1e-3 allows 3 false accepts.
+print(f"1. smallest non-zero FAR {1 / 3000:.1e}; FAR <= 1e-3 allows {int(1e-3 * 3000)} false accepts")
+# 2. Choosing the threshold on the very pairs it is measured on can only do better than (or as well
+#    as) a threshold fitted elsewhere: an optimistic number. The 10-fold one measures unseen pairs.
+rng_exercise = np.random.default_rng(0)
+same_ex = rng_exercise.random(600) < 0.5
+dist_ex = rng_exercise.normal(1.0, 0.3, 600) + np.where(same_ex, 0.0, 0.4)
+folds_ex = np.arange(600) % 10
+best = max(np.mean((dist_ex <= t) == same_ex) for t in np.unique(dist_ex))
+print(f"2. best threshold on all pairs {best:.3f}; 10-fold {kfold_accuracy(dist_ex, same_ex, folds=folds_ex).mean:.3f}")
+# 3. Nearest gallery entry: probe 1 -> A (right), probe 2 -> B (wrong, C was the truth): 1 of 2.
+gallery_ex = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+probes_ex = np.array([[0.9, 0.3], [-0.2, 0.9]])
+nearest = np.argmin(((probes_ex[:, None] - gallery_ex[None]) ** 2).sum(-1), axis=1)
+print("3. nearest:", np.array(["A", "B", "C"])[nearest].tolist(), "; rank-1 accuracy",
+      np.mean(nearest == np.array([0, 2])))
+### END SOLUTION

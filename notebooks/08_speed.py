@@ -238,3 +238,33 @@ for op in ops:
     for (o, impl), s in timings.items():
         if o == op:
             print(f"{op:10s} {impl:20s} {s * 1e3:10.2f} {s / fastest:14.1f}x")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **FLOPs.** How many multiply-adds does a convolution of a $(32, 64, 56, 56)$ input with
+#    $128$ filters of $3 \times 3$, stride 1, padding 1 take? At 100 GFLOP/s (2 FLOPs per
+#    multiply-add), how long should it last?
+# 2. **im2col's memory.** The im2col path builds a matrix of one row per output pixel and one column
+#    per kernel entry. How large is it for exercise 1, in float64 and float32? And the input itself?
+# 3. **Measure, don't guess.** Time `conv2d_forward` on a small input twice in a row. Why can the
+#    first call be much slower than the second?
+
+# %%
+### BEGIN SOLUTION
+# 1. N F OH OW x C KH KW multiply-adds.
+n, c, h, w, f, k = 32, 64, 56, 56, 128, 3
+macs = n * f * h * w * c * k * k
+print(f"1. {macs / 1e9:.1f} G multiply-adds = {2 * macs / 1e9:.1f} GFLOP: about {2 * macs / 100e9 * 1e3:.0f} ms at 100 GFLOP/s")
+# 2. (N OH OW) x (C KH KW) entries: 9 times the input, since every pixel is copied once per kernel offset.
+entries = n * h * w * c * k * k
+print(f"2. im2col matrix {entries * 8 / 2**30:.2f} GiB in float64, {entries * 4 / 2**30:.2f} GiB in float32; "
+      f"the input {n * c * h * w * 8 / 2**20:.0f} MiB")
+# 3. The first call may compile the Numba kernel (or warm caches); time the second and later calls.
+rng_exercise = np.random.default_rng(0)
+x_ex, w_ex = rng_exercise.standard_normal((2, 3, 16, 16)), rng_exercise.standard_normal((4, 3, 3, 3))
+for call in ("first", "second"):
+    start = time.perf_counter()
+    conv2d_forward(x_ex, w_ex, stride=1, padding=1)
+    print(f"3. {call} call: {(time.perf_counter() - start) * 1e3:.2f} ms")
+### END SOLUTION

@@ -65,6 +65,16 @@ MUTANTS = {
     "prelu: dx of the maximum shortcut": ("prelu_backward", prelu_backward(
         dx="np.where(x > per_channel(alpha, x.ndim) * x, dout, per_channel(alpha, x.ndim) * dout)"),
         "np.maximum"),
+    "prelu: slope 1 at x == 0 in dx": ("prelu_backward", prelu_backward(
+        dx="np.where(x >= 0, dout, per_channel(alpha, x.ndim) * dout)"), "at x == 0"),
+    "prelu: dx and dalpha with x < 0 (x == 0 on the positive side)": ("prelu_backward", PRELU_BACKWARD.replace(
+        "negative = x <= 0", "negative = x < 0").replace("DX", DX).replace("DALPHA", DALPHA), "at x == 0"),
+    "maxout: hard-coded NCHW axes": ("maxout_forward", '''
+def maxout_forward(x, *, pieces):
+    n, d, h, w = x.shape
+    grouped = x.reshape(n, d // pieces, pieces, h, w)
+    return grouped.max(axis=2), (grouped.argmax(axis=2), x.shape, pieces)
+''', None),
     "prelu: dalpha over every input": ("prelu_backward", prelu_backward(dalpha="(dout * x).sum(axis=other_axes)"),
                                        "every input"),
     "prelu: dalpha without x": ("prelu_backward", prelu_backward(dalpha="(dout * negative).sum(axis=other_axes)"),

@@ -92,6 +92,13 @@ MUTANTS = [
     return (np.where(use, np.cos(theta + margin), cos_theta - margin),
             np.where(use, np.sin(theta + margin) / np.sin(theta), 1.0))
 """, "CosFace's"),
+    Mutant("a broken arcface_target (no fallback) under a right forward", "arcface_loss_forward", TARGET + """
+    theta = np.arccos(np.clip(cos_theta, -1 + 1e-7, 1 - 1e-7))
+    return np.cos(theta + margin), np.sin(theta + margin) / np.sin(theta)
+""" + FORWARD + """
+    logits = scale * cos
+    logits[rows, labels] = scale * target
+""" + FORWARD_TAIL, "fix `arcface_target` first"),
     Mutant("margin on every class", "arcface_loss_forward", FORWARD + """
     logits = scale * arcface_target(cos, margin=margin)[0]
 """ + FORWARD_TAIL, "every class"),
@@ -173,7 +180,7 @@ def test_mutants_flagged(solution):
 
 def test_report_says_which_gradient_and_element(solution):
     planted = dict(solution[0])
-    exec(MUTANTS[12].source, planted)  # dtarget not applied
+    exec(next(m for m in MUTANTS if m.label == "dtarget not applied").source, planted)
     text = str(check(planted["arcface_loss_backward"], verbose=False))
     assert "dfeatures differs in" in text and "dweights differs in" in text and "worst at [" in text
 

@@ -75,7 +75,22 @@ def backward(dw=DW, dx=DX, cut=CUT, db=DB):
 
 
 # name -> (function checked, replacement source, words expected in the report's diagnosis or None)
+KH_FOR_KW = FORWARD_HEAD + '''
+    oh = (h + 2 * ph - kh) // sh + 1
+    ow = (wd + 2 * pw - kh) // sw + 1
+    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    out = np.zeros((n, f, oh, ow), dtype=x.dtype)
+    for p in range(oh):
+        for q in range(ow):
+            window = xpad[:, :, p * sh:p * sh + kh, q * sw:q * sw + kw]
+            if window.shape[3] < kw:
+                window = np.pad(window, ((0, 0), (0, 0), (0, 0), (0, kw - window.shape[3])))
+            out[:, :, p, q] = np.einsum("nchw,fchw->nf", window, w)
+''' + FORWARD_TAIL
+
 MUTANTS = {
+    # one non-square case alone coincides with "the output size rounds up"; two agree on KH for KW
+    "KH used for KW": ("conv2d_forward", KH_FOR_KW, "KH was used for the width"),
     "flipped kernel": ("conv2d_forward", forward(loop=FORWARD_LOOP.replace(
         "w[:, :, i, j]", "w[:, :, kh - 1 - i, kw - 1 - j]")), "flipped kernel"),
     "forgot padding": ("conv2d_forward", forward(loop=FORWARD_LOOP.replace("(ph, ph), (pw, pw)", "(0, 0), (0, 0)")
@@ -183,3 +198,10 @@ def test_the_independent_case_uses_finite_differences(solution, rng):
     dout = rng.standard_normal(out.shape)
     for numeric, analytic in zip(_fd_gradients(x, w, b, stride, padding, dout), lib_backward(dout, cache)):
         np.testing.assert_allclose(numeric, analytic, rtol=1e-7, atol=1e-9)
+
+
+def test_a_variant_is_named_only_when_two_cases_agree(solution):
+    """KH used for KW: on one case the shape equals "rounds up"; the two non-square cases agree on KH."""
+    namespace = with_replaced(solution, KH_FOR_KW)
+    text = str(check(namespace["conv2d_forward"], namespace=namespace, verbose=False))
+    assert "rounds up" not in text and text.count("KH was used for the width") == 2

@@ -147,3 +147,34 @@ def test_cli_exit_codes(tmp_path):
     assert result.returncode == 2 and "defines no function 'nms'" in result.stderr
     result = _cli("no_such_function", str(empty), cwd=tmp_path)
     assert result.returncode == 2 and "no checker" in result.stderr
+
+
+def test_a_variant_hint_needs_two_agreeing_failing_cases():
+    from scratchface.check._core import VariantHint, _require_agreeing_cases
+
+    result = CheckResult("f")
+    result.add("a wrong", "case 1", VariantHint("mistake A"))
+    result.add("b wrong", "case 2", VariantHint("mistake B"))
+    result.add("c wrong", "case 3", VariantHint("mistake B"))
+    result.add("d wrong", "case 3", "a plain hint stays")
+    _require_agreeing_cases(result)
+    assert [p.hint for p in result.problems] == ["", "mistake B", "mistake B", "a plain hint stays"]
+    alone = CheckResult("f")
+    alone.add("a wrong", "case 1", VariantHint("mistake A"))  # one failing case: nothing to disagree with
+    _require_agreeing_cases(alone)
+    assert alone.problems[0].hint == "mistake A"
+
+
+def test_student_notebooks_come_out_as_ipynb(tmp_path):
+    import json
+
+    pytest.importorskip("jupytext")
+    solutions = REPO / "notebooks" / "assignments" / "solutions"
+    run = subprocess.run([sys.executable, "-m", "scratchface.check.assignments", str(solutions), str(tmp_path / "py"),
+                          "--ipynb", str(tmp_path / "ipynb")], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    notebooks = sorted((tmp_path / "ipynb").glob("*.ipynb"))
+    assert [p.stem for p in notebooks] == sorted(p.stem for p in solutions.glob("*.py"))
+    cells = json.loads(notebooks[0].read_text())["cells"]
+    code = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    assert "raise NotImplementedError" in code and "BEGIN SOLUTION" not in code

@@ -17,6 +17,8 @@ SOLUTION = pathlib.Path(__file__).resolve().parents[1] / "notebooks/assignments/
 
 GRADIENTS = '''
 def image_gradients(channel):
+    if not np.issubdtype(channel.dtype, np.floating):
+        channel = channel.astype(np.float64)
     g_row = np.zeros_like(channel)
     g_col = np.zeros_like(channel)
     g_row[1:-1, :] = channel[2:, :] - channel[:-2, :]
@@ -27,6 +29,7 @@ ORIENTATION = '''
 def magnitude_orientation(g_row, g_col):
     magnitude = np.hypot(g_row, g_col)
     orientation = np.rad2deg(np.arctan2(g_row, g_col)) % 180
+    orientation = np.where(orientation >= 180.0, 0.0, orientation)
     return magnitude, orientation
 '''
 HISTOGRAMS = '''
@@ -64,6 +67,10 @@ def normalize_block(block, method="L2-Hys", eps=1e-5):
 '''
 
 
+FLOAT_FIRST = "    if not np.issubdtype(channel.dtype, np.floating):\n        channel = channel.astype(np.float64)\n"
+FOLD_180 = "    orientation = np.where(orientation >= 180.0, 0.0, orientation)\n"
+
+
 def edit(template, *pairs):
     for old, new in pairs:
         assert old in template, old
@@ -73,6 +80,10 @@ def edit(template, *pairs):
 
 # name -> (function checked, replacement source, words expected in the diagnosis or None)
 MUTANTS = {
+    "gradients: uint8 differences wrap around": ("image_gradients", edit(
+        GRADIENTS, (FLOAT_FIRST, "")), "wrapped around"),
+    "orientation: % 180 left at exactly 180.0": ("magnitude_orientation", edit(
+        ORIENTATION, (FOLD_180, "")), "exactly 180.0"),
     "gradients swapped": ("image_gradients", edit(GRADIENTS, ("return g_row, g_col", "return g_col, g_row")),
                           "swapped"),
     "np.gradient": ("image_gradients", "def image_gradients(channel):\n    return tuple(np.gradient(channel))\n",
@@ -94,14 +105,14 @@ MUTANTS = {
     "orientation in radians": ("magnitude_orientation", edit(ORIENTATION, ("np.rad2deg(np.arctan2(g_row, g_col)) % 180",
                                                                            "np.arctan2(g_row, g_col) % np.pi")),
                                "radians"),
-    "signed orientation": ("magnitude_orientation", edit(ORIENTATION, (" % 180", "")), "signed"),
+    "signed orientation": ("magnitude_orientation", edit(ORIENTATION, (" % 180", ""), (FOLD_180, "")), "signed"),
     "arctan of the ratio": ("magnitude_orientation", edit(ORIENTATION, ("np.arctan2(g_row, g_col)",
                                                                         "np.arctan(g_row / g_col)")), "arctan2"),
     "arctan2 arguments swapped": ("magnitude_orientation", edit(ORIENTATION, ("arctan2(g_row, g_col)",
                                                                               "arctan2(g_col, g_row)")), "(y, x)"),
     "magnitude without root": ("magnitude_orientation", edit(ORIENTATION, ("np.hypot(g_row, g_col)",
                                                                            "g_row ** 2 + g_col ** 2")), "square root"),
-    "180 not wrapped": ("magnitude_orientation", edit(ORIENTATION, (
+    "180 not wrapped": ("magnitude_orientation", edit(ORIENTATION, (FOLD_180, ""), (
         "orientation = np.rad2deg(np.arctan2(g_row, g_col)) % 180",
         "orientation = np.rad2deg(np.arctan2(g_row, g_col))\n"
         "    orientation = np.where(orientation < 0, orientation + 180, orientation)")), "180 must wrap"),

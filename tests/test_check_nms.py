@@ -1,4 +1,5 @@
 """Assignment 5 (IoU and NMS): the checker passes the solution and flags planted student bugs."""
+import inspect
 import textwrap
 
 import numpy as np
@@ -149,6 +150,32 @@ IOU_MUTANTS = [
             union = area_a[:, None] + area_b[None, :] - inter
             return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
         """, "min and max swapped"),
+    Mutant("result in the boxes' dtype (integers truncate)", "iou", """
+        def iou(boxes_a, boxes_b, *, offset=0):
+            a, b = np.asarray(boxes_a).reshape(-1, 4), np.asarray(boxes_b).reshape(-1, 4)
+            A, B = a[:, None, :], b[None, :, :]
+            iw = np.maximum(np.minimum(A[..., 2], B[..., 2]) - np.maximum(A[..., 0], B[..., 0]) + offset, 0)
+            ih = np.maximum(np.minimum(A[..., 3], B[..., 3]) - np.maximum(A[..., 1], B[..., 1]) + offset, 0)
+            inter = iw * ih
+            area_a = (a[:, 2] - a[:, 0] + offset) * (a[:, 3] - a[:, 1] + offset)
+            area_b = (b[:, 2] - b[:, 0] + offset) * (b[:, 3] - b[:, 1] + offset)
+            union = area_a[:, None] + area_b[None, :] - inter
+            return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0, casting="unsafe")
+        """, "the boxes' integer dtype"),
+    Mutant("right values, cast back to the boxes' dtype at the end", "iou", """
+        def iou(boxes_a, boxes_b, *, offset=0):
+            a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
+            b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
+            A, B = a[:, None, :], b[None, :, :]
+            iw = np.maximum(np.minimum(A[..., 2], B[..., 2]) - np.maximum(A[..., 0], B[..., 0]) + offset, 0)
+            ih = np.maximum(np.minimum(A[..., 3], B[..., 3]) - np.maximum(A[..., 1], B[..., 1]) + offset, 0)
+            inter = iw * ih
+            area_a = (a[:, 2] - a[:, 0] + offset) * (a[:, 3] - a[:, 1] + offset)
+            area_b = (b[:, 2] - b[:, 0] + offset) * (b[:, 3] - b[:, 1] + offset)
+            union = area_a[:, None] + area_b[None, :] - inter
+            out = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+            return out.astype(np.asarray(boxes_a).dtype)
+        """, "the boxes' integer dtype"),
 ]
 
 # The NMS mutants call the solution's (correct) iou where a student would.
@@ -331,9 +358,15 @@ def test_student_stub_reports_not_implemented(tmp_path):
     assert "nms is not implemented yet (it raised NotImplementedError)" in str(result)
 
 
-def test_cli_exit_codes(tmp_path, capsys):
+def test_cli_exit_codes(tmp_path, capsys, solution):
     good = tmp_path / "good.py"
-    good.write_text("from scratchface.detection.nms import iou\n")
+    good.write_text("import numpy as np\n\n" + inspect.getsource(solution[0]["iou"]))
+    borrowed = tmp_path / "borrowed.py"
+    borrowed.write_text("from scratchface.detection.nms import iou as library_iou\n\n"
+                        "def iou(boxes_a, boxes_b, *, offset=0):\n"
+                        "    return library_iou(boxes_a, boxes_b, offset=offset)\n")
+    assert cli_main(["iou", str(borrowed)]) == 1      # the library's answer is not the student's
+    assert "scratchface's own implementation" in capsys.readouterr().out
     bad = tmp_path / "bad.py"
     bad.write_text("import numpy as np\n" + textwrap.dedent(IOU_MUTANTS[2].source))
     assert cli_main(["iou", str(good)]) == 0

@@ -102,6 +102,12 @@ MAX_FORWARD_OK = edit(MAX_FORWARD, "    GEOMETRY\n", "")
 
 # name -> (function checked, replacement source, words expected in the diagnosis or None)
 MUTANTS = {
+    # the padding cut off one row too low: every padded case fails, and all but one of them also has
+    # overlapping windows; "use +=" would mislead (padding without overlap tells the two apart)
+    "max backward: crop shifted by one row": ("max_pool2d_backward", edit(
+        MAX_BACKWARD, "return dxpad[:, :, ph:ph + h, pw:pw + w]",
+        "return dxpad[:, :, ph + 1:ph + 1 + h, pw:pw + w] if ph else dxpad[:, :, :h, :w]"),
+        "only the cases with padding fail"),
     "max: zero padding": ("max_pool2d_forward", edit(MAX_FORWARD_OK, ", constant_values=-np.inf", ""), "-inf"),
     "max: stride None taken as 1": ("max_pool2d_forward", edit(
         MAX_FORWARD, "GEOMETRY", "sh, sw = pair(1 if stride is None else stride)\n"
@@ -181,3 +187,10 @@ def test_checker_expects_the_first_maximum(solution):
     out, cache = solution["max_pool2d_forward"](np.ones((1, 1, 2, 2)), kernel_size=2)
     np.testing.assert_array_equal(solution["max_pool2d_backward"](np.ones_like(out), cache)[0, 0],
                                   [[1, 0], [0, 0]])
+
+
+def test_a_shifted_crop_is_not_called_an_overlap_mistake(solution):
+    name, source, _ = MUTANTS["max backward: crop shifted by one row"]
+    namespace = with_replaced(solution, source)
+    text = str(check(namespace[name], namespace=namespace, verbose=False))
+    assert "+=" not in text and "only the cases with padding fail" in text

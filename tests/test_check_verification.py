@@ -12,6 +12,7 @@ from check_mutation_helpers import (
 )
 
 from scratchface.check import check
+from scratchface.check.assignments import with_replaced
 from scratchface.check.__main__ import load_student_file
 from scratchface.check.__main__ import main as cli_main
 from scratchface.check.verification import (
@@ -107,6 +108,30 @@ def val_far(distances, same, threshold):
         best = (val, achieved, float(t))
     return best
 """, "different pairs' distances only"),
+    Mutant("first threshold of the best FAR instead of the last", "val_at_far", VAL_AT_FAR + """
+    for t in np.unique(distances):
+        val, achieved = val_far(distances, same, t)
+        if achieved > far:
+            break
+        if achieved > best[1] or best[2] == -np.inf:
+            best = (val, achieved, float(t))
+    return best
+"""),
+    Mutant("a broken fit_threshold (largest of the best) under a right kfold_accuracy", "kfold_accuracy", """
+def fit_threshold(distances, same):
+    u = np.unique(distances)
+    candidates = np.concatenate([[-np.inf], (u[:-1] + u[1:]) / 2, [np.inf]])
+    accuracies = np.array([np.mean((distances <= t) == same) for t in candidates])
+    k = int(np.flatnonzero(accuracies == accuracies.max())[-1])
+    return float(candidates[k]), float(accuracies[k])
+""" + KFOLD + """
+    for k in np.unique(folds):
+        test = folds == k
+        t, _ = fit_threshold(distances[~test], same[~test])
+        thresholds.append(t)
+        accuracies.append(np.mean((distances[test] <= t) == same[test]))
+    return np.asarray(accuracies), np.asarray(thresholds)
+""", "fix `fit_threshold` first"),
     Mutant("percentages", "val_at_far", VAL_AT_FAR + """
     for t in np.unique(distances):
         val, achieved = val_far(distances, same, t)
@@ -218,3 +243,10 @@ def test_cli_on_the_student_file(capsys):
 
 def test_student_version_is_generated_from_the_solution():
     assert_student_version_generated(SOLUTION)
+
+
+def test_one_coinciding_case_names_no_variant(solution):
+    mutant = next(m for m in MUTANTS if m.label.startswith("first threshold of the best FAR"))
+    planted = with_replaced(solution[0], mutant.source)
+    text = str(check(planted["val_at_far"], namespace=planted, verbose=False))
+    assert "VAL is" in text and "different pairs' distances only" not in text

@@ -133,10 +133,34 @@ def test_val_at_far_never_exceeds_the_target(rng):
             assert V.val_far(d, same, bigger.min())[1] > target
 
 
-def test_kfold_val_at_far(rng):
+def _brute_force_kfold_val_at_far(d, same, folds, far):
+    """Per fold: the largest threshold (-inf or a training distance) whose FAR on the OTHER folds'
+    different pairs is <= far, then VAL = the fraction of the fold's same pairs accepted (d <= t)."""
+    vals, thresholds = [], []
+    for k in sorted(set(folds.tolist())):
+        train, test = folds != k, folds == k
+        best = -np.inf
+        for t in [-np.inf] + sorted(set(d[train].tolist())):
+            accepted = [d[i] <= t for i in range(d.size) if train[i] and not same[i]]
+            if sum(accepted) / len(accepted) <= far:
+                best = max(best, t)
+        thresholds.append(best)
+        held_out = [d[i] <= best for i in range(d.size) if test[i] and same[i]]
+        vals.append(sum(held_out) / len(held_out))
+    return np.array(vals), np.array(thresholds)
+
+
+@pytest.mark.parametrize("far", [0.0, 0.05, 0.1, 0.3])
+def test_kfold_val_at_far(rng, far):
     d, same = _random_pairs(rng, n=400)
-    r = V.kfold_val_at_far(d, same, far=0.1)
-    assert r.per_fold.shape == (10,) and 0 <= r.mean <= 1
+    folds = rng.permutation(np.arange(400) % 10)
+    r = V.kfold_val_at_far(d, same, far=far, folds=folds)
+    vals, thresholds = _brute_force_kfold_val_at_far(d, same, folds, far)
+    np.testing.assert_array_equal(r.thresholds, thresholds)
+    np.testing.assert_allclose(r.per_fold, vals, rtol=0, atol=1e-12)
+    assert r.mean == pytest.approx(vals.mean()) and r.std == pytest.approx(vals.std())
+    default = V.kfold_val_at_far(d, same, far=far)  # the default folds: still VAL on held-out same pairs
+    assert default.per_fold.shape == (10,) and 0 <= default.mean <= 1
 
 
 def test_equal_error_rate_hand_cases():

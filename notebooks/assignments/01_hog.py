@@ -79,7 +79,9 @@ from scratchface.check import check
 # %% [markdown]
 # ## 1. Gradients
 #
-# Keep the image's dtype (float32 in, float32 out): `np.zeros_like(channel)`.
+# Keep a float image's dtype (float32 in, float32 out): `np.zeros_like(channel)`. But an image
+# read from a file is often `uint8`, and a difference of `uint8` values wraps around
+# (`np.uint8(5) - np.uint8(10)` is 251): convert an integer image to `float64` first.
 
 # %%
 def image_gradients(channel):
@@ -95,7 +97,10 @@ check(image_gradients)
 # ## 2. Magnitude and orientation
 #
 # `np.arctan2(y, x)` knows the quadrant and gives 0 for a zero gradient (unlike
-# `np.arctan(g_row / g_col)`); `% 180` folds it into `[0, 180)`.
+# `np.arctan(g_row / g_col)`); `% 180` folds it into `[0, 180)` — almost: a tiny negative angle
+# ($g_{row} = -5.6 \cdot 10^{-17}$, $g_{col} = 1$ gives $-3 \cdot 10^{-15}$ degrees) plus 180 rounds
+# to exactly `180.0`, and the bin index $\lfloor 180 / w \rfloor = n$ is then out of range. Fold
+# what is left at 180 to 0.
 
 # %%
 def magnitude_orientation(g_row, g_col):
@@ -168,5 +173,46 @@ try:
     reference = library_hog(image, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(3, 3),
                             block_norm="L2-Hys", impl="reference")
     print(f"{mine.size} features; largest difference from the library: {np.abs(mine - reference).max():.2e}")
+except NotImplementedError:
+    print("finish the four exercises first")
+
+# %% [markdown]
+# ## 6. Your descriptor, drawn
+#
+# The usual picture of a HOG descriptor: in every cell, one line per orientation bin, as long as that
+# bin's share of the cell's votes. A gradient points *across* an edge, so each line is drawn
+# perpendicular to its bin's gradient direction: the lines follow the edges of the face. (Bins of
+# `binning='hard'` hold $[k w, (k + 1) w)$; the line is drawn at the bin's middle.)
+
+# %%
+try:
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+    from skimage import color, data
+
+    face = color.rgb2gray(data.astronaut())[30:190, 160:300]          # float64 in [0, 1]
+    g_row, g_col = image_gradients(face)
+    magnitude, orientation = magnitude_orientation(g_row, g_col)
+    hist = cell_histograms(magnitude, orientation, orientations=9, pixels_per_cell=(8, 8))
+    middles = np.deg2rad((np.arange(9) + 0.5) * 20.0)
+    edge = np.stack([-np.sin(middles), np.cos(middles)], axis=1)      # (d col, d row) along the edge
+    segments, strengths = [], []
+    for r in range(hist.shape[0]):
+        for c in range(hist.shape[1]):
+            centre = np.array([c * 8 + 4, r * 8 + 4])
+            share = hist[r, c] / (hist[r, c].sum() + 1e-12)
+            for k in range(9):
+                half = 4 * share[k] * edge[k]
+                segments.append([centre - half, centre + half])
+                strengths.append(hist[r, c, k])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 4.5))
+    left.imshow(face, cmap="gray")
+    left.set_title("input")
+    brightness = np.clip(3 * np.array(strengths) / max(hist.max(), 1e-12), 0.15, 1)
+    right.add_collection(LineCollection(segments, colors=np.outer(brightness, [1, 1, 1]), linewidths=1.2))
+    right.set_facecolor("black")
+    right.set_xlim(0, face.shape[1]), right.set_ylim(face.shape[0], 0), right.set_aspect("equal")
+    right.set_title("your cell histograms (8x8 cells, 9 bins)")
+    plt.show()
 except NotImplementedError:
     print("finish the four exercises first")

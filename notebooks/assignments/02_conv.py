@@ -122,3 +122,55 @@ try:
     print("largest difference from the library:", np.abs(mine - library).max())
 except NotImplementedError:
     print("finish conv2d_forward first")
+
+# %% [markdown]
+# ## 4. Your own gradient check
+#
+# `check(conv2d_backward)` compared your gradients with finite differences. Do it once yourself and
+# read the numbers, as for any layer nobody has written a checker for: nudge one input element by
+# $\pm h$, see how the scalar $L = \sum \mathrm{out} \cdot \mathrm{dout}$ moves, and compare with your
+# backward. `rel_error(a, b)` is the largest $|a - b| / (|a| + |b|)$. In float64 a right gradient
+# gives about $10^{-8}$ or less; $10^{-4}$ and above means a mistake (or a kink, for max or ReLU).
+
+# %%
+try:
+    from scratchface.gradcheck import numerical_gradient, rel_error
+
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    out, cache = conv2d_forward(x, w, b, stride=2, padding=1)
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv2d_backward(dout, cache)
+
+    def loss():
+        return float(np.sum(conv2d_forward(x, w, b, stride=2, padding=1)[0] * dout))
+
+    for name, mine, value in (("dx", dx, x), ("dw", dw, w), ("db", db, b)):
+        print(f"{name}: relative error {rel_error(mine, numerical_gradient(loss, value)):.1e}")
+except NotImplementedError:
+    print("finish conv2d_forward and conv2d_backward first")
+
+# %% [markdown]
+# ## 5. Your layer on a photo
+#
+# Two hand-made 3x3 filters — a vertical-edge (Sobel) and a horizontal-edge one — run by your
+# `conv2d_forward` on a gray photo: bright where the filter's pattern is, dark where its opposite is.
+
+# %%
+try:
+    import matplotlib.pyplot as plt
+    from skimage import color, data
+
+    photo = color.rgb2gray(data.astronaut())[::2, ::2][None, None]     # (1, 1, 256, 256)
+    sobel = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    filters = np.stack([sobel, sobel.T])[:, None]                         # (2, 1, 3, 3)
+    maps, _ = conv2d_forward(photo, filters, stride=1, padding=1)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    for ax, image, title in zip(axes, (photo[0, 0], maps[0, 0], maps[0, 1]),
+                                ("input", "vertical edges", "horizontal edges")):
+        ax.imshow(image, cmap="gray")
+        ax.set_title(title)
+        ax.axis("off")
+    plt.show()
+except NotImplementedError:
+    print("finish conv2d_forward first")

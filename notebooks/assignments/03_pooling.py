@@ -155,3 +155,54 @@ try:
     print("out:", out.ravel(), " dx:\n", max_pool2d_backward(np.ones_like(out), cache)[0, 0])
 except NotImplementedError:
     print("finish the max pooling exercises first")
+
+# %% [markdown]
+# ## 6. Your own gradient check
+#
+# Check your L2 pooling backward yourself, with `numerical_gradient` (finite differences of
+# $L = \sum \mathrm{out} \cdot \mathrm{dout}$) and `rel_error` (largest $|a - b| / (|a| + |b|)$).
+# Below about $10^{-8}$: right. For **max** pooling, finite differences are only valid away from
+# ties: if two inputs of a window are within $h$ of each other, nudging one changes which one wins,
+# and the numbers disagree even for a right backward — that is why the input below is random.
+
+# %%
+try:
+    from scratchface.gradcheck import numerical_gradient, rel_error
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 2, 7, 6))
+    for name, forward, backward in (("max", max_pool2d_forward, max_pool2d_backward),
+                                    ("L2", l2_pool2d_forward, l2_pool2d_backward)):
+        out, cache = forward(x, kernel_size=3, stride=2, padding=1)
+        dout = rng.standard_normal(out.shape)
+
+        def loss(forward=forward, dout=dout):
+            return float(np.sum(forward(x, kernel_size=3, stride=2, padding=1)[0] * dout))
+
+        print(f"{name} pooling dx: relative error {rel_error(backward(dout, cache), numerical_gradient(loss, x)):.1e}")
+except NotImplementedError:
+    print("finish the pooling exercises first")
+
+# %% [markdown]
+# ## 7. Your pooling on a photo
+#
+# Max pooling keeps the brightest pixel of each window, L2 pooling a root-mean-square-like energy:
+# on a photo, max pooling thickens bright details, L2 pooling blurs less than an average.
+
+# %%
+try:
+    import matplotlib.pyplot as plt
+    from skimage import color, data
+
+    photo = color.rgb2gray(data.astronaut())[None, None]                  # (1, 1, 512, 512)
+    pooled = {"input": photo[0, 0],
+              "your max pooling, 8x8": max_pool2d_forward(photo, kernel_size=8)[0][0, 0],
+              "your L2 pooling, 8x8": l2_pool2d_forward(photo, kernel_size=8)[0][0, 0]}
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    for ax, (title, image) in zip(axes, pooled.items()):
+        ax.imshow(image, cmap="gray")
+        ax.set_title(f"{title} {image.shape}")
+        ax.axis("off")
+    plt.show()
+except NotImplementedError:
+    print("finish the forward passes first")

@@ -27,12 +27,14 @@
 #
 # Features of one identity then gather in a cone narrower than the decision boundary by $m$.
 #
-# You write, with the signatures of `scratchface.losses.margin`:
+# You write three functions:
 #
 # 1. `arcface_target(cos_theta, *, margin=0.5) -> (target, dtarget)` — the target logit before the
-#    scale, and its derivative with respect to $\cos\theta$;
-# 2. `arcface_loss_forward(features, weights, *, labels, scale=64.0, margin=0.5) -> (loss, cache)`;
-# 3. `arcface_loss_backward(dloss, cache) -> (dfeatures, dweights)`.
+#    scale, and its derivative with respect to $\cos\theta$ (the library keeps this step inside
+#    `arcface_loss_forward`, as a local function: here it is yours, and the loss below calls it);
+# 2. `arcface_loss_forward(features, weights, *, labels, scale=64.0, margin=0.5) -> (loss, cache)`
+#    and 3. `arcface_loss_backward(dloss, cache) -> (dfeatures, dweights)`, with the signatures of
+#    `scratchface.losses.margin.arcface_loss_forward` / `arcface_loss_backward`.
 #
 # Shapes: `features` $(N, D)$, `weights` $(D, C)$ — one **column** per class, as in a dense layer
 # `features @ weights` — and `labels` $(N,)$ integers in $[0, C)$. You may use the library's
@@ -157,3 +159,56 @@ if check(arcface_loss_forward, verbose=False):
         plain, _ = arcface_loss_forward(feature, weights, labels=np.array([0]), scale=8.0, margin=0.01)
         arc, _ = arcface_loss_forward(feature, weights, labels=np.array([0]), scale=8.0, margin=0.5)
         print(f"{theta:6.1f}   {float(plain):15.4f}   {float(arc):14.4f}")
+
+# %% [markdown]
+# ## 5. Your own gradient check
+#
+# Finite differences of your loss against your backward (`numerical_gradient`, `rel_error` = the
+# largest $|a - b| / (|a| + |b|)$): about $10^{-8}$ or less when right. Take a small scale ($s = 4$)
+# for this: with $s = 64$ the softmax saturates and the differences of a few $10^{-4}$ drown in
+# rounding.
+
+# %%
+try:
+    from scratchface.gradcheck import numerical_gradient, rel_error
+
+    rng = np.random.default_rng(8)
+    features, weights = rng.standard_normal((5, 4)), rng.standard_normal((4, 3))
+    labels = np.array([0, 2, 1, 1, 0])
+    loss, cache = arcface_loss_forward(features, weights, labels=labels, scale=4.0, margin=0.5)
+    dfeatures, dweights = arcface_loss_backward(1.0, cache)
+
+    def loss_value():
+        return float(arcface_loss_forward(features, weights, labels=labels, scale=4.0, margin=0.5)[0])
+
+    print(f"dfeatures: relative error {rel_error(dfeatures, numerical_gradient(loss_value, features)):.1e}")
+    print(f"dweights:  relative error {rel_error(dweights, numerical_gradient(loss_value, weights)):.1e}")
+except NotImplementedError:
+    print("finish the three functions first")
+
+# %% [markdown]
+# ## 6. Your decision margins
+#
+# Two classes, a feature at angle $\theta_1$ from class 1's weight and $\theta_2$ from class 2's.
+# Class 1 wins when its target logit, from **your** `arcface_target`, beats class 2's plain
+# $\cos\theta_2$; and the other way round. Between the two regions is the margin, where neither class
+# wins — a band of constant width $m$ in angle.
+
+# %%
+try:
+    import matplotlib.pyplot as plt
+
+    grid = np.linspace(0, np.pi, 300)
+    t1, t2 = np.meshgrid(grid, grid, indexing="xy")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+    for ax, margin in zip(axes, (0.1, 0.5)):
+        one_wins = arcface_target(np.cos(t1), margin=margin)[0] > np.cos(t2)
+        two_wins = arcface_target(np.cos(t2), margin=margin)[0] > np.cos(t1)
+        ax.imshow(one_wins.astype(float) - two_wins, origin="lower", extent=[0, 180, 0, 180],
+                  cmap="coolwarm_r", vmin=-1.5, vmax=1.5)
+        ax.set_title(f"m = {margin}: blue class 1 wins, red class 2, grey neither")
+        ax.set_xlabel("θ1 (degrees)")
+        ax.set_ylabel("θ2 (degrees)")
+    plt.show()
+except NotImplementedError:
+    print("finish arcface_target first")

@@ -13,14 +13,23 @@ axis").
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import pathlib
+import signal
+import sysconfig
+import threading
 import traceback
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Problem", "CheckResult", "register", "checker_names", "get_checker", "check",
-           "compare", "call_student"]
+__all__ = ["Problem", "CheckResult", "register", "checker_names", "get_checker", "check", "compare",
+           "call_student", "run_checker", "VariantHint", "student_location", "CheckTimeout", "DEFAULT_TIMEOUT"]
+
+#: Seconds one check (every case of one function) may take before it is stopped.
+DEFAULT_TIMEOUT = 5.0
 
 # The modules that define checkers; imported on first lookup so `import scratchface` stays fast.
 CHECKER_MODULES = (
@@ -36,6 +45,17 @@ CHECKER_MODULES = (
 
 _CHECKERS: dict = {}
 _LOADED = False
+
+
+VARIANT_SEPARATOR = "; or: "  # between the mistakes one hint names when a case cannot tell them apart
+
+
+class VariantHint(str):
+    """A hint that names a known wrong variant because it reproduced the student's output on a case.
+
+    One case can coincide with a variant by chance (a square kernel hides KH used for KW), so
+    :func:`run_checker` keeps such a hint only when two failing cases agree on it (or one case fails).
+    """
 
 
 @dataclass
@@ -119,7 +139,7 @@ def get_checker(name):
     return _CHECKERS[name]
 
 
-def check(student_fn, name=None, namespace=None, *, verbose=True) -> CheckResult:
+def check(student_fn, name=None, namespace=None, *, verbose=True, timeout=DEFAULT_TIMEOUT) -> CheckResult:
     """Check a student's function against the reference math and print what is wrong.
 
     Parameters
@@ -133,6 +153,10 @@ def check(student_fn, name=None, namespace=None, *, verbose=True) -> CheckResult
         ``student_fn.__globals__`` (the notebook's or module's globals).
     verbose : bool
         Print the report (the default, for notebooks).
+    timeout : float or None
+        Seconds the whole check may take; past it the check stops with "timed out after ... s" and
+        the student's line it was running (``None``: no limit). In a notebook this interrupts Python
+        code only; ``python -m scratchface.check`` also stops compiled (Numba) loops, in a child process.
 
     Returns
     -------
@@ -146,26 +170,202 @@ def check(student_fn, name=None, namespace=None, *, verbose=True) -> CheckResult
         raise TypeError("name must be a str naming the function to check")
     if namespace is None:
         namespace = getattr(student_fn, "__globals__", {})
-    result = get_checker(name)(student_fn, namespace)
+    result = run_checker(name, student_fn, namespace, timeout=timeout)
     if verbose:
         print(result)
     return result
 
 
+class CheckTimeout(BaseException):
+    """Raised inside the student's code when the check's time limit is reached (never caught as an error)."""
+
+
+class StudentExit(BaseException):
+    """Raised in place of ``os._exit(code)`` while a student's function runs."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+class _StopChecking(BaseException):
+    """The student's code ended the process (sys.exit): one report line, no further cases."""
+
+
+def run_checker(name, student_fn, namespace, *, timeout=DEFAULT_TIMEOUT) -> CheckResult:
+    """The checker of ``name`` on ``student_fn``, guarded: never hangs past ``timeout``, never passes
+    a function that exits, is interrupted or hands the work to scratchface's own implementation."""
+    checker = get_checker(name)
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout > 0):
+        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+    from ._honesty import delegation  # imported here: _honesty reads the library table lazily
+
+    borrowed = delegation(name, student_fn, namespace)
+    if borrowed:
+        result = CheckResult(name)
+        result.add(f"{name} {borrowed}; the check did not run",
+                   hint="write the computation yourself: the point of the assignment is to implement this step")
+        return result
+    try:
+        with _guarded(timeout):
+            result = checker(student_fn, namespace)
+    except CheckTimeout as stop:
+        result = CheckResult(name)
+        result.add(f"timed out after {timeout:g} s{student_location(stop.__traceback__)}",
+                   hint="an infinite loop? (a while loop whose condition never changes, e.g. a box that "
+                        "never leaves the candidates); or far too slow")
+    except KeyboardInterrupt as stop:
+        result = CheckResult(name)
+        result.add(f"interrupted: KeyboardInterrupt{student_location(stop.__traceback__)}")
+    except StudentExit as stop:  # os._exit outside call_student (in a checker's helper call)
+        result = CheckResult(name)
+        result.add(f"called os._exit({stop.code!r}){student_location(stop.__traceback__)}")
+    except SystemExit as stop:
+        result = CheckResult(name)
+        result.add(f"called sys.exit({stop.code!r}){student_location(stop.__traceback__)}")
+    except _StopChecking as stop:
+        result = stop.args[0]
+    if not result.passed:
+        _require_agreeing_cases(result)
+        _blame_helpers(result, name, student_fn, namespace, timeout)
+    return result
+
+
+def _require_agreeing_cases(result):
+    """Drop a variant's hint that only one of several failing cases gives (a coincidence, not a diagnosis).
+
+    A hint naming several variants ("A; or: B") keeps those that another failing case also gave.
+    """
+    failing_cases = {p.case for p in result.problems if p.case}
+    if len(failing_cases) < 2:
+        return
+    cases_of = {}
+    for p in result.problems:
+        if isinstance(p.hint, VariantHint):
+            for part in p.hint.split(VARIANT_SEPARATOR):
+                cases_of.setdefault(part, set()).add(p.case)
+    for p in result.problems:
+        if isinstance(p.hint, VariantHint):
+            agreed = [part for part in p.hint.split(VARIANT_SEPARATOR) if len(cases_of[part]) >= 2]
+            p.hint = VariantHint(VARIANT_SEPARATOR.join(agreed)) if agreed else ""
+
+
+def _mentions(fn, word) -> bool:
+    """True when the code of ``fn`` (nested functions included) uses the global name ``word``."""
+    todo = [getattr(getattr(fn, "py_func", fn), "__code__", None)]
+    while todo:
+        code = todo.pop()
+        if code is None:
+            continue
+        if word in code.co_names:
+            return True
+        todo += [c for c in code.co_consts if hasattr(c, "co_names")]
+    return False
+
+
+def _blame_helpers(result, name, student_fn, namespace, timeout):
+    """When ``name`` relies on another student function that fails its own check (the loss calls
+    ``arcface_target``; a backward's check runs the student's forward), say to fix that one first."""
+    from .course import DEPENDS_ON
+
+    if not hasattr(namespace, "get"):
+        return
+    forward = namespace.get(name.replace("_backward", "_forward")) if name.endswith("_backward") else None
+    for helper in DEPENDS_ON.get(name, ()):
+        helper_fn = namespace.get(helper)
+        if not callable(helper_fn) or helper_fn is student_fn:
+            continue
+        used = (_mentions(student_fn, helper) or helper_fn is forward
+                or (callable(forward) and _mentions(forward, helper)))
+        if used and not run_checker(helper, helper_fn, namespace, timeout=timeout):
+            result.problems.insert(0, Problem(
+                f"your {helper} fails its own check, and {name} relies on it",
+                hint=f"fix `{helper}` first (check({helper})), then check {name} again"))
+            return
+
+
+@contextlib.contextmanager
+def _guarded(timeout):
+    """While the student's code runs: ``os._exit`` raises :class:`StudentExit`, and after ``timeout``
+    seconds a :class:`CheckTimeout` is raised in the main thread (Unix; elsewhere no in-process limit)."""
+    real_exit = os._exit
+
+    def _exit(code):
+        raise StudentExit(code)
+
+    use_alarm = (timeout is not None and hasattr(signal, "setitimer")
+                 and threading.current_thread() is threading.main_thread())
+    previous = None
+    if use_alarm:
+        def _alarm(signum, frame):
+            raise CheckTimeout()
+
+        previous = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, float(timeout))
+    os._exit = _exit
+    try:
+        yield
+    finally:
+        os._exit = real_exit
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+
+def _library_dirs():
+    paths = {str(pathlib.Path(__file__).resolve().parents[1])}  # the scratchface package
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        with contextlib.suppress(KeyError):
+            paths.add(str(pathlib.Path(sysconfig.get_paths()[key]).resolve()))
+    return tuple(sorted(paths))
+
+
+_LIBRARY_DIRS = _library_dirs()
+
+
+def is_library_file(filename) -> bool:
+    """True for scratchface's, NumPy's and Python's own files (not the student's)."""
+    if not filename or filename.startswith("<frozen") or filename.startswith("<__array_function__"):
+        return True
+    if filename.startswith("<"):
+        return False  # code typed into an interpreter or exec-ed from a string: the student's
+    with contextlib.suppress(OSError, ValueError):
+        filename = str(pathlib.Path(filename).resolve())
+    return filename.startswith(_LIBRARY_DIRS)
+
+
+def student_location(tb) -> str:
+    """`` (in FILE, line N, in FUNCTION: code)`` for the innermost frame of ``tb`` in the student's
+    code (not NumPy's, not the checker's), or ``''`` when there is none."""
+    frames = [f for f in traceback.extract_tb(tb) if not is_library_file(f.filename)]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    text = f": {frame.line.strip()}" if frame.line else ""
+    return f" (in {pathlib.Path(frame.filename).name}, line {frame.lineno}, in {frame.name}{text})"
+
+
 def call_student(result: CheckResult, fn, *args, case="", **kwargs):
     """Call the student's function; on an exception record a Problem and return ``None``.
 
-    The report shows the exception and the student's own line where it happened, not the checker's.
+    The report shows the exception and the student's own line where it happened (the innermost
+    frame in the student's file), not NumPy's or the checker's. ``sys.exit`` / ``os._exit`` are
+    recorded and end the check (:func:`run_checker` returns the result); a time-out and
+    ``KeyboardInterrupt`` pass through to :func:`run_checker`.
     """
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:
         result.add(f"{getattr(fn, '__name__', 'the function')} is not implemented yet "
                    "(it raised NotImplementedError)", case)
+    except (SystemExit, StudentExit) as error:
+        call = "sys.exit" if isinstance(error, SystemExit) else "os._exit"
+        result.add(f"called {call}({error.code!r}){student_location(error.__traceback__)}", case,
+                   "a function returns its result; it must never end the program")
+        raise _StopChecking(result) from None
     except Exception as error:  # the student's bug, reported in words
-        frames = traceback.extract_tb(error.__traceback__)
-        where = f" (at line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
-        result.add(f"raised {type(error).__name__}: {error}{where}", case)
+        result.add(f"raised {type(error).__name__}: {error}{student_location(error.__traceback__)}", case)
     return None
 
 

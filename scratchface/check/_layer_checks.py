@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import CheckResult, call_student, compare
+from ._core import CheckResult, VariantHint, call_student, compare
 from ._variants import same_values
 
 __all__ = [
@@ -72,7 +72,7 @@ def variant_hint(variants, factors=None, rtol=1e-6, atol=1e-9):
         for words, wrong in candidates:
             try:
                 if same_values(actual, wrong, rtol=rtol, atol=atol):
-                    return words
+                    return VariantHint(words)
             except Exception:
                 continue
         return factor_hint(actual, expected, factors)
@@ -184,6 +184,10 @@ def check_dtype(result: CheckResult, actual, dtype, *, what, case=""):
     return True
 
 
+#: Case tags that :meth:`Outputs.explain` turns into a diagnosis ("only the cases with padding fail").
+EXPLAINING_TAGS = frozenset({"pad", "stride", "overlap", "non-square kernel", "rank 4", "ties", "zero windows"})
+
+
 class Outputs:
     """Compare several outputs over many cases, reporting at most ``limit`` failures per output.
 
@@ -222,10 +226,19 @@ class Outputs:
                 and any(tag not in t for t in passed))
 
     def explain(self, key, tag, words):
-        """Give the first problem of ``key`` the hint ``words`` if only cases tagged ``tag`` fail."""
+        """Give the first problem of ``key`` the hint ``words`` if only cases tagged ``tag`` fail.
+
+        Not when another structural tag (:data:`EXPLAINING_TAGS`) fits the failures as well: when
+        every padded case also has overlapping windows, "only the overlapping cases fail" may just as
+        well be "only the padded cases fail", and naming one would mislead.
+        """
         problem = self.first_problem.get(key)
-        if problem is not None and not problem.hint and self.only_failing_with(key, tag):
-            problem.hint = words
+        if problem is None or problem.hint or not self.only_failing_with(key, tag):
+            return
+        rivals = {t for tags in self.failed.get(key, []) for t in tags} & EXPLAINING_TAGS - {tag}
+        if any(self.only_failing_with(key, t) for t in rivals):
+            return
+        problem.hint = words
 
 
 def needs_student_function(result: CheckResult, namespace, name, *, for_what):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import call_student, compare
+from ._core import VARIANT_SEPARATOR, VariantHint, call_student, compare
 
 __all__ = ["same_values", "variant_hint", "first_matching", "all_matching", "run_student", "compare_scalar",
            "compare_indices", "split_forward", "run_backward", "shape_of"]
@@ -42,7 +42,7 @@ def first_matching(actual, variants, *, rtol=1e-6, atol=1e-9) -> str:
         except Exception:  # a variant that does not apply to this input
             continue
         if same_values(actual, value, rtol=rtol, atol=atol):
-            return hint
+            return VariantHint(hint)
     return ""
 
 
@@ -73,7 +73,8 @@ def variant_hint(variants, *, rtol=1e-6, atol=1e-9, fallback="", at_most=2):
         this many, joined by "; or: ".
     """
     def hint(actual, expected):
-        return "; or: ".join(all_matching(actual, variants, rtol=rtol, atol=atol)[:at_most]) or fallback
+        found = all_matching(actual, variants, rtol=rtol, atol=atol)[:at_most]
+        return VariantHint(VARIANT_SEPARATOR.join(found)) if found else fallback
     return hint
 
 

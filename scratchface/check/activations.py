@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..gradcheck import numerical_gradient
-from ..layers.activations import (
+from ._library import (
     maxout_backward,
     maxout_forward,
     prelu_backward,
     prelu_forward,
+    numerical_gradient,
 )
 from ._core import CheckResult, register
 from ._layer_checks import (
@@ -52,6 +52,9 @@ PRELU_CASES = (
     ((2, 3, 4, 4), "small", "normal", np.float32),                    # float32 stays float32
 )
 PRELU_FORWARD_ONLY = (((2, 3, 3, 3), (0.1, 0.2, 0.3), "zeros", np.float64),)   # exact zeros: out = 0
+# x == 0 takes the negative branch (as PyTorch's PReLU): dx = alpha * dout there, dalpha gets dout * 0.
+PRELU_BACKWARD_ONLY = (((2, 3, 3, 3), (0.1, 0.2, 0.3), "zeros", np.float64),
+                       ((3, 2, 4), (0.4, -0.3), "zeros", np.float64))
 PRELU_FD_CASE = ((2, 3, 2, 3), (0.1, -0.2, 1.3), "normal", np.float64)
 
 # (x shape, pieces, how x is drawn, dtype)
@@ -108,8 +111,9 @@ def _prelu_forward_variants(x, alpha):
               "(1, C, 1, 1)", np.where(x > 0, x, alpha[0] * x)),
              ("one slope (the mean) for every channel: alpha[c] is the slope of channel c",
               np.where(x > 0, x, alpha.mean() * x)),
-             ("np.maximum(x, alpha * x) equals PReLU only for 0 <= alpha <= 1: use "
-              "np.where(x > 0, x, alpha * x)", np.maximum(x, a * x)),
+             ("np.maximum(x, alpha * x) equals PReLU only for alpha <= 1 (negative slopes included); for "
+              "alpha > 1 it takes the wrong branch on both sides: use np.where(x > 0, x, alpha * x)",
+              np.maximum(x, a * x)),
              ("alpha was ignored: this is ReLU; negative inputs are multiplied by their channel's alpha",
               np.maximum(x, 0)),
              ("negative inputs got alpha itself: out = alpha * x for x <= 0",
@@ -128,6 +132,8 @@ def _prelu_dx_variants(x, alpha, dout):
               dout),
              ("dx is the gradient of np.maximum(x, alpha * x): use the slope of the branch np.where "
               "chose (alpha for x <= 0)", np.where(x > a * x, dout, a * dout)),
+             ("at x == 0 dx took the positive branch (slope 1): the convention, as in PyTorch's PReLU, is "
+              "slope 1 for x > 0 only, so dx = alpha * dout where x <= 0", np.where(x >= 0, dout, a * dout)),
              ("one slope for every channel in dx: alpha[c] per channel",
               np.where(x > 0, dout, alpha[0] * dout))]
     if x.shape[-1] == alpha.shape[0] and x.ndim > 2:
@@ -188,7 +194,7 @@ def prelu_backward_checker(student_fn, namespace, result) -> CheckResult:
         return result
     outputs = Outputs(result)
     rng = np.random.default_rng(20265)
-    for number, spec in enumerate((PRELU_FD_CASE,) + PRELU_CASES):
+    for number, spec in enumerate((PRELU_FD_CASE,) + PRELU_CASES + PRELU_BACKWARD_ONLY):
         x, alpha, tags, case = _prelu_case(rng, spec)
         result.n_cases += 1
         got = unpack(result, run_student(result, forward, x, alpha, case=case), ("out", "cache"),

@@ -21,8 +21,8 @@ import math
 
 import numpy as np
 
-from ..gradcheck import numerical_gradient
-from ..losses import margin as _margin
+from ._library import margin_module as _margin
+from ._library import numerical_gradient
 from ._core import CheckResult, compare, register
 from ._variants import (
     compare_scalar,

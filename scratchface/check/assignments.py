@@ -17,6 +17,9 @@ and :func:`strip_solutions` replaces each marked block by a ``TODO`` at the same
 so the student version is never maintained by hand. Regenerate with::
 
     python -m scratchface.check.assignments notebooks/assignments/solutions notebooks/assignments
+
+and add ``--ipynb DIR`` to also write ready-to-open student notebooks (``DIR/01_hog.ipynb``, ...;
+needs jupytext) to hand out.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ import pathlib
 import re
 import sys
 
-__all__ = ["strip_solutions", "generate_assignments", "solution_namespace", "with_replaced"]
+__all__ = ["strip_solutions", "generate_assignments", "write_notebooks", "solution_namespace", "with_replaced"]
 
 _BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
 _END = re.compile(r"^\s*### END SOLUTION\s*$")
@@ -69,6 +72,26 @@ def generate_assignments(solutions_dir, assignments_dir):
     return written
 
 
+def write_notebooks(py_files, out_dir):
+    """Convert percent-format ``.py`` notebooks to ``.ipynb`` files in ``out_dir`` (outputs empty).
+
+    Needs jupytext (``pip install -e ".[notebooks]"``); returns the written paths.
+    """
+    try:
+        import jupytext
+    except ImportError:
+        raise ValueError("writing .ipynb files needs jupytext: pip install jupytext") from None
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in py_files:
+        path = pathlib.Path(path)
+        target = out_dir / (path.stem + ".ipynb")
+        jupytext.write(jupytext.read(path), target)
+        written.append(target)
+    return written
+
+
 def solution_namespace(path):
     """The functions of a solution notebook (``.py``, percent format) without running its cells.
 
@@ -107,8 +130,16 @@ def main(argv=None):
                                      description="Generate the student assignments from the solutions.")
     parser.add_argument("solutions_dir")
     parser.add_argument("assignments_dir")
+    parser.add_argument("--ipynb", metavar="DIR", help="also write the student notebooks as .ipynb into DIR")
     args = parser.parse_args(argv)
-    for path in generate_assignments(args.solutions_dir, args.assignments_dir):
+    written = generate_assignments(args.solutions_dir, args.assignments_dir)
+    if args.ipynb:
+        try:
+            written += write_notebooks(written, args.ipynb)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    for path in written:
         print(path)
     return 0
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..gradcheck import numerical_gradient
-from ..layers.conv import conv2d_reference_backward, conv2d_reference_forward
-from ._core import CheckResult, register
+from ._library import conv2d_reference_backward, conv2d_reference_forward, numerical_gradient
+from ._core import CheckResult, VariantHint, register
 from ._layer_checks import (
     Outputs,
     check_dtype,
@@ -36,6 +35,7 @@ CONV_CASES = (
     ((2, 3, 7, 6), (2, 3, 3, 3), True, 1, 1, np.float64),       # padding, non-square image
     ((1, 2, 7, 7), (3, 2, 3, 3), True, 2, 1, np.float64),       # stride 2 and padding
     ((2, 3, 8, 7), (2, 3, 2, 4), True, 2, 0, np.float64),       # non-square kernel, floor in the size
+    ((1, 2, 9, 6), (2, 2, 4, 2), True, 1, 1, np.float64),       # non-square the other way (KH > KW)
     ((2, 2, 6, 6), (3, 2, 2, 2), True, 2, 0, np.float64),       # stride = kernel: no overlap
     ((2, 4, 3, 5), (3, 4, 1, 1), True, 1, 0, np.float64),       # 1x1 convolution
     ((1, 2, 4, 4), (2, 2, 3, 3), False, 1, 1, np.float64),      # no bias
@@ -98,12 +98,16 @@ def _forward_shape_hint(actual_shape, x, w, stride, padding):
          ((h + 2 * ph - kh) // sw + 1, (wd + 2 * pw - kw) // sh + 1)),
         ("the padding pair is swapped: padding = (rows, cols), padding[0] pads top and bottom",
          ((h + 2 * pw - kh) // sh + 1, (wd + 2 * ph - kw) // sw + 1)),
+        ("the kernel height KH was used for the width too: OW = (W + 2P - KW) // S + 1",
+         ((h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kh) // sw + 1)),
+        ("the kernel width KW was used for the height too: OH = (H + 2P - KH) // S + 1",
+         ((h + 2 * ph - kw) // sh + 1, (wd + 2 * pw - kw) // sw + 1)),
         ("the output size rounds up; it must round down: OH = (H + 2P - KH) // S + 1",
          (-(-(h + 2 * ph - kh) // sh) + 1, -(-(wd + 2 * pw - kw) // sw) + 1)),
     ]
     for words, hw in shapes:
         if tuple(actual_shape[2:]) == hw and tuple(actual_shape[:2]) == (x.shape[0], w.shape[0]):
-            return words
+            return VariantHint(words)  # a coincidence on one case is possible: two cases must agree
     if len(actual_shape) == 4 and actual_shape[1] != w.shape[0]:
         return f"axis 1 of the output must hold the F = {w.shape[0]} filters (NCHW)"
     return ""

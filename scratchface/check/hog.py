@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..detection.hog import (
+from ._library import (
     cell_histograms,
     image_gradients,
     magnitude_orientation,
@@ -85,7 +85,9 @@ def image_gradients_checker(student_fn, namespace, result) -> CheckResult:
               ("random", rng.random((9, 12))),
               ("random, odd size", rng.random((7, 5))),
               ("two rows", rng.random((2, 6))),
-              ("random float32", rng.random((8, 8)).astype(np.float32))]
+              ("random float32", rng.random((8, 8)).astype(np.float32)),
+              ("uint8 pixels (a difference of uint8 values wraps around: 5 - 10 = 251)",
+               rng.integers(0, 256, (6, 7)).astype(np.uint8))]
     for label, image in images:
         case = f"{label}: " + describe(channel=image)
         result.n_cases += 1
@@ -93,14 +95,21 @@ def image_gradients_checker(student_fn, namespace, result) -> CheckResult:
                      fn_name="image_gradients", case=case)
         if got is None:
             continue
-        expected = image_gradients(image)
+        expected = image_gradients(image)  # float64 for an integer image
         tol = {"rtol": 1e-5, "atol": 1e-6} if image.dtype == np.float32 else {"rtol": 1e-9, "atol": 1e-12}
         variants = _gradient_variants(image.astype(np.float64))
+        if image.dtype.kind in "iu":
+            wrapped = image_gradients(image.astype(np.float64))
+            wrapped = [g.astype(image.dtype) for g in wrapped]  # what uint8 arithmetic leaves
+            for key, g in zip(("g_row", "g_col"), wrapped):
+                variants[key].insert(0, ("the differences were computed in the image's integer dtype and "
+                                         "wrapped around (5 - 10 = 251 in uint8): convert the image to float "
+                                         "first (channel.astype(np.float64))", g))
         for key, actual, exp in zip(("g_row", "g_col"), got, expected):
             hint = variant_hint(lambda key=key, variants=variants: variants[key], _GRADIENT_FACTORS,
                                 rtol=1e-5, atol=1e-6)
             if outputs.compare(key, actual, exp, case=case, hint=hint, **tol):
-                check_dtype(result, actual, image.dtype, what=key, case=case)
+                check_dtype(result, actual, exp.dtype, what=key, case=case)
     return result
 
 
@@ -114,7 +123,10 @@ def _orientation_variants(g_row, g_col):
              signed % 360),
             ("np.arctan2 takes (y, x) = (g_row, g_col), in that order", np.rad2deg(np.arctan2(g_col, g_row)) % 180),
             ("an orientation of exactly 180 must wrap to 0: use % 180 (the range is [0, 180))",
-             np.where(signed < 0, signed + 180, signed))]
+             np.where(signed < 0, signed + 180, signed)),
+            ("% 180 of a tiny negative angle (-3e-15 degrees) rounds to exactly 180.0, outside [0, 180): "
+             "fold it to 0 (np.where(orientation >= 180, 0.0, orientation)), or a bin index runs out of range",
+             signed % 180)]
 
 
 def _magnitude_variants(g_row, g_col):
@@ -143,7 +155,9 @@ def magnitude_orientation_checker(student_fn, namespace, result) -> CheckResult:
              ("on the axes: zero, vertical, horizontal (-1 is 180 degrees = 0), 45 degrees",
               axes[:1].copy(), axes[1:].copy()),
              ("random with zeros", rng.standard_normal((4, 5)) * (rng.random((4, 5)) < 0.7),
-              rng.standard_normal((4, 5)) * (rng.random((4, 5)) < 0.7))]
+              rng.standard_normal((4, 5)) * (rng.random((4, 5)) < 0.7)),
+             ("g_row = -5.6e-17, g_col = 1 (a horizontal edge off by rounding: % 180 gives exactly 180.0)",
+              np.array([[-5.6e-17, 0.5]]), np.array([[1.0, 0.5]]))]
     for label, g_row, g_col in cases:
         case = f"{label}: " + describe(g_row=g_row, g_col=g_col)
         result.n_cases += 1
@@ -152,6 +166,7 @@ def magnitude_orientation_checker(student_fn, namespace, result) -> CheckResult:
         if got is None:
             continue
         magnitude, orientation = magnitude_orientation(g_row, g_col)
+        orientation = np.where(orientation >= 180.0, 0.0, orientation)  # the library's % 180 can give 180.0
         outputs.compare("magnitude", got[0], magnitude, case=case, rtol=1e-9, atol=1e-12,
                         hint=variant_hint(lambda g_row=g_row, g_col=g_col: _magnitude_variants(g_row, g_col)))
 

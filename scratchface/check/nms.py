@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..detection import nms as _ref
+from ._library import nms_module as _ref
 from ._core import CheckResult, compare, register
 from ._variants import compare_indices, run_student, shape_of, variant_hint
 
@@ -128,6 +128,9 @@ def _iou_cases(rng):
     degenerate = np.array([[5, 5, 5, 5], [0, 0, 10, 0], [0, 0, 10, 10]], float)
     cases.append(("degenerate boxes of zero width or height (IoU 0, never NaN)", degenerate, degenerate, 0))
     cases.append(("boxes_a empty, shape (0, 4)", np.zeros((0, 4)), a[:3], 0))
+    for dtype in (np.int64, np.int32):  # pixel boxes often come as integers: IoU stays a float
+        a, b = _random_boxes(rng, 5).astype(dtype), _random_boxes(rng, 6).astype(dtype)
+        cases.append((f"integer boxes (dtype {np.dtype(dtype).name}), offset=1", a, b, 1))
     return cases
 
 
@@ -156,6 +159,10 @@ def _iou_hints(a, b, offset):
          lambda: iou_variant(b, a, offset)),
         ("0 / 0 for boxes of zero area: return 0 where the union is 0 (np.divide(..., where=union > 0))",
          lambda: iou_variant(a, b, offset, nan_for_empty=True)),
+        ("the result took the boxes' integer dtype (np.zeros_like(boxes...) or dtype=boxes.dtype), so every "
+         "IoU below 1 became 0: make the result float (np.zeros((n, m)), or convert the boxes with "
+         "np.asarray(boxes, dtype=np.float64))",
+         lambda: np.trunc(iou_variant(a, b, offset)) if a.dtype.kind in "iu" else None),
     ], fallback="compare with IoU = |A and B| / (|A| + |B| - |A and B|) worked by hand on that pair")
 
 
@@ -177,7 +184,11 @@ def check_iou(student_fn, namespace) -> CheckResult:
             result.add(f"IoU has shape {shape_of(got)}, expected {expected.shape}", case,
                        "the result is transposed: row i is box i of boxes_a, column j box j of boxes_b")
             continue
-        compare(result, got, expected, what="IoU", case=case, hint=_iou_hints(a, b, offset))
+        if compare(result, got, expected, what="IoU", case=case, hint=_iou_hints(a, b, offset)):
+            kind = np.asarray(got).dtype.kind
+            if kind != "f" and expected.size:
+                result.add(f"IoU has dtype {np.asarray(got).dtype}, expected a float dtype", case,
+                           "IoU is a fraction: return a float array whatever the boxes' dtype")
     return result
 
 

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..gradcheck import numerical_gradient
-from ..layers.pooling import (
+from ._library import (
     avg_pool2d_forward,
     l2_pool2d_backward,
     l2_pool2d_forward,
     max_pool2d_backward,
     max_pool2d_forward,
+    numerical_gradient,
 )
-from ._core import CheckResult, register
+from ._core import CheckResult, VariantHint, register
 from ._layer_checks import (
     Outputs,
     check_dtype,
@@ -50,6 +50,7 @@ POOL_CASES = (
     ((2, 3, 6, 6), 2, None, 0, "normal", np.float64),            # the default stride = kernel
     ((2, 2, 7, 7), 3, 2, 0, "normal", np.float64),               # overlapping windows, odd size
     ((1, 2, 7, 6), 3, 2, 1, "negative", np.float64),             # padding on an all-negative input
+    ((2, 2, 6, 6), 2, 2, 1, "normal", np.float64),               # padding without overlapping windows
     ((2, 2, 5, 8), (2, 3), (1, 2), 0, "normal", np.float64),     # pairs, non-square everything
     ((2, 2, 5, 5), 2, 1, 0, "ties", np.float64),                 # ties inside overlapping windows
     ((1, 3, 5, 4), 1, 2, 0, "normal", np.float64),               # 1x1 kernel (sub-sampling)
@@ -261,11 +262,11 @@ def _shape_hint(shape, x, kwargs):
     if len(shape) != 4 or tuple(shape[:2]) != x.shape[:2]:
         return "pooling keeps N and C: the output has shape (N, C, OH, OW)"
     if tuple(shape[2:]) == ((h - kh) // sh + 1, (w - kw) // sw + 1):
-        return "forgot the padding in the output size: OH = (H + 2P - KH) // S + 1"
+        return VariantHint("forgot the padding in the output size: OH = (H + 2P - KH) // S + 1")
     if tuple(shape[2:]) == ((h + 2 * ph - kh) // sh, (w + 2 * pw - kw) // sw):
-        return "the output size formula misses the + 1: OH = (H + 2P - KH) // S + 1"
+        return VariantHint("the output size formula misses the + 1: OH = (H + 2P - KH) // S + 1")
     if tuple(shape[2:]) == (-(-(h + 2 * ph - kh) // sh) + 1, -(-(w + 2 * pw - kw) // sw) + 1):
-        return "the output size rounds up; it must round down (a window must fit inside the padded input)"
+        return VariantHint("the output size rounds up; it must round down (a window must fit inside the padded input)")
     return ""
 
 

@@ -22,9 +22,9 @@ import functools
 
 import numpy as np
 
-from ..gradcheck import numerical_gradient
-from ..losses import mining as _mining
-from ..losses import triplet as _triplet
+from ._library import mining_module as _mining
+from ._library import numerical_gradient
+from ._library import triplet_module as _triplet
 from ._core import CheckResult, compare, register
 from ._variants import (
     compare_indices,

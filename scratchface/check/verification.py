@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..recognition import verification as _ref
+from ._library import verification_module as _ref
 from ._core import CheckResult, compare, register
 from ._variants import compare_scalar, first_matching, run_student, variant_hint
 

@@ -60,12 +60,17 @@ def image_gradients(channel):
 
     Parameters
     ----------
-    channel : float array, shape (H, W)
+    channel : array, shape (H, W)
+        Float, or integer (uint8 pixels): an integer image is converted to
+        float64 first, since differences of uint8 values wrap around (5 - 10 = 251).
 
     Returns
     -------
-    g_row, g_col : arrays, shape (H, W), the dtype of ``channel``
+    g_row, g_col : arrays, shape (H, W), the dtype of a float ``channel``, else float64
     """
+    channel = np.asarray(channel)
+    if not np.issubdtype(channel.dtype, np.floating):
+        channel = channel.astype(np.float64)
     g_row = np.zeros_like(channel)
     g_col = np.zeros_like(channel)
     g_row[1:-1, :] = channel[2:, :] - channel[:-2, :]

@@ -37,8 +37,13 @@
 #
 # `alpha` has shape `(C,)`; to broadcast it against `(N, C, H, W)` reshape it to `(1, C, 1, 1)`
 # (`alpha.reshape((1, -1) + (1,) * (x.ndim - 2))` works for both layouts). Beware the shortcut
-# `np.maximum(x, alpha * x)`: it is PReLU only when $0 \le \alpha \le 1$, and learned slopes are
-# not always in that range.
+# `np.maximum(x, alpha * x)`: it is PReLU exactly when $\alpha \le 1$ (negative slopes included:
+# for $x > 0$, $\alpha x \le x$; for $x < 0$, $\alpha x \ge x$), and wrong on **both** sides when
+# $\alpha > 1$ — and nothing keeps a learned slope below 1.
+#
+# **At $x = 0$** the two branches meet and the derivative is not defined. The convention here (and
+# in PyTorch's `PReLU`): slope 1 only for $x > 0$, so at $x = 0$ `dx = alpha * dout` and the
+# input adds $\mathrm{dout} \cdot 0 = 0$ to `dalpha`. The check tests inputs that are exactly 0.
 #
 # **Maxout** (Goodfellow et al. 2013) with $p$ pieces takes the maximum over groups of $p$
 # *consecutive* channels: with $D = M p$ input channels,
@@ -152,13 +157,72 @@ check(maxout_backward)
 # %% [markdown]
 # ## 5. Why not `np.maximum(x, alpha * x)`?
 #
-# For a slope above 1 (or below 0) the shortcut picks the wrong branch on the negative side:
+# For every slope $\alpha \le 1$ — negative ones too — the shortcut is exact: on the positive side
+# $\alpha x \le x$, on the negative side $\alpha x \ge x$. For a slope above 1 both comparisons
+# flip and it picks the wrong branch on **both** sides ($\alpha x$ for $x > 0$, $x$ for $x < 0$):
 
 # %%
-x = np.array([[-2.0, -1.0, 1.0]]).reshape(1, 1, 3)
-alpha = np.array([1.5])
-print("np.maximum(x, alpha * x):", np.maximum(x, alpha * x).ravel())
+x = np.array([[-2.0, -1.0, 0.0, 1.0]]).reshape(1, 1, 4)
+for slope in (0.25, -0.5, 1.5):
+    alpha = np.array([slope])
+    print(f"alpha = {slope:5}: np.maximum(x, alpha * x) =", np.maximum(x, alpha * x).ravel())
+    try:
+        print("               prelu_forward            =", prelu_forward(x, alpha)[0].ravel())
+    except NotImplementedError:
+        print("               finish prelu_forward first")
+
+# %% [markdown]
+# ## 6. Your own gradient check, and the kink at 0
+#
+# Check your PReLU backward with finite differences (`numerical_gradient`) and `rel_error`. With
+# inputs away from 0 a right backward gives about $10^{-10}$. Then put an input **exactly** at 0:
+# the central difference averages the two slopes, $(1 + \alpha)/2$, while your backward (rightly, by
+# the convention) says $\alpha$ — a large relative error on a correct layer. Finite differences are
+# not to be trusted at a kink.
+
+# %%
 try:
-    print("prelu_forward:           ", prelu_forward(x, alpha)[0].ravel())
+    from scratchface.gradcheck import numerical_gradient, rel_error
+
+    rng = np.random.default_rng(3)
+    alpha = np.array([0.1, -0.3, 1.5])
+    away = rng.standard_normal((2, 3, 4, 4))
+    away = np.where(np.abs(away) < 0.05, 0.5, away)                   # no input within h of the kink
+    at_zero = away.copy()
+    at_zero[0, 1, 2, 2] = 0.0
+    for label, x in (("inputs away from 0", away), ("one input exactly at 0", at_zero)):
+        out, cache = prelu_forward(x, alpha)
+        dout = rng.standard_normal(out.shape)
+        dx, dalpha = prelu_backward(dout, cache)
+
+        def loss(x=x, dout=dout):
+            return float(np.sum(prelu_forward(x, alpha)[0] * dout))
+
+        print(f"{label:24s}: dx relative error {rel_error(dx, numerical_gradient(loss, x)):.1e}, "
+              f"dalpha {rel_error(dalpha, numerical_gradient(loss, alpha)):.1e}")
+except NotImplementedError:
+    print("finish prelu_forward and prelu_backward first")
+
+# %% [markdown]
+# ## 7. Your PReLU, drawn
+#
+# Your `prelu_forward` for three slopes, one per channel, and `np.maximum(x, alpha * x)` dashed:
+# they coincide for $\alpha = 0.25$ and $\alpha = -0.5$ and part for $\alpha = 1.5$.
+
+# %%
+try:
+    import matplotlib.pyplot as plt
+
+    xs = np.linspace(-2, 2, 201)
+    slopes = np.array([0.25, -0.5, 1.5])
+    curves, _ = prelu_forward(np.tile(xs, (3, 1))[None], slopes)      # (1, 3, 201): one channel per slope
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for k, slope in enumerate(slopes):
+        line, = ax.plot(xs, curves[0, k], label=f"your PReLU, alpha = {slope}")
+        ax.plot(xs, np.maximum(xs, slope * xs), "--", color=line.get_color(), alpha=0.6)
+    ax.axhline(0, color="0.8"), ax.axvline(0, color="0.8")
+    ax.legend(fontsize=8)
+    ax.set_xlabel("x")
+    plt.show()
 except NotImplementedError:
     print("finish prelu_forward first")

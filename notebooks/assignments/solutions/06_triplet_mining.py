@@ -233,3 +233,55 @@ if check(semi_hard_triplets, verbose=False) and check(triplet_loss_forward, verb
     a, p, n = semi_hard_triplets(emb, people, alpha=0.2)
     loss, _ = triplet_loss_forward(emb[a], emb[p], emb[n], alpha=0.2)
     print(f"{len(a)} of the 180 anchor-positive pairs have a semi-hard negative; mean loss {float(loss):.4f}")
+
+# %% [markdown]
+# ## 7. Your own gradient check
+#
+# Finite differences of your loss against your backward, for each of the three inputs
+# (`numerical_gradient`, and `rel_error` = the largest $|a - b| / (|a| + |b|)$): about $10^{-9}$ or
+# less when right. The hinge is a kink too: a triplet whose $d(a, p) - d(a, n) + \alpha$ is within
+# $h$ of 0 would disagree, so the embeddings below keep away from it.
+
+# %%
+try:
+    from scratchface.gradcheck import numerical_gradient, rel_error
+
+    rng = np.random.default_rng(6)
+    anchor, positive, negative = (rng.standard_normal((8, 5)) for _ in range(3))
+    loss, cache = triplet_loss_forward(anchor, positive, negative, alpha=0.2)
+    grads = triplet_loss_backward(1.0, cache)
+
+    def loss_value():
+        return float(triplet_loss_forward(anchor, positive, negative, alpha=0.2)[0])
+
+    for name, mine, value in zip(("d anchor", "d positive", "d negative"), grads, (anchor, positive, negative)):
+        print(f"{name:10s}: relative error {rel_error(mine, numerical_gradient(loss_value, value)):.1e}")
+except NotImplementedError:
+    print("finish triplet_loss_forward and triplet_loss_backward first")
+
+# %% [markdown]
+# ## 8. Your triplets, drawn
+#
+# Three people, 2-D unit-length "embeddings". For a few anchors: the positive your miner paired it
+# with (green) and the semi-hard negative it chose (red) — farther than the positive, but by less than
+# the margin.
+
+# %%
+try:
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(7)
+    angles = np.repeat([0.3, 1.2, 2.1], 8) + rng.normal(0, 0.35, 24)
+    emb = np.column_stack([np.cos(angles), np.sin(angles)])
+    people = np.repeat([0, 1, 2], 8)
+    a, p, n = semi_hard_triplets(emb, people, alpha=0.4)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(*emb.T, c=people, cmap="tab10", vmin=0, vmax=9, zorder=3)
+    for k in range(0, len(a), max(1, len(a) // 6)):
+        ax.plot(*emb[[a[k], p[k]]].T, color="green", lw=2)
+        ax.plot(*emb[[a[k], n[k]]].T, color="red", lw=1, ls="--")
+    ax.set_aspect("equal")
+    ax.set_title(f"{len(a)} semi-hard triplets from your miner (a few drawn)")
+    plt.show()
+except NotImplementedError:
+    print("finish the miner first")

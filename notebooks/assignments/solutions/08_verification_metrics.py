@@ -177,3 +177,40 @@ if check(kfold_accuracy, verbose=False) and check(val_at_far, verbose=False):
     val, achieved, t = val_at_far(d, pairs.same, far=0.01)
     print(f"{len(d)} pairs: 10-fold accuracy {accuracies.mean():.3f} +- {accuracies.std():.3f}; "
           f"VAL {val:.3f} at FAR {achieved:.4f} (threshold {t:.3f})")
+
+# %% [markdown]
+# ## 6. Compare with the library, and your ROC curve
+#
+# Your functions against `scratchface.recognition.verification` on the same pairs (the numbers should
+# agree to the last digit), then the ROC curve drawn from **your** `val_far` at every distinct
+# distance: VAL (same pairs accepted) against FAR (different pairs accepted). The point your
+# `val_at_far` picks for FAR $\le 0.01$ is marked.
+
+# %%
+try:
+    import matplotlib.pyplot as plt
+
+    from scratchface.recognition import verification as library
+
+    rng = np.random.default_rng(9)
+    same = rng.random(400) < 0.5
+    distances = rng.normal(0.8, 0.25, 400) + np.where(same, 0.0, 0.5)
+    folds = rng.permutation(np.arange(400) % 10)
+    mine = val_at_far(distances, same, far=0.01)
+    print("val_at_far     yours:", np.round(mine, 6), " library:",
+          np.round(library.val_at_far(distances, same, 0.01), 6))
+    print("fit_threshold  yours:", np.round(fit_threshold(distances, same), 6), " library:",
+          np.round(library.fit_threshold(distances, same), 6))
+    print("10-fold mean   yours:", round(float(kfold_accuracy(distances, same, folds=folds)[0].mean()), 6),
+          " library:", round(library.kfold_accuracy(distances, same, folds=folds).mean, 6))
+    curve = np.array([val_far(distances, same, t) for t in np.unique(distances)])
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(curve[:, 1], curve[:, 0], label="your val_far at every distance")
+    ax.plot(mine[1], mine[0], "o", color="red", label="your val_at_far, far=0.01")
+    ax.set_xscale("symlog", linthresh=0.01)
+    ax.set_xlabel("FAR (different pairs accepted)")
+    ax.set_ylabel("VAL (same pairs accepted)")
+    ax.legend(fontsize=8)
+    plt.show()
+except NotImplementedError:
+    print("finish the four functions first")
