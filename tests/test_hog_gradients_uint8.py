@@ -21,3 +21,12 @@ def test_integer_images_match_their_float_version():
             np.testing.assert_array_equal(got, want)
     float32 = image.astype(np.float32)
     assert image_gradients(float32)[0].dtype == np.float32  # float images keep their dtype
+
+
+def test_orientation_is_below_180_even_for_a_tiny_negative_angle():
+    from scratchface.detection.hog import magnitude_orientation
+
+    # atan2(-5.6e-17, 1) is -5.6e-17 degrees... after % 180 it rounds to exactly 180.0 in float64
+    assert np.rad2deg(np.arctan2(-5.6e-17, 1.0)) % 180 == 180.0
+    _, orientation = magnitude_orientation(np.array([[-5.6e-17, 0.0]]), np.array([[1.0, -1.0]]))
+    assert orientation.tolist() == [[0.0, 0.0]]

@@ -37,12 +37,17 @@ __all__ = [
 #: For each assignment (by the key of :data:`scratchface.check.course.ASSIGNMENTS`), the library
 #: modules (dotted names, and the prefixes of their fast kernels) that implement what the student writes.
 SAME_STEP = {
-    "01_hog": ("scratchface.detection.hog", "scratchface.kernels.hog"),
-    "02_conv": ("scratchface.layers.conv", "scratchface.kernels.conv"),
-    "03_pooling": ("scratchface.layers.pooling", "scratchface.kernels.pooling"),
-    "04_prelu_maxout": ("scratchface.layers.activations",),
-    "05_iou_nms": ("scratchface.detection.nms", "scratchface.kernels.nms"),
-    "06_triplet_mining": ("scratchface.losses.triplet", "scratchface.losses.mining", "scratchface.kernels.distances"),
+    "01_hog": ("scratchface.detection.hog", "scratchface.kernels.hog",
+                "scratchface.kernels.cuda.hog"),
+    "02_conv": ("scratchface.layers.conv", "scratchface.kernels.conv",
+                "scratchface.kernels.cuda.conv"),
+    "03_pooling": ("scratchface.layers.pooling", "scratchface.kernels.pooling",
+                "scratchface.kernels.cuda.pooling"),
+    "04_prelu_maxout": ("scratchface.layers.activations", "scratchface.kernels.cuda.prelu"),
+    "05_iou_nms": ("scratchface.detection.nms", "scratchface.kernels.nms",
+                "scratchface.kernels.cuda.nms"),
+    "06_triplet_mining": ("scratchface.losses.triplet", "scratchface.losses.mining", "scratchface.kernels.distances",
+                "scratchface.kernels.cuda.distances"),
     "07_arcface": ("scratchface.losses.margin",),
     "08_verification_metrics": ("scratchface.recognition.verification",),
 }

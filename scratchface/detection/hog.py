@@ -117,7 +117,9 @@ def magnitude_orientation(g_row, g_col):
     """
     g_row = np.asarray(g_row, dtype=np.float64)
     g_col = np.asarray(g_col, dtype=np.float64)
-    return np.hypot(g_col, g_row), np.rad2deg(np.arctan2(g_row, g_col)) % 180
+    orientation = np.rad2deg(np.arctan2(g_row, g_col)) % 180
+    # a tiny negative angle (g_row = -5.6e-17, g_col = 1) rounds to exactly 180.0 after the modulo: fold it to 0
+    return np.hypot(g_col, g_row), np.where(orientation >= 180, orientation - 180, orientation)
 
 
 # ----------------------------------------------------------------------------- step 3
