@@ -1,11 +1,14 @@
-"""Threshold clustering against SciPy's single linkage; pairwise precision / recall against pair loops."""
+"""Clustering: every method against SciPy or a naive loop on small cases worked by hand; the scores against
+pair / item loops; the default on real collections (Yale, ORL) against the figures in docs/results.md."""
 from itertools import combinations
 
 import numpy as np
 import pytest
 
-from scratchface.recognition.clustering import (connected_components, pairwise_precision_recall,
-                                                threshold_clustering)
+from scratchface.recognition.clustering import (DEFAULT_THRESHOLD, average_linkage, average_linkage_reference,
+                                                chinese_whispers, cluster_faces, connected_components,
+                                                neighbour_pairs, single_linkage, threshold_clustering)
+from scratchface.recognition.clustering_scores import bcubed_precision_recall, pairwise_precision_recall
 
 
 def _same_partition(a, b):
@@ -98,3 +101,161 @@ def test_errors():
         pairwise_precision_recall(np.zeros(3, int), np.zeros(4, int))
     with pytest.raises(ValueError, match="adjacent must be square"):
         connected_components(np.zeros((2, 3), bool))
+
+
+# ----------------------------------------------------------------------------- the new methods
+
+def _blobs(rng, people=6, per=7, spread=0.15, gap=1.0, dim=8):
+    centres = gap * rng.standard_normal((people, dim))
+    labels = np.repeat(np.arange(people), per)
+    return centres[labels] + spread * rng.standard_normal((people * per, dim)), labels
+
+
+def test_neighbour_pairs_equal_brute_force_for_any_block_size(rng):
+    x = rng.standard_normal((23, 3))
+    d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    want = [(i, j) for i in range(23) for j in range(i + 1, 23) if d[i, j] <= 1.2]
+    for block in (1, 4, 7, 23, 100):
+        first, second, dist = neighbour_pairs(x, 1.2, block_size=block)
+        assert list(zip(first.tolist(), second.tolist())) == want
+        np.testing.assert_allclose(dist, [d[i, j] for i, j in want], atol=1e-12)
+
+
+def test_average_linkage_hand_case():
+    # points on a line: 0, 1 | 2.9 | 10, 10.5 ; Euclidean distances
+    x = np.array([[0.0], [1.0], [2.9], [10.0], [10.5]])
+    # threshold 1: {0,1} (d=1), {10,10.5} (0.5); 2.9 is 1.9 from 1 and (2.9+1.9)/2 = 2.4 on average from {0,1}
+    assert average_linkage_reference(x, 1.0).tolist() == [0, 0, 1, 2, 2]
+    assert average_linkage(x, 1.0).tolist() == [0, 0, 1, 2, 2]
+    # threshold 2: single linkage chains 2.9 onto {0,1} (1.9 <= 2); average linkage does not (2.4 > 2)
+    assert single_linkage(x, 2.0).tolist() == [0, 0, 0, 1, 1]
+    assert average_linkage(x, 2.0).tolist() == [0, 0, 1, 2, 2]
+    # threshold 2.4: the mean distance is exactly 2.4, merged
+    assert average_linkage(x, 2.4).tolist() == [0, 0, 0, 1, 1]
+
+
+def test_average_linkage_equals_reference_and_scipy(rng):
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist
+
+    for trial in range(4):
+        x, _ = _blobs(rng, people=5, per=6, spread=0.4, gap=1.0, dim=4)
+        for threshold in (0.3, 0.8, 1.5, 3.0):
+            fast = average_linkage(x, threshold, block_size=7)
+            assert np.array_equal(fast, average_linkage_reference(x, threshold))
+            assert _same_partition(fast, fcluster(linkage(pdist(x), "average"), threshold, "distance"))
+
+
+def test_single_linkage_equals_scipy_in_euclidean_units(rng):
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist
+
+    x, _ = _blobs(rng, spread=0.5)
+    for threshold in (0.2, 0.7, 1.5):
+        ours = single_linkage(x, threshold, block_size=5)
+        assert _same_partition(ours, fcluster(linkage(pdist(x), "single"), threshold, "distance"))
+        assert np.array_equal(ours, threshold_clustering(x, threshold ** 2, impl="reference"))
+
+
+def test_chinese_whispers_hand_cases():
+    # two triangles (side 1) 1.6 apart and a lone point, threshold 1.45: each triangle agrees on one label
+    # within a sweep or two, labels never cross between unconnected groups, the lone point keeps its own
+    h = np.sqrt(3) / 2
+    x = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, h], [2.6, 0.0], [3.6, 0.0], [3.1, h], [9.0, 9.0]])
+    for seed in range(10):
+        assert chinese_whispers(x, 1.45, rng=seed).tolist() == [0, 0, 0, 1, 1, 1, 2]
+    # a face with no neighbour keeps its own label; a lone pair shares one
+    y = np.array([[0.0], [0.1], [5.0]])
+    assert chinese_whispers(y, 0.5).tolist() == [0, 0, 1]
+
+
+def test_chinese_whispers_converges_to_a_fixed_point_and_is_seeded(rng):
+    x, _ = _blobs(rng, people=5, per=8, spread=0.35, gap=1.0, dim=3)
+    first, second, _ = neighbour_pairs(x, 0.8)
+    a = chinese_whispers(x, 0.8, rng=3)
+    assert np.array_equal(a, chinese_whispers(x, 0.8, rng=np.random.default_rng(3)))
+    # at convergence every face holds a most common label among its neighbours (the update rule, checked directly)
+    for i in range(len(x)):
+        nb = np.concatenate([second[first == i], first[second == i]])
+        if nb.size:
+            counts = np.bincount(a[nb], minlength=a.max() + 1)
+            assert counts[a[i]] == counts.max()
+
+
+def test_bcubed_matches_item_loop(rng):
+    t = rng.integers(0, 5, size=40)
+    p = np.where(rng.random(40) < 0.6, t, rng.integers(0, 8, size=40))
+    precision = np.mean([np.sum((p == p[i]) & (t == t[i])) / np.sum(p == p[i]) for i in range(40)])
+    recall = np.mean([np.sum((p == p[i]) & (t == t[i])) / np.sum(t == t[i]) for i in range(40)])
+    got = bcubed_precision_recall(t, p)
+    assert got.precision == pytest.approx(precision) and got.recall == pytest.approx(recall)
+    assert got.f1 == pytest.approx(2 * precision * recall / (precision + recall))
+    # by hand: {0,0,1} in one cluster, {1} alone: precision (2/3+2/3+1/3+1)/4, recall (1+1+1/2+1/2)/4
+    assert bcubed_precision_recall(np.array([0, 0, 1, 1]), np.array([5, 5, 5, 6]))[:2] == \
+        pytest.approx(((2 / 3 + 2 / 3 + 1 / 3 + 1) / 4, 0.75))
+
+
+def test_cluster_faces_leaves_out_low_scores_and_keeps_singletons(rng):
+    x, labels = _blobs(rng, people=3, per=5, spread=0.05, gap=2.0)
+    # a face half way between people 0 and 1: with single linkage it would glue them together
+    bridge = (x[labels == 0].mean(0) + x[labels == 1].mean(0)) / 2
+    lone = x[0] + 50.0
+    e = np.vstack([x, bridge, lone])
+    scores = np.r_[np.full(len(x), 0.99), 0.3, 0.99]
+    out = cluster_faces(e, method="single", threshold=np.linalg.norm(bridge - x[0]) * 1.05, scores=scores,
+                        min_score=0.9)
+    assert out[len(x)] == -1                      # the low-score face is left out
+    assert out[-1] not in out[:len(x)]            # the lone face stays alone
+    assert _same_partition(out[:len(x)], labels)  # the three people stay apart
+    for method in ("average", "single", "chinese_whispers"):
+        assert _same_partition(cluster_faces(x, method=method, threshold=0.5), labels)
+
+
+def test_clustering_bad_input():
+    e = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="threshold must be a finite number >= 0"):
+        cluster_faces(e, threshold=-1.0)
+    with pytest.raises(ValueError, match="method must be one of"):
+        cluster_faces(e, method="kmeans")
+    with pytest.raises(ValueError, match="scores and min_score go together"):
+        cluster_faces(e, scores=np.ones(3))
+    with pytest.raises(ValueError, match=r"scores must have shape \(3,\)"):
+        cluster_faces(e, scores=np.ones(2), min_score=0.5)
+    with pytest.raises(TypeError, match="rng must be an int seed"):
+        chinese_whispers(e, 0.5, rng="seed")
+    with pytest.raises(ValueError, match="must be a 2-D array"):
+        average_linkage(np.zeros(3))
+    # one face, no face: clear, trivial results
+    assert cluster_faces(np.zeros((1, 4))).tolist() == [0]
+    assert cluster_faces(np.zeros((0, 4))).shape == (0,)
+
+
+# ----------------------------------------------------------------------------- real collections
+
+@pytest.fixture(scope="module")
+def face_sets(data_dir):
+    """Yale (all 164) and ORL photos 1, 3, 5, 7, 9 embedded by the pipeline (about a minute)."""
+    from experiments.clustering import embed_largest_faces
+    from scratchface.data.orl import load_orl_faces
+    from scratchface.data.yale import load_yale_faces
+
+    yale = load_yale_faces(data_dir / "yalefaces")
+    y, _, y_kept = embed_largest_faces(yale.images)
+    images, labels = load_orl_faces(data_dir / "orl_faces")
+    odd = (np.arange(len(labels)) % 10) % 2 == 0
+    o, _, o_kept = embed_largest_faces(images[odd])
+    return {"yale": (y, np.asarray(yale.labels)[y_kept]), "orl": (o, labels[odd][o_kept])}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("collection, precision, recall", [("yale", 1.0, 0.919), ("orl", 1.0, 0.927)])
+def test_default_clustering_on_real_collections(face_sets, collection, precision, recall):
+    """docs/results.md: average linkage at 0.45, pairwise P 1.000 / R 0.919 (Yale, 164 photos), 1.000 / 0.927 (ORL odd)."""
+    e, labels = face_sets[collection]
+    scores = pairwise_precision_recall(labels, cluster_faces(e))
+    assert DEFAULT_THRESHOLD == 0.45
+    assert scores.precision == pytest.approx(precision, abs=5e-4)
+    assert scores.recall == pytest.approx(recall, abs=5e-4)
+    # and the old default (single linkage at dlib's 0.6) is as bad as the issue measured
+    old = pairwise_precision_recall(labels, single_linkage(e, 0.6))
+    assert old.precision < 0.2 and old.recall == 1.0

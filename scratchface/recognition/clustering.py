@@ -1,46 +1,88 @@
-"""Clustering faces by a distance threshold, and pairwise precision / recall of a clustering.
+"""Clustering faces by identity: single linkage, average linkage and Chinese whispers.
 
-"Which photos show the same person?" without any labels: join two faces when
-their embeddings are closer than the verification threshold, and call every
-connected group a person. That is **single-linkage** agglomerative clustering
-cut at the threshold: two faces end in one cluster when a chain of faces
-links them, each step at most ``threshold`` apart. It is what photo libraries
-do ("people" albums) and what ``scratchface cluster DIR`` prints.
+"Which photos show the same person?" without any labels. Every method here
+starts from the same graph: faces are nodes, and two faces are joined when
+their embeddings are at most ``threshold`` apart (Euclidean distance, the
+units of :func:`scratchface.recognition.pipeline.verify`). The methods differ
+in what they do with it:
 
-A clustering is scored on pairs of faces: **pairwise precision** is the
-fraction of the pairs put together that really are one person, **pairwise
-recall** the fraction of the same-person pairs that were put together. With
-the contingency counts :math:`n_{ij}` (faces of person :math:`i` in cluster
-:math:`j`), cluster sizes :math:`b_j` and person sizes :math:`a_i`:
+* **single linkage** (:func:`single_linkage`): every connected group of the
+  graph is a person. One close pair between two people is enough to chain
+  them, and chains grow with the collection: at dlib's verification threshold
+  0.6, whole groups of people end up in one cluster.
+* **average linkage** (:func:`average_linkage`, the default): start with every
+  face alone and repeatedly merge the two clusters whose *mean* pairwise
+  distance is smallest, while it is at most ``threshold``:
 
-.. math::
+  .. math::
 
-    \\text{precision} = \\frac{\\sum_{ij} \\binom{n_{ij}}{2}}{\\sum_j \\binom{b_j}{2}}, \\qquad
-    \\text{recall} = \\frac{\\sum_{ij} \\binom{n_{ij}}{2}}{\\sum_i \\binom{a_i}{2}} .
+      d(A, B) = \\frac{1}{|A|\\,|B|} \\sum_{a \\in A} \\sum_{b \\in B} \\lVert e_a - e_b \\rVert .
+
+  A merge needs the two groups to be close on the whole, not through one
+  pair, so it does not chain. Since :math:`d(A, B) \\le t` implies that some
+  pair of :math:`A \\times B` is within :math:`t`, an average-linkage cluster
+  never spans two connected groups of the graph: average linkage is run
+  exactly inside each group, and the ``n x n`` matrix of the whole
+  collection is never formed (the graph comes from a blocked search, one
+  block of rows of distances at a time).
+* **Chinese whispers** (:func:`chinese_whispers`; Biemann 2006, the method of
+  dlib's ``chinese_whispers_clustering``): every face starts as its own label;
+  in random order, each face takes the label most common among its
+  neighbours, for a number of sweeps.
+
+Singletons stay alone with every method (a face with no neighbour within the
+threshold is never merged). Faces that are not faces (low detection scores)
+are best left out before clustering: :func:`cluster_faces` does so with
+``min_score``.
+
+The default threshold and method were chosen on ORL people 1-20 and checked
+on the other collections; the comparison is in ``docs/results.md``
+(``python -m experiments.clustering``).
 
 References
 ----------
-Otto, Wang, Jain, "Clustering millions of faces by identity", TPAMI 2018
-(pairwise precision / recall, section 5).
+Otto, Wang, Jain, "Clustering millions of faces by identity", TPAMI 2018.
+Biemann, "Chinese whispers: an efficient graph clustering algorithm", TextGraphs 2006.
+King, dlib ``chinese_whispers`` (dlib/clustering/chinese_whispers.h).
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+import numbers
 
 import numpy as np
 
-from .._validation import check_array, check_choice, check_float_array
-from .distances import pairwise_distances
+from .._validation import check_array, check_choice, check_float_array, check_positive_int
+from .distances import nearest_neighbors, pairwise_distances
 
-__all__ = ["threshold_clustering", "connected_components", "PairwiseScores", "pairwise_precision_recall"]
+__all__ = ["DEFAULT_THRESHOLD", "METHODS", "connected_components", "threshold_clustering", "neighbour_pairs",
+           "single_linkage", "average_linkage", "average_linkage_reference", "chinese_whispers", "cluster_faces"]
+
+#: Euclidean distance between two dlib descriptors below which faces may share a cluster.
+#: Chosen on ORL people 1-20 (pairwise F-measure of average linkage); see docs/results.md.
+DEFAULT_THRESHOLD = 0.45
+METHODS = ("average", "single", "chinese_whispers")
 
 
-class PairwiseScores(NamedTuple):
-    """Pairwise scores of a clustering against the true identities."""
-    precision: float  #: same-person pairs among the pairs clustered together (1.0 when none are)
-    recall: float     #: clustered-together pairs among the same-person pairs (1.0 when there are none)
-    f1: float         #: harmonic mean of the two
+def _check_embeddings(embeddings):
+    check_float_array(embeddings, "embeddings", ndim=2)
+    return np.asarray(embeddings, dtype=np.float64)
 
+
+def _check_threshold(threshold):
+    if not isinstance(threshold, numbers.Real) or isinstance(threshold, bool) or not np.isfinite(threshold) \
+            or threshold < 0:
+        raise ValueError(f"threshold must be a finite number >= 0 (a Euclidean distance), got {threshold!r}")
+    return float(threshold)
+
+
+def _first_appearance(labels):
+    """Renumber labels 0, 1, ... in order of first appearance."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first, kind="stable"), kind="stable")
+    return order[inverse].astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- the graph
 
 def connected_components(adjacent):
     """Connected components of an undirected graph given by a boolean adjacency matrix.
@@ -61,6 +103,12 @@ def connected_components(adjacent):
     n = adjacent.shape[0]
     if adjacent.shape[1] != n:
         raise ValueError(f"adjacent must be square, got shape {adjacent.shape}")
+    first, second = np.nonzero(np.triu(adjacent, k=1) | np.triu(adjacent.T, k=1))
+    return _components(n, first, second)
+
+
+def _components(n, first, second):
+    """Union-find over the edge list ``(first[e], second[e])``: labels in order of each component's first node."""
     parent = np.arange(n)
 
     def find(i):
@@ -69,7 +117,7 @@ def connected_components(adjacent):
             i = parent[i]
         return i
 
-    for i, j in zip(*np.nonzero(np.triu(adjacent, k=1) | np.triu(adjacent.T, k=1))):
+    for i, j in zip(first.tolist(), second.tolist()):
         ri, rj = find(i), find(j)
         if ri != rj:
             parent[max(ri, rj)] = min(ri, rj)
@@ -78,31 +126,80 @@ def connected_components(adjacent):
     return labels.astype(np.int64)
 
 
-def threshold_clustering(embeddings, threshold, *, metric="sqeuclidean", impl="auto"):
-    """Single-linkage clusters: faces chained by distances ``<= threshold`` share a label.
+def _graph_components(n, first, second):
+    """The same labels as :func:`_components`, by SciPy's compiled graph search (for large edge lists)."""
+    from scipy.sparse import coo_matrix  # noqa: PLC0415  (SciPy is imported only where used)
+    from scipy.sparse.csgraph import connected_components as scipy_components  # noqa: PLC0415
+
+    graph = coo_matrix((np.ones(first.size, dtype=np.int8), (first, second)), shape=(n, n))
+    _, labels = scipy_components(graph, directed=False)
+    return _first_appearance(labels)
+
+
+def neighbour_pairs(embeddings, threshold, *, block_size=1024):
+    """Every pair of faces at most ``threshold`` apart, found one block of rows at a time.
 
     Parameters
     ----------
     embeddings : float array, shape (n, D)
     threshold : float
-        In the units of ``metric`` (squared Euclidean by default: use the
-        verification threshold, e.g. from
-        :func:`scratchface.recognition.verification.fit_threshold`).
-    metric : {'sqeuclidean', 'cosine'}
-    impl : {'auto', 'reference', 'numba'}
-        For the distance matrix.
+        Euclidean distance.
+    block_size : int
+        Rows of the distance matrix held at once: memory is ``block_size x n``
+        distances plus the pairs found, never ``n x n``.
+
+    Returns
+    -------
+    first, second : int64 arrays, shape (p,)
+        ``first < second``, in row-major order.
+    distances : float64 array, shape (p,)
+    """
+    e = _check_embeddings(embeddings)
+    threshold = _check_threshold(threshold)
+    block_size = check_positive_int(block_size, "block_size")
+    n = e.shape[0]
+    firsts, seconds, dists = [], [], []
+    for start in range(0, n, block_size):
+        stop = min(start + block_size, n)
+        d = np.sqrt(pairwise_distances(e[start:stop], e[start:], impl="reference"))  # rows start.. vs columns start..
+        rows, cols = np.nonzero(d <= threshold)
+        cols = cols + start
+        keep = cols > rows + start
+        firsts.append(rows[keep] + start)
+        seconds.append(cols[keep])
+        dists.append(d[rows[keep], cols[keep] - start])
+    if not firsts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+    return (np.concatenate(firsts).astype(np.int64), np.concatenate(seconds).astype(np.int64),
+            np.concatenate(dists).astype(np.float64))
+
+
+# ----------------------------------------------------------------------------- single linkage
+
+def single_linkage(embeddings, threshold=DEFAULT_THRESHOLD, *, block_size=1024):
+    """Single-linkage clusters: faces chained by Euclidean distances ``<= threshold`` share a label.
+
+    The connected components of the :func:`neighbour_pairs` graph; equals
+    SciPy's ``fcluster(linkage(x, 'single'), threshold, 'distance')`` up to the
+    numbering.
 
     Returns
     -------
     labels : int64 array, shape (n,)
-        Cluster numbers 0, 1, ... in order of first appearance; an empty
-        input gives an empty array.
+        Cluster numbers 0, 1, ... in order of first appearance.
+    """
+    e = _check_embeddings(embeddings)
+    first, second, _ = neighbour_pairs(e, threshold, block_size=block_size)
+    return _graph_components(e.shape[0], first, second)
 
-    Notes
-    -----
-    Equals SciPy's ``fcluster(linkage(y, 'single'), threshold, 'distance')`` up
-    to the numbering. The full ``n x n`` distance matrix is formed: fine for
-    a few thousand faces.
+
+def threshold_clustering(embeddings, threshold, *, metric="sqeuclidean", impl="auto"):
+    """Single linkage with the threshold in the units of ``metric`` (squared Euclidean by default).
+
+    The form the verification lecture uses (its threshold comes from
+    :func:`scratchface.recognition.verification.fit_threshold`, in squared
+    units); the full ``n x n`` distance matrix is formed, fine for a few thousand
+    faces. :func:`single_linkage` is the same with Euclidean units and bounded memory.
     """
     check_float_array(embeddings, "embeddings", ndim=2)
     check_choice(metric, "metric", ("sqeuclidean", "cosine"))
@@ -115,39 +212,173 @@ def threshold_clustering(embeddings, threshold, *, metric="sqeuclidean", impl="a
     return connected_components(np.asarray(d) <= threshold)
 
 
-def _pairs(counts):
-    counts = np.asarray(counts, dtype=np.int64)
-    return int((counts * (counts - 1) // 2).sum())
+# ----------------------------------------------------------------------------- average linkage
 
+def average_linkage_reference(embeddings, threshold=DEFAULT_THRESHOLD):
+    """Average linkage, exactly as defined: merge the closest two clusters while their mean distance is small.
 
-def pairwise_precision_recall(true_labels, predicted_labels):
-    """Pairwise precision, recall and F1 of a clustering.
-
-    Parameters
-    ----------
-    true_labels : int array, shape (n,)
-        Identities.
-    predicted_labels : int array, shape (n,)
-        Clusters (any integers; only equality matters).
+    The readable version (``O(n^3)``: for a lecture and the tests). Ties go to
+    the pair of clusters that comes first (lowest first members).
 
     Returns
     -------
-    PairwiseScores
+    labels : int64 array, shape (n,)
+        Cluster numbers in order of first appearance.
     """
-    t = np.asarray(true_labels)
-    p = np.asarray(predicted_labels)
-    check_array(t, "true_labels", ndim=1, dtype_kind="iu")
-    check_array(p, "predicted_labels", ndim=1, dtype_kind="iu")
-    if t.shape != p.shape:
-        raise ValueError(f"true_labels and predicted_labels must have one length, got {t.size} and {p.size}")
-    _, ti = np.unique(t, return_inverse=True)
-    _, pi = np.unique(p, return_inverse=True)
-    table = np.zeros((ti.max(initial=-1) + 1, pi.max(initial=-1) + 1), dtype=np.int64)
-    np.add.at(table, (ti, pi), 1)
-    together_and_same = _pairs(table)
-    together = _pairs(table.sum(axis=0))
-    same = _pairs(table.sum(axis=1))
-    precision = together_and_same / together if together else 1.0
-    recall = together_and_same / same if same else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return PairwiseScores(float(precision), float(recall), float(f1))
+    e = _check_embeddings(embeddings)
+    threshold = _check_threshold(threshold)
+    d = np.sqrt(((e[:, None, :] - e[None, :, :]) ** 2).sum(-1))
+    clusters = [[i] for i in range(len(e))]
+    while len(clusters) > 1:
+        best, pair = np.inf, None
+        for a in range(len(clusters)):
+            for b in range(a + 1, len(clusters)):
+                mean = d[np.ix_(clusters[a], clusters[b])].mean()  # d(A, B) of the module docstring
+                if mean < best:
+                    best, pair = mean, (a, b)
+        if best > threshold:
+            break
+        a, b = pair
+        clusters[a] = clusters[a] + clusters.pop(b)
+    labels = np.empty(len(e), dtype=np.int64)
+    for k, members in enumerate(clusters):
+        labels[members] = k
+    return _first_appearance(labels)
+
+
+def average_linkage(embeddings, threshold=DEFAULT_THRESHOLD, *, block_size=1024):
+    """Average linkage cut at ``threshold``, one connected group of the neighbour graph at a time.
+
+    Exact (see the module docstring): equal to :func:`average_linkage_reference`
+    and to SciPy's ``fcluster(linkage(x, 'average'), threshold, 'distance')`` up to
+    the numbering. Inside each group SciPy's ``linkage`` does the merging
+    (``O(m^2)`` memory for a group of ``m`` faces).
+
+    Returns
+    -------
+    labels : int64 array, shape (n,)
+        Cluster numbers 0, 1, ... in order of first appearance.
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage  # noqa: PLC0415  (SciPy is imported only where used)
+    from scipy.spatial.distance import pdist  # noqa: PLC0415
+
+    e = _check_embeddings(embeddings)
+    threshold = _check_threshold(threshold)
+    first, second, _ = neighbour_pairs(e, threshold, block_size=block_size)
+    groups = _graph_components(e.shape[0], first, second)
+    order = np.argsort(groups, kind="stable")
+    labels = np.empty(e.shape[0], dtype=np.int64)
+    next_label = 0
+    for members in np.split(order, np.flatnonzero(np.diff(groups[order])) + 1):
+        if members.size == 0:
+            continue
+        if members.size == 1:
+            sub = np.zeros(1, dtype=np.int64)
+        else:
+            sub = fcluster(linkage(pdist(e[members]), "average"), threshold, "distance") - 1
+        labels[members] = sub + next_label
+        next_label += sub.max() + 1
+    return _first_appearance(labels)
+
+
+# ----------------------------------------------------------------------------- Chinese whispers
+
+def chinese_whispers(embeddings, threshold=DEFAULT_THRESHOLD, *, iterations=100, rng=0, block_size=1024):
+    """Chinese whispers on the neighbour graph (Biemann 2006; dlib's ``chinese_whispers_clustering``).
+
+    Every face starts with a label of its own. Each sweep visits the faces in a
+    random order; a face with neighbours takes the label that is most common
+    among them (edges of weight 1, as dlib's face-clustering example builds them;
+    a tie is broken at random, and a face whose label is among the most common
+    keeps it), so labels spread through dense regions and stop at sparse ones.
+    The sweeps end early once one changes nothing.
+
+    Parameters
+    ----------
+    embeddings : float array, shape (n, D)
+    threshold : float
+        Euclidean distance that makes an edge.
+    iterations : int
+        Sweeps over all faces (dlib: 100).
+    rng : int or numpy.random.Generator
+        Seeds the visiting order: the result is reproducible.
+
+    Returns
+    -------
+    labels : int64 array, shape (n,)
+        Cluster numbers in order of first appearance.
+    """
+    e = _check_embeddings(embeddings)
+    iterations = check_positive_int(iterations, "iterations")
+    if not isinstance(rng, np.random.Generator):
+        if not isinstance(rng, numbers.Integral) or isinstance(rng, bool):
+            raise TypeError(f"rng must be an int seed or a numpy.random.Generator, got {type(rng).__name__}")
+        rng = np.random.default_rng(int(rng))
+    n = e.shape[0]
+    first, second, _ = neighbour_pairs(e, threshold, block_size=block_size)
+    neighbours = [[] for _ in range(n)]
+    for i, j in zip(first.tolist(), second.tolist()):
+        neighbours[i].append(j)
+        neighbours[j].append(i)
+    labels = np.arange(n)
+    for _ in range(iterations):
+        changed = False
+        for i in rng.permutation(n):
+            if not neighbours[i]:
+                continue
+            values, counts = np.unique(labels[neighbours[i]], return_counts=True)
+            best = values[counts == counts.max()]
+            if labels[i] in best:
+                continue  # already a most common label: keep it (a sweep without change ends the loop)
+            new = best[0] if best.size == 1 else rng.choice(best)  # ties: a random one (Biemann)
+            changed = True
+            labels[i] = new
+        if not changed:
+            break
+    return _first_appearance(labels)
+
+
+# ----------------------------------------------------------------------------- one entry point
+
+def cluster_faces(embeddings, *, method="average", threshold=DEFAULT_THRESHOLD, scores=None, min_score=None,
+                  rng=0):
+    """Group face embeddings by identity with one of :data:`METHODS` (what ``scratchface cluster`` runs).
+
+    Parameters
+    ----------
+    embeddings : float array, shape (n, D)
+    method : {'average', 'single', 'chinese_whispers'}
+    threshold : float
+        Euclidean distance (default :data:`DEFAULT_THRESHOLD`).
+    scores, min_score : float array, shape (n,), and float, optional
+        Detection scores: faces scoring below ``min_score`` are left out of the
+        clustering (label -1), so that a false detection cannot join two people.
+    rng : int or Generator
+        Only for Chinese whispers.
+
+    Returns
+    -------
+    labels : int64 array, shape (n,)
+        0, 1, ... in order of first appearance; -1 for faces left out.
+    """
+    e = _check_embeddings(embeddings)
+    check_choice(method, "method", METHODS)
+    threshold = _check_threshold(threshold)
+    keep = np.ones(e.shape[0], dtype=bool)
+    if (scores is None) != (min_score is None):
+        raise ValueError("scores and min_score go together: give both or neither")
+    if scores is not None:
+        scores = np.asarray(scores, dtype=np.float64)
+        if scores.shape != (e.shape[0],):
+            raise ValueError(f"scores must have shape ({e.shape[0]},) (one per embedding), got {scores.shape}")
+        keep = scores >= float(min_score)
+    labels = np.full(e.shape[0], -1, dtype=np.int64)
+    if keep.any():
+        if method == "average":
+            labels[keep] = average_linkage(e[keep], threshold)
+        elif method == "single":
+            labels[keep] = single_linkage(e[keep], threshold)
+        else:
+            labels[keep] = chinese_whispers(e[keep], threshold, rng=rng)
+    return labels
+
