@@ -40,8 +40,8 @@ import tarfile
 
 import numpy as np
 
-from scratchface.models.dlib_resnet import WEIGHTS_PATH
 from scratchface.data.weights import sha256_of_file, write_reproducible_npz
+from scratchface.models.dlib_resnet import WEIGHTS_PATH
 
 __all__ = [
     "MANIFEST_NAME",

@@ -16,7 +16,7 @@ from .backend import get_array_module
 __all__ = [
     "check_array", "check_float_array", "check_finite", "check_positive_int",
     "check_nonnegative_int", "check_int_pair", "check_padding", "check_same_shape",
-    "check_in_range", "check_choice", "check_labels", "check_positive_float",
+    "check_in_range", "check_choice", "check_labels", "check_positive_float", "as_generator",
 ]
 
 
@@ -174,3 +174,22 @@ def check_labels(labels, name: str, n: int, num_classes=None):
         if lo < 0 or hi >= num_classes:
             raise ValueError(f"{name} must be in [0, {num_classes}), got values from {lo} to {hi}")
     return labels
+
+
+def as_generator(rng, name: str = "rng", *, allow_none: bool = False) -> np.random.Generator:
+    """The one rule for seeds: a ``numpy.random.Generator`` from a Generator or an int seed.
+
+    A Generator is used as it is (its state advances: pass the same one on to draw
+    a different stream); an int (not a bool) seeds a new one. ``None`` is refused,
+    so that no result depends on a hidden global state, except where the caller
+    allows it (``allow_none=True``: weight initialisation, where ``None`` means a
+    fresh unseeded stream, as PyTorch's modules draw from its global one).
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
+        return np.random.default_rng(int(rng))
+    if rng is None and allow_none:
+        return np.random.default_rng()
+    raise TypeError(f"{name} must be a numpy.random.Generator or an int seed, got {_describe(rng)} "
+                    f"(results here are seeded: pass {name}=0 or np.random.default_rng(0))")

@@ -22,6 +22,7 @@ import os
 import numpy as np
 
 from ._validation import check_choice
+from .backend import to_host
 
 __all__ = ["read_image", "as_array", "as_rgb", "as_gray"]
 
@@ -61,7 +62,6 @@ def as_array(image, name: str = "image") -> np.ndarray:
         image = np.asarray(image)
     if not isinstance(image, np.ndarray):
         if hasattr(image, "__array__") or hasattr(image, "__cuda_array_interface__"):
-            from .backend import to_host
             image = to_host(image)
         else:
             raise TypeError(f"{name} must be a file path, a PIL image or an array, got {type(image).__name__}")

@@ -20,7 +20,8 @@ import pathlib
 import sys
 
 from ._core import DEFAULT_TIMEOUT, checker_names
-from .sandbox import DEFAULT_MEMORY_MB
+from .grade import grade_file, grade_folder, score_table, write_csv, write_json
+from .sandbox import DEFAULT_MEMORY_MB, defined_functions, run_isolated
 
 
 def load_student_file(path):
@@ -48,7 +49,6 @@ def _limits(parser):
 
 
 def grade_main(argv):
-    from .grade import grade_folder, score_table, write_csv, write_json
 
     parser = argparse.ArgumentParser(prog="python -m scratchface.check grade",
                                      description="Grade a folder of submissions (one .py or .ipynb per student).")
@@ -103,7 +103,6 @@ def main(argv=None):
     if args.function not in defined:
         print(f"error: {args.student_file} defines no function {args.function!r}", file=sys.stderr)
         return 2
-    from .sandbox import run_isolated
 
     result = run_isolated(args.student_file, args.function, timeout=args.timeout, memory_mb=args.memory)
     print(result)
@@ -112,7 +111,6 @@ def main(argv=None):
 
 def _defined(path):
     """The functions the file defines, or an exit code after printing why it cannot be read."""
-    from .sandbox import defined_functions
 
     try:
         return defined_functions(path)
@@ -125,7 +123,6 @@ def _defined(path):
 
 
 def _check_all(path, args):
-    from .grade import grade_file, score_table
 
     defined = _defined(path)
     if isinstance(defined, int):

@@ -16,14 +16,15 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-import pathlib
 import signal
-import sysconfig
 import threading
-import traceback
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ._frames import student_location
+from ._honesty import delegation
+from .course import DEPENDS_ON
 
 __all__ = ["Problem", "CheckResult", "register", "checker_names", "get_checker", "check", "compare",
            "call_student", "run_checker", "VariantHint", "student_location", "CheckTimeout", "DEFAULT_TIMEOUT"]
@@ -199,7 +200,6 @@ def run_checker(name, student_fn, namespace, *, timeout=DEFAULT_TIMEOUT) -> Chec
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                 or not timeout > 0):
         raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
-    from ._honesty import delegation  # imported here: _honesty reads the library table lazily
 
     borrowed = delegation(name, student_fn, namespace)
     if borrowed:
@@ -267,7 +267,6 @@ def _mentions(fn, word) -> bool:
 def _blame_helpers(result, name, student_fn, namespace, timeout):
     """When ``name`` relies on another student function that fails its own check (the loss calls
     ``arcface_target``; a backward's check runs the student's forward), say to fix that one first."""
-    from .course import DEPENDS_ON
 
     if not hasattr(namespace, "get"):
         return
@@ -311,39 +310,6 @@ def _guarded(timeout):
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
-
-
-def _library_dirs():
-    paths = {str(pathlib.Path(__file__).resolve().parents[1])}  # the scratchface package
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        with contextlib.suppress(KeyError):
-            paths.add(str(pathlib.Path(sysconfig.get_paths()[key]).resolve()))
-    return tuple(sorted(paths))
-
-
-_LIBRARY_DIRS = _library_dirs()
-
-
-def is_library_file(filename) -> bool:
-    """True for scratchface's, NumPy's and Python's own files (not the student's)."""
-    if not filename or filename.startswith("<frozen") or filename.startswith("<__array_function__"):
-        return True
-    if filename.startswith("<"):
-        return False  # code typed into an interpreter or exec-ed from a string: the student's
-    with contextlib.suppress(OSError, ValueError):
-        filename = str(pathlib.Path(filename).resolve())
-    return filename.startswith(_LIBRARY_DIRS)
-
-
-def student_location(tb) -> str:
-    """`` (in FILE, line N, in FUNCTION: code)`` for the innermost frame of ``tb`` in the student's
-    code (not NumPy's, not the checker's), or ``''`` when there is none."""
-    frames = [f for f in traceback.extract_tb(tb) if not is_library_file(f.filename)]
-    if not frames:
-        return ""
-    frame = frames[-1]
-    text = f": {frame.line.strip()}" if frame.line else ""
-    return f" (in {pathlib.Path(frame.filename).name}, line {frame.lineno}, in {frame.name}{text})"
 
 
 def call_student(result: CheckResult, fn, *args, case="", **kwargs):

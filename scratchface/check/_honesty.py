@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import types
 
-from ._core import is_library_file
+from ._frames import is_library_file
+from ._library import SAME_STEP
+from .course import assignment_of
 
 __all__ = ["delegation"]
 
 
 def _forbidden_modules(name):
-    from ._library import SAME_STEP
-    from .course import assignment_of
-
     try:
         return SAME_STEP.get(assignment_of(name), ())
     except ValueError:  # a checker outside the course table: nothing is forbidden

@@ -15,13 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._library import (
-    maxout_backward,
-    maxout_forward,
-    prelu_backward,
-    prelu_forward,
-    numerical_gradient,
-)
 from ._core import CheckResult, register
 from ._layer_checks import (
     Outputs,
@@ -32,6 +25,13 @@ from ._layer_checks import (
     stops_at_stubs,
     unpack,
     variant_hint,
+)
+from ._library import (
+    maxout_backward,
+    maxout_forward,
+    numerical_gradient,
+    prelu_backward,
+    prelu_forward,
 )
 
 __all__ = [

@@ -21,9 +21,9 @@ import math
 
 import numpy as np
 
+from ._core import CheckResult, compare, register
 from ._library import margin_module as _margin
 from ._library import numerical_gradient
-from ._core import CheckResult, compare, register
 from ._variants import (
     compare_scalar,
     run_backward,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._library import conv2d_reference_backward, conv2d_reference_forward, numerical_gradient
 from ._core import CheckResult, VariantHint, register
 from ._layer_checks import (
     Outputs,
@@ -26,6 +25,7 @@ from ._layer_checks import (
     unpack,
     variant_hint,
 )
+from ._library import conv2d_reference_backward, conv2d_reference_forward, numerical_gradient
 
 __all__ = ["CONV_CASES", "conv2d_backward_checker", "conv2d_forward_checker"]
 

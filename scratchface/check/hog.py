@@ -17,12 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._library import (
-    cell_histograms,
-    image_gradients,
-    magnitude_orientation,
-    normalize_block,
-)
 from ._core import CheckResult, register
 from ._layer_checks import (
     Outputs,
@@ -32,6 +26,12 @@ from ._layer_checks import (
     stops_at_stubs,
     unpack,
     variant_hint,
+)
+from ._library import (
+    cell_histograms,
+    image_gradients,
+    magnitude_orientation,
+    normalize_block,
 )
 
 __all__ = [

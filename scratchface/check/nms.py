@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._library import nms_module as _ref
 from ._core import CheckResult, compare, register
+from ._library import nms_module as _ref
 from ._variants import compare_indices, run_student, shape_of, variant_hint
 
 __all__ = ["iou_variant", "greedy_nms_variant", "check_iou", "check_nms"]

@@ -17,14 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._library import (
-    avg_pool2d_forward,
-    l2_pool2d_backward,
-    l2_pool2d_forward,
-    max_pool2d_backward,
-    max_pool2d_forward,
-    numerical_gradient,
-)
 from ._core import CheckResult, VariantHint, register
 from ._layer_checks import (
     Outputs,
@@ -35,6 +27,14 @@ from ._layer_checks import (
     stops_at_stubs,
     unpack,
     variant_hint,
+)
+from ._library import (
+    avg_pool2d_forward,
+    l2_pool2d_backward,
+    l2_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+    numerical_gradient,
 )
 
 __all__ = [

@@ -31,7 +31,8 @@ import signal
 import tempfile
 import time
 
-from ._core import DEFAULT_TIMEOUT, CheckResult, Problem, is_library_file, run_checker
+from ._core import DEFAULT_TIMEOUT, CheckResult, Problem, run_checker
+from ._frames import is_library_file, student_location
 
 __all__ = ["load_cells", "definitions", "defined_functions", "load_namespace", "run_isolated",
            "DEFAULT_MEMORY_MB"]
@@ -150,7 +151,6 @@ def _child(path, name, timeout, memory_mb, crash_log, conn):
         with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
             namespace = load_namespace(path)
     except BaseException as error:  # a file that does not import: the student's error, in words
-        from ._core import student_location
 
         conn.send(("setup", f"{pathlib.Path(path).name} did not load: {type(error).__name__}: {error}"
                             f"{student_location(error.__traceback__)}"))

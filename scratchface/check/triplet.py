@@ -22,10 +22,10 @@ import functools
 
 import numpy as np
 
+from ._core import CheckResult, compare, register
 from ._library import mining_module as _mining
 from ._library import numerical_gradient
 from ._library import triplet_module as _triplet
-from ._core import CheckResult, compare, register
 from ._variants import (
     compare_indices,
     compare_scalar,

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._library import verification_module as _ref
 from ._core import CheckResult, compare, register
+from ._library import verification_module as _ref
 from ._variants import compare_scalar, first_matching, run_student, variant_hint
 
 __all__ = ["val_far_variant", "val_at_far_variant", "fit_threshold_variant", "kfold_accuracy_variant",

@@ -26,9 +26,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_array, check_choice, check_float_array, check_positive_int
+from .._validation import as_generator, check_array, check_choice, check_float_array, check_positive_int
 
-__all__ = ["Pairs", "as_rng", "split_by_person", "make_pairs", "gallery_probe_split", "pair_distances", "pk_batches"]
+__all__ = ["Pairs", "split_by_person", "make_pairs", "gallery_probe_split", "pair_distances", "pk_batches"]
 
 
 class Pairs(NamedTuple):
@@ -37,16 +37,6 @@ class Pairs(NamedTuple):
     second: np.ndarray   #: (P,) int64 index of the second image (``first < second``)
     same: np.ndarray     #: (P,) bool, True when both images show the same person
     fold: np.ndarray     #: (P,) int64 fold number in ``[0, n_folds)``
-
-
-def as_rng(rng) -> np.random.Generator:
-    """A ``numpy.random.Generator`` from a generator or an int seed (``None`` is refused: seed it)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"rng must be a numpy.random.Generator or an int seed, got {type(rng).__name__} "
-                    "(results here are always seeded: pass rng=0 or np.random.default_rng(0))")
 
 
 def _check_labels(labels):
@@ -87,7 +77,7 @@ def split_by_person(labels, *, test_people, rng=0):
         if k >= people.size:
             raise ValueError(f"test_people must leave at least one training person: there are "
                              f"{people.size} people, got test_people={k}")
-        held_out = as_rng(rng).choice(people, size=k, replace=False)
+        held_out = as_generator(rng).choice(people, size=k, replace=False)
     else:
         held_out = np.unique(np.asarray(test_people))
         if held_out.size == 0 or held_out.dtype.kind not in "iu":
@@ -136,7 +126,7 @@ def make_pairs(labels, *, n_folds=10, rng=0, max_same_per_person=None):
     """
     labels = _check_labels(labels)
     n_folds = check_positive_int(n_folds, "n_folds")
-    rng = as_rng(rng)
+    rng = as_generator(rng)
     people, counts = np.unique(labels, return_counts=True)
     if people.size < 2:
         raise ValueError(f"make_pairs needs at least two people, got {people.size}")
@@ -183,7 +173,7 @@ def gallery_probe_split(labels, *, per_person=1, rng=0):
     """
     labels = _check_labels(labels)
     per_person = check_positive_int(per_person, "per_person")
-    rng = as_rng(rng)
+    rng = as_generator(rng)
     gallery = []
     for person in np.unique(labels):
         mine = np.flatnonzero(labels == person)
@@ -254,7 +244,7 @@ def pk_batches(labels, people_per_batch, images_per_person, rng):
     check_array(labels, "labels", ndim=1, dtype_kind="iu")
     people_per_batch = check_positive_int(people_per_batch, "people_per_batch")
     images_per_person = check_positive_int(images_per_person, "images_per_person")
-    rng = as_rng(rng)
+    rng = as_generator(rng)
     people = rng.permutation(np.unique(labels))
     batches = []
     for start in range(0, len(people), people_per_batch):

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_array, check_in_range, check_positive_int
+from .._validation import as_generator, check_array, check_in_range, check_positive_int
 from ..layers.activations import relu_forward
 from ..layers.conv import conv2d_forward
 from ..layers.pooling import max_pool2d_forward
@@ -104,7 +104,7 @@ class WindowClassifier(Module):
 
     def __init__(self, rng, *, hidden=32, dtype=np.float32):
         super().__init__()
-        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        rng = as_generator(rng)
         self.features = Sequential({
             "conv1": L.Conv2d(3, 8, 3, rng=rng, dtype=dtype), "relu1": L.ReLU(), "pool1": L.MaxPool2d(2),
             "conv2": L.Conv2d(8, 16, 2, rng=rng, dtype=dtype), "relu2": L.ReLU(), "pool2": L.MaxPool2d(2)})

@@ -27,6 +27,7 @@ import numbers
 import numpy as np
 
 from .._validation import check_choice, check_int_pair, check_positive_int
+from ..image import as_array
 
 __all__ = [
     "BINNINGS",
@@ -354,7 +355,6 @@ def _float_dtype(dtype):
 def _prepare_image(image, channel_axis):
     """Validate and bring the image to float ``(H, W)`` or ``(H, W, C)``."""
     if not isinstance(image, np.ndarray):
-        from ..image import as_array  # paths, PIL images, CuPy arrays
         image = as_array(image)
     if image.dtype.kind not in "buif":
         raise TypeError(f"image must have a numeric dtype, got {image.dtype}")

@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_positive_int
+from .._validation import as_generator, check_positive_int
 from ..data.dlib_faces import load_dlib_faces
 from ..data.orl import load_orl_faces
 from ..image import as_rgb, read_image
@@ -290,7 +290,7 @@ class TrainablePNet(Module):
 
     def __init__(self, rng, *, landmarks=True, dtype=np.float32):
         super().__init__()
-        rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+        rng = as_generator(rng)
         trunk = {}
         for layer in PNET_TRUNK:
             name, kind = layer[:2]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_array, check_choice, check_in_range
-from ..backend import is_cupy_array
+from ..backend import is_cupy_array, to_device, to_host
 
 __all__ = ["iou", "nms"]
 
@@ -94,7 +94,6 @@ def _nms_cuda(boxes, scores, iou_threshold, mode, offset, impl):
     iou_threshold = check_in_range(iou_threshold, "iou_threshold", 0.0, 1.0)
     check_choice(mode, "mode", ("union", "min"))
     if _check_offset(offset):  # the GPU kernel has no +1 convention: run it on the host
-        from ..backend import to_device, to_host  # noqa: PLC0415
         return to_device(nms(to_host(boxes), to_host(scores), iou_threshold, mode, offset=offset))
     from ..kernels.cuda.nms import nms_cuda  # noqa: PLC0415  (imports CuPy and numba.cuda: lazily)
     return nms_cuda(boxes, scores, iou_threshold, mode)

@@ -30,11 +30,9 @@ Coordinate Descent Method for Large-scale Linear SVM", ICML 2008 (Algorithm 1).
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from .._validation import check_array, check_choice, check_positive_float, check_positive_int
+from .._validation import as_generator, check_array, check_choice, check_positive_float, check_positive_int
 
 __all__ = ["LinearSVM", "hinge_objective"]
 
@@ -146,7 +144,7 @@ class LinearSVM:
         upper = self._sample_c(y_pm, self.classes_)
         xa = np.ascontiguousarray(self._augment(np.asarray(x, dtype=np.float64)))
         alpha, w, n_iter, converged = _dual_coordinate_descent(
-            xa, y_pm, upper, self.tol, self.max_iter, _generator(self.random_state), self.impl)
+            xa, y_pm, upper, self.tol, self.max_iter, as_generator(self.random_state, "random_state"), self.impl)
         self.dual_coef_ = alpha
         self.n_iter_, self.converged_ = n_iter, converged
         if self.fit_intercept:
@@ -181,14 +179,6 @@ class LinearSVM:
         return hinge_objective(self.coef_, self.intercept_, np.asarray(x, dtype=np.float64), y_pm,
                                self._sample_c(y_pm, self.classes_), self.intercept_scaling,
                                self.fit_intercept)
-
-
-def _generator(random_state):
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        return np.random.default_rng(int(random_state))
-    raise TypeError(f"random_state must be an int or a numpy Generator, got {random_state!r}")
 
 
 def _dual_coordinate_descent(x, y, upper, tol, max_iter, rng, impl="auto"):

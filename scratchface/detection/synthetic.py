@@ -45,10 +45,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_positive_int
+from .._validation import as_generator, check_positive_int
 from ..data.dlib_faces import dlib_faces_dir
 from ..data.orl import load_orl_faces
-from ..data.pairs import as_rng
 from ..data.yale import load_yale_faces
 from ..image import as_rgb
 from .evaluation import face_heights
@@ -263,7 +262,7 @@ def synthetic_face_scenes(n_images, *, rng, image_size=(256, 256), size_bands=((
     """
     n_images, image_size, bands, faces_per_image = _check_arguments(n_images, image_size, size_bands,
                                                                     faces_per_image)
-    rng = as_rng(rng)
+    rng = as_generator(rng)
     if data_dir is not None:
         data_dir = pathlib.Path(data_dir)
     return _scenes(n_images, rng, image_size, bands, faces_per_image, data_dir)

@@ -6,12 +6,11 @@ reproduced exactly.
 """
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_float_array, check_in_range
+from .._validation import as_generator, check_float_array, check_in_range
 from ..backend import get_array_module, is_cupy_array
 from ..gradcheck import GradcheckCase
 from ._common import check_cache, check_dout
@@ -24,16 +23,6 @@ class DropoutCache(NamedTuple):
     mask: object      # shape of x: 0 for a dropped unit, 1 / (1 - p) for a kept one; or None
     shape: tuple
     dtype: object
-
-
-def _generator(rng):
-    """A NumPy ``Generator`` from a generator or an int seed."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
-        return np.random.default_rng(int(rng))
-    raise TypeError("rng must be a numpy.random.Generator (np.random.default_rng(seed)) or an int seed, "
-                    f"got {type(rng).__name__} {rng!r}"[:160])
 
 
 def dropout_forward(x, *, p=0.5, training=True, rng=None):
@@ -88,7 +77,7 @@ def dropout_forward(x, *, p=0.5, training=True, rng=None):
     if rng is None:
         raise ValueError("dropout in training mode needs rng=: a numpy.random.Generator "
                          "(np.random.default_rng(seed)) or an int seed (no global random state)")
-    keep = _generator(rng).random(x.shape) >= p            # True with probability 1 - p
+    keep = as_generator(rng).random(x.shape) >= p            # True with probability 1 - p
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
     mask = (keep * scale).astype(x.dtype)
     if is_cupy_array(x):

@@ -22,6 +22,7 @@ import numpy as np
 
 from .._validation import check_array, check_float_array, check_positive_float
 from ..backend import get_array_module, to_host
+from ..detection.svm import LinearSVM
 from ..gradcheck import GradcheckCase
 from ._common import check_batch
 
@@ -203,8 +204,6 @@ def fit_chi_square_weights(f1, f2, same, *, C=1.0, class_weight=None):
     ChiSquareVerifier
         ``weights`` (D,) = the SVM's :math:`w`, ``threshold`` = :math:`-b`.
     """
-    from ..detection.svm import LinearSVM  # noqa: PLC0415  (written by the HOG/SVM part)
-
     v = to_host(chi_square_vectors(f1, f2))
     same = np.asarray(to_host(same))
     check_array(same, "same", ndim=1, dtype_kind="biu")

@@ -34,8 +34,7 @@ import numpy as np
 from .._validation import check_choice, check_float_array, check_labels, check_positive_float
 from ..backend import get_array_module, to_host
 from ..gradcheck import GradcheckCase
-from ._common import (as_index_array, check_batch, l2_normalize_backward,
-                      l2_normalize_forward, reduce_losses)
+from ._common import as_index_array, check_batch, l2_normalize_backward, l2_normalize_forward, reduce_losses
 from .mining import pairwise_squared_distances
 
 __all__ = ["lmle_quintuplets", "lmle_loss_forward", "lmle_loss_backward",

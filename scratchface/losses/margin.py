@@ -41,12 +41,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import (check_float_array, check_in_range, check_labels, check_positive_float,
-                           check_positive_int)
+from .._validation import check_float_array, check_in_range, check_labels, check_positive_float, check_positive_int
 from ..backend import get_array_module
 from ..gradcheck import GradcheckCase
-from ._common import (l2_normalize_backward, l2_normalize_forward, softmax_cross_entropy_backward,
-                      softmax_cross_entropy_forward)
+from ._common import (
+    l2_normalize_backward,
+    l2_normalize_forward,
+    softmax_cross_entropy_backward,
+    softmax_cross_entropy_forward,
+)
 
 __all__ = [
     "softmax_loss_forward", "softmax_loss_backward",

@@ -28,6 +28,7 @@ import numpy as np
 
 from .._validation import check_choice, check_float_array, check_labels, check_positive_float
 from ..backend import to_host
+from ..recognition.distances import squared_euclidean_distances
 
 __all__ = ["batch_all_triplets", "batch_hard_triplets", "semi_hard_triplets",
            "pairwise_squared_distances"]
@@ -53,7 +54,6 @@ def _check(embeddings, labels):
 
 def pairwise_squared_distances(embeddings):
     """``d[i, j] = ||e_i - e_j||^2`` for one batch (float64, clamped >= 0, zero diagonal)."""
-    from ..recognition.distances import squared_euclidean_distances  # noqa: PLC0415
 
     e = to_host(embeddings).astype(np.float64)
     return squared_euclidean_distances(e, impl="reference")

@@ -18,8 +18,11 @@ from typing import NamedTuple
 import numpy as np
 
 from .._validation import check_choice, check_positive_int
+from ..image import read_image
 from ..layers.activations import relu_backward, relu_forward
 from ..layers.dense import dense_backward, dense_forward
+from ..nn.module import Parameter
+from ..nn.optim import Adam
 from . import margin as _margin
 
 __all__ = ["TOY_LOSSES", "load_orl_people", "train_toy_features", "plot_toy_features", "ToyResult"]
@@ -62,8 +65,6 @@ def load_orl_people(root, people=8, *, block=4):
     x : float64 array, shape (10 * people, 112 // block * (92 // block)), values in [0, 1]
     labels : int64 array, shape (10 * people,)
     """
-    from ..image import read_image  # noqa: PLC0415
-
     people = check_positive_int(people, "people")
     block = check_positive_int(block, "block")
     if people > 40:
@@ -123,8 +124,6 @@ def train_toy_features(x, labels, *, loss="arcface", dim=2, hidden=64, iteration
     }
     if loss == "softmax":
         params["bc"] = np.zeros(n_classes)
-    from ..nn.module import Parameter  # noqa: PLC0415
-    from ..nn.optim import Adam  # noqa: PLC0415
 
     trainable = {k: Parameter(v) for k, v in params.items()}
     optimizer = Adam(list(trainable.values()), lr=lr)

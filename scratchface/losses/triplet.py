@@ -29,8 +29,14 @@ from typing import NamedTuple
 from .._validation import check_float_array, check_positive_float
 from ..backend import get_array_module
 from ..gradcheck import GradcheckCase
-from ._common import (as_index_array, check_batch, check_reduction, l2_normalize_backward,
-                      l2_normalize_forward, reduce_losses)
+from ._common import (
+    as_index_array,
+    check_batch,
+    check_reduction,
+    l2_normalize_backward,
+    l2_normalize_forward,
+    reduce_losses,
+)
 
 __all__ = ["triplet_loss_forward", "triplet_loss_backward", "triplet_loss",
            "mined_triplet_loss_forward", "mined_triplet_loss_backward", "gradcheck_cases"]

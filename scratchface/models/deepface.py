@@ -47,9 +47,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_in_range, check_int_pair, check_positive_int
+from .._validation import as_generator, check_in_range, check_int_pair, check_positive_int
 from ..nn import Conv2d, Dense, Dropout, Flatten, LocallyConnected2d, MaxPool2d, ReLU, Sequential
-from ..nn.init import as_generator
 from ..nn.module import check_input_shape
 from .facenet import FaceNetwork, scaled_channels
 
@@ -101,7 +100,7 @@ def deepface(input_size=152, num_classes=4030, *, dropout=0.0, width_divisor=1, 
     num_classes = check_positive_int(num_classes, "num_classes")
     dropout = check_in_range(dropout, "dropout", 0.0, 1.0, inclusive=(True, False))
     width_divisor = check_positive_int(width_divisor, "width_divisor")
-    rng = as_generator(rng)
+    rng = as_generator(rng, allow_none=True)
     p = dict(rng=rng, dtype=dtype, init=init)
     layers, c, shape = {}, 3, (3, h, w)
     for name, kind, filters, k, stride in DEEPFACE_LAYERS:

@@ -50,9 +50,9 @@ import os
 
 import numpy as np
 
-from ..data.weights import check_weight_shapes, read_verified_npz, resolve_weights_path
 from .._validation import check_array, check_float_array, check_positive_int
 from ..backend import get_array_module
+from ..data.weights import check_weight_shapes, read_verified_npz, resolve_weights_path
 from ..layers.activations import relu_forward
 from ..layers.conv import conv2d_forward
 from ..layers.dense import dense_forward

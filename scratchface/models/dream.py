@@ -42,10 +42,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_float_array, check_positive_int
+from .._validation import as_generator, check_float_array, check_positive_int
 from ..backend import get_array_module
 from ..nn import Dense, L2Normalize, Module, ReLU, Sequential
-from ..nn.init import as_generator
 
 __all__ = ["yaw_gate", "DreamBlock", "DreamNetwork", "attach_dream"]
 
@@ -113,7 +112,7 @@ class DreamBlock(Module):
         super().__init__()
         self.dim = check_positive_int(dim, "dim")
         self.hidden = self.dim if hidden is None else check_positive_int(hidden, "hidden")
-        rng = as_generator(rng)
+        rng = as_generator(rng, allow_none=True)
         self.residual = Sequential(dict(fc1=Dense(self.dim, self.hidden, rng=rng, dtype=dtype, init=init),
                                         relu1=ReLU(),
                                         fc2=Dense(self.hidden, self.dim, rng=rng, dtype=dtype, init=init),

@@ -43,7 +43,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import nn
-from .._validation import check_float_array, check_in_range, check_positive_int
+from .._validation import as_generator, check_float_array, check_in_range, check_positive_int
 from ..data.weights import read_verified_npz, resolve_weights_path, write_reproducible_npz
 from ..losses.sigmoid_cross_entropy import sigmoid_cross_entropy_backward, sigmoid_cross_entropy_forward
 from ..nn.optim import Adam
@@ -85,7 +85,7 @@ def part_network(rng, *, dtype=np.float32):
     rng : numpy.random.Generator or int
         Seeds the initialisation.
     """
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = as_generator(rng, allow_none=True)
     return nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1, rng=rng, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(16, 32, 3, padding=1, rng=rng, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
@@ -159,7 +159,7 @@ def train_part_network(crops, targets, *, rng, epochs=8, batch_size=64, lr=2e-3,
         raise ValueError(f"crops and targets must have as many samples, got {len(crops)} and {len(targets)}")
     epochs = check_positive_int(epochs, "epochs")
     check_in_range(lr, "lr", 0.0, 1.0, inclusive=(False, True))
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = as_generator(rng, allow_none=True)
     net = part_network(rng)
     optimiser = Adam(net.parameters(), lr=lr)
     targets = np.asarray(targets, np.float32)

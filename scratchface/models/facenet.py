@@ -74,10 +74,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_int_pair, check_positive_int
-from ..nn import (LRN, AvgPool2d, Conv2d, Dense, Flatten, Inception, L2Normalize, Maxout, MaxPool2d, ReLU,
-                  Sequential)
-from ..nn.init import as_generator
+from .._validation import as_generator, check_int_pair, check_positive_int
+from ..nn import LRN, AvgPool2d, Conv2d, Dense, Flatten, Inception, L2Normalize, Maxout, MaxPool2d, ReLU, Sequential
 from ..nn.module import check_input_shape
 from ..nn.summary import print_summary, summary
 
@@ -216,7 +214,7 @@ def nn1(input_size=220, embedding_dim=128, *, width_divisor=1, rng=None, dtype=n
     """
     embedding_dim, width_divisor = _check_common(embedding_dim, width_divisor)
     h, w = check_int_pair(input_size, "input_size")
-    p = dict(rng=as_generator(rng), dtype=dtype, init=init)
+    p = dict(rng=as_generator(rng, allow_none=True), dtype=dtype, init=init)
     layers, c = {}, 3
     for row in NN1_TABLE:
         name = row[0]
@@ -291,7 +289,7 @@ def _inception_net(input_size, embedding_dim, *, architecture, divisor, blocks, 
     flatten -> fc ``head_hidden`` + ReLU -> fc -> L2 (our NNS1/NNS2).
     """
     h, w = check_int_pair(input_size, "input_size")
-    p = dict(rng=as_generator(rng), dtype=dtype, init=init)
+    p = dict(rng=as_generator(rng, allow_none=True), dtype=dtype, init=init)
     rows = {row.name: row for row in NN2_TABLE["blocks"]}
     layers = {}
     stem_divisor = divisor if stem_divisor is None else stem_divisor

@@ -26,7 +26,7 @@ NIPS 2014 (DeepID2).
 from __future__ import annotations
 
 from .. import nn
-from .._validation import check_choice, check_positive_int
+from .._validation import as_generator, check_choice, check_positive_int
 from ..data.orl import INPUT_SIZE
 
 __all__ = ["FEATURE_DIM", "build_deepid2_net", "build_embedding_net", "build_patch_net"]
@@ -67,7 +67,7 @@ def build_embedding_net(*, channels=(16, 32, 64), embedding_dim=128, input_size=
     rng : numpy.random.Generator or int
         Seeds every initialiser and the dropout masks.
     """
-    rng = nn.init.as_generator(rng)
+    rng = as_generator(rng, allow_none=True)
     c1, c2, c3 = (check_positive_int(c, "channels") for c in channels)
     embedding_dim = check_positive_int(embedding_dim, "embedding_dim")
     h, w = input_size
@@ -98,7 +98,7 @@ def build_patch_net(input_size, *, channels=(16, 32, 64), embedding_dim=128, rng
         return build_embedding_net(channels=channels, embedding_dim=embedding_dim, input_size=(h, w), rng=rng)
     if h % 4 or w % 4:
         raise ValueError(f"input_size must be multiples of 4 (two 2x2 poolings), got {input_size}")
-    rng = nn.init.as_generator(rng)
+    rng = as_generator(rng, allow_none=True)
     c1, c2, c3 = (check_positive_int(c, "channels") for c in channels)
     layers = (_conv_bn_relu(1, c1, rng) + [nn.MaxPool2d(2)]
               + _conv_bn_relu(c1, c2, rng) + _residual(c2, rng) + [nn.MaxPool2d(2)]

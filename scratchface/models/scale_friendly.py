@@ -53,7 +53,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_array, check_choice, check_positive_int
+from .._validation import as_generator, check_array, check_choice, check_positive_int
 from ..layers.roi import (
     roi_align_backward,
     roi_align_forward,
@@ -61,7 +61,6 @@ from ..layers.roi import (
     roi_max_pool_forward,
 )
 from ..nn.blocks import Sequential
-from ..nn.init import as_generator
 from ..nn.layers import Conv2d, Dense, MaxPool2d, ReLU
 from ..nn.module import Module
 
@@ -133,7 +132,7 @@ class ScaleBranch(Module):
     def __init__(self, spec, in_channels, *, head_channels=32, roi_size=4, hidden=64, roi_pool="align",
                  rng=None, dtype=np.float32):
         super().__init__()
-        rng = as_generator(rng)
+        rng = as_generator(rng, allow_none=True)
         self.spec = spec
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.num_anchors = len(spec.anchor_sizes)
@@ -254,7 +253,7 @@ class ScaleFriendlyNet(Module):
     def __init__(self, *, branches=DEFAULT_BRANCHES, channels=(8, 16, 16, 32, 32, 48, 48), head_channels=32,
                  roi_size=4, hidden=64, roi_pool="align", rng=0, dtype=np.float32):
         super().__init__()
-        rng = as_generator(rng)
+        rng = as_generator(rng, allow_none=True)
         branches = tuple(BranchSpec(*b) for b in branches)
         if len(branches) != 3 or tuple(b.stride for b in branches) != _TAP_STRIDES:
             raise ValueError(f"branches must be three BranchSpec with strides {_TAP_STRIDES} (small, medium, "

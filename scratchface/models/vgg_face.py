@@ -49,9 +49,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_choice, check_in_range, check_int_pair, check_positive_int
+from .._validation import as_generator, check_choice, check_in_range, check_int_pair, check_positive_int
 from ..nn import Conv2d, Dense, Dropout, Flatten, L2Normalize, MaxPool2d, ReLU, Sequential, Softmax
-from ..nn.init import as_generator
 from .facenet import FaceNetwork, scaled_channels
 
 __all__ = ["vgg_face", "VGG_FACE_BLOCKS", "VGG_FACE_FC"]
@@ -110,7 +109,7 @@ def vgg_face(input_size=224, num_classes=2622, *, head="classifier", embedding_d
     head = check_choice(head, "head", HEADS)
     dropout = check_in_range(dropout, "dropout", 0.0, 1.0, inclusive=(True, False))
     width_divisor = check_positive_int(width_divisor, "width_divisor")
-    rng = as_generator(rng)
+    rng = as_generator(rng, allow_none=True)
     p = dict(rng=rng, dtype=dtype, init=init)
     layers, c = {}, 3
     for block, (convs, channels) in enumerate(VGG_FACE_BLOCKS, start=1):

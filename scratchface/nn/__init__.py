@@ -18,32 +18,31 @@ from .inception import NN2_INCEPTION, Inception
 from .init import he_normal, he_uniform, xavier_normal, xavier_uniform, zeros
 from .io import load, load_state, save
 from .layers import (
-                     LRN,
-                     AvgPool2d,
-                     BatchNorm,
-                     Conv2d,
-                     Dense,
-                     Dropout,
-                     Flatten,
-                     FullyConnected,
-                     L2Normalize,
-                     L2Pool2d,
-                     LocallyConnected2d,
-                     LogSoftmax,
-                     Maxout,
-                     MaxPool2d,
-                     PReLU,
-                     ReLU,
-                     Softmax,
+    AvgPool2d,
+    Conv2d,
+    Dense,
+    Dropout,
+    Flatten,
+    FullyConnected,
+    L2Pool2d,
+    Layer,
+    LocallyConnected2d,
+    LogSoftmax,
+    Maxout,
+    MaxPool2d,
+    PReLU,
+    ReLU,
+    Softmax,
 )
 from .module import Module, Parameter
+from .normalization import LRN, BatchNorm, L2Normalize
 from .optim import SGD, AdaGrad, Adam, Optimizer
 from .schedules import CosineSchedule, Schedule, StepSchedule
 from .summary import print_summary, summary, summary_rows
 from .train import evaluate, fit, iterate_minibatches, predict, train_epoch
 
 __all__ = [
-    "Module", "Parameter", "Sequential", "Concat", "Residual", "Identity", "Inception", "NN2_INCEPTION",
+    "Module", "Parameter", "Layer", "Sequential", "Concat", "Residual", "Identity", "Inception", "NN2_INCEPTION",
     "Conv2d", "LocallyConnected2d", "Dense", "FullyConnected", "MaxPool2d", "AvgPool2d", "L2Pool2d", "ReLU",
     "PReLU", "Maxout", "LRN", "BatchNorm", "Dropout", "Flatten", "L2Normalize", "Softmax", "LogSoftmax",
     "SGD", "Adam", "AdaGrad", "Optimizer", "StepSchedule", "CosineSchedule", "Schedule",

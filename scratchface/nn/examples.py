@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
+from .._validation import as_generator
 from .blocks import Sequential
-from .init import as_generator
 from .layers import Conv2d, Dense, Flatten, MaxPool2d, ReLU
 from .optim import Adam
 from .schedules import CosineSchedule
@@ -51,7 +51,7 @@ def load_lfw_subset(seed=0, n_test_per_class=30, dtype=np.float32):
     from skimage.data import lfw_subset  # heavy: scikit-image, only when the images are loaded
     images = lfw_subset()                                     # (200, 25, 25) in [0, 1]
     labels = np.r_[np.ones(100, np.int64), np.zeros(100, np.int64)]
-    rng = as_generator(seed)
+    rng = as_generator(seed, allow_none=True)
     test = np.concatenate([rng.permutation(100)[:n_test_per_class],
                            100 + rng.permutation(100)[:n_test_per_class]])
     is_test = np.zeros(200, bool)
@@ -64,7 +64,7 @@ def load_lfw_subset(seed=0, n_test_per_class=30, dtype=np.float32):
 
 def lfw_subset_cnn(seed=0, dtype=np.float32):
     """The two-conv CNN of this module, initialised from ``seed``."""
-    rng = as_generator(seed)
+    rng = as_generator(seed, allow_none=True)
     return Sequential({
         "conv1": Conv2d(1, 8, 3, padding=1, rng=rng, dtype=dtype), "relu1": ReLU(), "pool1": MaxPool2d(2),
         "conv2": Conv2d(8, 16, 3, padding=1, rng=rng, dtype=dtype), "relu2": ReLU(), "pool2": MaxPool2d(2),

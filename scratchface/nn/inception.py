@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_choice, check_nonnegative_int, check_positive_int
+from .._validation import as_generator, check_choice, check_nonnegative_int, check_positive_int
 from .blocks import Concat, Sequential
-from .init import as_generator
 from .layers import Conv2d, L2Pool2d, MaxPool2d, ReLU
 from .module import Module, check_input_shape
 
@@ -113,7 +112,7 @@ class Inception(Module):
             raise ValueError("a reduction (n3x3_reduce / n5x5_reduce) needs its conv (n3x3 / n5x5 > 0)")
         self.config = dict(n1x1=n1x1, n3x3_reduce=n3x3_reduce, n3x3=n3x3, n5x5_reduce=n5x5_reduce, n5x5=n5x5,
                            pool=pool, pool_proj=pool_proj, stride=stride)
-        rng = as_generator(rng)
+        rng = as_generator(rng, allow_none=True)
 
         def conv_relu(c_in, c_out, k, s=1):
             return [Conv2d(c_in, c_out, k, stride=s, padding=k // 2, init=init, rng=rng, dtype=dtype), ReLU()]

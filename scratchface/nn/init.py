@@ -23,19 +23,12 @@ import numbers
 
 import numpy as np
 
+from .._validation import as_generator
+
 RELU_GAIN = math.sqrt(2.0)  # He et al.'s gain for ReLU layers
 
 __all__ = ["as_generator", "compute_fans", "he_normal", "he_uniform", "xavier_normal", "xavier_uniform",
            "zeros", "get_initialiser", "INITIALISERS"]
-
-
-def as_generator(rng):
-    """A ``numpy.random.Generator`` from a Generator, an int seed, or ``None`` (fresh, unseeded)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
 
 
 def _check_shape(shape):
@@ -87,7 +80,7 @@ def he_normal(shape, rng, *, fan_in=None, gain=RELU_GAIN, dtype=np.float32):
     shape = _check_shape(shape)
     fan_in, _ = _fans(shape, fan_in, 1)
     std = gain / math.sqrt(fan_in)
-    return (as_generator(rng).standard_normal(shape) * std).astype(dtype)
+    return (as_generator(rng, allow_none=True).standard_normal(shape) * std).astype(dtype)
 
 
 def he_uniform(shape, rng, *, fan_in=None, gain=RELU_GAIN, dtype=np.float32):
@@ -98,7 +91,7 @@ def he_uniform(shape, rng, *, fan_in=None, gain=RELU_GAIN, dtype=np.float32):
     shape = _check_shape(shape)
     fan_in, _ = _fans(shape, fan_in, 1)
     bound = gain * math.sqrt(3.0 / fan_in)
-    return as_generator(rng).uniform(-bound, bound, size=shape).astype(dtype)
+    return as_generator(rng, allow_none=True).uniform(-bound, bound, size=shape).astype(dtype)
 
 
 def xavier_normal(shape, rng, *, fan_in=None, fan_out=None, gain=1.0, dtype=np.float32):
@@ -112,7 +105,7 @@ def xavier_normal(shape, rng, *, fan_in=None, fan_out=None, gain=1.0, dtype=np.f
     shape = _check_shape(shape)
     fan_in, fan_out = _fans(shape, fan_in, fan_out)
     std = gain * math.sqrt(2.0 / (fan_in + fan_out))
-    return (as_generator(rng).standard_normal(shape) * std).astype(dtype)
+    return (as_generator(rng, allow_none=True).standard_normal(shape) * std).astype(dtype)
 
 
 def xavier_uniform(shape, rng, *, fan_in=None, fan_out=None, gain=1.0, dtype=np.float32):
@@ -127,7 +120,7 @@ def xavier_uniform(shape, rng, *, fan_in=None, fan_out=None, gain=1.0, dtype=np.
     shape = _check_shape(shape)
     fan_in, fan_out = _fans(shape, fan_in, fan_out)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return as_generator(rng).uniform(-bound, bound, size=shape).astype(dtype)
+    return as_generator(rng, allow_none=True).uniform(-bound, bound, size=shape).astype(dtype)
 
 
 def zeros(shape, rng=None, *, dtype=np.float32):

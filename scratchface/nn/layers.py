@@ -21,11 +21,11 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import (
+    as_generator,
     check_choice,
     check_in_range,
     check_int_pair,
     check_padding,
-    check_positive_float,
     check_positive_int,
 )
 from ..layers.activations import (
@@ -40,14 +40,6 @@ from ..layers.conv import conv2d_backward, conv2d_forward, conv_output_size
 from ..layers.dense import dense_backward, dense_forward
 from ..layers.dropout import dropout_backward, dropout_forward
 from ..layers.locally_connected import locally_connected2d_backward, locally_connected2d_forward
-from ..layers.normalization import (
-    batch_norm_backward,
-    batch_norm_forward,
-    l2_normalize_backward,
-    l2_normalize_forward,
-    lrn_backward,
-    lrn_forward,
-)
 from ..layers.pooling import (
     avg_pool2d_backward,
     avg_pool2d_forward,
@@ -59,19 +51,18 @@ from ..layers.pooling import (
 )
 from ..layers.shape import flatten_backward, flatten_forward
 from ..layers.softmax import log_softmax_backward, log_softmax_forward, softmax_backward, softmax_forward
-from .init import as_generator, get_initialiser, zeros
+from .init import get_initialiser, zeros
 from .module import Module, Parameter, check_input_shape
 
-__all__ = ["Conv2d", "LocallyConnected2d", "Dense", "FullyConnected", "MaxPool2d", "AvgPool2d", "L2Pool2d",
-           "ReLU", "PReLU", "Maxout", "LRN", "BatchNorm", "L2Normalize", "Dropout", "Flatten", "Softmax",
-           "LogSoftmax"]
+__all__ = ["Layer", "Conv2d", "LocallyConnected2d", "Dense", "FullyConnected", "MaxPool2d", "AvgPool2d", "L2Pool2d",
+           "ReLU", "PReLU", "Maxout", "Dropout", "Flatten", "Softmax", "LogSoftmax"]
 
 
 IMPLS = ("auto", "reference", "numba")
 
 
-class _Layer(Module):
-    """Shared plumbing: the cache check and the dtype check against the parameters."""
+class Layer(Module):
+    """Base of the layer modules: the cache check and the dtype check against the parameters."""
 
     impl = None      # 'auto' | 'reference' | 'numba' on modules with a fast kernel
 
@@ -90,7 +81,7 @@ class _Layer(Module):
 
 
 # ---------------------------------------------------------------- convolution, dense
-class Conv2d(_Layer):
+class Conv2d(Layer):
     """2-D convolution module (:func:`scratchface.layers.conv.conv2d_forward`).
 
     Parameters
@@ -126,7 +117,7 @@ class Conv2d(_Layer):
         self.stride = check_int_pair(stride, "stride")
         self.padding = check_padding(padding, "padding")
         shape = (self.out_channels, self.in_channels) + self.kernel_size
-        self.weight = Parameter(get_initialiser(init)(shape, as_generator(rng), dtype=dtype))
+        self.weight = Parameter(get_initialiser(init)(shape, as_generator(rng, allow_none=True), dtype=dtype))
         self.bias = Parameter(zeros(self.out_channels, dtype=dtype)) if bias else None
 
     def forward(self, x):
@@ -160,7 +151,7 @@ class Conv2d(_Layer):
                 f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
 
 
-class Dense(_Layer):
+class Dense(Layer):
     """Fully connected module, ``out = x @ w + b`` (:func:`scratchface.layers.dense.dense_forward`).
 
     Parameters
@@ -184,7 +175,7 @@ class Dense(_Layer):
         self.in_features = check_positive_int(in_features, "in_features")
         self.out_features = check_positive_int(out_features, "out_features")
         shape = (self.in_features, self.out_features)
-        self.weight = Parameter(get_initialiser(init)(shape, as_generator(rng), dtype=dtype))
+        self.weight = Parameter(get_initialiser(init)(shape, as_generator(rng, allow_none=True), dtype=dtype))
         self.bias = Parameter(zeros(self.out_features, dtype=dtype)) if bias else None
 
     def forward(self, x):
@@ -217,7 +208,7 @@ class Dense(_Layer):
 FullyConnected = Dense
 
 
-class LocallyConnected2d(_Layer):
+class LocallyConnected2d(Layer):
     """Locally connected module: untied filters at every output pixel (DeepFace L4-L6).
 
     Wraps :func:`scratchface.layers.locally_connected.locally_connected2d_forward`.
@@ -253,7 +244,7 @@ class LocallyConnected2d(_Layer):
         self.out_size = (conv_output_size(self.input_size[0], kh, sh, top, bottom),
                          conv_output_size(self.input_size[1], kw, sw, left, right))
         shape = self.out_size + (self.out_channels, self.in_channels, kh, kw)
-        self.weight = Parameter(get_initialiser(init)(shape, as_generator(rng), dtype=dtype))
+        self.weight = Parameter(get_initialiser(init)(shape, as_generator(rng, allow_none=True), dtype=dtype))
         self.bias = Parameter(zeros((self.out_channels,) + self.out_size, dtype=dtype)) if bias else None
 
     def forward(self, x):
@@ -288,7 +279,7 @@ class LocallyConnected2d(_Layer):
 
 
 # ---------------------------------------------------------------- activations
-class ReLU(_Layer):
+class ReLU(Layer):
     """``max(x, 0)`` elementwise (:func:`scratchface.layers.activations.relu_forward`); any shape."""
 
     def forward(self, x):
@@ -299,7 +290,7 @@ class ReLU(_Layer):
         return relu_backward(dout, self._pop_cache())
 
 
-class PReLU(_Layer):
+class PReLU(Layer):
     """Parametric ReLU, one learnt slope per channel (MTCNN; :func:`~scratchface.layers.activations.prelu_forward`).
 
     Parameters
@@ -342,7 +333,7 @@ class PReLU(_Layer):
         return str(self.num_channels)
 
 
-class Maxout(_Layer):
+class Maxout(Layer):
     """Maxout over groups of ``pieces`` consecutive channels (FaceNet NN1 fc, p = 2).
 
     Wraps :func:`scratchface.layers.activations.maxout_forward`; ``(N, M * p, ...) -> (N, M, ...)``.
@@ -370,7 +361,7 @@ class Maxout(_Layer):
 
 
 # ---------------------------------------------------------------- pooling
-class _Pool2d(_Layer):
+class _Pool2d(Layer):
     """Shared by the three pools: hyper-parameters, shape rule (PyTorch's), no parameters, 0 FLOPs."""
 
     _forward = _backward = None
@@ -435,116 +426,8 @@ class L2Pool2d(_Pool2d):
 
 
 
-# ---------------------------------------------------------------- normalisation
-class LRN(_Layer):
-    """Local response normalisation across channels (FaceNet "norm"/"rnorm"; torch.nn.LocalResponseNorm).
-
-    Wraps :func:`scratchface.layers.normalization.lrn_forward`; no parameters.
-    """
-
-    def __init__(self, size, *, alpha=1e-4, beta=0.75, k=1.0):
-        super().__init__()
-        self.size = check_positive_int(size, "size")
-        self.alpha = check_positive_float(alpha, "alpha", allow_zero=True)
-        self.beta = check_positive_float(beta, "beta", allow_zero=True)
-        self.k = check_positive_float(k, "k")
-
-    def forward(self, x):
-        out, self._cache = lrn_forward(x, size=self.size, alpha=self.alpha, beta=self.beta, k=self.k)
-        return out
-
-    def backward(self, dout):
-        return lrn_backward(dout, self._pop_cache())
-
-    def extra_repr(self):
-        return f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
-
-
-class BatchNorm(_Layer):
-    """Batch normalisation per channel (axis 1), for ``(N, C)`` or ``(N, C, H, W)`` inputs.
-
-    Wraps :func:`scratchface.layers.normalization.batch_norm_forward`. In
-    training mode it normalises with the batch's statistics and updates the
-    running ones; in eval mode it uses the running ones.
-
-    Parameters
-    ----------
-    num_channels : int
-    momentum : float in [0, 1]
-        PyTorch's convention: ``running = (1 - momentum) * running + momentum * batch``.
-    eps : float
-    dtype : float dtype
-
-    Attributes
-    ----------
-    gamma, beta : Parameter, shape (C,)
-        Scale (initialised to 1) and shift (0).
-    running_mean, running_var : buffers, shape (C,)
-        Start at 0 and 1; saved and loaded with the parameters.
-    """
-
-    def __init__(self, num_channels, *, momentum=0.1, eps=1e-5, dtype=np.float32):
-        super().__init__()
-        self.num_channels = check_positive_int(num_channels, "num_channels")
-        self.momentum = check_in_range(momentum, "momentum", 0.0, 1.0)
-        self.eps = check_positive_float(eps, "eps")
-        self.gamma = Parameter(np.ones(self.num_channels, dtype=dtype))
-        self.beta = Parameter(np.zeros(self.num_channels, dtype=dtype))
-        self.register_buffer("running_mean", np.zeros(self.num_channels, dtype=dtype))
-        self.register_buffer("running_var", np.ones(self.num_channels, dtype=dtype))
-
-    def forward(self, x):
-        if not (hasattr(x, "ndim") and x.ndim >= 2 and x.shape[1] == self.num_channels):
-            raise ValueError(f"BatchNorm expects input of shape (N, {self.num_channels}) or "
-                             f"(N, {self.num_channels}, H, W), got {tuple(getattr(x, 'shape', ()))}")
-        self._check_dtype(x)
-        out, self._cache = batch_norm_forward(x, self.gamma.data, self.beta.data, running_mean=self.running_mean,
-                                              running_var=self.running_var, training=self.training,
-                                              momentum=self.momentum, eps=self.eps)
-        if self.training:       # keep the updated statistics (copied in place: the arrays keep their identity)
-            self.running_mean[...] = self._cache.running_mean
-            self.running_var[...] = self._cache.running_var
-        return out
-
-    def backward(self, dout):
-        dx, dgamma, dbeta = batch_norm_backward(dout, self._pop_cache())
-        self.gamma.grad += dgamma
-        self.beta.grad += dbeta
-        return dx
-
-    def output_shape(self, input_shape):
-        if input_shape[0] != self.num_channels:
-            raise ValueError(f"BatchNorm expects {self.num_channels} channels, got input shape {tuple(input_shape)}")
-        return tuple(input_shape)
-
-    def extra_repr(self):
-        return f"{self.num_channels}, momentum={self.momentum}, eps={self.eps}"
-
-
-class L2Normalize(_Layer):
-    """Scale each sample to unit L2 norm along ``axis`` (FaceNet's embedding layer, :math:`\\|f(x)\\|_2 = 1`).
-
-    Wraps :func:`scratchface.layers.normalization.l2_normalize_forward`.
-    """
-
-    def __init__(self, *, axis=1, eps=1e-10):
-        super().__init__()
-        self.axis = axis
-        self.eps = check_positive_float(eps, "eps")
-
-    def forward(self, x):
-        out, self._cache = l2_normalize_forward(x, axis=self.axis, eps=self.eps)
-        return out
-
-    def backward(self, dout):
-        return l2_normalize_backward(dout, self._pop_cache())
-
-    def extra_repr(self):
-        return f"axis={self.axis}"
-
-
 # ---------------------------------------------------------------- regularisation
-class Dropout(_Layer):
+class Dropout(Layer):
     """Inverted dropout (:func:`scratchface.layers.dropout.dropout_forward`): active in ``train()`` mode only.
 
     Parameters
@@ -559,7 +442,7 @@ class Dropout(_Layer):
     def __init__(self, p=0.5, *, rng=None):
         super().__init__()
         self.p = check_in_range(p, "p", 0.0, 1.0, inclusive=(True, False))
-        self.rng = as_generator(rng)
+        self.rng = as_generator(rng, allow_none=True)
 
     def forward(self, x):
         out, self._cache = dropout_forward(x, p=self.p, training=self.training, rng=self.rng)
@@ -573,7 +456,7 @@ class Dropout(_Layer):
 
 
 # ---------------------------------------------------------------- shape, output
-class Flatten(_Layer):
+class Flatten(Layer):
     """``(N, C, H, W) -> (N, C*H*W)`` (:func:`scratchface.layers.shape.flatten_forward`), before a Dense layer."""
 
     def forward(self, x):
@@ -587,7 +470,7 @@ class Flatten(_Layer):
         return (int(np.prod(input_shape)),)
 
 
-class Softmax(_Layer):
+class Softmax(Layer):
     """Softmax along ``axis`` (:func:`scratchface.layers.softmax.softmax_forward`).
 
     For training a classifier, leave it out and give the logits to

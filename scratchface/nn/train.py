@@ -21,10 +21,9 @@ import time
 
 import numpy as np
 
-from .._validation import check_array, check_labels, check_positive_int
+from .._validation import as_generator, check_array, check_labels, check_positive_int
 from ..backend import to_host
 from ..layers.softmax import softmax_cross_entropy_backward, softmax_cross_entropy_forward
-from .init import as_generator
 from .module import Module
 from .optim import Optimizer
 from .schedules import Schedule
@@ -52,7 +51,7 @@ def iterate_minibatches(n, batch_size, rng=None, *, shuffle=True, drop_last=Fals
     """
     n = check_positive_int(n, "n")
     batch_size = check_positive_int(batch_size, "batch_size")
-    order = as_generator(rng).permutation(n) if shuffle else np.arange(n)
+    order = as_generator(rng, allow_none=True).permutation(n) if shuffle else np.arange(n)
     for start in range(0, n, batch_size):
         idx = order[start:start + batch_size]
         if drop_last and len(idx) < batch_size:
@@ -169,7 +168,7 @@ def fit(model, optimizer, x, y, *, epochs, batch_size=32, rng=None, x_val=None, 
         raise ValueError("give both x_val and y_val, or neither")
     if x_val is not None:
         _check_data(model, x_val, y_val)
-    rng = as_generator(rng)
+    rng = as_generator(rng, allow_none=True)
     history = {"loss": [], "accuracy": [], "lr": [], "time": []}
     if x_val is not None:
         history.update(val_loss=[], val_accuracy=[])

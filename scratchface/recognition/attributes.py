@@ -67,13 +67,13 @@ from scipy.cluster.vq import kmeans2
 
 from .. import nn
 from .._validation import (
+    as_generator,
     check_array,
     check_choice,
     check_float_array,
     check_positive_float,
     check_positive_int,
 )
-from ..data.pairs import as_rng
 from ..data.yale import load_yale_faces
 from ..detection.mtcnn import detect_faces
 from ..detection.svm import LinearSVM
@@ -211,7 +211,7 @@ def subject_folds(subjects, n_folds=5, *, rng=0):
     people = np.unique(subjects)
     if n_folds > people.size:
         raise ValueError(f"n_folds must be at most the number of subjects ({people.size}), got {n_folds}")
-    order = as_rng(rng).permutation(people)
+    order = as_generator(rng).permutation(people)
     fold_of = dict(zip(order.tolist(), (np.arange(people.size) % n_folds).tolist()))
     return np.array([fold_of[s] for s in subjects.tolist()], dtype=np.int64)
 
@@ -387,7 +387,7 @@ class LMLEProjection:
         check_array(y, "y", ndim=1, dtype_kind="iub")
         if y.shape[0] != x.shape[0]:
             raise ValueError(f"y must have one label per row of x ({x.shape[0]}), got {y.shape[0]}")
-        rng = as_rng(self.rng)
+        rng = as_generator(self.rng)
         x = np.asarray(x, dtype=np.float64)
         # N samples span at most N dimensions: learn W in that span (the same maps, N x dim weights)
         _, singular, vt = np.linalg.svd(x, full_matrices=False)
