@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from scratchface.recognition.distances import nearest_neighbors, squared_euclidean_distances
+from scratchface.distances import nearest_neighbors, squared_euclidean_distances
 
 
 def _best(f, repeat):

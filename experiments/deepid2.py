@@ -31,12 +31,13 @@ import numpy as np
 
 from scratchface import nn
 from scratchface._validation import check_float_array, check_positive_float, check_positive_int
-from scratchface.data.augment import augment
-from scratchface.data.orl import TEST_PEOPLE, TRAIN_PEOPLE, load_orl_faces, preprocess_orl
+from scratchface.data.orl import TEST_PEOPLE, TRAIN_PEOPLE, load_orl_faces
 from scratchface.data.pairs import pk_batches
 from scratchface.losses.deepid2 import deepid2_loss_backward, deepid2_loss_forward
 from scratchface.models.orl_nets import build_deepid2_net
+from scratchface.recognition.augment import augment
 from scratchface.recognition.orl_embedding import embed_with_net
+from scratchface.recognition.orl_faces import preprocess_orl
 from scratchface.recognition.verification import evaluate_embedding
 
 __all__ = ["DEFAULTS", "SIGNALS", "format_table", "main", "run_signals", "train_deepid2"]
@@ -55,7 +56,7 @@ def train_deepid2(x, labels, *, lam=1.0, ident_weight=1.0, epochs=None, lr=None,
     Parameters
     ----------
     x : float32 array, shape (N, 1, H, W)
-        Preprocessed faces (:func:`~scratchface.data.orl.preprocess_orl`).
+        Preprocessed faces (:func:`~scratchface.data.orl_faces.preprocess_orl`).
     labels : int array, shape (N,)
         Identities (any integers; mapped to ``0..n-1`` for the softmax).
     lam : float >= 0

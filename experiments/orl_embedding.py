@@ -21,7 +21,7 @@ weight files through :func:`scratchface.recognition.orl_embedding.save_weights`
 
 Training (:func:`train_embedding`): Adam with a cosine decay to 1 % of the
 peak rate; random shifts of up to 3 pixels and random horizontal flips
-(:func:`scratchface.data.augment.augment`); batches of P people x K images
+(:func:`scratchface.recognition.augment.augment`); batches of P people x K images
 (:func:`scratchface.data.pairs.pk_batches`) with semi-hard (FaceNet) or
 batch-hard (Hermans et al.) triplets mined online, or shuffled batches of
 50 for ArcFace. The figures, every variant tried and which choices looked
@@ -46,15 +46,15 @@ import numpy as np
 
 from scratchface import nn
 from scratchface._validation import check_choice, check_positive_float, check_positive_int
-from scratchface.data.augment import augment
-from scratchface.data.orl import TEST_PEOPLE, TRAIN_PEOPLE, load_orl_faces, orl_landmarks, preprocess_orl
+from scratchface.data.orl import TEST_PEOPLE, TRAIN_PEOPLE, load_orl_faces
 from scratchface.data.pairs import pk_batches
 from scratchface.data.weights import sha256_of_file
 from scratchface.losses.margin import arcface_loss_backward, arcface_loss_forward
 from scratchface.losses.mining import batch_hard_triplets, semi_hard_triplets
 from scratchface.losses.triplet import mined_triplet_loss_backward, mined_triplet_loss_forward
 from scratchface.models.orl_nets import build_embedding_net
-from scratchface.recognition.distances import normalize_rows
+from scratchface.recognition.augment import augment
+from scratchface.distances import normalize_rows
 from scratchface.recognition.eigenfaces import Eigenfaces
 from scratchface.recognition.orl_embedding import (
     LOSSES,
@@ -65,6 +65,7 @@ from scratchface.recognition.orl_embedding import (
     pretrained_path,
     save_weights,
 )
+from scratchface.recognition.orl_faces import orl_landmarks, preprocess_orl
 from scratchface.recognition.verification import evaluate_embedding
 
 __all__ = ["AUGMENTATION", "DEFAULTS", "eigenfaces_baseline", "format_row", "main", "train_embedding",
@@ -86,7 +87,7 @@ def train_embedding(x, labels, *, loss="triplet", epochs=None, lr=None, rng=0, n
     Parameters
     ----------
     x : float32 array, shape (N, 1, H, W)
-        From :func:`scratchface.data.orl.preprocess_orl`.
+        From :func:`scratchface.data.orl_faces.preprocess_orl`.
     labels : int array, shape (N,)
     loss : {'triplet', 'arcface'}
     epochs : int, optional
@@ -105,7 +106,7 @@ def train_embedding(x, labels, *, loss="triplet", epochs=None, lr=None, rng=0, n
         ``weight_decay`` (Adam's L2 penalty); triplet: ``alpha``, ``people_per_batch``,
         ``images_per_person``, ``mining`` (``'semi_hard'``, FaceNet's, or ``'batch_hard'``,
         Hermans et al. 2017); ArcFace: ``scale``, ``margin``, ``batch_size``; both: the
-        :func:`scratchface.data.augment.augment` settings ``max_shift``, ``max_rotation``, ``max_scale``, ``erase``.
+        :func:`scratchface.recognition.augment.augment` settings ``max_shift``, ``max_rotation``, ``max_scale``, ``erase``.
 
     Returns
     -------

@@ -43,6 +43,7 @@ from scratchface.losses.triplet import mined_triplet_loss_forward, triplet_loss_
 from scratchface.models import orl_nets
 from scratchface.recognition import orl_embedding as oe
 from scratchface.recognition.eigenfaces import fit_pca, pca_transform
+from scratchface.recognition.orl_faces import preprocess_orl
 
 
 DATA = find_data_dir()   # $SCRATCHFACE_DATA, else ../shared/data beside the repository
@@ -64,7 +65,7 @@ if DATA is not None:
     # five landmarks per face (MTCNN) to align the faces as the network was trained
     landmarks = np.stack([detect_faces(image, min_face_size=80).landmarks[0] for image in images])
     trained = oe.embed_orl(images, "triplet", landmarks=landmarks)
-    untrained = oe.embed_with_net(orl_nets.build_embedding_net(rng=0).eval(), orl.preprocess_orl(images, landmarks))
+    untrained = oe.embed_with_net(orl_nets.build_embedding_net(rng=0).eval(), preprocess_orl(images, landmarks))
     print(f"ORL people {orl.TEST_PEOPLE[0]}-{orl.TEST_PEOPLE[-1]}: embeddings {trained.shape}")
 else:
     print("face data not found: ORL replaced by synthetic 128-d embeddings, 10 'people' x 10 (a stand-in)")

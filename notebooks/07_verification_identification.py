@@ -33,7 +33,7 @@ from IPython.display import display
 
 from scratchface.data import find_data_dir
 from scratchface.data.pairs import gallery_probe_split, make_pairs, pair_distances
-from scratchface.recognition.distances import nearest_neighbors
+from scratchface.distances import nearest_neighbors
 from scratchface.recognition.identification import (
     cmc_curve,
     open_set_identification,

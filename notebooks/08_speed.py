@@ -36,7 +36,7 @@ import numpy as np
 from scratchface.backend import cupy_available
 from scratchface.detection.nms import nms
 from scratchface.layers.conv import conv2d_forward
-from scratchface.recognition.distances import (
+from scratchface.distances import (
     nearest_neighbors,
     squared_euclidean_distances,
 )

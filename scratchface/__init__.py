@@ -3,18 +3,26 @@
 Importing scratchface is fast: it imports NumPy and nothing heavy. Numba
 kernels compile the first time they run (and are cached on disk); CuPy, SciPy,
 scikit-image and matplotlib are imported by the functions that need them.
+Each subpackage exports its public names (``from scratchface.detection import
+detect_faces, nms``), importing a module the first time one of its names is used.
 
-Subpackages follow the lectures:
+The layers of the package, lowest first; a module imports from its own layer and the ones
+below it, never from above (``tests/test_layout.py`` checks it):
 
-- ``scratchface.layers``   readable forward / backward pairs, one concept a module
-- ``scratchface.kernels``  the fast (Numba, CUDA) versions of the hot layers
-- ``scratchface.nn``       modules, optimisers, schedules, training, summary tables
-- ``scratchface.losses``   triplet, margin (SphereFace, CosFace, ArcFace), contrastive...
-- ``scratchface.models``   FaceNet NN1/NN2, VGG-Face, DeepFace, the MTCNN nets
-- ``scratchface.detection``  HOG, SVM, NMS, sliding windows, MTCNN
-- ``scratchface.recognition`` distances, verification, identification, clustering
-- ``scratchface.gradcheck`` finite-difference checks shared by tests and students
-- ``scratchface.backend``  NumPy or CuPy
+- ``_validation``, ``backend``, ``image``   argument checks and seeds; NumPy or CuPy; reading images
+- ``kernels``      the fast paths: Numba (CPU) and CUDA kernels with their host wrappers, by operation
+- ``gradcheck``    finite-difference checks shared by tests, the CLI and students
+- ``layers``       readable forward / backward pairs, one concept a module; ``distances`` (pairwise, top-k)
+- ``nn``           modules, optimisers, schedules, training, summary tables
+- ``losses``       every differentiable loss (triplet, margin, MTCNN...); ``data`` (face sets, weight files)
+- ``models``       FaceNet NN1/NN2, VGG-Face, DeepFace, the MTCNN, Faceness, ORL and dlib ResNet nets
+- ``detection``    HOG, SVM, pyramid, NMS, MTCNN, DDFD, Faceness, scale-friendly; ``Detections``
+- ``recognition``  the pipeline, verification, identification, clustering, the ORL embeddings
+- ``viz``          pictures (matplotlib, imported when one is drawn)
+- ``check``, ``cli``   the assignment checker and grader; the ``scratchface`` command
+
+Training runs and the commands that print a paper's table live outside the
+package, in the repository's ``experiments/``; the figures are in ``docs/results.md``.
 """
 __version__ = "0.1.0"
 

@@ -3,10 +3,17 @@ import numpy as np
 import pytest
 
 from scratchface.gradcheck import check_layer
-from scratchface.losses.chi_square import (chi_square_vectors, fit_chi_square_weights, gradcheck_cases,
-                                           weighted_chi_square, weighted_chi_square_backward,
-                                           weighted_chi_square_forward, weighted_l1, weighted_l1_backward,
-                                           weighted_l1_forward)
+from scratchface.losses.chi_square import (
+    chi_square_vectors,
+    gradcheck_cases,
+    weighted_chi_square,
+    weighted_chi_square_backward,
+    weighted_chi_square_forward,
+    weighted_l1,
+    weighted_l1_backward,
+    weighted_l1_forward,
+)
+from scratchface.recognition.chi_square_verifier import fit_chi_square_weights
 
 
 def test_hand_worked_values():

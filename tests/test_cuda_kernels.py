@@ -17,9 +17,10 @@ Sizes are tiny (a few hundred threads per launch): the simulator costs about
 in ``tests/test_gpu_cupy.py`` (skipped without a GPU).
 
 Expected values come from the readable CPU references (layers.conv,
-layers.pooling, layers.activations, detection.nms, recognition.distances,
+layers.pooling, layers.activations, detection.nms, distances,
 detection.hog) and from naive loops and hand-worked cases written here.
 """
+import importlib
 import os
 import pathlib
 import re
@@ -283,7 +284,7 @@ class TestKernelsInSimulator:
     @pytest.mark.parametrize("metric", ["sqeuclidean", "cosine"])
     def test_pairwise_distances_match_reference(self, rng, metric):
         from scratchface.kernels.cuda.distances import pairwise_distances_cuda
-        from scratchface.recognition.distances import pairwise_distances
+        from scratchface.distances import pairwise_distances
 
         a, b = rng.standard_normal((6, 5)), rng.standard_normal((30, 5))
         b[7] = a[2]                                     # an exact match: distance clamped to >= 0
@@ -313,7 +314,7 @@ class TestKernelsInSimulator:
                                                          (33, "sqeuclidean", False)])
     def test_nearest_neighbors_match_reference(self, rng, k, metric, exclude_self):
         from scratchface.kernels.cuda.distances import nearest_neighbors_cuda
-        from scratchface.recognition.distances import nearest_neighbors
+        from scratchface.distances import nearest_neighbors
 
         gallery = rng.standard_normal((40, 4))
         gallery[11] = gallery[4]                        # a duplicate: a tie at distance 0
@@ -340,7 +341,7 @@ class TestKernelsInSimulator:
     @pytest.mark.parametrize("shape, cell, binning", [((20, 27, 3), (6, 8), "hard"), ((20, 27, 3), (6, 8), "bilinear"),
                                                       ((17, 16), (8, 8), "hard"), ((17, 16), (4, 5), "bilinear")])
     def test_hog_cell_histograms_match_readable_steps(self, rng, shape, cell, binning):
-        from scratchface.detection import hog
+        hog = importlib.import_module("scratchface.detection.hog")  # the module (the package exports the function)
         from scratchface.kernels.cuda.hog import hog_cell_histograms_cuda
 
         image = rng.random(shape)

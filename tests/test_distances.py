@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from scratchface.recognition.distances import (cosine_distances, nearest_neighbors, pairwise_distances,
+from scratchface.distances import (cosine_distances, nearest_neighbors, pairwise_distances,
                                                squared_euclidean_distances)
 
 IMPLS = ("reference", "numba")

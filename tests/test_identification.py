@@ -86,7 +86,7 @@ def test_errors(rng):
 
 def test_nearest_neighbour_gallery_figure(rng):
     pytest.importorskip("matplotlib")
-    from scratchface.recognition.distances import nearest_neighbors
+    from scratchface.distances import nearest_neighbors
     from scratchface.recognition.plots import plot_nearest_neighbors
 
     images = rng.random((6, 8, 7))

@@ -183,3 +183,46 @@ def test_function_level_imports_of_the_package_only_defer_heavy_modules(tmp_path
     bad = _lazy_internal_imports(module_files(PACKAGE))
     assert not bad, "imports inside functions that dodge a cycle instead of deferring a heavy module:\n" + \
         "\n".join(bad)
+
+
+# The layers of the package, lowest first (scratchface/__init__.py draws the same list): a module may import
+# from its own layer and the ones below it, never from above.
+LAYERS = (
+    ("scratchface", "_validation", "backend", "_lazy", "image"),
+    ("kernels",),
+    ("gradcheck",),
+    ("layers", "distances"),
+    ("nn",),
+    ("losses", "data"),
+    ("models",),
+    ("detection",),
+    ("recognition",),
+    ("viz",),
+    ("check", "cli"),
+    ("__main__",),
+)
+
+
+def _layer_of(module):
+    part = module.split(".")[1] if "." in module else module
+    return next(rank for rank, names in enumerate(LAYERS) if part in names)
+
+
+def _upward_imports(modules):
+    return sorted(f"{a} -> {b}" for a, targets in import_graph(modules).items() for b in targets
+                  if _layer_of(b) > _layer_of(a))
+
+
+def test_every_part_of_the_package_has_a_layer():
+    parts = {name.split(".")[1] if "." in name else name for name in module_files(PACKAGE)}
+    assert parts == {name for layer in LAYERS for name in layer}
+
+
+def test_no_module_imports_from_a_layer_above_its_own(tmp_path):
+    planted = _write(tmp_path, {"scratchface/__init__.py": "", "scratchface/kernels/__init__.py": "",
+                                "scratchface/kernels/k.py": "from ..layers import conv\n",
+                                "scratchface/layers/__init__.py": "", "scratchface/layers/conv.py": ""})
+    assert _upward_imports(module_files(planted.parent / "scratchface")) == \
+        ["scratchface.kernels.k -> scratchface.layers.conv"]
+    bad = _upward_imports(module_files(PACKAGE))
+    assert not bad, "imports from a higher layer:\n" + "\n".join(bad)

@@ -27,7 +27,7 @@ suffix ``_numba`` or ``_cuda`` for where it runs (``*_kernel`` for a raw
 ``@cuda.jit`` kernel). None of them validates like the public functions or
 returns a cache: the validated ``*_forward -> (out, cache)`` /
 ``*_backward(dout, cache)`` pairs are in ``scratchface/layers`` (and
-``detection.nms``, ``recognition.distances``, ``detection.hog``), which pick a
+``detection.nms``, ``distances``, ``detection.hog``), which pick a
 kernel with ``impl='auto' | 'reference' | 'numba' | 'cuda'`` and are tested
 equal to their readable references.
 

@@ -17,7 +17,7 @@ blocks of 256 rows: with ``parallel=True`` here, Numba's and OpenBLAS's thread
 pools spin against each other between blocks and the whole took 0.8 s; serial
 finishing took 0.29 s (NumPy's ``a2 + b2 - 2ab``: 0.51 s).
 
-The public, validated entry points are in :mod:`scratchface.recognition.distances`.
+The public, validated entry points are in :mod:`scratchface.distances`.
 This module imports Numba, so it is imported lazily from there.
 """
 from __future__ import annotations

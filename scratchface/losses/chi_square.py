@@ -8,7 +8,7 @@ natural choice:
 
 The weights :math:`w` are learned by a linear SVM on the vectors
 :math:`v[i] = (f_1[i] - f_2[i])^2 / (f_1[i] + f_2[i])` of labelled same /
-different pairs (``fit_chi_square_weights``). The Siamese variant instead
+different pairs (:func:`scratchface.recognition.chi_square_verifier.fit_chi_square_weights`). The Siamese variant instead
 trains the network end to end on :math:`d(f_1, f_2) = \\sum_i \\alpha_i |f_1[i] - f_2[i]|`
 followed by a logistic unit.
 
@@ -20,15 +20,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_array, check_float_array, check_positive_float
-from ..backend import get_array_module, to_host
-from ..detection.svm import LinearSVM
+from .._validation import check_float_array
+from ..backend import get_array_module
 from ..gradcheck import GradcheckCase
 from ._common import check_batch
 
 __all__ = ["chi_square_vectors", "weighted_chi_square_forward", "weighted_chi_square_backward",
            "weighted_chi_square", "weighted_l1_forward", "weighted_l1_backward", "weighted_l1",
-           "fit_chi_square_weights", "ChiSquareVerifier", "gradcheck_cases"]
+           "gradcheck_cases"]
 
 
 class ChiSquareCache(NamedTuple):
@@ -41,20 +40,6 @@ class ChiSquareCache(NamedTuple):
 class WeightedL1Cache(NamedTuple):
     diff: object
     weights: object
-
-
-class ChiSquareVerifier(NamedTuple):
-    """A learned weighted chi-square verifier: pairs with ``distance(f1, f2) > threshold`` are different people."""
-    weights: object    # (D,) w
-    threshold: float
-
-    def distance(self, f1, f2):
-        """Weighted chi-square distance of each pair, shape (N,)."""
-        return weighted_chi_square(f1, f2, self.weights)
-
-    def predict_same(self, f1, f2):
-        """Boolean (N,): True where the pair is judged to be one person."""
-        return self.distance(f1, f2) <= self.threshold
 
 
 def _check_pair(f1, f2):
@@ -179,45 +164,6 @@ def weighted_l1_backward(dd, cache):
 def weighted_l1(f1, f2, weights):
     """The weighted L1 distances (N,), without the cache."""
     return weighted_l1_forward(f1, f2, weights)[0]
-
-
-def fit_chi_square_weights(f1, f2, same, *, C=1.0, class_weight=None):
-    """Learn DeepFace's chi-square weights with a linear SVM on labelled pairs.
-
-    The SVM separates the chi-square vectors :math:`v` of *different* pairs
-    (label +1) from those of same pairs (label -1): its decision
-    :math:`w^\\top v + b > 0` means "different", i.e. the weighted chi-square
-    distance exceeds :math:`-b`.
-
-    Parameters
-    ----------
-    f1, f2 : arrays, shape (N, D), non-negative
-    same : array, shape (N,), bool or 0/1
-        True for pairs of the same person. Both kinds must occur.
-    C : float > 0
-        The SVM's regularisation constant.
-    class_weight : dict or 'balanced' or None
-        Passed to the SVM (useful when different pairs outnumber same pairs).
-
-    Returns
-    -------
-    ChiSquareVerifier
-        ``weights`` (D,) = the SVM's :math:`w`, ``threshold`` = :math:`-b`.
-    """
-    v = to_host(chi_square_vectors(f1, f2))
-    same = np.asarray(to_host(same))
-    check_array(same, "same", ndim=1, dtype_kind="biu")
-    if same.shape[0] != v.shape[0]:
-        raise ValueError(f"same must have one entry per pair ({v.shape[0]}), got {same.shape[0]}")
-    same = same.astype(bool)
-    if same.all() or not same.any():
-        raise ValueError("same must contain both same (True) and different (False) pairs to fit a verifier")
-    check_positive_float(C, "C")
-    y = np.where(same, -1, 1)
-    svm = LinearSVM(C=C, class_weight=class_weight).fit(v, y)
-    w = np.asarray(svm.coef_, dtype=np.float64).ravel()
-    b = float(np.asarray(svm.intercept_).ravel()[0])
-    return ChiSquareVerifier(w, -b)
 
 
 def gradcheck_cases(rng):

@@ -28,7 +28,7 @@ import numpy as np
 
 from .._validation import check_choice, check_float_array, check_labels, check_positive_float
 from ..backend import to_host
-from ..recognition.distances import squared_euclidean_distances
+from ..distances import squared_euclidean_distances
 
 __all__ = ["batch_all_triplets", "batch_hard_triplets", "semi_hard_triplets",
            "pairwise_squared_distances"]

@@ -79,7 +79,7 @@ from ..detection.mtcnn import detect_faces
 from ..detection.svm import LinearSVM
 from ..losses.lmle import lmle_quintuplets, mined_lmle_loss_backward, mined_lmle_loss_forward
 from ..models.dlib_resnet import dlib_resnet_forward, preprocess
-from .distances import normalize_rows
+from ..distances import normalize_rows
 from .pipeline import align_dlib
 
 __all__ = [

@@ -52,7 +52,7 @@ import numbers
 import numpy as np
 
 from .._validation import check_array, check_choice, check_float_array, check_positive_int
-from .distances import pairwise_distances
+from ..distances import pairwise_distances
 
 __all__ = ["DEFAULT_THRESHOLD", "METHODS", "connected_components", "threshold_clustering", "neighbour_pairs",
            "single_linkage", "average_linkage", "average_linkage_reference", "chinese_whispers", "cluster_faces"]

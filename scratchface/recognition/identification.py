@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._validation import check_array, check_float_array, check_positive_int
-from .distances import pairwise_distances
+from ..distances import pairwise_distances
 
 __all__ = ["identity_distances", "correct_ranks", "cmc_curve", "rank_one_accuracy", "identify",
            "OpenSetResult", "open_set_identification", "UNKNOWN"]
@@ -60,7 +60,7 @@ def identity_distances(probes, gallery, gallery_labels, *, metric="sqeuclidean",
     gallery_labels : int array, shape (m,)
     metric : {'sqeuclidean', 'cosine'}
     impl : {'auto', 'reference', 'numba'}
-        Passed to :func:`scratchface.recognition.distances.pairwise_distances`.
+        Passed to :func:`scratchface.distances.pairwise_distances`.
 
     Returns
     -------

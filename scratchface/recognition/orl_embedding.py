@@ -1,7 +1,7 @@
 """The embeddings trained from scratch on ORL people 1-30: shipped weights, embedding with test-time flips and shifts.
 
 A network of :func:`scratchface.models.orl_nets.build_embedding_net` maps a
-preprocessed face (:func:`scratchface.data.orl.preprocess_orl`, 56 x 48) to a
+preprocessed face (:func:`scratchface.data.orl_faces.preprocess_orl`, 56 x 48) to a
 128-d vector; the embedding is that vector L2-normalised. Two losses, the two
 families of the lecture, trained it (``python -m experiments.orl_embedding``):
 
@@ -46,11 +46,11 @@ import numpy as np
 
 from .. import nn
 from .._validation import check_choice
-from ..data.augment import shift_images
-from ..data.orl import orl_landmarks, preprocess_orl
 from ..data.weights import read_verified_npz, resolve_weights_path, write_reproducible_npz
 from ..models.orl_nets import build_embedding_net
-from .distances import normalize_rows
+from .augment import shift_images
+from ..distances import normalize_rows
+from .orl_faces import orl_landmarks, preprocess_orl
 
 __all__ = [
     "LOSSES",
@@ -107,7 +107,7 @@ def embed_ensemble(nets, x, *, flip=True, shifts=0, batch_size=100):
     nets : sequence of Module
         The members (e.g. :func:`load_ensemble`, or trained by ``experiments.orl_embedding``); any embedding sizes.
     x : float32 array, shape (N, 1, 56, 48)
-        From :func:`scratchface.data.orl.preprocess_orl`.
+        From :func:`scratchface.data.orl_faces.preprocess_orl`.
     flip, shifts, batch_size
         As :func:`embed_with_net`, for every member.
 
@@ -197,7 +197,7 @@ def load_pretrained(loss="triplet", path=None, *, sha256="default", seed=0):
 
     Notes
     -----
-    The network expects :func:`scratchface.data.orl.preprocess_orl` with ``landmarks`` when
+    The network expects :func:`scratchface.data.orl_faces.preprocess_orl` with ``landmarks`` when
     ``PRETRAINED[loss]['aligned']``: :func:`embed_orl` does both.
     """
     check_choice(loss, "loss", LOSSES)

@@ -55,14 +55,15 @@ import numpy as np
 
 from .. import nn
 from .._validation import check_choice
-from ..data.augment import warp_edge
-from ..data.orl import ORL_TEMPLATE, orl_landmarks
+from ..data.orl import ORL_TEMPLATE
 from ..data.weights import read_verified_npz, resolve_weights_path, write_reproducible_npz
 from ..data.yale import load_yale_faces
 from ..detection.align import umeyama
 from ..models.orl_nets import build_patch_net
-from .distances import normalize_rows
+from .augment import warp_edge
+from ..distances import normalize_rows
 from .orl_embedding import embed_with_net
+from .orl_faces import orl_landmarks
 
 __all__ = ["FRAME", "PATCHES", "SHIPPED", "crop_patch", "embed_patch_ensemble", "load_patch_ensemble",
            "patch_ensemble_path", "patch_spec", "save_patch_ensemble", "yale_in_orl_frame"]
@@ -143,7 +144,7 @@ def yale_in_orl_frame(path=None, *, landmarks=None):
     path : path-like, optional
         The ``yalefaces`` folder or its parent (default ``$SCRATCHFACE_DATA``).
     landmarks : float array, shape (N, 5, 2), optional
-        Precomputed :func:`~scratchface.data.orl.orl_landmarks` of the photos.
+        Precomputed :func:`~scratchface.data.orl_faces.orl_landmarks` of the photos.
 
     Returns
     -------

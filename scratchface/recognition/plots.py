@@ -134,7 +134,7 @@ def plot_nearest_neighbors(query_images, gallery_images, indices, *, distances=N
     gallery_images : array, shape (M, H, W) or (M, H, W, 3)
     indices : int array, shape (Q, k)
         Gallery rows per query, e.g. from
-        :func:`scratchface.recognition.distances.nearest_neighbors`.
+        :func:`scratchface.distances.nearest_neighbors`.
     distances : array, shape (Q, k), optional
         Written under each neighbour.
     query_labels, gallery_labels : int arrays, optional

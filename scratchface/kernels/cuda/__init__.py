@@ -25,7 +25,7 @@ Modules (host wrappers -> the public function that calls them with CuPy arrays):
 ``nms``
     ``nms_cuda`` -> ``detection.nms.nms``
 ``distances``
-    ``pairwise_distances_cuda``, ``nearest_neighbors_cuda`` -> ``recognition.distances``
+    ``pairwise_distances_cuda``, ``nearest_neighbors_cuda`` -> ``distances``
 ``hog``
     ``hog_cell_histograms_cuda`` -> none yet: ``detection.hog.hog`` is NumPy-only; tested in the
     simulator and on a GPU (``tests/test_cuda_kernels.py``, ``tests/test_gpu_cupy.py``)

@@ -1,7 +1,7 @@
 """Pairwise distances and top-k on the GPU: the kernels around one cuBLAS product.
 
 The distance matrix is one matrix product plus a cheap pass (see
-:mod:`scratchface.recognition.distances` for the formulas):
+:mod:`scratchface.distances` for the formulas):
 
 .. math:: D^{\\mathrm{sq}}_{ij} = \\max(\\lVert a_i \\rVert^2 + \\lVert b_j \\rVert^2 - 2 a_i^\\top b_j,\\ 0),
           \\qquad D^{\\cos}_{ij} = \\min(\\max(1 - \\hat a_i^\\top \\hat b_j, 0), 2).
@@ -20,7 +20,7 @@ the 32 sorted lists, taking ``k`` times the smallest head.
 
 Host wrappers (CuPy arrays): :func:`pairwise_distances_cuda` and
 :func:`nearest_neighbors_cuda`, the CuPy paths of
-:mod:`scratchface.recognition.distances`.
+:mod:`scratchface.distances`.
 """
 from __future__ import annotations
 
@@ -163,7 +163,7 @@ def pairwise_distances_cuda(a, b=None, *, metric="sqeuclidean", eps=1e-12):
     ``metric='sqeuclidean'``: ``max(|a_i|^2 + |b_j|^2 - 2 a_i.b_j, 0)``;
     ``'cosine'``: ``clip(1 - cos, 0, 2)``. ``b`` omitted (or ``b is a``): an
     exactly zero diagonal. Same values as
-    :func:`scratchface.recognition.distances.pairwise_distances`.
+    :func:`scratchface.distances.pairwise_distances`.
     The product is one ``xp.matmul`` (cuBLAS); a kernel adds the norms and clamps.
     """
     xp, a, b, same = _distance_inputs(a, b, metric, eps)
@@ -177,7 +177,7 @@ def nearest_neighbors_cuda(queries, gallery=None, *, k=1, metric="sqeuclidean", 
                            block_size=8192):
     """The ``k`` nearest gallery rows of every query on the GPU, one block of queries at a time.
 
-    Same results as :func:`scratchface.recognition.distances.nearest_neighbors`
+    Same results as :func:`scratchface.distances.nearest_neighbors`
     (nearest first, equal distances to the lower index). ``k <= 32`` uses the
     top-k kernel (one warp per row); a larger ``k`` sorts each row (``xp.argsort``,
     stable).

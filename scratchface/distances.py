@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_choice, check_float_array, check_positive_float, check_positive_int
-from ..backend import get_array_module, is_cupy_array
+from ._validation import check_choice, check_float_array, check_positive_float, check_positive_int
+from .backend import get_array_module, is_cupy_array
 
 __all__ = ["squared_euclidean_distances", "cosine_distances", "pairwise_distances",
            "nearest_neighbors", "normalize_rows"]
@@ -119,7 +119,7 @@ def _cosine_reference(a, b, same, eps):
 # ----------------------------------------------------------------------------- fast versions
 
 def _sq_euclidean_numba(a, b, same, block_size):
-    from ..kernels import distances as _k  # noqa: PLC0415  heavy: Numba, imported only when a kernel runs
+    from .kernels import distances as _k  # noqa: PLC0415  heavy: Numba, imported only when a kernel runs
 
     n, m = a.shape[0], b.shape[0]
     out = np.empty((n, m), dtype=a.dtype)
@@ -135,7 +135,7 @@ def _sq_euclidean_numba(a, b, same, block_size):
 
 
 def _cosine_numba(a, b, same, eps, block_size):
-    from ..kernels import distances as _k  # noqa: PLC0415  heavy: Numba, imported only when a kernel runs
+    from .kernels import distances as _k  # noqa: PLC0415  heavy: Numba, imported only when a kernel runs
 
     an = np.ascontiguousarray(_unit_rows(a, eps))
     bn = an if same else _unit_rows(b, eps)
@@ -190,7 +190,7 @@ def squared_euclidean_distances(a, b=None, *, impl="auto", block_size=None):
     a, b, same = _check_sets(a, b)
     impl = _resolve_impl(impl, a)
     if impl == "cuda":
-        from ..kernels.cuda.distances import pairwise_distances_cuda  # noqa: PLC0415  optional: CuPy, numba.cuda
+        from .kernels.cuda.distances import pairwise_distances_cuda  # noqa: PLC0415  optional: CuPy, numba.cuda
         return pairwise_distances_cuda(a, None if same else b, metric="sqeuclidean")
     if impl == "reference":
         return _sq_euclidean_reference(a, b, same)
@@ -224,7 +224,7 @@ def cosine_distances(a, b=None, *, impl="auto", eps=1e-12, block_size=None):
     eps = check_positive_float(eps, "eps")
     impl = _resolve_impl(impl, a)
     if impl == "cuda":
-        from ..kernels.cuda.distances import pairwise_distances_cuda  # noqa: PLC0415  optional: CuPy, numba.cuda
+        from .kernels.cuda.distances import pairwise_distances_cuda  # noqa: PLC0415  optional: CuPy, numba.cuda
         return pairwise_distances_cuda(a, None if same else b, metric="cosine", eps=eps)
     if impl == "reference":
         return _cosine_reference(a, b, same, eps)
@@ -290,7 +290,7 @@ def nearest_neighbors(queries, gallery=None, *, k=1, metric="sqeuclidean", exclu
         raise ValueError(f"k must be at most the number of gallery rows to choose from ({candidates}), got {k}")
     impl = _resolve_impl(impl, a)
     if impl == "cuda" and n:
-        from ..kernels.cuda.distances import nearest_neighbors_cuda  # noqa: PLC0415  optional: CuPy, numba.cuda
+        from .kernels.cuda.distances import nearest_neighbors_cuda  # noqa: PLC0415  optional: CuPy, numba.cuda
         return nearest_neighbors_cuda(a, None if same else b, k=k, metric=metric,
                                      exclude_self=exclude_self, block_size=max(block_size, 8192))
     xp = get_array_module(a)
@@ -303,7 +303,7 @@ def nearest_neighbors(queries, gallery=None, *, k=1, metric="sqeuclidean", exclu
         b = a if same else _unit_rows(b, 1e-12)
     a2, b2 = _sq_norms(a), _sq_norms(b)
     if impl == "numba":
-        from ..kernels import distances as _k  # noqa: PLC0415  heavy: Numba, imported only when a kernel runs
+        from .kernels import distances as _k  # noqa: PLC0415  heavy: Numba, imported only when a kernel runs
 
         a = np.ascontiguousarray(a)
         bt = b.T
