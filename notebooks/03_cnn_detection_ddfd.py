@@ -33,6 +33,7 @@ from skimage import data
 
 from scratchface.data import find_data_dir
 from scratchface.detection.ddfd import fc_to_conv, heatmap, heatmap_detections
+from scratchface.detection.nms import nms
 from scratchface.detection.pyramid import resize
 from scratchface.image import as_gray, read_image
 from scratchface.layers.softmax import softmax_forward

@@ -191,7 +191,7 @@ scales, s = [], 12 / 20
 while 480 * s >= 12:
     scales.append(s)
     s *= 0.709
-print(f"1. {len(scales)} scales by hand, {len(pyramid_scales(480, 640))} from pyramid_scales; "
+print(f"1. {len(scales)} scales by hand, {len(pyramid_scales((480, 640), 12, min_face_size=20))} from pyramid_scales; "
       f"0.709 ** 2 = {0.709 ** 2:.3f}")
 # 2. Each corner moves by its offset times the box's width (x) or height (y): 60 x 60 here.
 box, offsets = np.array([100.0, 50.0, 160.0, 110.0]), np.array([0.1, -0.05, 0.0, 0.2])

@@ -87,3 +87,12 @@ def test_trainable_pnet_with_the_shipped_weights_is_the_inference_pnet(rng):
     assert marks is None
     np.testing.assert_allclose(box, out.offsets[:, :, 0, 0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pnet.predict_face_probability(x), out.probs[:, 1, 0, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_pyramid_scales_names_a_bad_image_shape():
+    from scratchface.detection.pyramid import pyramid_scales
+
+    with pytest.raises(TypeError, match=r"image_shape must be a tuple \(H, W, ...\)"):
+        pyramid_scales(480, 12)
+    with pytest.raises(ValueError, match="window"):
+        pyramid_scales((480, 640), 0)

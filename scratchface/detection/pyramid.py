@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_array, check_choice, check_in_range, check_positive_float
+from .._validation import check_array, check_choice, check_in_range, check_positive_float, check_positive_int
 
 __all__ = ["PyramidLevel", "area_resize", "area_resize_reference", "area_resize_regions", "image_pyramid",
            "level_shape", "pyramid_scales", "resize", "summed_area_table"]
@@ -224,6 +224,9 @@ def pyramid_scales(image_shape, window, *, min_face_size=None, max_face_size=Non
     -------
     scales : list of float, decreasing (empty when the image is too small)
     """
+    if not isinstance(image_shape, (tuple, list)) or len(image_shape) < 2:
+        raise TypeError(f"image_shape must be a tuple (H, W, ...) such as image.shape, got {image_shape!r}")
+    window = check_positive_int(window, "window")
     scale_step = check_in_range(scale_step, "scale_step", 0.0, 1.0, inclusive=(False, False))
     scale = 1.0 if min_face_size is None else window / check_positive_float(min_face_size, "min_face_size")
     largest = None if max_face_size is None else check_positive_float(max_face_size, "max_face_size")
