@@ -52,7 +52,7 @@ import numbers
 import numpy as np
 
 from .._validation import check_array, check_choice, check_float_array, check_positive_int
-from .distances import nearest_neighbors, pairwise_distances
+from .distances import pairwise_distances, squared_euclidean_distances
 
 __all__ = ["DEFAULT_THRESHOLD", "METHODS", "connected_components", "threshold_clustering", "neighbour_pairs",
            "single_linkage", "average_linkage", "average_linkage_reference", "chinese_whispers", "cluster_faces"]
@@ -136,17 +136,30 @@ def _graph_components(n, first, second):
     return _first_appearance(labels)
 
 
-def neighbour_pairs(embeddings, threshold, *, block_size=1024):
+#: Distances held at once by :func:`neighbour_pairs` when ``block_size`` is not given (float32: 32 MB).
+NEIGHBOUR_BLOCK_ELEMENTS = 1 << 23
+
+
+def neighbour_pairs(embeddings, threshold, *, block_size=None):
     """Every pair of faces at most ``threshold`` apart, found one block of rows at a time.
+
+    Each block of rows is screened against the later rows with
+    :func:`~scratchface.recognition.distances.squared_euclidean_distances`
+    (float32, the BLAS product plus the Numba finishing kernel), keeping the
+    pairs within the threshold plus a margin that covers float32 rounding; the
+    few pairs kept are then measured exactly, :math:`\sqrt{\sum_k (e_{ik} - e_{jk})^2}`
+    in float64, and those at most ``threshold`` returned. The result is the
+    brute-force answer, whatever the block size.
 
     Parameters
     ----------
     embeddings : float array, shape (n, D)
     threshold : float
         Euclidean distance.
-    block_size : int
-        Rows of the distance matrix held at once: memory is ``block_size x n``
-        distances plus the pairs found, never ``n x n``.
+    block_size : int, optional
+        Rows of the distance matrix held at once (default: about
+        :data:`NEIGHBOUR_BLOCK_ELEMENTS` distances per block). Memory is
+        ``block_size x n`` distances plus the pairs found, never ``n x n``.
 
     Returns
     -------
@@ -156,18 +169,27 @@ def neighbour_pairs(embeddings, threshold, *, block_size=1024):
     """
     e = _check_embeddings(embeddings)
     threshold = _check_threshold(threshold)
-    block_size = check_positive_int(block_size, "block_size")
     n = e.shape[0]
+    if block_size is None:
+        block_size = max(1, min(n, NEIGHBOUR_BLOCK_ELEMENTS // max(n, 1)))
+    block_size = check_positive_int(block_size, "block_size")
+    e32 = e.astype(np.float32)
+    sq_norms = np.einsum("ij,ij->i", e, e)
+    # float32 error of |a|^2 + |b|^2 - 2ab is a few eps32 * (|a|^2 + |b|^2): screen with a margin of 1e-5 of that
+    screen = threshold ** 2 + 1e-5 * (2 * float(sq_norms.max(initial=0.0)) + 1.0)
     firsts, seconds, dists = [], [], []
     for start in range(0, n, block_size):
         stop = min(start + block_size, n)
-        d = np.sqrt(pairwise_distances(e[start:stop], e[start:], impl="reference"))  # rows start.. vs columns start..
-        rows, cols = np.nonzero(d <= threshold)
-        cols = cols + start
-        keep = cols > rows + start
-        firsts.append(rows[keep] + start)
-        seconds.append(cols[keep])
-        dists.append(d[rows[keep], cols[keep] - start])
+        d2 = squared_euclidean_distances(e32[start:stop], e32[start:], impl="numba")  # rows start.. vs columns start..
+        rows, cols = np.nonzero(d2 <= screen)
+        keep = cols > rows  # column index is relative to start: the upper triangle only
+        i, j = rows[keep] + start, cols[keep] + start
+        exact = np.concatenate([np.sqrt(((e[i[k:k + 65536]] - e[j[k:k + 65536]]) ** 2).sum(axis=1))
+                                for k in range(0, i.size, 65536)] or [np.zeros(0)])  # 65536 pairs at a time
+        ok = exact <= threshold
+        firsts.append(i[ok])
+        seconds.append(j[ok])
+        dists.append(exact[ok])
     if not firsts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
     return (np.concatenate(firsts).astype(np.int64), np.concatenate(seconds).astype(np.int64),
@@ -176,7 +198,7 @@ def neighbour_pairs(embeddings, threshold, *, block_size=1024):
 
 # ----------------------------------------------------------------------------- single linkage
 
-def single_linkage(embeddings, threshold=DEFAULT_THRESHOLD, *, block_size=1024):
+def single_linkage(embeddings, threshold=DEFAULT_THRESHOLD, *, block_size=None):
     """Single-linkage clusters: faces chained by Euclidean distances ``<= threshold`` share a label.
 
     The connected components of the :func:`neighbour_pairs` graph; equals
@@ -246,7 +268,7 @@ def average_linkage_reference(embeddings, threshold=DEFAULT_THRESHOLD):
     return _first_appearance(labels)
 
 
-def average_linkage(embeddings, threshold=DEFAULT_THRESHOLD, *, block_size=1024):
+def average_linkage(embeddings, threshold=DEFAULT_THRESHOLD, *, block_size=None):
     """Average linkage cut at ``threshold``, one connected group of the neighbour graph at a time.
 
     Exact (see the module docstring): equal to :func:`average_linkage_reference`
@@ -283,7 +305,7 @@ def average_linkage(embeddings, threshold=DEFAULT_THRESHOLD, *, block_size=1024)
 
 # ----------------------------------------------------------------------------- Chinese whispers
 
-def chinese_whispers(embeddings, threshold=DEFAULT_THRESHOLD, *, iterations=100, rng=0, block_size=1024):
+def chinese_whispers(embeddings, threshold=DEFAULT_THRESHOLD, *, iterations=100, rng=0, block_size=None):
     """Chinese whispers on the neighbour graph (Biemann 2006; dlib's ``chinese_whispers_clustering``).
 
     Every face starts with a label of its own. Each sweep visits the faces in a
