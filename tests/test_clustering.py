@@ -132,6 +132,12 @@ def test_average_linkage_hand_case():
     assert average_linkage(x, 2.0).tolist() == [0, 0, 1, 2, 2]
     # threshold 2.4: the mean distance is exactly 2.4, merged
     assert average_linkage(x, 2.4).tolist() == [0, 0, 0, 1, 1]
+    # the same without distance matrices (the path of groups larger than DENSE_GROUP_MAX): at 2.4 the pair
+    # ({0, 1}, {2.9}) has one edge (1.9) and one pair above the threshold, so its lower bound is
+    # (1.9 + 2.4) / 2 = 2.15; the exact mean 2.4 is then computed and still merges
+    for threshold, want in ((1.0, [0, 0, 1, 2, 2]), (2.0, [0, 0, 1, 2, 2]), (2.4, [0, 0, 0, 1, 1]),
+                            (2.3, [0, 0, 1, 2, 2])):
+        assert average_linkage(x, threshold, dense_max=1).tolist() == want
 
 
 def test_average_linkage_equals_reference_and_scipy(rng):
@@ -143,7 +149,12 @@ def test_average_linkage_equals_reference_and_scipy(rng):
         for threshold in (0.3, 0.8, 1.5, 3.0):
             fast = average_linkage(x, threshold, block_size=7)
             assert np.array_equal(fast, average_linkage_reference(x, threshold))
+            assert np.array_equal(average_linkage(x, threshold, dense_max=1), fast)  # no distance matrix
             assert _same_partition(fast, fcluster(linkage(pdist(x), "average"), threshold, "distance"))
+    x, _ = _blobs(rng, people=20, per=6, spread=0.5, gap=0.8, dim=6)  # groups of the graph that chain people
+    for threshold in (0.6, 1.0, 1.4):
+        want = fcluster(linkage(pdist(x), "average"), threshold, "distance")
+        assert _same_partition(average_linkage(x, threshold, dense_max=1), want)
 
 
 def test_single_linkage_equals_scipy_in_euclidean_units(rng):

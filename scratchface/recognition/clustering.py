@@ -47,6 +47,7 @@ King, dlib ``chinese_whispers`` (dlib/clustering/chinese_whispers.h).
 """
 from __future__ import annotations
 
+import heapq
 import numbers
 
 import numpy as np
@@ -54,7 +55,7 @@ import numpy as np
 from .._validation import check_array, check_choice, check_float_array, check_positive_int
 from .distances import pairwise_distances, squared_euclidean_distances
 
-__all__ = ["DEFAULT_THRESHOLD", "METHODS", "connected_components", "threshold_clustering", "neighbour_pairs",
+__all__ = ["DEFAULT_THRESHOLD", "DENSE_GROUP_MAX", "METHODS", "connected_components", "threshold_clustering", "neighbour_pairs",
            "single_linkage", "average_linkage", "average_linkage_reference", "chinese_whispers", "cluster_faces"]
 
 #: Euclidean distance between two dlib descriptors below which faces may share a cluster.
@@ -147,7 +148,7 @@ def neighbour_pairs(embeddings, threshold, *, block_size=None):
     :func:`~scratchface.recognition.distances.squared_euclidean_distances`
     (float32, the BLAS product plus the Numba finishing kernel), keeping the
     pairs within the threshold plus a margin that covers float32 rounding; the
-    few pairs kept are then measured exactly, :math:`\sqrt{\sum_k (e_{ik} - e_{jk})^2}`
+    few pairs kept are then measured exactly, :math:`\\sqrt{\\sum_k (e_{ik} - e_{jk})^2}`
     in float64, and those at most ``threshold`` returned. The result is the
     brute-force answer, whatever the block size.
 
@@ -268,38 +269,124 @@ def average_linkage_reference(embeddings, threshold=DEFAULT_THRESHOLD):
     return _first_appearance(labels)
 
 
-def average_linkage(embeddings, threshold=DEFAULT_THRESHOLD, *, block_size=None):
+#: Groups of the neighbour graph up to this size are merged by SciPy on their full distance matrix
+#: (``m (m - 1) / 2`` float64: 16 MB at 2000); larger ones by :func:`_average_linkage_sparse`.
+DENSE_GROUP_MAX = 2000
+
+
+def _cut(z, m, threshold):
+    """Flat clusters of a monotone SciPy linkage ``z`` of ``m`` points: the merges at heights <= threshold.
+
+    The same partition as ``fcluster(z, threshold, 'distance')`` (without its checks of ``z``, which
+    cost more than the merging itself for the many small groups of a photo collection).
+    """
+    rows = np.flatnonzero(z[:, 2] <= threshold)
+    node = np.concatenate([z[rows, 0], z[rows, 1]]).astype(np.int64)
+    merged = np.concatenate([rows, rows]) + m  # row r of z makes cluster m + r
+    return _components(2 * m - 1, node, merged)[:m] if rows.size else np.arange(m)
+
+
+def _average_linkage_sparse(e, threshold, first, second, dist):
+    """Exact average linkage cut at ``threshold`` without the ``m x m`` matrix: for a large group.
+
+    The classic loop (merge the two closest clusters while their mean distance is
+    at most ``threshold``), over the pairs of clusters joined by at least one edge
+    of the graph (others have every distance above the threshold, so their mean is
+    too). For each such pair we know the sum ``S`` and number ``c`` of its edges;
+    every other pair of members is farther than ``threshold``, so
+
+    .. math::  d(A, B) \ge L(A, B) = \frac{S + t\,(|A||B| - c)}{|A||B|}.
+
+    A heap holds these lower bounds. When a bound comes out on top, the exact mean
+    is computed from the embeddings (``|A||B|`` distances) and pushed back; when an
+    exact value comes out on top it is the smallest of all, and the pair merges.
+
+    Returns
+    -------
+    labels : int64 array, shape (len(e),)
+    """
+    members = {i: [i] for i in range(e.shape[0])}
+    edges = {i: {} for i in range(e.shape[0])}  # edges[a][b] = [S, c]
+    for i, j, d in zip(first.tolist(), second.tolist(), dist.tolist()):
+        edges[i][j] = [d, 1]
+        edges[j][i] = [d, 1]
+    heap = [(d, True, i, j) for i, j, d in zip(first.tolist(), second.tolist(), dist.tolist())]  # 1 x 1: exact
+    heapq.heapify(heap)
+    next_id = e.shape[0]
+    while heap:
+        key, exact, a, b = heapq.heappop(heap)
+        if key > threshold:
+            break
+        if a not in members or b not in members:
+            continue  # one of them has merged since: stale
+        if not exact:
+            mean = np.sqrt(((e[members[a]][:, None, :] - e[members[b]][None, :, :]) ** 2).sum(-1)).mean()
+            heapq.heappush(heap, (mean, True, a, b))
+            continue
+        c = next_id
+        next_id += 1
+        members[c] = members.pop(a) + members.pop(b)
+        joined = {}
+        for old in (a, b):
+            for x, (total, count) in edges.pop(old).items():
+                if x in (a, b):
+                    continue
+                entry = joined.setdefault(x, [0.0, 0])
+                entry[0] += total
+                entry[1] += count
+                del edges[x][old]
+        edges[c] = joined
+        for x, (total, count) in joined.items():
+            edges[x][c] = [total, count]
+            size = len(members[c]) * len(members[x])
+            heapq.heappush(heap, ((total + threshold * (size - count)) / size, count == size, min(c, x), max(c, x)))
+    labels = np.empty(e.shape[0], dtype=np.int64)
+    for k, group in enumerate(members.values()):
+        labels[group] = k
+    return _first_appearance(labels)
+
+
+def average_linkage(embeddings, threshold=DEFAULT_THRESHOLD, *, block_size=None, dense_max=DENSE_GROUP_MAX):
     """Average linkage cut at ``threshold``, one connected group of the neighbour graph at a time.
 
     Exact (see the module docstring): equal to :func:`average_linkage_reference`
     and to SciPy's ``fcluster(linkage(x, 'average'), threshold, 'distance')`` up to
-    the numbering. Inside each group SciPy's ``linkage`` does the merging
-    (``O(m^2)`` memory for a group of ``m`` faces).
+    the numbering (and to ties). Two faces joined by an edge form their own group.
+    Groups of up to ``dense_max`` faces are merged by SciPy's ``linkage`` on their
+    distance matrix; larger ones (a big collection whose graph percolates) by
+    :func:`_average_linkage_sparse`, whose memory is that of the graph's edges.
 
     Returns
     -------
     labels : int64 array, shape (n,)
         Cluster numbers 0, 1, ... in order of first appearance.
     """
-    from scipy.cluster.hierarchy import fcluster, linkage  # noqa: PLC0415  (SciPy is imported only where used)
+    from scipy.cluster.hierarchy import linkage  # noqa: PLC0415  (SciPy is imported only where used)
     from scipy.spatial.distance import pdist  # noqa: PLC0415
 
     e = _check_embeddings(embeddings)
     threshold = _check_threshold(threshold)
-    first, second, _ = neighbour_pairs(e, threshold, block_size=block_size)
+    dense_max = check_positive_int(dense_max, "dense_max")
+    first, second, dist = neighbour_pairs(e, threshold, block_size=block_size)
     groups = _graph_components(e.shape[0], first, second)
     order = np.argsort(groups, kind="stable")
+    edge_group = groups[first]
     labels = np.empty(e.shape[0], dtype=np.int64)
     next_label = 0
     for members in np.split(order, np.flatnonzero(np.diff(groups[order])) + 1):
-        if members.size == 0:
-            continue
-        if members.size == 1:
-            sub = np.zeros(1, dtype=np.int64)
+        if members.size <= 2:
+            sub = np.zeros(members.size, dtype=np.int64)  # alone, or two faces within the threshold
+        elif members.size <= dense_max:
+            sub = _cut(linkage(pdist(e[members]), "average"), members.size, threshold)
         else:
-            sub = fcluster(linkage(pdist(e[members]), "average"), threshold, "distance") - 1
-        labels[members] = sub + next_label
-        next_label += sub.max() + 1
+            local = np.full(e.shape[0], -1, dtype=np.int64)
+            local[members] = np.arange(members.size)
+            inside = edge_group == groups[members[0]]
+            sub = _average_linkage_sparse(e[members], threshold, local[first[inside]], local[second[inside]],
+                                          dist[inside])
+        if members.size:
+            labels[members] = sub + next_label
+            next_label += sub.max() + 1
     return _first_appearance(labels)
 
 
