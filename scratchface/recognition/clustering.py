@@ -55,7 +55,8 @@ import numpy as np
 from .._validation import check_array, check_choice, check_float_array, check_positive_int
 from .distances import pairwise_distances, squared_euclidean_distances
 
-__all__ = ["DEFAULT_THRESHOLD", "DENSE_GROUP_MAX", "METHODS", "connected_components", "threshold_clustering", "neighbour_pairs",
+__all__ = ["DEFAULT_THRESHOLD", "DENSE_GROUP_MAX", "METHODS", "NEIGHBOUR_BLOCK_ELEMENTS", "connected_components",
+           "threshold_clustering", "neighbour_pairs",
            "single_linkage", "average_linkage", "average_linkage_reference", "chinese_whispers", "cluster_faces"]
 
 #: Euclidean distance between two dlib descriptors below which faces may share a cluster.
