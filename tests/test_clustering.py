@@ -251,13 +251,23 @@ def face_sets(data_dir):
     from scratchface.data.yale import load_yale_faces
 
     yale = load_yale_faces(data_dir / "yalefaces")
-    y, _, y_kept = embed_largest_faces(yale.images)
+    y, y_scores, y_kept = embed_largest_faces(yale.images)
     images, labels = load_orl_faces(data_dir / "orl_faces")
-    o, _, o_kept = embed_largest_faces(images)
+    o, o_scores, o_kept = embed_largest_faces(images)
     orl_labels = labels[o_kept]
     odd = ((np.arange(len(labels)) % 10) % 2 == 0)[o_kept]  # photos 1, 3, 5, 7, 9 of each person
     return {"yale": (y, np.asarray(yale.labels)[y_kept]), "orl": (o[odd], orl_labels[odd]),
-            "orl_all": (o, orl_labels)}
+            "orl_all": (o, orl_labels), "kept": (y_kept, o_kept), "scores": (y_scores, o_scores)}
+
+
+@pytest.mark.slow
+def test_real_faces_pass_the_cluster_commands_min_score(face_sets):
+    """README / cli.DEFAULT_MIN_SCORE: every photo of Yale and ORL has a face, and each scores >= 0.975 > 0.9."""
+    from scratchface.cli import DEFAULT_MIN_SCORE
+
+    assert all(kept.all() for kept in face_sets["kept"])
+    lowest = min(scores.min() for scores in face_sets["scores"])
+    assert lowest >= 0.975 > DEFAULT_MIN_SCORE, lowest
 
 
 @pytest.mark.slow
