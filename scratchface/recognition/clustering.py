@@ -300,7 +300,7 @@ def _average_linkage_sparse(e, threshold, first, second, dist):
     too). For each such pair we know the sum ``S`` and number ``c`` of its edges;
     every other pair of members is farther than ``threshold``, so
 
-    .. math::  d(A, B) \ge L(A, B) = \frac{S + t\,(|A||B| - c)}{|A||B|}.
+    .. math::  d(A, B) \\ge L(A, B) = \\frac{S + t\\,(|A||B| - c)}{|A||B|}.
 
     A heap holds these lower bounds. When a bound comes out on top, the exact mean
     is computed from the embeddings (``|A||B|`` distances) and pushed back; when an
