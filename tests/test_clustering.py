@@ -132,6 +132,12 @@ def test_average_linkage_hand_case():
     assert average_linkage(x, 2.0).tolist() == [0, 0, 1, 2, 2]
     # threshold 2.4: the mean distance is exactly 2.4, merged
     assert average_linkage(x, 2.4).tolist() == [0, 0, 0, 1, 1]
+    # the same without distance matrices (the path of groups larger than DENSE_GROUP_MAX): at 2.4 the pair
+    # ({0, 1}, {2.9}) has one edge (1.9) and one pair above the threshold, so its lower bound is
+    # (1.9 + 2.4) / 2 = 2.15; the exact mean 2.4 is then computed and still merges
+    for threshold, want in ((1.0, [0, 0, 1, 2, 2]), (2.0, [0, 0, 1, 2, 2]), (2.4, [0, 0, 0, 1, 1]),
+                            (2.3, [0, 0, 1, 2, 2])):
+        assert average_linkage(x, threshold, dense_max=1).tolist() == want
 
 
 def test_average_linkage_equals_reference_and_scipy(rng):
@@ -143,7 +149,12 @@ def test_average_linkage_equals_reference_and_scipy(rng):
         for threshold in (0.3, 0.8, 1.5, 3.0):
             fast = average_linkage(x, threshold, block_size=7)
             assert np.array_equal(fast, average_linkage_reference(x, threshold))
+            assert np.array_equal(average_linkage(x, threshold, dense_max=1), fast)  # no distance matrix
             assert _same_partition(fast, fcluster(linkage(pdist(x), "average"), threshold, "distance"))
+    x, _ = _blobs(rng, people=20, per=6, spread=0.5, gap=0.8, dim=6)  # groups of the graph that chain people
+    for threshold in (0.6, 1.0, 1.4):
+        want = fcluster(linkage(pdist(x), "average"), threshold, "distance")
+        assert _same_partition(average_linkage(x, threshold, dense_max=1), want)
 
 
 def test_single_linkage_equals_scipy_in_euclidean_units(rng):
@@ -234,23 +245,35 @@ def test_clustering_bad_input():
 
 @pytest.fixture(scope="module")
 def face_sets(data_dir):
-    """Yale (all 164) and ORL photos 1, 3, 5, 7, 9 embedded by the pipeline (about a minute)."""
+    """Yale (all 164) and ORL (all 400) embedded by the pipeline (about a minute and a half of CPU)."""
     from experiments.clustering import embed_largest_faces
     from scratchface.data.orl import load_orl_faces
     from scratchface.data.yale import load_yale_faces
 
     yale = load_yale_faces(data_dir / "yalefaces")
-    y, _, y_kept = embed_largest_faces(yale.images)
+    y, y_scores, y_kept = embed_largest_faces(yale.images)
     images, labels = load_orl_faces(data_dir / "orl_faces")
-    odd = (np.arange(len(labels)) % 10) % 2 == 0
-    o, _, o_kept = embed_largest_faces(images[odd])
-    return {"yale": (y, np.asarray(yale.labels)[y_kept]), "orl": (o, labels[odd][o_kept])}
+    o, o_scores, o_kept = embed_largest_faces(images)
+    orl_labels = labels[o_kept]
+    odd = ((np.arange(len(labels)) % 10) % 2 == 0)[o_kept]  # photos 1, 3, 5, 7, 9 of each person
+    return {"yale": (y, np.asarray(yale.labels)[y_kept]), "orl": (o[odd], orl_labels[odd]),
+            "orl_all": (o, orl_labels), "kept": (y_kept, o_kept), "scores": (y_scores, o_scores)}
+
+
+@pytest.mark.slow
+def test_real_faces_pass_the_cluster_commands_min_score(face_sets):
+    """README / cli.DEFAULT_MIN_SCORE: every photo of Yale and ORL has a face, and each scores >= 0.975 > 0.9."""
+    from scratchface.cli import DEFAULT_MIN_SCORE
+
+    assert all(kept.all() for kept in face_sets["kept"])
+    lowest = min(scores.min() for scores in face_sets["scores"])
+    assert lowest >= 0.975 > DEFAULT_MIN_SCORE, lowest
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("collection, precision, recall", [("yale", 1.0, 0.919), ("orl", 1.0, 0.927)])
 def test_default_clustering_on_real_collections(face_sets, collection, precision, recall):
-    """docs/results.md: average linkage at 0.45, pairwise P 1.000 / R 0.919 (Yale, 164 photos), 1.000 / 0.927 (ORL odd)."""
+    """docs/results.md: average linkage at 0.45, pairwise P / R 1.000 / 0.919 (Yale, 164), 1.000 / 0.927 (ORL odd)."""
     e, labels = face_sets[collection]
     scores = pairwise_precision_recall(labels, cluster_faces(e))
     assert DEFAULT_THRESHOLD == 0.45
@@ -259,3 +282,35 @@ def test_default_clustering_on_real_collections(face_sets, collection, precision
     # and the old default (single linkage at dlib's 0.6) is as bad as the issue measured
     old = pairwise_precision_recall(labels, single_linkage(e, 0.6))
     assert old.precision < 0.2 and old.recall == 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("collection, n_pairs, accuracy, low, high, accuracy_06, far_06, far_picked", [
+    ("orl_all", 3600, 0.9947, 0.539, 0.564, 0.9886, 0.0222, 0.0061),
+    ("yale", 1630, 0.9865, 0.522, 0.532, 0.9755, 0.0491, 0.0184)])
+def test_verify_default_threshold_figures(face_sets, collection, n_pairs, accuracy, low, high, accuracy_06, far_06,
+                                          far_picked):
+    """README (verify / identify keep 0.6): FAR and accuracy at 0.6 against the threshold the 10-fold protocol picks.
+
+    ORL (400 photos) and Yale (164), balanced pairs of ``make_pairs(labels, rng=0)``: 10-fold accuracy 0.9947 /
+    0.9865 with thresholds 0.539-0.564 / 0.522-0.532; at 0.6 accuracy 0.9886 / 0.9755 and FAR 0.0222 / 0.0491;
+    at the median picked threshold FAR 0.0061 / 0.0184. The rates are counted here pair by pair.
+    """
+    from scratchface.data.pairs import make_pairs
+    from scratchface.recognition.verification import kfold_accuracy
+
+    e, labels = face_sets[collection]
+    pairs = make_pairs(labels, rng=0)
+    d = [float(np.sqrt(((e[i] - e[j]) ** 2).sum())) for i, j in zip(pairs.first, pairs.second)]
+    same = [bool(s) for s in pairs.same]
+    assert len(d) == n_pairs
+
+    def far(t):
+        return sum(x <= t for x, s in zip(d, same) if not s) / sum(not s for s in same)
+
+    result = kfold_accuracy(np.array(d), np.array(same), folds=pairs.fold)
+    assert result.mean == pytest.approx(accuracy, abs=5e-5)
+    assert (result.thresholds.min(), result.thresholds.max()) == pytest.approx((low, high), abs=5e-4)
+    assert sum((x <= 0.6) == s for x, s in zip(d, same)) / len(d) == pytest.approx(accuracy_06, abs=5e-5)
+    assert far(0.6) == pytest.approx(far_06, abs=5e-5)
+    assert far(float(np.median(result.thresholds))) == pytest.approx(far_picked, abs=5e-5)

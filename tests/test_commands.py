@@ -161,34 +161,172 @@ def test_identify_with_a_gallery_without_faces(known, tmp_path, capsys):
     assert "is empty: none of its images has a usable face" in capsys.readouterr().err
 
 
-def test_cluster_groups_faces_biggest_first(tmp_path, monkeypatch, capsys):
-    folder = tmp_path / "album"
-    folder.mkdir()
-    rng = np.random.default_rng(3)
-    people = {"a1.jpg": [E_COLLINS], "a2.jpg": [E_COLLINS + 0.02 * rng.standard_normal(128)],
-              "b.jpg": [E_HOPPER, E_COLLINS * 0.9], "none.jpg": []}
+def _fake_folder(monkeypatch, folder, people, batch_size=None):
+    """Let ``pipeline.embed_folder`` yield ``people`` ({file: [(vector, score), ...]}) for ``folder``; write the files.
+
+    The photos are real 60 x 60 PNGs (a colour per file) so that the contact sheet and --out-dir have
+    something to read and copy; each face's box is (10, 10, 50, 50).
+    """
+    folder.mkdir(exist_ok=True)
+    for k, name in enumerate(people):
+        Image.fromarray(np.full((60, 60, 3), 20 * k, np.uint8)).save(folder / name, format="PNG")
 
     def fake_embed_folder(path, batch_size=32, **kwargs):
-        assert path == str(folder) and batch_size == 8
-        for name, vectors in people.items():
-            n = len(vectors)
-            yield FolderItem(os.path.join(path, name), np.array(vectors, np.float32).reshape(n, 128),
-                             np.zeros((n, 4), np.float32), None)
+        assert path == str(folder)
+        if expected_batch is not None:
+            assert batch_size == expected_batch
+        for name, faces in people.items():
+            n = len(faces)
+            yield FolderItem(os.path.join(path, name), np.array([v for v, _ in faces], np.float32).reshape(n, 128),
+                             np.tile(np.float32([10, 10, 50, 50]), (n, 1)), None,
+                             np.array([p for _, p in faces], np.float32))
+    expected_batch = batch_size
+    monkeypatch.setattr(pipeline, "embed_folder", fake_embed_folder)
+
+
+def _on_axis(*positions):
+    """Embeddings at the given positions along the first axis (distances worked by hand)."""
+    return [np.float32(x) * E_COLLINS for x in positions]
+
+
+def test_cluster_groups_faces_biggest_first(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "album"
+    rng = np.random.default_rng(3)
+    people = {"a1.jpg": [(E_COLLINS, 1.0)], "a2.jpg": [(E_COLLINS + 0.02 * rng.standard_normal(128), 1.0)],
+              "b.jpg": [(E_HOPPER, 1.0), (E_COLLINS * 0.9, 1.0)], "none.jpg": []}
+    _fake_folder(monkeypatch, folder, people, batch_size=8)
+    with open(folder / "bad.jpg", "wb") as f:
+        f.write(b"not an image")
+
+    def with_bad(path, batch_size=32, **kwargs):
+        yield from fake(path, batch_size, **kwargs)
         yield FolderItem(os.path.join(path, "bad.jpg"), np.zeros((0, 128), np.float32),
                          np.zeros((0, 4), np.float32), "bad.jpg is not a readable image")
 
-    monkeypatch.setattr(pipeline, "embed_folder", fake_embed_folder)
+    fake = pipeline.embed_folder
+    monkeypatch.setattr(pipeline, "embed_folder", with_bad)
     assert run(["cluster", str(folder), "--batch-size", "8", "--quiet"]) == 0
     captured = capsys.readouterr()
-    assert captured.out.splitlines() == ["4 faces in 2 clusters (threshold 0.6)",
-                                         "cluster 1 (3 faces): a1.jpg, a2.jpg, b.jpg [face 2]",
-                                         "cluster 2 (1 face): b.jpg"]
+    # distances: a1-a2 0.02 * sqrt(128) ~ 0.23, a1-b2 0.1, Hopper sqrt(2) from everyone: average linkage at 0.45
+    assert captured.out.splitlines() == [
+        "4 faces in 2 clusters (1 seen more than once, 1 seen once; average linkage, threshold 0.45)",
+        "cluster 1 (3 faces): a1.jpg, a2.jpg, b.jpg [face 2]",
+        "cluster 2 (1 face, seen once): b.jpg",
+        "no face: none.jpg"]
     assert "bad.jpg left out" in captured.err
     assert run(["cluster", str(folder), "--batch-size", "8", "--json", "--threshold", "0.01"]) == 0
-    clusters = json.loads(capsys.readouterr().out)["clusters"]
-    assert sorted(len(c) for c in clusters) == [1, 1, 1, 1]
+    result = json.loads(capsys.readouterr().out)
+    assert sorted(len(c) for c in result["clusters"]) == [1, 1, 1, 1]
+    assert result["no_face"] == ["none.jpg"] and result["skipped"][0]["file"] == "bad.jpg"
+    assert result["clusters"][0][0] == {"file": "a1.jpg", "face": 1, "score": 1.0, "box": [10.0, 10.0, 50.0, 50.0]}
+    assert (result["method"], result["threshold"], result["min_score"]) == ("average", 0.01, 0.9)
     people.clear()
     assert run(["cluster", str(folder), "--batch-size", "8"]) == 1
     assert "no face found" in capsys.readouterr().err
     assert run(["cluster", str(tmp_path / "missing")]) == 2
     assert "folder not found" in capsys.readouterr().err
+
+
+def test_cluster_average_linkage_does_not_chain_but_single_does(tmp_path, monkeypatch, capsys):
+    # on a line: A = {0, 0.05}, a bridge at 0.46, B = {0.9, 0.95}. Single linkage at 0.45 chains all five
+    # (0.05-0.46 is 0.41, 0.46-0.9 is 0.44). Average linkage: A and B merge (0.05 each), the bridge joins A
+    # (mean 0.435 <= 0.45; to B it is 0.465), then A+bridge to B has mean 4.53 / 6 = 0.755 > 0.45: two people.
+    e = _on_axis(0, 0.05, 0.46, 0.9, 0.95)
+    _fake_folder(monkeypatch, tmp_path / "line", {f"{k}.png": [(v, 1.0)] for k, v in enumerate(e)})
+    assert run(["cluster", str(tmp_path / "line"), "--json"]) == 0
+    files = [[m["file"] for m in c] for c in json.loads(capsys.readouterr().out)["clusters"]]
+    assert files == [["0.png", "1.png", "2.png"], ["3.png", "4.png"]]
+    assert run(["cluster", str(tmp_path / "line"), "--json", "--method", "single"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["clusters"]) == 1
+    assert run(["cluster", str(tmp_path / "line"), "--method", "chinese_whispers"]) == 0
+    assert "chinese whispers, threshold 0.45" in capsys.readouterr().out
+
+
+def test_cluster_low_scores_do_not_glue_people(tmp_path, monkeypatch, capsys):
+    # P at 0 and Q at 0.6 are different people; a false detection at 0.29 (score 0.5) is within 0.45 of both
+    people = {"p.png": [(_on_axis(0)[0], 0.99)], "junk.png": [(_on_axis(0.29)[0], 0.5)],
+              "q.png": [(_on_axis(0.6)[0], 0.95)]}
+    _fake_folder(monkeypatch, tmp_path / "album", people)
+    assert run(["cluster", str(tmp_path / "album"), "--method", "single", "--min-score", "0"]) == 0
+    assert capsys.readouterr().out.startswith("3 faces in 1 cluster (1 seen more than once, 0 seen once;")
+    assert run(["cluster", str(tmp_path / "album"), "--method", "single"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "3 faces in 2 clusters (0 seen more than once, 2 seen once; single linkage, threshold 0.45)",
+        "cluster 1 (1 face, seen once): p.png", "cluster 2 (1 face, seen once): q.png",
+        "unclustered (detection score < 0.9): junk.png (0.50)"]
+    assert run(["cluster", str(tmp_path / "album"), "--min-score", "0.999"]) == 1
+    assert "every face scored below --min-score 0.999" in capsys.readouterr().err
+    for bad in ("1.5", "-0.1", "x"):
+        with pytest.raises(SystemExit) as exc:
+            run(["cluster", str(tmp_path / "album"), "--min-score", bad])
+        assert exc.value.code == 2
+
+
+def _tree(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_cluster_out_dir_copies_or_links_without_touching_the_originals(tmp_path, monkeypatch, capsys):
+    album = tmp_path / "album"
+    people = {"a1.png": [(_on_axis(0)[0], 1.0)], "a2.png": [(_on_axis(0.1)[0], 1.0)],
+              "group.png": [(_on_axis(0.05)[0], 1.0), (E_HOPPER, 1.0)], "blur.png": [(E_HOPPER, 0.8)],
+              "empty.png": []}
+    _fake_folder(monkeypatch, album, people)
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in album.iterdir()}
+    out = tmp_path / "sorted"
+    assert run(["cluster", str(album), "--out-dir", str(out)]) == 0
+    assert _tree(out) == ["person_001", "person_001/a1.png", "person_001/a2.png", "person_001/group.png",
+                          "person_002", "person_002/group.png", "unclustered", "unclustered/blur.png",
+                          "unclustered/empty.png"]
+    assert (out / "person_002" / "group.png").read_bytes() == before["group.png"][0]
+    assert not (out / "person_001" / "a1.png").is_symlink()
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in album.iterdir()} == before
+    capsys.readouterr()
+    assert run(["cluster", str(album), "--out-dir", str(out)]) == 2  # not empty: refused, nothing written
+    assert "is not empty (add --force" in capsys.readouterr().err
+    assert run(["cluster", str(album), "--out-dir", str(out), "--force", "--link"]) == 0
+    assert (out / "person_001" / "a1.png").is_symlink()
+    assert os.readlink(out / "person_001" / "a1.png") == str((album / "a1.png").resolve())
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in album.iterdir()} == before
+    assert not any(p.name.endswith(".tmp") for p in out.rglob("*"))
+    capsys.readouterr()
+    assert run(["cluster", str(album), "--out-dir", str(album), "--force"]) == 2
+    assert "must lie outside the photos' folder" in capsys.readouterr().err
+    assert run(["cluster", str(album), "--link"]) == 2
+    assert "go with --out-dir" in capsys.readouterr().err
+
+
+def test_cluster_contact_sheet(tmp_path, monkeypatch, capsys):
+    album = tmp_path / "album"
+    people = {"a1.png": [(_on_axis(0)[0], 1.0)], "a2.png": [(_on_axis(0.1)[0], 1.0)],
+              "b.png": [(E_HOPPER, 1.0)], "c.png": [(np.eye(128, dtype=np.float32)[2], 1.0)],
+              "blur.png": [(E_HOPPER, 0.5)]}
+    _fake_folder(monkeypatch, album, people)
+    sheet = tmp_path / "sheets" / "sheet.png"
+    assert run(["cluster", str(album), "--contact-sheet", str(sheet)]) == 2  # its folder does not exist
+    assert "does not exist" in capsys.readouterr().err
+    sheet.parent.mkdir()
+    assert run(["cluster", str(album), "--contact-sheet", str(sheet)]) == 0
+    assert "contact sheet saved to" in capsys.readouterr().err
+    picture = np.asarray(Image.open(sheet))
+    assert picture.ndim == 3 and picture.shape[0] > 3 * 64  # rows: person 1 (2), seen once (2), score < 0.9 (1)
+    assert os.listdir(sheet.parent) == ["sheet.png"]  # written through a temporary file, none left
+
+
+def test_cluster_bad_folders(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run(["cluster", str(empty), "--quiet"]) == 2
+    assert "holds no images (sub-folders are read with --recursive)" in capsys.readouterr().err
+    (empty / "notes.txt").write_text("not a photo")
+    assert run(["cluster", str(empty), "--quiet"]) == 2
+    assert run(["cluster", str(empty / "notes.txt")]) == 2
+    assert "is a file, not a folder of photos" in capsys.readouterr().err
+
+
+def test_cluster_one_photo(tmp_path, monkeypatch, capsys):
+    _fake_folder(monkeypatch, tmp_path / "one", {"me.png": [(E_COLLINS, 0.99)]})
+    assert run(["cluster", str(tmp_path / "one")]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "1 face in 1 cluster (0 seen more than once, 1 seen once; average linkage, threshold 0.45)",
+        "cluster 1 (1 face, seen once): me.png"]

@@ -467,6 +467,7 @@ class FolderItem(NamedTuple):
     embeddings: np.ndarray  #: (n, 128) float32; (0, 128) without a face or on error
     boxes: np.ndarray       #: (n, 4) float32
     error: object           #: None, or why the file was skipped (unreadable, not an image)
+    scores: np.ndarray = None  #: (n,) float32, MTCNN's face probabilities (None: not recorded)
 
 
 def embed_folder(path, batch_size=32, *, min_face_size=20, extensions=IMAGE_EXTENSIONS, recursive=False,
@@ -505,15 +506,15 @@ def embed_folder(path, batch_size=32, *, min_face_size=20, extensions=IMAGE_EXTE
     if max_faces is not None:
         max_faces = check_positive_int(max_faces, "max_faces")
     files = list_images(path, extensions=extensions, recursive=recursive)
-    pending = []          # (path, boxes, n_faces, error) waiting for their chips' embeddings
+    pending = []          # (path, boxes, scores, n_faces, error) waiting for their chips' embeddings
     chips = []            # aligned chips of the pending files, at most batch_size (+ one image's faces)
 
     def flush():
         crops = np.stack(chips) if chips else np.zeros((0, CHIP_SIZE, CHIP_SIZE, 3), np.float32)
         vectors = embed_aligned(crops, batch_size=batch_size)
         start = 0
-        for file, boxes, n, error in pending:
-            yield FolderItem(file, vectors[start:start + n], boxes, error)
+        for file, boxes, scores, n, error in pending:
+            yield FolderItem(file, vectors[start:start + n], boxes, error, scores)
             start += n
         pending.clear()
         chips.clear()
@@ -524,13 +525,13 @@ def embed_folder(path, batch_size=32, *, min_face_size=20, extensions=IMAGE_EXTE
             try:
                 rgb = as_rgb(read_image(file))
             except (ValueError, TypeError, OSError) as exc:
-                pending.append((file, np.zeros((0, 4), np.float32), 0, str(exc)))
+                pending.append((file, np.zeros((0, 4), np.float32), np.zeros(0, np.float32), 0, str(exc)))
             else:
                 det = detect_faces(rgb, min_face_size=min_face_size)
                 boxes, landmarks = det.boxes[:max_faces], det.landmarks[:max_faces]
                 if len(boxes):
                     chips.extend(align_dlib(rgb, landmarks))
-                pending.append((file, boxes, len(boxes), None))
+                pending.append((file, boxes, np.asarray(det.scores[:max_faces], np.float32), len(boxes), None))
             bar.update(1)
             if len(chips) >= batch_size:
                 yield from flush()
