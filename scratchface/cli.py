@@ -22,6 +22,7 @@ import sys
 
 import numpy as np
 
+from .data.atomic import savefig_atomic
 from .detection.mtcnn import detect_faces
 from .gradcheck import PASS_THRESHOLD, collect_gradcheck_cases
 from .image import as_rgb, read_image
@@ -150,7 +151,7 @@ def _save_drawing(rgb, det, out, title=None):
     ax = fig.add_subplot()
     draw_detections(rgb, det, ax=ax, title=title)
     try:
-        fig.savefig(out, bbox_inches="tight", dpi=100)
+        savefig_atomic(fig, out, bbox_inches="tight", dpi=100)
     except (OSError, ValueError) as exc:
         raise _BadInput(f"cannot write {out}: {exc}") from None
 

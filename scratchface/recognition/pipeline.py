@@ -43,6 +43,7 @@ from .._validation import (
     check_positive_float,
     check_positive_int,
 )
+from ..data.atomic import savez_atomic
 from ..detection.align import umeyama, warp_affine
 from ..detection.mtcnn import detect_faces
 from ..image import as_rgb, read_image
@@ -420,9 +421,12 @@ class Gallery:
         return self._match(faces.embeddings, faces.boxes, threshold)
 
     def save(self, path):
-        """Write the names and descriptors to an ``.npz`` (no pickle)."""
-        np.savez(path, names=np.array(self._names, dtype=str), embeddings=self._embeddings,
-                 threshold=np.array(self.threshold))
+        """Write the names and descriptors to an ``.npz`` (no pickle), atomically; returns the path.
+
+        ``.npz`` is appended when missing. A killed save leaves the previous file whole.
+        """
+        return savez_atomic(path, names=np.array(self._names, dtype=str), embeddings=self._embeddings,
+                            threshold=np.array(self.threshold))
 
     @classmethod
     def load(cls, path):
