@@ -131,6 +131,7 @@ def test_training_smoke(data_dir, rng):
     assert hard.shape[1] == template.weights.size and len(hard) > 0
 
 
+@pytest.mark.readme_figure("HOG detector: 38/43 at precision 0.864")
 def test_dlib_faces_evaluation(data_dir, model):
     """The shipped detector on dlib's 43 faces (the side-by-side with scikit-image's LBP cascade and the
     picture: python -m experiments.hog_detector --evaluate-only --picture out.png)."""
