@@ -1,11 +1,12 @@
-"""The ``scratchface`` command line: ``gradcheck`` and the face commands detect, verify, identify, cluster, demo.
+"""The ``scratchface`` command line: ``gradcheck`` and the face commands detect, verify, enroll, identify, cluster, demo.
 
 Each command returns its exit code:
 
 ====  ==================================================================
 0     success (``verify``: the same person)
 1     the job ran and found a failure: a gradient check failed; no face in
-      the photo (``detect``, ``identify``, ``cluster``), not the same person
+      the photo (``detect``, ``identify``, ``cluster``), no face enrolled
+      (``enroll``), not the same person
       or no face (``verify``)
 2     bad usage, or an input that cannot be used: a missing, truncated,
       corrupt or non-image file, a missing folder, an empty gallery
@@ -16,6 +17,7 @@ Messages for the user go to stderr, results to stdout (``--json`` for scripts).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -26,12 +28,12 @@ from .data.atomic import savefig_atomic
 from .detection.mtcnn import detect_faces
 from .gradcheck import PASS_THRESHOLD, collect_gradcheck_cases
 from .image import as_rgb, read_image
-from .recognition import pipeline
+from .recognition import enrollment, pipeline
 from .recognition.clustering import threshold_clustering
 from .viz.detections import draw_detections
 
-__all__ = ["main", "build_parser", "add_face_commands", "cmd_cluster", "cmd_demo", "cmd_detect", "cmd_identify",
-           "cmd_verify"]
+__all__ = ["main", "build_parser", "add_face_commands", "cmd_cluster", "cmd_demo", "cmd_detect", "cmd_enroll",
+           "cmd_identify", "cmd_verify"]
 
 
 def _cmd_gradcheck(args) -> int:
@@ -69,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="only the cases whose name contains NAME")
     p.set_defaults(func=_cmd_gradcheck)
-    add_face_commands(sub)  # detect, verify, identify, cluster, demo
+    add_face_commands(sub)  # detect, verify, enroll, identify, cluster, demo
     return parser
 
 
@@ -212,39 +214,122 @@ def cmd_verify(args):
     return _run("verify", _verify, args)
 
 
-# ----------------------------------------------------------------------------- identify
-def _identify(args):
-    rgb = _read(args.image)
-    if not os.path.isdir(args.gallery):
-        raise _BadInput(f"gallery folder not found: {args.gallery}")
+# ----------------------------------------------------------------------------- enroll, identify
+def _image_files(inputs, recursive):
+    """The image files named by ``inputs`` (files, and the images of folders), in the order given."""
+    files = []
+    for path in inputs:
+        if os.path.isdir(path):
+            found = pipeline.list_images(path, recursive=recursive)
+            if not found:
+                print(f"warning: no image files in the folder {path}", file=sys.stderr)
+            files.extend(found)
+        elif os.path.isfile(path):
+            files.append(path)
+        else:
+            raise _BadInput(f"image file or folder not found: {path}")
+    if not files:
+        raise _BadInput(f"no image files in {', '.join(inputs)}")
+    return files
+
+
+def _enroll(args):
+    if not os.path.isdir(args.folder):
+        raise _BadInput(f"{args.folder} is not a folder (expected DIR/name.jpg or DIR/name/*.jpg)")
+    previous = None
+    if os.path.exists(args.out) and not args.rebuild:
+        try:
+            previous = enrollment.load_enrolment(args.out)
+        except ValueError as exc:
+            raise _BadInput(f"{exc} (pass --rebuild to overwrite it)") from None
     try:
-        gallery = pipeline.Gallery.from_folder(args.gallery, args.threshold, min_face_size=args.min_face_size,
-                                      on_error="skip")
-    except ValueError as exc:
+        result = enrollment.enroll_folder(args.folder, previous=previous, min_face_size=args.min_face_size,
+                                          batch_size=args.batch_size, progress=not args.quiet)
+        written = enrollment.save_enrolment(args.out, result, args.threshold)
+    except (ValueError, OSError) as exc:
         raise _BadInput(str(exc)) from None
-    for file, why in gallery.skipped:
-        print(f"warning: gallery file {file} left out: {why}", file=sys.stderr)
+    problems = []
+    for path, n, why in zip(result.paths, result.faces, result.errors):
+        if n == enrollment.UNREADABLE:
+            problems.append({"file": path, "problem": "unreadable", "detail": why})
+        elif n == 0:
+            problems.append({"file": path, "problem": "no face"})
+        elif n > 1:
+            problems.append({"file": path, "problem": f"{n} faces, the largest enrolled"})
+    for p in problems:
+        print(f"warning: {p['file']}: {p['problem']}" + (f" ({p['detail']})" if "detail" in p else ""),
+              file=sys.stderr)
+    enrolled = int((result.faces > 0).sum())
+    people = sorted({name for name, n in zip(result.names, result.faces) if n > 0})
+    summary = {"gallery": written, "photos": len(result.paths), "enrolled": enrolled, "people": len(people),
+               "embedded": result.embedded, "reused": result.reused, "removed": result.removed,
+               "problems": problems}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{enrolled} of {len(result.paths)} photos enrolled, {len(people)} people, into {written} "
+              f"({result.embedded} embedded, {result.reused} unchanged, {result.removed} removed)")
+    return OK if enrolled else FAILURE
+
+
+def cmd_enroll(args):
+    """``scratchface enroll PEOPLE_DIR --out gallery.npz``: a gallery file, updated by content hash."""
+    return _run("enroll", _enroll, args)
+
+
+def _identify_rows(args, gallery, files):
+    """One dict per face of every readable file (streamed), and the unreadable files."""
+    rows, unreadable, faceless = [], [], []
+    bar = not args.quiet and len(files) > 1
+    for item in pipeline.embed_files(files, args.batch_size, min_face_size=args.min_face_size, progress=bar):
+        if item.error is not None:
+            unreadable.append((item.path, item.error))
+            continue
+        if not len(item.embeddings):
+            faceless.append(item.path)
+        matches = gallery.identify_embeddings(item.embeddings, boxes=item.boxes) if len(item.embeddings) else []
+        for k, m in enumerate(matches, 1):
+            rows.append({"image": item.path, "face": k, "name": m.name, "nearest": m.nearest,
+                         "distance": round(m.distance, 4), "box": _round(m.box)})
+    return rows, unreadable, faceless
+
+
+def _identify(args):
+    try:
+        gallery, _ = enrollment.load_gallery(args.gallery, args.threshold, min_face_size=args.min_face_size,
+                                             batch_size=args.batch_size, progress=False)
+    except (ValueError, OSError) as exc:
+        raise _BadInput(str(exc)) from None
     if len(gallery) == 0:
         raise _BadInput(f"the gallery {args.gallery} is empty: none of its images has a usable face")
-    matches = gallery.identify(rgb)
+    files = _image_files(args.unknown, args.recursive)
+    rows, unreadable, faceless = _identify_rows(args, gallery, files)
+    if len(unreadable) == len(files):
+        raise _BadInput(unreadable[0][1] if len(files) == 1 else f"none of the {len(files)} images is readable")
+    for path, why in unreadable:
+        print(f"warning: {path} left out: {why}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"image": args.image, "gallery": {"faces": len(gallery), "people": gallery.people},
-                          "threshold": args.threshold,
-                          "faces": [{"name": m.name, "nearest": m.nearest, "distance": round(m.distance, 4),
-                                     "box": _round(m.box)} for m in matches]}, indent=2))
+        print(json.dumps({"gallery": {"faces": len(gallery), "people": gallery.people},
+                          "threshold": gallery.threshold, "images": len(files), "faces": rows,
+                          "no_face": faceless, "unreadable": [p for p, _ in unreadable]}, indent=2))
+    elif args.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["image", "face", "name", "nearest", "distance", "x1", "y1", "x2", "y2"])
+        for r in rows:
+            writer.writerow([r["image"], r["face"], r["name"] or "unknown", r["nearest"], r["distance"], *r["box"]])
     else:
-        for k, m in enumerate(matches, 1):
-            x1, y1, x2, y2 = m.box
-            who = m.name if m.name is not None else f"unknown (nearest: {m.nearest})"
-            print(f"face {k} at ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}): {who}, distance {m.distance:.3f}")
-    if not matches:
-        print(f"no face found in {args.image}", file=sys.stderr)
-        return FAILURE
-    return OK
+        for r in rows:
+            x1, y1, x2, y2 = r["box"]
+            who = r["name"] if r["name"] is not None else f"unknown (nearest: {r['nearest']})"
+            print(f"{r['image']}: face {r['face']} at ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}): {who}, "
+                  f"distance {r['distance']:.3f}")
+    for path in faceless:
+        print(f"no face found in {path}", file=sys.stderr)
+    return OK if rows else FAILURE
 
 
 def cmd_identify(args):
-    """``scratchface identify --gallery DIR IMG``: name every face of IMG from the people in DIR."""
+    """``scratchface identify --gallery FILE|DIR UNKNOWN...``: name every face of the unknown photos."""
     return _run("identify", _identify, args)
 
 
@@ -320,7 +405,7 @@ _EXIT_CODES = "exit codes: 0 success, 1 {one}, 2 bad usage or unreadable input"
 
 
 def add_face_commands(subparsers):
-    """Register ``detect``, ``verify``, ``identify``, ``cluster`` and ``demo`` on argparse sub-parsers.
+    """Register ``detect``, ``verify``, ``enroll``, ``identify``, ``cluster`` and ``demo`` on argparse sub-parsers.
 
     Parameters
     ----------
@@ -359,13 +444,33 @@ def add_face_commands(subparsers):
     p.set_defaults(func=cmd_verify)
 
     p = subparsers.add_parser(
-        "identify", help="name the faces of a photo from a gallery of known people", formatter_class=fmt,
-        description="Name every face of IMG by the nearest enrolled face of the gallery, or 'unknown' "
-                    "when it is farther than the threshold. The gallery folder holds DIR/name.jpg "
-                    "(the file name is the person's name) or DIR/name/*.jpg (several photos per person).",
-        epilog=_EXIT_CODES.format(one="no face found in IMG"))
-    p.add_argument("--gallery", required=True, metavar="DIR", help="folder of photos of known people")
-    p.add_argument("image", metavar="IMG")
+        "enroll", help="build a gallery file from a folder of known people (once)", formatter_class=fmt,
+        description="Detect, align and embed the largest face of every photo of PEOPLE_DIR (DIR/name.jpg, "
+                    "the file name is the person's name, or DIR/name/*.jpg, several photos per person) into "
+                    "a gallery file. Photos without a face, with several faces or unreadable are reported. "
+                    "Run again: only new or changed photos (SHA-256 of their bytes) are embedded.",
+        epilog=_EXIT_CODES.format(one="no face enrolled"))
+    p.add_argument("folder", metavar="PEOPLE_DIR")
+    p.add_argument("--out", required=True, metavar="NPZ", help="the gallery file, written atomically")
+    p.add_argument("--rebuild", action="store_true", help="embed every photo again, ignoring --out's records")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="faces per forward pass (default 32)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    common(p, threshold=True)
+    p.set_defaults(func=cmd_enroll)
+
+    p = subparsers.add_parser(
+        "identify", help="name the faces of photos from a gallery of known people", formatter_class=fmt,
+        description="Name every face of the UNKNOWN photos (files and folders, streamed in batches) by the "
+                    "nearest enrolled face of the gallery, or 'unknown' when it is farther than the threshold; "
+                    "one line per face. The gallery: a file from `scratchface enroll` (built once), or a "
+                    "folder DIR/name.jpg or DIR/name/*.jpg (enrolled on every call).",
+        epilog=_EXIT_CODES.format(one="no face found in any photo"))
+    p.add_argument("--gallery", required=True, metavar="NPZ|DIR", help="gallery file or folder of known people")
+    p.add_argument("unknown", nargs="+", metavar="UNKNOWN", help="photos or folders of photos")
+    p.add_argument("--recursive", action="store_true", help="also read sub-folders of UNKNOWN folders")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="faces per forward pass (default 32)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--csv", action="store_true", help="print CSV: image, face, name, nearest, distance, box")
     common(p, threshold=True)
     p.set_defaults(func=cmd_identify)
 
