@@ -96,6 +96,8 @@ CHILD = textwrap.dedent("""
         return rng.standard_normal(size).astype(np.float32)
 
     net = nn.Sequential(nn.Dense(size // 64, 64, rng=0))
+    opt = nn.SGD(net.parameters(), lr=0.1)
+    rng = np.random.default_rng(0)
     fig = Figure(figsize=(4, 4))
     fig.add_subplot().imshow(np.zeros((200, 200)))
     first = True
@@ -111,6 +113,7 @@ CHILD = textwrap.dedent("""
         write_reproducible_npz({"w": data}, folder + "/weights.npz", deflate=True)
         savez_atomic(folder + "/model.npz", compress=True, w=data)
         savefig_atomic(fig, folder + "/plot.png", dpi=50 + v % 2)
+        nn.save_checkpoint(folder + "/ckpt.npz", net, opt, epoch=v, rng=rng, history={"loss": [float(v)]})
         if first:
             print("ready", flush=True)
             first = False
@@ -132,14 +135,17 @@ def _load_all(folder):
         model = npz["w"]
     with Image.open(os.path.join(folder, "plot.png")) as img:
         img.load()
+    net = nn.Sequential(nn.Dense(state["0.weight"].shape[0], 64, rng=0))
+    nn.load_checkpoint(os.path.join(folder, "ckpt.npz"), net, nn.SGD(net.parameters(), lr=0.1),
+                       rng=np.random.default_rng(1))
     return {"gallery": g.embeddings.ravel(), "net": state["0.weight"].T.ravel(), "weights": weights,
-            "model": model}
+            "model": model, "checkpoint": net.state_dict()["0.weight"].T.ravel()}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(6))
 def test_sigkill_at_a_random_point_leaves_every_file_loadable(tmp_path, seed):
-    size = 1 << 20  # 4 MB of float32 per file: each write takes milliseconds, so kills land mid-write
+    size = 1 << 19  # 2 MB of float32 per file: each write takes milliseconds, so kills land mid-write
     versions = [np.random.default_rng(v).standard_normal(size).astype(np.float32) for v in (0, 1)]
     env = dict(os.environ, PYTHONPATH=REPO, MPLBACKEND="Agg")
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path), str(size)], stdout=subprocess.PIPE,

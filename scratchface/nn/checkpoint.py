@@ -40,9 +40,13 @@ def _generators(model, rng):
     return found
 
 
-def save_checkpoint(path, model, optimizer, *, epoch, rng, history, schedule=None) -> str:
-    """Write a checkpoint after ``epoch`` epochs (atomically); returns the path (``.npz`` appended)."""
+def save_checkpoint(path, model, optimizer, *, epoch, rng, history, schedule=None, extra=None) -> str:
+    """Write a checkpoint after ``epoch`` epochs (atomically); returns the path (``.npz`` appended).
+
+    ``extra``: ``{name: array}`` trained outside ``model`` (e.g. ArcFace's class centres).
+    """
     arrays = {f"model/{k}": to_host(v) for k, v in model.state_dict().items()}
+    arrays.update({f"extra/{k}": to_host(v) for k, v in (extra or {}).items()})
     for slot in _SLOTS:
         for i, value in enumerate(getattr(optimizer, slot, None) or []):
             if value is not None:
@@ -55,8 +59,8 @@ def save_checkpoint(path, model, optimizer, *, epoch, rng, history, schedule=Non
     return savez_atomic(path, **arrays)
 
 
-def load_checkpoint(path, model, optimizer, *, rng, schedule=None) -> tuple:
-    """Restore a checkpoint into ``model``, ``optimizer``, ``rng`` (and ``schedule``) in place.
+def load_checkpoint(path, model, optimizer, *, rng, schedule=None, extra=None) -> tuple:
+    """Restore a checkpoint into ``model``, ``optimizer``, ``rng`` (and ``schedule``, ``extra``) in place.
 
     Returns
     -------
@@ -78,6 +82,8 @@ def load_checkpoint(path, model, optimizer, *, rng, schedule=None) -> tuple:
             for i in range(len(values)):
                 key = f"optim/{slot}/{i}"
                 values[i] = arrays[key].copy() if key in arrays else None
+    for key, array in (extra or {}).items():
+        array[...] = arrays[f"extra/{key}"]
     if schedule is not None and meta["schedule_step"] is not None:
         schedule.last_step = meta["schedule_step"]
     generators = _generators(model, rng)
