@@ -37,26 +37,35 @@ from scratchface.data import find_data_dir
 
 
 def synthesise(data, root, n):
-    """``root/people/<name>.<ext>`` (50 people) and ``root/unknown/`` (``n`` photos); returns both folders."""
+    """``root/people/<name>.<ext>`` (50 people) and ``root/unknown/`` (``n`` photos).
+
+    Returns the two folders, the number of distinct photos and ``{unknown file name: true name}``
+    (``None`` for Yale subjects 11-15, not enrolled).
+    """
     people, unknown = os.path.join(root, "people"), os.path.join(root, "unknown")
     os.makedirs(people)
     os.makedirs(unknown)
     orl, yale = os.path.join(data, "orl_faces"), os.path.join(data, "yalefaces")
-    pool = []
+    pool, truth = [], {}
     for s in range(1, 41):
         shutil.copy(os.path.join(orl, f"s{s}", "1.pgm"), os.path.join(people, f"orl{s:02d}.pgm"))
         pool.extend(os.path.join(orl, f"s{s}", f"{k}.pgm") for k in range(2, 11))
+        truth.update({os.path.join(orl, f"s{s}", f"{k}.pgm"): f"orl{s:02d}" for k in range(2, 11)})
     conditions = ["centerlight", "glasses", "happy", "leftlight", "noglasses", "rightlight", "sad", "sleepy",
                   "surprised", "wink"]
     for s in range(1, 16):
         if s <= 10:
             shutil.copy(os.path.join(yale, f"subject{s:02d}.normal"), os.path.join(people, f"yale{s:02d}.gif"))
         pool.extend(os.path.join(yale, f"subject{s:02d}.{c}") for c in conditions)
+        truth.update({os.path.join(yale, f"subject{s:02d}.{c}"): f"yale{s:02d}" if s <= 10 else None
+                      for c in conditions})
+    expected = {}
     for k in range(n):
         source = pool[k % len(pool)]
-        extension = ".pgm" if source.endswith(".pgm") else ".gif"
-        shutil.copy(source, os.path.join(unknown, f"photo{k:05d}{extension}"))
-    return people, unknown, len(pool)
+        name = f"photo{k:05d}" + (".pgm" if source.endswith(".pgm") else ".gif")
+        shutil.copy(source, os.path.join(unknown, name))
+        expected[name] = truth[source]
+    return people, unknown, len(pool), expected
 
 
 def run_cli(argv):
@@ -76,7 +85,7 @@ def main():
     if data is None:
         raise SystemExit("face sets not found: pass --data or set SCRATCHFACE_DATA")
     with tempfile.TemporaryDirectory() as root:
-        people, unknown, distinct = synthesise(os.fspath(data), root, args.n)
+        people, unknown, distinct, expected = synthesise(os.fspath(data), root, args.n)
         gallery = os.path.join(root, "gallery.npz")
         warm = os.path.join(root, "warm.npz")
         run_cli(["enroll", people, "--out", warm, "--quiet"])  # Numba compilation, out of the timings
@@ -91,8 +100,10 @@ def main():
         t = time.perf_counter()
         code, out = run_cli(["identify", "--gallery", gallery, unknown, "--quiet", "--csv"])
         identify = time.perf_counter() - t
-        rows = out.splitlines()[1:]
-        named = sum(1 for r in rows if r.split(",")[2] != "unknown")
+        rows = [r.split(",") for r in out.splitlines()[1:]]
+        named = sum(1 for r in rows if r[2] != "unknown")
+        right = sum(1 for r in rows if (None if r[2] == "unknown" else r[2]) == expected[os.path.basename(r[0])])
+        without = args.n - len({r[0] for r in rows})
 
         photos = sorted(os.listdir(unknown))[: args.peer_calls]
         t = time.perf_counter()
@@ -108,7 +119,8 @@ def main():
     print(f"{'identify --gallery gallery.npz DIR (streamed)':<52}{identify:>10.2f}{1000 * identify / args.n:>16.1f}")
     print(f"{'peer: identify --gallery DIR IMG, one call per photo':<52}{peer_per_photo * args.n:>10.2f}"
           f"{1000 * peer_per_photo:>16.1f}   (timed on {len(photos)} calls, extrapolated)")
-    print(f"faces found {len(rows)}, named {named}, unknown {len(rows) - named}")
+    print(f"faces found {len(rows)} ({without} photos without a face), named {named}, unknown {len(rows) - named}; "
+          f"right (named correctly, or unknown for Yale subjects 11-15): {right} of {len(rows)}")
     print(f"ratio (peer / gallery built once, whole job incl. the build): "
           f"{peer_per_photo * args.n / (build + identify):.1f}x")
 

@@ -188,7 +188,35 @@ def _largest_embedding(path, min_face_size):
     return faces.embeddings[0] if len(faces.embeddings) else None
 
 
+def _verify_many(args, files):
+    """IMG1 against every photo of ``files`` (streamed): one line each."""
+    a = _largest_embedding(args.image1, args.min_face_size)
+    if a is None:
+        raise _BadInput(f"no face found in the reference photo {args.image1}")
+    results = []
+    for item in pipeline.embed_files(files, min_face_size=args.min_face_size, max_faces=1, progress=False):
+        result = {"image": item.path, "same": None, "distance": None}
+        if item.error is not None:
+            print(f"warning: {item.path} left out: {item.error}", file=sys.stderr)
+            result["error"] = item.error
+        elif len(item.embeddings):
+            distance = float(np.linalg.norm(a.astype(np.float64) - item.embeddings[0]))
+            result.update(same=distance < args.threshold, distance=round(distance, 4))
+        results.append(result)
+    if args.json:
+        print(json.dumps({"reference": args.image1, "threshold": args.threshold, "results": results}, indent=2))
+    else:
+        for r in results:
+            verdict = ("no face found" if r["distance"] is None else
+                       f"{'same person' if r['same'] else 'different people'} (distance {r['distance']:.3f})")
+            print(f"{r['image']}: {verdict}")
+    return OK if all(r["same"] for r in results) else FAILURE
+
+
 def _verify(args):
+    if len(args.others) > 1 or os.path.isdir(args.others[0]):
+        return _verify_many(args, _image_files(args.others, args.recursive))
+    args.image2 = args.others[0]
     a = _largest_embedding(args.image1, args.min_face_size)
     b = _largest_embedding(args.image2, args.min_face_size)
     missing = [p for p, e in ((args.image1, a), (args.image2, b)) if e is None]
@@ -210,7 +238,7 @@ def _verify(args):
 
 
 def cmd_verify(args):
-    """``scratchface verify IMG1 IMG2``: are the largest faces of the two photos the same person?"""
+    """``scratchface verify IMG1 IMG2...``: is the largest face of each photo IMG1's person?"""
     return _run("verify", _verify, args)
 
 
@@ -436,10 +464,12 @@ def add_face_commands(subparsers):
     p = subparsers.add_parser(
         "verify", help="are two photos of the same person?", formatter_class=fmt,
         description="Compare the largest face of each photo with dlib's 128-d descriptor "
-                    "(detect with MTCNN, align, embed, Euclidean distance).",
+                    "(detect with MTCNN, align, embed, Euclidean distance). Several IMG2 (files or "
+                    "folders): IMG1 against each, one line per photo.",
         epilog=_EXIT_CODES.format(one="different people, or no face in a photo"))
     p.add_argument("image1", metavar="IMG1")
-    p.add_argument("image2", metavar="IMG2")
+    p.add_argument("others", nargs="+", metavar="IMG2", help="a photo, or several photos and folders")
+    p.add_argument("--recursive", action="store_true", help="also read sub-folders of IMG2 folders")
     common(p, threshold=True)
     p.set_defaults(func=cmd_verify)
 

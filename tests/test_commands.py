@@ -143,8 +143,10 @@ def test_verify_same_different_and_no_face(known, capsys):
     assert "same person (distance 1.414 < threshold 1.5)" in capsys.readouterr().out
     assert run(["verify", known["nobody"], known["collins"]]) == 1
     assert f"no face found in {known['nobody']}" in capsys.readouterr().err
-    assert run(["verify", known["collins"], known["gallery"]]) == 2
+    assert run(["verify", known["gallery"], known["collins"]]) == 2
     assert "is a folder" in capsys.readouterr().err
+    assert run(["verify", known["collins"], known["collins"] + ".missing"]) == 2
+    assert "not found" in capsys.readouterr().err
 
 
 def test_identify_names_faces_one_line_each(known, capsys):
@@ -265,3 +267,19 @@ def test_cluster_groups_faces_biggest_first(tmp_path, monkeypatch, capsys):
     assert "no face found" in capsys.readouterr().err
     assert run(["cluster", str(tmp_path / "missing")]) == 2
     assert "folder not found" in capsys.readouterr().err
+
+
+def test_verify_one_photo_against_files_and_folders(known, tmp_path, capsys):
+    folder = tmp_path / "more"
+    folder.mkdir()
+    for name, code in (("a.png", 10), ("b.png", 20), ("c.png", 40)):
+        Image.fromarray(np.full((20, 20), code, np.uint8)).save(folder / name)
+    assert run(["verify", known["collins"], str(folder)]) == 1  # not all the same person
+    assert capsys.readouterr().out.splitlines() == [f"{folder / 'a.png'}: same person (distance 0.000)",
+                                                    f"{folder / 'b.png'}: different people (distance 1.414)",
+                                                    f"{folder / 'c.png'}: no face found"]
+    assert run(["verify", known["collins"], str(folder / "a.png"), known["both"], "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["same"] for r in result["results"]] == [True, True] and result["reference"] == known["collins"]
+    assert run(["verify", known["nobody"], str(folder)]) == 2
+    assert "no face found in the reference photo" in capsys.readouterr().err
