@@ -104,6 +104,24 @@ def test_parallel_training_gives_the_same_networks():
             np.testing.assert_array_equal(u, v, err_msg=name)
 
 
+def test_members_resume_from_their_checkpoints(tmp_path, monkeypatch):
+    """--checkpoint-dir / --resume: a checkpoint per member; resuming a finished run trains nothing, same weights."""
+    from experiments import orl_embedding as xoe
+
+    images, labels = _toy_people()
+    kwargs = dict(loss="arcface", patches=("coarse", "lower"), seeds=(0,), progress=False, **SMALL)
+    first, _ = xpe.train_patch_ensemble(images, labels, checkpoint_dir=str(tmp_path), **kwargs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["coarse_seed0.ckpt.npz", "lower_seed0.ckpt.npz"]
+    steps = []
+    monkeypatch.setattr(xoe, "augment", lambda *a, **k: steps.append(1) or a[0])  # counts training steps
+    again, histories = xpe.train_patch_ensemble(images, labels, checkpoint_dir=str(tmp_path), resume=True,
+                                                **kwargs)
+    assert steps == [] and all(len(h["loss"]) == 2 for h in histories)  # the history comes from the checkpoint
+    for (_, _, a), (_, _, b) in zip(first, again):
+        for (name, u), v in zip(a.state_dict().items(), b.state_dict().values()):
+            np.testing.assert_array_equal(u, v, err_msg=name)
+
+
 def test_training_errors():
     images, labels = _toy_people()
     with pytest.raises(ValueError, match="distinct seeds"):
