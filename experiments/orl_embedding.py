@@ -81,7 +81,7 @@ DEFAULTS = {  # per loss: the settings the shipped weights were trained with
 
 
 def train_embedding(x, labels, *, loss="triplet", epochs=None, lr=None, rng=0, net=None, progress=True,
-                    max_steps=None, **options):
+                    max_steps=None, checkpoint=None, resume=False, **options):
     """Train an embedding network on preprocessed faces.
 
     Parameters
@@ -102,6 +102,11 @@ def train_embedding(x, labels, *, loss="triplet", epochs=None, lr=None, rng=0, n
         Show a tqdm bar over the steps.
     max_steps : int, optional
         Stop early after this many optimiser steps (smoke tests).
+    checkpoint : path, optional
+        Write a checkpoint there after every epoch, atomically (:mod:`scratchface.nn.checkpoint`:
+        weights, ArcFace's centres, Adam, the schedule, the generator, the history).
+    resume : bool
+        Continue from ``checkpoint`` when it exists: same final weights as an uninterrupted run.
     **options
         ``weight_decay`` (Adam's L2 penalty); triplet: ``alpha``, ``people_per_batch``,
         ``images_per_person``, ``mining`` (``'semi_hard'``, FaceNet's, or ``'batch_hard'``,
@@ -145,11 +150,16 @@ def train_embedding(x, labels, *, loss="triplet", epochs=None, lr=None, rng=0, n
     optimizer = nn.Adam(params, lr=lr, weight_decay=settings["weight_decay"])
     schedule = nn.CosineSchedule(optimizer, total_steps=total, min_lr=lr * 0.01)
     history = {"loss": [], "triplets": []}
+    extra = {"arcface_head": head.data} if loss == "arcface" else None
+    step = 0
+    if resume and checkpoint is not None and os.path.exists(checkpoint):
+        done, history = nn.load_checkpoint(checkpoint, net, optimizer, rng=rng, schedule=schedule, extra=extra)
+        step = done * steps_per_epoch
     bar = None
     if progress:
         from tqdm.auto import tqdm  # lazy: tqdm.auto probes for Jupyter widgets, only when a bar is shown
-        bar = tqdm(total=total, desc=f"train {loss}", unit="step")
-    start, cpu_start, step = time.perf_counter(), time.process_time(), 0
+        bar = tqdm(total=total, initial=step, desc=f"train {loss}", unit="step")
+    start, cpu_start = time.perf_counter(), time.process_time()
     net.train()
     try:
         while step < total:
@@ -188,6 +198,9 @@ def train_embedding(x, labels, *, loss="triplet", epochs=None, lr=None, rng=0, n
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{np.mean(history['loss'][-steps_per_epoch:]):.4f}")
+            if checkpoint is not None and step % steps_per_epoch == 0:
+                nn.save_checkpoint(checkpoint, net, optimizer, epoch=step // steps_per_epoch, rng=rng,
+                                   history=history, schedule=schedule, extra=extra)
     finally:
         if bar is not None:
             bar.close()
@@ -316,8 +329,17 @@ def main(argv=None):
                         "(default: none; --out shipped overwrites the package's files)")
     parser.add_argument("--pretrained", action="store_true",
                         help="do not train: evaluate the shipped weights (the shipped ensemble with --ensemble)")
+    parser.add_argument("--checkpoint-dir", default=None, metavar="DIR",
+                        help="write a checkpoint per network after every epoch (DIR/LOSS_seedS.ckpt.npz)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from --checkpoint-dir's checkpoints: the same final weights as an "
+                             "uninterrupted run")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.resume and args.checkpoint_dir is None:
+        parser.error("--resume needs --checkpoint-dir")
+    if args.checkpoint_dir is not None:
+        os.makedirs(args.checkpoint_dir, exist_ok=True)
     if args.ensemble is not None and args.seeds is not None:
         parser.error("give --ensemble K or --seeds, not both")
     if args.ensemble is not None and not 1 <= args.ensemble <= 100:
@@ -368,7 +390,9 @@ def main(argv=None):
                 member, history = train_ensemble(x[train], labels[train], loss=name, seeds=[seed],
                                                  architecture=dict(PRETRAINED[name]["net"], **architecture),
                                                  epochs=args.epochs, lr=args.lr, progress=not args.no_progress,
-                                                 **options)
+                                                 checkpoint=None if args.checkpoint_dir is None else os.path.join(
+                                                     args.checkpoint_dir, f"{name}_seed{seed}.ckpt.npz"),
+                                                 resume=args.resume, **options)
                 history = history[0]
                 print(f"{name} seed {seed}: trained {len(history['loss'])} steps in {history['seconds']:.1f} s "
                       f"({history['cpu_seconds']:.1f} s of CPU); "

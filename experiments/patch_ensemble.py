@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
@@ -60,7 +61,7 @@ def _train_member(job):
 
 
 def train_patch_ensemble(images, labels, *, loss="arcface", patches=tuple(PATCHES), seeds=(0,), n_jobs=1,
-                         progress=True, **kwargs):
+                         progress=True, checkpoint_dir=None, resume=False, **kwargs):
     """Train one network per (patch, seed), each as :func:`experiments.orl_embedding.train_embedding`.
 
     Parameters
@@ -80,6 +81,11 @@ def train_patch_ensemble(images, labels, *, loss="arcface", patches=tuple(PATCHE
         call this under ``if __name__ == "__main__":`` (the command line does).
     progress : bool
         A tqdm bar over the members.
+    checkpoint_dir : path, optional
+        A checkpoint per member after every epoch (``DIR/PATCH_seedS.ckpt.npz``, atomic).
+    resume : bool
+        Continue every member from its checkpoint (finished members are not retrained): the
+        same weights as an uninterrupted run.
 
     Returns
     -------
@@ -97,7 +103,13 @@ def train_patch_ensemble(images, labels, *, loss="arcface", patches=tuple(PATCHE
     if labels.shape != (len(images),):
         raise ValueError(f"labels must have shape ({len(images)},), got {labels.shape}")
     crops = {i: crop_patch(images, p) for i, p in enumerate(patches)}
-    jobs = [(p, s, loss, crops[i], labels, dict(kwargs, progress=False))
+    def checkpoint(patch, seed):
+        if checkpoint_dir is None:
+            return None
+        name = patch if isinstance(patch, str) else "_".join(str(v) for v in patch)
+        return os.path.join(checkpoint_dir, f"{name}_seed{seed}.ckpt.npz")
+
+    jobs = [(p, s, loss, crops[i], labels, dict(kwargs, progress=False, checkpoint=checkpoint(p, s), resume=resume))
             for i, p in enumerate(patches) for s in seeds]
     bar = None
     if progress:
@@ -193,8 +205,16 @@ def main(argv=None):
                         help="evaluate the shipped (ArcFace) ensemble, no training")
     parser.add_argument("--out", default=None,
                         help="weights file to write ('shipped': the package's file, ArcFace only)")
+    parser.add_argument("--checkpoint-dir", default=None, metavar="DIR",
+                        help="a checkpoint per network after every epoch (DIR/PATCH_seedS.ckpt.npz)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from --checkpoint-dir's checkpoints (same final weights)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.resume and args.checkpoint_dir is None:
+        parser.error("--resume needs --checkpoint-dir")
+    if args.checkpoint_dir is not None:
+        os.makedirs(args.checkpoint_dir, exist_ok=True)
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
     if args.pretrained and (args.cross_validate or args.out or args.loss != SHIPPED["loss"]):
@@ -243,7 +263,8 @@ def main(argv=None):
             y = np.concatenate([y, 1000 + yale_labels])            # Yale people as new identities
             print(f"training on ORL people 1-30 and {np.unique(yale_labels).size} Yale people ({len(yale)} photos)")
         members, histories = train_patch_ensemble(x, y, loss=args.loss, patches=patches,
-                                                  seeds=seeds, n_jobs=args.jobs, progress=progress)
+                                                  seeds=seeds, n_jobs=args.jobs, progress=progress,
+                                                  checkpoint_dir=args.checkpoint_dir, resume=args.resume)
         cpu = sum(h["cpu_seconds"] for h in histories)
         print(f"trained {len(members)} networks ({cpu:.0f} s of CPU in all)")
         if args.out:

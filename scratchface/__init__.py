@@ -12,9 +12,10 @@ below it, never from above (``tests/test_layout.py`` checks it):
 - ``_validation``, ``backend``, ``image``   argument checks and seeds; NumPy or CuPy; reading images
 - ``kernels``      the fast paths: Numba (CPU) and CUDA kernels with their host wrappers, by operation
 - ``gradcheck``    finite-difference checks shared by tests, the CLI and students
-- ``layers``       readable forward / backward pairs, one concept a module; ``distances`` (pairwise, top-k)
+- ``layers``       readable forward / backward pairs, one concept a module; ``distances`` (pairwise, top-k);
+                   ``data`` (face sets, weight files, the atomic writer)
 - ``nn``           modules, optimisers, schedules, training, summary tables
-- ``losses``       every differentiable loss (triplet, margin, MTCNN...); ``data`` (face sets, weight files)
+- ``losses``       every differentiable loss (triplet, margin, MTCNN...)
 - ``models``       FaceNet NN1/NN2, VGG-Face, DeepFace, the MTCNN, Faceness, ORL and dlib ResNet nets
 - ``detection``    HOG, SVM, pyramid, NMS, MTCNN, DDFD, Faceness, scale-friendly; ``Detections``
 - ``recognition``  the pipeline, verification, identification, clustering, the ORL embeddings

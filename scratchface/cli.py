@@ -1,11 +1,12 @@
-"""The ``scratchface`` command line: ``gradcheck`` and the face commands detect, verify, identify, cluster, demo.
+"""The ``scratchface`` command line: ``gradcheck`` and the face commands detect, verify, enroll, identify, cluster, demo.
 
 Each command returns its exit code:
 
 ====  ==================================================================
 0     success (``verify``: the same person)
 1     the job ran and found a failure: a gradient check failed; no face in
-      the photo (``detect``, ``identify``, ``cluster``), not the same person
+      the photo (``detect``, ``identify``, ``cluster``), no face enrolled
+      (``enroll``), not the same person
       or no face (``verify``)
 2     bad usage, or an input that cannot be used: a missing, truncated,
       corrupt or non-image file, a missing folder, an empty gallery
@@ -16,24 +17,33 @@ Messages for the user go to stderr, results to stdout (``--json`` for scripts).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
-import shutil
 import sys
 
 import numpy as np
 
+from .cli_cluster import add_cluster_command, cmd_cluster
+from .cli_common import (
+    FAILURE,
+    OK,
+    BadInput,
+    min_face_size_arg,
+    positive_float,
+    positive_int,
+    read_photo,
+    rounded,
+    run_command,
+)
+from .data.atomic import savefig_atomic
 from .detection.mtcnn import detect_faces
 from .gradcheck import PASS_THRESHOLD, collect_gradcheck_cases
-from .image import as_rgb, read_image
-from .recognition import pipeline
-from .recognition import clustering
-from .recognition.clustering import cluster_faces
-from .viz.contact_sheet import face_thumbnail, save_contact_sheet
+from .recognition import enrollment, pipeline
 from .viz.detections import draw_detections
 
-__all__ = ["main", "build_parser", "add_face_commands", "cmd_cluster", "cmd_demo", "cmd_detect", "cmd_identify",
-           "cmd_verify"]
+__all__ = ["main", "build_parser", "add_face_commands", "cmd_cluster", "cmd_demo", "cmd_detect", "cmd_enroll",
+           "cmd_identify", "cmd_verify"]
 
 
 def _cmd_gradcheck(args) -> int:
@@ -71,87 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="only the cases whose name contains NAME")
     p.set_defaults(func=_cmd_gradcheck)
-    add_face_commands(sub)  # detect, verify, identify, cluster, demo
+    add_face_commands(sub)  # detect, verify, enroll, identify, cluster, demo
     return parser
 
 
 # ============================================================================= the face commands
-OK, FAILURE, BAD_INPUT = 0, 1, 2
-
-
-class _BadInput(Exception):
-    """An input the command cannot use (exit code 2)."""
-
-
-def _error(command, message):
-    print(f"scratchface {command}: error: {message}", file=sys.stderr)
-
-
-def _read(path):
-    """An image file as an RGB float array, or :class:`_BadInput` with a clear message."""
-    try:
-        return as_rgb(read_image(path))
-    except FileNotFoundError:
-        if os.path.isdir(path):
-            raise _BadInput(f"{path} is a folder, not an image file") from None
-        raise _BadInput(f"image file not found: {path}") from None
-    except (ValueError, TypeError, OSError) as exc:
-        raise _BadInput(str(exc)) from None
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not np.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
-
-
-def _probability(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1, got {text!r}")
-    return value
-
-
-def _min_face(text):
-    value = _positive_float(text)
-    if value < 12:
-        raise argparse.ArgumentTypeError(f"must be at least 12 pixels (MTCNN's smallest window), got {text!r}")
-    return value
-
-
-def _run(command, body, args):
-    """Call ``body(args)``; turn :class:`_BadInput` into exit code 2 and a message."""
-    try:
-        return body(args)
-    except _BadInput as exc:
-        _error(command, exc)
-        return BAD_INPUT
-
-
-def _round(values, digits=2):
-    return np.round(np.asarray(values, dtype=np.float64), digits).tolist()
-
-
 # ----------------------------------------------------------------------------- detect
 def _faces_json(det):
-    return [{"box": _round(b), "probability": round(float(p), 4), "landmarks": _round(lm)}
+    return [{"box": rounded(b), "probability": round(float(p), 4), "landmarks": rounded(lm)}
             for b, p, lm in zip(det.boxes, det.scores, det.landmarks)]
 
 
@@ -163,13 +100,13 @@ def _save_drawing(rgb, det, out, title=None):
     ax = fig.add_subplot()
     draw_detections(rgb, det, ax=ax, title=title)
     try:
-        fig.savefig(out, bbox_inches="tight", dpi=100)
+        savefig_atomic(fig, out, bbox_inches="tight", dpi=100)
     except (OSError, ValueError) as exc:
-        raise _BadInput(f"cannot write {out}: {exc}") from None
+        raise BadInput(f"cannot write {out}: {exc}") from None
 
 
 def _detect(args):
-    rgb = _read(args.image)
+    rgb = read_photo(args.image)
     det = detect_faces(rgb, min_face_size=args.min_face_size)
     if args.out:
         _save_drawing(rgb, det, args.out, title=f"{len(det.boxes)} face(s)")
@@ -189,16 +126,44 @@ def _detect(args):
 
 def cmd_detect(args):
     """``scratchface detect IMG [--out annotated.png] [--json]``: MTCNN boxes, probabilities, landmarks."""
-    return _run("detect", _detect, args)
+    return run_command("detect", _detect, args)
 
 
 # ----------------------------------------------------------------------------- verify
 def _largest_embedding(path, min_face_size):
-    faces = pipeline.detect_and_embed(_read(path), min_face_size=min_face_size, max_faces=1)
+    faces = pipeline.detect_and_embed(read_photo(path), min_face_size=min_face_size, max_faces=1)
     return faces.embeddings[0] if len(faces.embeddings) else None
 
 
+def _verify_many(args, files):
+    """IMG1 against every photo of ``files`` (streamed): one line each."""
+    a = _largest_embedding(args.image1, args.min_face_size)
+    if a is None:
+        raise BadInput(f"no face found in the reference photo {args.image1}")
+    results = []
+    for item in pipeline.embed_files(files, min_face_size=args.min_face_size, max_faces=1, progress=False):
+        result = {"image": item.path, "same": None, "distance": None}
+        if item.error is not None:
+            print(f"warning: {item.path} left out: {item.error}", file=sys.stderr)
+            result["error"] = item.error
+        elif len(item.embeddings):
+            distance = float(np.linalg.norm(a.astype(np.float64) - item.embeddings[0]))
+            result.update(same=distance < args.threshold, distance=round(distance, 4))
+        results.append(result)
+    if args.json:
+        print(json.dumps({"reference": args.image1, "threshold": args.threshold, "results": results}, indent=2))
+    else:
+        for r in results:
+            verdict = ("no face found" if r["distance"] is None else
+                       f"{'same person' if r['same'] else 'different people'} (distance {r['distance']:.3f})")
+            print(f"{r['image']}: {verdict}")
+    return OK if all(r["same"] for r in results) else FAILURE
+
+
 def _verify(args):
+    if len(args.others) > 1 or os.path.isdir(args.others[0]):
+        return _verify_many(args, _image_files(args.others, args.recursive))
+    args.image2 = args.others[0]
     a = _largest_embedding(args.image1, args.min_face_size)
     b = _largest_embedding(args.image2, args.min_face_size)
     missing = [p for p, e in ((args.image1, a), (args.image2, b)) if e is None]
@@ -220,212 +185,127 @@ def _verify(args):
 
 
 def cmd_verify(args):
-    """``scratchface verify IMG1 IMG2``: are the largest faces of the two photos the same person?"""
-    return _run("verify", _verify, args)
+    """``scratchface verify IMG1 IMG2...``: is the largest face of each photo IMG1's person?"""
+    return run_command("verify", _verify, args)
 
 
-# ----------------------------------------------------------------------------- identify
-def _identify(args):
-    rgb = _read(args.image)
-    if not os.path.isdir(args.gallery):
-        raise _BadInput(f"gallery folder not found: {args.gallery}")
+# ----------------------------------------------------------------------------- enroll, identify
+def _image_files(inputs, recursive):
+    """The image files named by ``inputs`` (files, and the images of folders), in the order given."""
+    files = []
+    for path in inputs:
+        if os.path.isdir(path):
+            found = pipeline.list_images(path, recursive=recursive)
+            if not found:
+                print(f"warning: no image files in the folder {path}", file=sys.stderr)
+            files.extend(found)
+        elif os.path.isfile(path):
+            files.append(path)
+        else:
+            raise BadInput(f"image file or folder not found: {path}")
+    if not files:
+        raise BadInput(f"no image files in {', '.join(inputs)}")
+    return files
+
+
+def _enroll(args):
+    if not os.path.isdir(args.folder):
+        raise BadInput(f"{args.folder} is not a folder (expected DIR/name.jpg or DIR/name/*.jpg)")
+    previous = None
+    if os.path.exists(args.out) and not args.rebuild:
+        try:
+            previous = enrollment.load_enrolment(args.out)
+        except ValueError as exc:
+            raise BadInput(f"{exc} (pass --rebuild to overwrite it)") from None
     try:
-        gallery = pipeline.Gallery.from_folder(args.gallery, args.threshold, min_face_size=args.min_face_size,
-                                      on_error="skip")
-    except ValueError as exc:
-        raise _BadInput(str(exc)) from None
-    for file, why in gallery.skipped:
-        print(f"warning: gallery file {file} left out: {why}", file=sys.stderr)
-    if len(gallery) == 0:
-        raise _BadInput(f"the gallery {args.gallery} is empty: none of its images has a usable face")
-    matches = gallery.identify(rgb)
+        result = enrollment.enroll_folder(args.folder, previous=previous, min_face_size=args.min_face_size,
+                                          batch_size=args.batch_size, progress=not args.quiet)
+        written = enrollment.save_enrolment(args.out, result, args.threshold)
+    except (ValueError, OSError) as exc:
+        raise BadInput(str(exc)) from None
+    problems = []
+    for path, n, why in zip(result.paths, result.faces, result.errors):
+        if n == enrollment.UNREADABLE:
+            problems.append({"file": path, "problem": "unreadable", "detail": why})
+        elif n == 0:
+            problems.append({"file": path, "problem": "no face"})
+        elif n > 1:
+            problems.append({"file": path, "problem": f"{n} faces, the largest enrolled"})
+    for p in problems:
+        print(f"warning: {p['file']}: {p['problem']}" + (f" ({p['detail']})" if "detail" in p else ""),
+              file=sys.stderr)
+    enrolled = int((result.faces > 0).sum())
+    people = sorted({name for name, n in zip(result.names, result.faces) if n > 0})
+    summary = {"gallery": written, "photos": len(result.paths), "enrolled": enrolled, "people": len(people),
+               "embedded": result.embedded, "reused": result.reused, "removed": result.removed,
+               "problems": problems}
     if args.json:
-        print(json.dumps({"image": args.image, "gallery": {"faces": len(gallery), "people": gallery.people},
-                          "threshold": args.threshold,
-                          "faces": [{"name": m.name, "nearest": m.nearest, "distance": round(m.distance, 4),
-                                     "box": _round(m.box)} for m in matches]}, indent=2))
+        print(json.dumps(summary, indent=2))
     else:
+        print(f"{enrolled} of {len(result.paths)} photos enrolled, {len(people)} people, into {written} "
+              f"({result.embedded} embedded, {result.reused} unchanged, {result.removed} removed)")
+    return OK if enrolled else FAILURE
+
+
+def cmd_enroll(args):
+    """``scratchface enroll PEOPLE_DIR --out gallery.npz``: a gallery file, updated by content hash."""
+    return run_command("enroll", _enroll, args)
+
+
+def _identify_rows(args, gallery, files):
+    """One dict per face of every readable file (streamed), and the unreadable files."""
+    rows, unreadable, faceless = [], [], []
+    bar = not args.quiet and len(files) > 1
+    for item in pipeline.embed_files(files, args.batch_size, min_face_size=args.min_face_size, progress=bar):
+        if item.error is not None:
+            unreadable.append((item.path, item.error))
+            continue
+        if not len(item.embeddings):
+            faceless.append(item.path)
+        matches = gallery.identify_embeddings(item.embeddings, boxes=item.boxes) if len(item.embeddings) else []
         for k, m in enumerate(matches, 1):
-            x1, y1, x2, y2 = m.box
-            who = m.name if m.name is not None else f"unknown (nearest: {m.nearest})"
-            print(f"face {k} at ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}): {who}, distance {m.distance:.3f}")
-    if not matches:
-        print(f"no face found in {args.image}", file=sys.stderr)
-        return FAILURE
-    return OK
+            rows.append({"image": item.path, "face": k, "name": m.name, "nearest": m.nearest,
+                         "distance": round(m.distance, 4), "box": rounded(m.box)})
+    return rows, unreadable, faceless
+
+
+def _identify(args):
+    try:
+        gallery, _ = enrollment.load_gallery(args.gallery, args.threshold, min_face_size=args.min_face_size,
+                                             batch_size=args.batch_size, progress=False)
+    except (ValueError, OSError) as exc:
+        raise BadInput(str(exc)) from None
+    if len(gallery) == 0:
+        raise BadInput(f"the gallery {args.gallery} is empty: none of its images has a usable face")
+    files = _image_files(args.unknown, args.recursive)
+    rows, unreadable, faceless = _identify_rows(args, gallery, files)
+    if len(unreadable) == len(files):
+        raise BadInput(unreadable[0][1] if len(files) == 1 else f"none of the {len(files)} images is readable")
+    for path, why in unreadable:
+        print(f"warning: {path} left out: {why}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"gallery": {"faces": len(gallery), "people": gallery.people},
+                          "threshold": gallery.threshold, "images": len(files), "faces": rows,
+                          "no_face": faceless, "unreadable": [p for p, _ in unreadable]}, indent=2))
+    elif args.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["image", "face", "name", "nearest", "distance", "x1", "y1", "x2", "y2"])
+        for r in rows:
+            writer.writerow([r["image"], r["face"], r["name"] or "unknown", r["nearest"], r["distance"], *r["box"]])
+    else:
+        for r in rows:
+            x1, y1, x2, y2 = r["box"]
+            who = r["name"] if r["name"] is not None else f"unknown (nearest: {r['nearest']})"
+            print(f"{r['image']}: face {r['face']} at ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}): {who}, "
+                  f"distance {r['distance']:.3f}")
+    for path in faceless:
+        print(f"no face found in {path}", file=sys.stderr)
+    return OK if rows else FAILURE
 
 
 def cmd_identify(args):
-    """``scratchface identify --gallery DIR IMG``: name every face of IMG from the people in DIR."""
-    return _run("identify", _identify, args)
-
-
-# ----------------------------------------------------------------------------- cluster
-#: Faces MTCNN is less sure of are left out of clustering. MTCNN keeps windows from 0.7 (O-Net's threshold); every
-#: real face of the collections in docs/results.md scored >= 0.975, so 0.9 drops the uncertain band where false
-#: detections (textures, half faces) lie, without losing a face of those collections.
-DEFAULT_MIN_SCORE = 0.9
-
-
-def _count(n, noun):
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
-def _clusters_by_size(labels):
-    """Cluster member indices, biggest cluster first (ties: by first member); label -1 (left out) is not a cluster."""
-    groups = [np.flatnonzero(labels == k) for k in np.unique(labels) if k >= 0]
-    return sorted(groups, key=lambda g: (-len(g), g[0]))
-
-
-def _embed_folder_faces(args):
-    """Every face of the folder: ``(faces, no_face, skipped)``; a face is a dict (path, face, box, score, vector)."""
-    faces, no_face, skipped, seen = [], [], [], 0
-    for item in pipeline.embed_folder(args.folder, batch_size=args.batch_size, min_face_size=args.min_face_size,
-                                      extensions=None if args.all_files else pipeline.IMAGE_EXTENSIONS,
-                                      recursive=args.recursive, progress=not args.quiet):
-        seen += 1
-        if item.error is not None:
-            skipped.append((item.path, item.error))
-            continue
-        if len(item.embeddings) == 0:
-            no_face.append(item.path)
-        scores = np.ones(len(item.embeddings)) if item.scores is None else item.scores
-        for k, (vector, box, score) in enumerate(zip(item.embeddings, item.boxes, scores)):
-            faces.append({"path": item.path, "face": k + 1, "box": box, "score": float(score), "vector": vector})
-    if seen == 0:
-        raise _BadInput(f"the folder {args.folder} holds no images" +
-                        ("" if args.recursive else " (sub-folders are read with --recursive)"))
-    return faces, no_face, skipped
-
-
-def _check_out_dir(args):
-    """Refuse an ``--out-dir`` that is the photos' own folder (or inside it with --recursive) or is not empty."""
-    out, folder = os.path.realpath(args.out_dir), os.path.realpath(args.folder)
-    if out == folder or (args.recursive and out.startswith(folder + os.sep)):
-        raise _BadInput(f"--out-dir {args.out_dir} must lie outside the photos' folder")
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise _BadInput(f"--out-dir {args.out_dir} exists and is not a folder")
-    if os.path.isdir(out) and os.listdir(out) and not args.force:
-        raise _BadInput(f"--out-dir {args.out_dir} is not empty (add --force to write into it)")
-
-
-def _place(source, target, link):
-    """Copy (or symlink) ``source`` to ``target`` via a temporary name in the target's folder; ``source`` is only read."""
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{os.getpid()}.tmp")
-    try:
-        if link:
-            os.symlink(os.path.abspath(source), tmp)
-        else:
-            shutil.copy2(source, tmp)
-        os.replace(tmp, target)
-    except OSError as exc:
-        if os.path.lexists(tmp):
-            os.remove(tmp)
-        raise _BadInput(f"cannot write {target}: {exc}") from None
-
-
-def _write_out_dir(args, clusters, unclustered_files):
-    """One folder per cluster (``person_001``...) and ``unclustered/``; a photo goes wherever one of its faces is."""
-    for k, members in enumerate(clusters, 1):
-        for rel in dict.fromkeys(m["file"] for m in members):
-            _place(os.path.join(args.folder, rel), os.path.join(args.out_dir, f"person_{k:03d}", rel), args.link)
-    for rel in unclustered_files:
-        _place(os.path.join(args.folder, rel), os.path.join(args.out_dir, "unclustered", rel), args.link)
-
-
-def _write_contact_sheet(args, faces, groups, left_out):
-    """One row of thumbnails per cluster (people seen once share a row), then the faces left out."""
-    thumbs, photo = {}, (None, None)
-    for i in sorted({int(i) for g in groups for i in g[:12]} | {int(i) for i in left_out[:12]}):
-        if faces[i]["path"] != photo[0]:  # the faces of a photo are consecutive: one photo read at a time
-            photo = (faces[i]["path"], _read(faces[i]["path"]))
-        thumbs[i] = face_thumbnail(photo[1], faces[i]["box"], size=64, value_range="0..255")
-    rows, labels = [], []
-    for k, g in enumerate(groups, 1):
-        if len(g) > 1:
-            rows.append([thumbs[i] for i in g[:12]])
-            labels.append(f"person {k} ({len(g)})" + (" ..." if len(g) > 12 else ""))
-    alone = [g[0] for g in groups if len(g) == 1]
-    for label, items in (("seen once", alone), (f"score < {args.min_score:g}", list(left_out))):
-        if items:
-            rows.append([thumbs[i] for i in items[:12] if i in thumbs])
-            labels.append(f"{label} ({len(items)})" + (" ..." if len(items) > 12 else ""))
-    save_contact_sheet(args.contact_sheet, rows, labels, title=f"{len(faces)} faces of {args.folder}")
-
-
-def _cluster(args):
-    if not os.path.isdir(args.folder):
-        raise _BadInput(f"folder not found: {args.folder}" if not os.path.exists(args.folder)
-                        else f"{args.folder} is a file, not a folder of photos")
-    if (args.link or args.force) and not args.out_dir:
-        raise _BadInput("--link and --force go with --out-dir")
-    if args.out_dir:
-        _check_out_dir(args)
-    if args.contact_sheet and not os.path.isdir(os.path.dirname(os.path.abspath(args.contact_sheet))):
-        raise _BadInput(f"the folder of --contact-sheet {args.contact_sheet} does not exist")
-    faces, no_face, skipped = _embed_folder_faces(args)
-    for path, why in skipped:
-        print(f"warning: {path} left out: {why}", file=sys.stderr)
-
-    def rel(path):
-        return os.path.relpath(path, args.folder)
-
-    result = {"folder": args.folder, "method": args.method, "threshold": args.threshold, "min_score": args.min_score,
-              "faces": len(faces), "clusters": [], "unclustered": [], "no_face": [rel(p) for p in no_face],
-              "skipped": [{"file": rel(p), "error": str(why)} for p, why in skipped]}
-    if not faces:
-        print(f"no face found in the images of {args.folder}", file=sys.stderr)
-        if args.json:
-            print(json.dumps(result, indent=2))
-        return FAILURE
-    labels = cluster_faces(np.stack([f["vector"] for f in faces]).astype(np.float64), method=args.method,
-                           threshold=args.threshold, scores=[f["score"] for f in faces], min_score=args.min_score)
-
-    def describe(i):
-        return {"file": rel(faces[i]["path"]), "face": faces[i]["face"], "score": round(faces[i]["score"], 4),
-                "box": _round(faces[i]["box"])}
-
-    groups = _clusters_by_size(labels)
-    left_out = np.flatnonzero(labels < 0)
-    result["clusters"] = [[describe(i) for i in g] for g in groups]
-    result["unclustered"] = [describe(i) for i in left_out]
-    clustered_files = {m["file"] for c in result["clusters"] for m in c}
-    unclustered_files = sorted({rel(p) for p in no_face} | {m["file"] for m in result["unclustered"]} - clustered_files)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        alone = sum(len(g) == 1 for g in groups)
-        method = {"average": "average linkage", "single": "single linkage"}.get(args.method, "chinese whispers")
-        print(f"{_count(len(faces), 'face')} in {_count(len(groups), 'cluster')} ({len(groups) - alone} seen more "
-              f"than once, {alone} seen once; {method}, threshold {args.threshold:g})")
-
-        def name(m):
-            return m["file"] + (f" [face {m['face']}]" if m["face"] > 1 else "")
-
-        for k, members in enumerate(result["clusters"], 1):
-            size = f"{len(members)} faces" if len(members) > 1 else "1 face, seen once"
-            print(f"cluster {k} ({size}): " + ", ".join(name(m) for m in members))
-        if result["unclustered"]:
-            print(f"unclustered (detection score < {args.min_score:g}): " +
-                  ", ".join(f"{name(m)} ({m['score']:.2f})" for m in result["unclustered"]))
-        if no_face:
-            print("no face: " + ", ".join(rel(p) for p in no_face))
-    if args.contact_sheet:
-        _write_contact_sheet(args, faces, groups, left_out)
-        print(f"contact sheet saved to {os.path.abspath(args.contact_sheet)}", file=sys.stderr)
-    if args.out_dir:
-        _write_out_dir(args, result["clusters"], unclustered_files)
-        print(f"photos {'linked' if args.link else 'copied'} into {os.path.abspath(args.out_dir)}", file=sys.stderr)
-    if not groups:
-        print(f"every face scored below --min-score {args.min_score:g}: nothing to cluster", file=sys.stderr)
-        return FAILURE
-    return OK
-
-
-def cmd_cluster(args):
-    """``scratchface cluster DIR``: group the faces of a folder's photos by person."""
-    return _run("cluster", _cluster, args)
+    """``scratchface identify --gallery FILE|DIR UNKNOWN...``: name every face of the unknown photos."""
+    return run_command("identify", _identify, args)
 
 
 # ----------------------------------------------------------------------------- demo
@@ -445,7 +325,7 @@ def _demo(args):
 
 def cmd_demo(args):
     """``scratchface demo [--out PNG]``: detect and draw the faces of scikit-image's astronaut."""
-    return _run("demo", _demo, args)
+    return run_command("demo", _demo, args)
 
 
 # ----------------------------------------------------------------------------- registration of the face commands
@@ -453,7 +333,7 @@ _EXIT_CODES = "exit codes: 0 success, 1 {one}, 2 bad usage or unreadable input"
 
 
 def add_face_commands(subparsers):
-    """Register ``detect``, ``verify``, ``identify``, ``cluster`` and ``demo`` on argparse sub-parsers.
+    """Register ``detect``, ``verify``, ``enroll``, ``identify``, ``cluster`` and ``demo`` on argparse sub-parsers.
 
     Parameters
     ----------
@@ -464,10 +344,10 @@ def add_face_commands(subparsers):
     fmt = argparse.RawDescriptionHelpFormatter
 
     def common(p, threshold=False):
-        p.add_argument("--min-face-size", type=_min_face, default=20.0, metavar="PIXELS",
+        p.add_argument("--min-face-size", type=min_face_size_arg, default=20.0, metavar="PIXELS",
                        help="smallest face searched for, pixels (default 20)")
         if threshold:
-            p.add_argument("--threshold", type=_positive_float, default=pipeline.DEFAULT_THRESHOLD,
+            p.add_argument("--threshold", type=positive_float, default=pipeline.DEFAULT_THRESHOLD,
                            help=f"Euclidean distance below which two faces are the same person "
                                 f"(default {pipeline.DEFAULT_THRESHOLD}, dlib's)")
         p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -484,55 +364,47 @@ def add_face_commands(subparsers):
     p = subparsers.add_parser(
         "verify", help="are two photos of the same person?", formatter_class=fmt,
         description="Compare the largest face of each photo with dlib's 128-d descriptor "
-                    "(detect with MTCNN, align, embed, Euclidean distance).",
+                    "(detect with MTCNN, align, embed, Euclidean distance). Several IMG2 (files or "
+                    "folders): IMG1 against each, one line per photo.",
         epilog=_EXIT_CODES.format(one="different people, or no face in a photo"))
     p.add_argument("image1", metavar="IMG1")
-    p.add_argument("image2", metavar="IMG2")
+    p.add_argument("others", nargs="+", metavar="IMG2", help="a photo, or several photos and folders")
+    p.add_argument("--recursive", action="store_true", help="also read sub-folders of IMG2 folders")
     common(p, threshold=True)
     p.set_defaults(func=cmd_verify)
 
     p = subparsers.add_parser(
-        "identify", help="name the faces of a photo from a gallery of known people", formatter_class=fmt,
-        description="Name every face of IMG by the nearest enrolled face of the gallery, or 'unknown' "
-                    "when it is farther than the threshold. The gallery folder holds DIR/name.jpg "
-                    "(the file name is the person's name) or DIR/name/*.jpg (several photos per person).",
-        epilog=_EXIT_CODES.format(one="no face found in IMG"))
-    p.add_argument("--gallery", required=True, metavar="DIR", help="folder of photos of known people")
-    p.add_argument("image", metavar="IMG")
+        "enroll", help="build a gallery file from a folder of known people (once)", formatter_class=fmt,
+        description="Detect, align and embed the largest face of every photo of PEOPLE_DIR (DIR/name.jpg, "
+                    "the file name is the person's name, or DIR/name/*.jpg, several photos per person) into "
+                    "a gallery file. Photos without a face, with several faces or unreadable are reported. "
+                    "Run again: only new or changed photos (SHA-256 of their bytes) are embedded.",
+        epilog=_EXIT_CODES.format(one="no face enrolled"))
+    p.add_argument("folder", metavar="PEOPLE_DIR")
+    p.add_argument("--out", required=True, metavar="NPZ", help="the gallery file, written atomically")
+    p.add_argument("--rebuild", action="store_true", help="embed every photo again, ignoring --out's records")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="faces per forward pass (default 32)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    common(p, threshold=True)
+    p.set_defaults(func=cmd_enroll)
+
+    p = subparsers.add_parser(
+        "identify", help="name the faces of photos from a gallery of known people", formatter_class=fmt,
+        description="Name every face of the UNKNOWN photos (files and folders, streamed in batches) by the "
+                    "nearest enrolled face of the gallery, or 'unknown' when it is farther than the threshold; "
+                    "one line per face. The gallery: a file from `scratchface enroll` (built once), or a "
+                    "folder DIR/name.jpg or DIR/name/*.jpg (enrolled on every call).",
+        epilog=_EXIT_CODES.format(one="no face found in any photo"))
+    p.add_argument("--gallery", required=True, metavar="NPZ|DIR", help="gallery file or folder of known people")
+    p.add_argument("unknown", nargs="+", metavar="UNKNOWN", help="photos or folders of photos")
+    p.add_argument("--recursive", action="store_true", help="also read sub-folders of UNKNOWN folders")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="faces per forward pass (default 32)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--csv", action="store_true", help="print CSV: image, face, name, nearest, distance, box")
     common(p, threshold=True)
     p.set_defaults(func=cmd_identify)
 
-    p = subparsers.add_parser(
-        "cluster", help="group the faces of a folder of photos by person", formatter_class=fmt,
-        description="Embed every face of every photo in DIR (streaming, in batches) and group them by person: "
-                    "average linkage by default (two groups merge while their mean distance is at most the "
-                    "threshold, so a few close pairs cannot chain people together). Faces with a low detection "
-                    "score are left out and listed as unclustered.",
-        epilog=_EXIT_CODES.format(one="no face in any photo, or every face below --min-score"))
-    p.add_argument("folder", metavar="DIR")
-    p.add_argument("--method", choices=clustering.METHODS, default="average",
-                   help="average linkage (default), single linkage (chains: for comparison) or chinese_whispers "
-                        "(dlib's)")
-    p.add_argument("--threshold", type=_positive_float, default=clustering.DEFAULT_THRESHOLD,
-                   help=f"Euclidean distance within which faces may share a cluster (default "
-                        f"{clustering.DEFAULT_THRESHOLD}; tighter than verify's {pipeline.DEFAULT_THRESHOLD}, "
-                        "see docs/results.md)")
-    p.add_argument("--min-score", type=_probability, default=DEFAULT_MIN_SCORE, metavar="P",
-                   help=f"leave out faces whose detection probability is below P (default {DEFAULT_MIN_SCORE}; "
-                        "MTCNN itself keeps windows from 0.7)")
-    p.add_argument("--contact-sheet", metavar="PNG", help="also save one row of face thumbnails per cluster")
-    p.add_argument("--out-dir", metavar="DIR",
-                   help="copy each photo into DIR/person_001/... by cluster (DIR/unclustered/ for photos without "
-                        "a clustered face); the originals are never moved or changed")
-    p.add_argument("--link", action="store_true", help="with --out-dir: symbolic links instead of copies")
-    p.add_argument("--force", action="store_true", help="with --out-dir: write into a folder that is not empty")
-    p.add_argument("--recursive", action="store_true", help="also read sub-folders")
-    p.add_argument("--all-files", action="store_true",
-                   help="try every file, not only image extensions (e.g. Yale's subject01.happy)")
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="faces per forward pass (default 32)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    common(p)
-    p.set_defaults(func=cmd_cluster)
+    add_cluster_command(subparsers, common)
 
     p = subparsers.add_parser(
         "demo", help="detect and draw the faces of a bundled photo", formatter_class=fmt,

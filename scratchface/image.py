@@ -14,52 +14,100 @@ Conventions after conversion
 Integer images are scaled by their dtype's range (uint8 by 255, uint16 by
 65535); float images are taken to be on 0..1 when their maximum is at most 1
 (``value_range='auto'``), else on 0..255; pass ``value_range`` to say so.
+
+Photos as phones store them
+---------------------------
+A phone saves a portrait shot as landscape pixels plus an EXIF ``Orientation``
+tag (1-8: the rotation and mirroring that make it upright). Every load (a path,
+``bytes``, a file object, a PIL image) applies it, as every photo viewer does
+(``PIL.ImageOps.exif_transpose``), so boxes are in the upright photo's
+coordinates. A file whose header declares more than :data:`MAX_PIXELS` pixels
+(a "decompression bomb": a few kilobytes that would unpack to gigabytes) is
+refused from its header, before any pixel is decoded.
 """
 from __future__ import annotations
 
+import io
 import os
+import struct
+import warnings
 
 import numpy as np
 
 from ._validation import check_choice
 from .backend import to_host
 
-__all__ = ["read_image", "as_array", "as_rgb", "as_gray"]
+__all__ = ["MAX_PIXELS", "read_image", "as_array", "as_rgb", "as_gray"]
+
+#: The largest image accepted, in pixels (width x height): PIL's own refusal limit (twice
+#: ``PIL.Image.MAX_IMAGE_PIXELS``), 179 megapixels, above any phone or camera photo (as float32 RGB:
+#: 2.1 GB). Larger headers are refused before decoding.
+MAX_PIXELS = 178_956_970
 
 
-def read_image(path) -> np.ndarray:
-    """Read an image file into an array (``uint8`` or ``uint16``; gray, RGB or RGBA).
+def _pil_to_array(img, name) -> np.ndarray:
+    """A PIL image, upright (EXIF orientation applied), as a ``uint8`` / ``uint16`` array."""
+    from PIL import ImageOps  # lazy: PIL only when images come in as files or PIL objects
+
+    width, height = img.size
+    if width * height > MAX_PIXELS:
+        raise ValueError(f"{name} declares {width} x {height} pixels, more than scratchface.image.MAX_PIXELS "
+                         f"({MAX_PIXELS:,}): refused as a possible decompression bomb")
+    if width == 0 or height == 0:
+        raise ValueError(f"{name} is empty: {width} x {height} pixels")
+    img.load()
+    img = ImageOps.exif_transpose(img) or img  # phones store portraits sideways + an Orientation tag
+    if img.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "1"):
+        img = img.convert("RGBA" if "A" in img.mode or "transparency" in img.info else "RGB")
+    elif img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return np.asarray(img).astype(np.uint16 if img.mode.startswith("I;16") else np.int64)
+    return np.asarray(img).copy()
+
+
+def read_image(source) -> np.ndarray:
+    """Read an image (a path, ``bytes`` or a binary file object) into an upright array.
+
+    ``uint8`` or ``uint16``; gray, RGB or RGBA; the EXIF orientation applied.
 
     Raises
     ------
     FileNotFoundError
         No such file.
     ValueError
-        The file is not an image, or is truncated or corrupt.
+        The data is not an image, is truncated or corrupt, has a zero-size dimension,
+        or declares more than :data:`MAX_PIXELS` pixels.
     """
     from PIL import Image, UnidentifiedImageError  # lazy: PIL only when files are read
 
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"image file not found: {path}")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        name, source = f"image data ({len(source)} bytes)", io.BytesIO(bytes(source))
+    elif hasattr(source, "read"):
+        name = f"image file object {getattr(source, 'name', type(source).__name__)}"
+    else:
+        source = name = os.fspath(source)
+        if not os.path.isfile(source):
+            raise FileNotFoundError(f"image file not found: {source}")
     try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "1"):
-                img = img.convert("RGBA" if "A" in img.mode or "transparency" in img.info else "RGB")
-            elif img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                return np.asarray(img).astype(np.uint16 if img.mode.startswith("I;16") else np.int64)
-            return np.asarray(img).copy()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"{path} is not a readable image (truncated, corrupt or not an image file): {exc}") from exc
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # above MAX_PIXELS: refused
+            with Image.open(source) as img:
+                return _pil_to_array(img, name)
+    except Image.DecompressionBombError as exc:
+        raise ValueError(f"{name} is too large: refused as a possible decompression bomb ({exc})") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, EOFError) as exc:
+        raise ValueError(f"{name} is not a readable image (truncated, corrupt or not an image file): {exc}") from exc
+    except (ValueError, TypeError, IndexError, KeyError, struct.error) as exc:
+        if str(exc).startswith(name):
+            raise
+        raise ValueError(f"{name} is not a readable image (corrupt: {type(exc).__name__}: {exc})") from exc
 
 
 def as_array(image, name: str = "image") -> np.ndarray:
     """A path, PIL image or array as an ndarray, with its rank and values checked."""
-    if isinstance(image, (str, os.PathLike)):
+    if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(image, "read"):
         image = read_image(image)
     elif type(image).__module__.startswith("PIL."):
-        image = np.asarray(image)
+        image = _pil_to_array(image, name)
     if not isinstance(image, np.ndarray):
         if hasattr(image, "__array__") or hasattr(image, "__cuda_array_interface__"):
             image = to_host(image)

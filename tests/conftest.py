@@ -1,6 +1,14 @@
-"""Shared fixtures: seeded RNG, the optional torch reference, the data in ../shared."""
+"""Shared fixtures: seeded RNG, the optional torch reference, the data in ../shared; CI's skip policy.
+
+``SCRATCHFACE_STRICT_SKIPS=1`` (``.ci/run`` sets it) turns every skip into a failure but the known
+ones (:data:`KNOWN_SKIPS`: no GPU / CuPy / numba-cuda on the CI runner, the optional dlib and face-api
+peers), so that CI cannot go green with torch or the face sets missing. The run ends with the count
+of skips by reason.
+"""
+import collections
 import os
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -39,3 +47,45 @@ def reference_dir():
     if not path.is_dir():
         pytest.skip(f"reference files not found at {path}")
     return path
+
+
+# ----------------------------------------------------------------------------- CI's skip policy
+#: Skips CI accepts: a CPU-only runner (no CUDA GPU, CuPy or numba-cuda), and the optional peers
+#: dlib / face-recognition-models and face-api's tarball. Any other skip (torch, the face sets,
+#: ../shared/reference, jupytext, dask...) fails the run when SCRATCHFACE_STRICT_SKIPS=1.
+KNOWN_SKIPS = re.compile(r"CuPy|CUDA|GPU|numba\.cuda|NUMBA_ENABLE_CUDASIM|torchvision|dlib|face-recognition-models"
+                         r"|FACE_API")
+
+
+def _skip_reason(report):
+    longrepr = report.longrepr
+    return str(longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else longrepr)
+
+
+def _enforce(report):
+    if (report.skipped and not hasattr(report, "wasxfail") and os.environ.get("SCRATCHFACE_STRICT_SKIPS") == "1"
+            and not KNOWN_SKIPS.search(_skip_reason(report))):
+        report.outcome = "failed"
+        report.longrepr = f"skip not allowed here (SCRATCHFACE_STRICT_SKIPS=1): {_skip_reason(report)}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _enforce(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _enforce(outcome.get_result())
+
+
+def pytest_terminal_summary(terminalreporter):
+    """``N skipped`` with the count per reason (``.ci/run`` prints it; the reasons are in ``-ra`` above)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    counts = collections.Counter(re.sub(r"^Skipped: ", "", _skip_reason(r)) for r in skipped)
+    terminalreporter.write_sep("-", f"{len(skipped)} skipped")
+    for reason, n in counts.most_common():
+        known = "known" if KNOWN_SKIPS.search(reason) else "NOT ALLOWED IN CI"
+        terminalreporter.write_line(f"{n:5d}  [{known}] {reason}")

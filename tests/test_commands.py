@@ -106,9 +106,21 @@ def _fake_detect_and_embed(image, *, min_face_size=20, max_faces=None, batch_siz
                           np.zeros((n, 5, 2), np.float32))
 
 
+def _fake_embed_files(files, batch_size=32, *, min_face_size=20, max_faces=None, progress=True):
+    for file in files:
+        try:
+            rgb = as_rgb(file)
+        except (ValueError, OSError) as exc:
+            yield FolderItem(str(file), np.zeros((0, 128), np.float32), np.zeros((0, 4), np.float32), str(exc))
+            continue
+        faces = _fake_detect_and_embed(rgb, max_faces=max_faces)
+        yield FolderItem(str(file), faces.embeddings, faces.boxes, None)
+
+
 @pytest.fixture
 def known(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "detect_and_embed", _fake_detect_and_embed)
+    monkeypatch.setattr(pipeline, "embed_files", _fake_embed_files)
     files = {}
     for name, code in (("collins", 10), ("hopper", 20), ("both", 30), ("nobody", 40)):
         files[name] = tmp_path / f"{name}.png"
@@ -131,24 +143,87 @@ def test_verify_same_different_and_no_face(known, capsys):
     assert "same person (distance 1.414 < threshold 1.5)" in capsys.readouterr().out
     assert run(["verify", known["nobody"], known["collins"]]) == 1
     assert f"no face found in {known['nobody']}" in capsys.readouterr().err
-    assert run(["verify", known["collins"], known["gallery"]]) == 2
+    assert run(["verify", known["gallery"], known["collins"]]) == 2
     assert "is a folder" in capsys.readouterr().err
+    assert run(["verify", known["collins"], known["collins"] + ".missing"]) == 2
+    assert "not found" in capsys.readouterr().err
 
 
-def test_identify_names_faces_and_warns_about_gallery_files(known, capsys):
-    assert run(["identify", "--gallery", known["gallery"], known["both"]]) == 0
+def test_identify_names_faces_one_line_each(known, capsys):
+    both = known["both"]
+    assert run(["identify", "--gallery", known["gallery"], both]) == 0
     captured = capsys.readouterr()
-    assert captured.out.splitlines() == ["face 1 at (10, 5, 40, 45): collins, distance 0.200",
-                                         "face 2 at (60, 5, 90, 45): hopper, distance 0.000"]
-    assert "empty.png left out: no face found" in captured.err
-    assert run(["identify", "--gallery", known["gallery"], known["both"], "--threshold", "0.1", "--json"]) == 0
+    assert captured.out.splitlines() == [f"{both}: face 1 at (10, 5, 40, 45): collins, distance 0.200",
+                                         f"{both}: face 2 at (60, 5, 90, 45): hopper, distance 0.000"]
+    assert run(["identify", "--gallery", known["gallery"], both, "--threshold", "0.1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert [f["name"] for f in result["faces"]] == [None, "hopper"]
     assert result["faces"][0]["nearest"] == "collins" and result["gallery"]["people"] == ["collins", "hopper"]
     assert run(["identify", "--gallery", known["gallery"], known["nobody"]]) == 1
     assert "no face found" in capsys.readouterr().err
     assert run(["identify", "--gallery", known["nobody"], known["both"]]) == 2
-    assert "gallery folder not found" in capsys.readouterr().err
+    assert "is neither a gallery file" in capsys.readouterr().err
+    assert run(["identify", "--gallery", known["nobody"] + ".missing", known["both"]]) == 2
+    assert "gallery not found" in capsys.readouterr().err
+
+
+def test_enroll_once_then_identify_folders_as_csv(known, tmp_path, capsys):
+    out = tmp_path / "g.npz"
+    assert run(["enroll", known["gallery"], "--out", str(out), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"2 of 3 photos enrolled, 2 people, into {out} (3 embedded, 0 unchanged, 0 removed)\n"
+    assert "warning: empty.png: no face" in captured.err
+    unknown = tmp_path / "unknown"
+    (unknown / "sub").mkdir(parents=True)
+    for name, code in (("a.png", 10), ("sub/b.png", 30), ("c.png", 40)):
+        Image.fromarray(np.full((20, 20), code, np.uint8)).save(unknown / name)
+    (unknown / "cut.jpg").write_bytes(b"\xff\xd8 broken")
+    assert run(["identify", "--gallery", str(out), str(unknown), "--csv", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ["image,face,name,nearest,distance,x1,y1,x2,y2",
+                                         f"{unknown / 'a.png'},1,collins,collins,0.0,10.0,5.0,40.0,45.0"]
+    assert "cut.jpg left out" in captured.err and f"no face found in {unknown / 'c.png'}" in captured.err
+    assert run(["identify", "--gallery", str(out), str(unknown), "--recursive", "--json", "--quiet"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [(os.path.basename(f["image"]), f["name"]) for f in result["faces"]] == [
+        ("a.png", "collins"), ("b.png", "collins"), ("b.png", "hopper")]
+    assert result["images"] == 4 and result["unreadable"] == [str(unknown / "cut.jpg")]
+    assert run(["identify", "--gallery", str(out), str(unknown / "missing.png")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_re_enrolling_embeds_only_new_or_changed_photos(known, tmp_path, monkeypatch, capsys):
+    out = str(tmp_path / "g.npz")
+    assert run(["enroll", known["gallery"], "--out", out, "--quiet"]) == 0
+    capsys.readouterr()
+    embedded = []
+
+    def counting(files, *a, **k):
+        embedded.extend(os.path.basename(f) for f in files)
+        yield from _fake_embed_files(files, *a, **k)
+
+    monkeypatch.setattr(pipeline, "embed_files", counting)
+    gallery = os.path.join(known["gallery"])
+    Image.fromarray(np.full((20, 20), 20, np.uint8)).save(os.path.join(gallery, "hopper", "2.png"))  # new
+    Image.fromarray(np.full((20, 20), 20, np.uint8)).save(os.path.join(gallery, "collins.png"))      # changed
+    os.remove(os.path.join(gallery, "empty.png"))                                                    # removed
+    assert run(["enroll", gallery, "--out", out, "--quiet", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert sorted(embedded) == ["2.png", "collins.png"]
+    assert (result["embedded"], result["reused"], result["removed"], result["enrolled"]) == (2, 1, 1, 3)
+    g = pipeline.Gallery.load(out)  # the enroll file is a Gallery file too
+    assert g.names == ["collins", "hopper", "hopper"]
+    np.testing.assert_array_equal(g.embeddings, np.stack([E_HOPPER] * 3))
+
+
+def test_enroll_bad_inputs(known, tmp_path, capsys):
+    assert run(["enroll", known["collins"], "--out", str(tmp_path / "g.npz")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    assert run(["enroll", known["gallery"], "--out", str(tmp_path / "bad.npz"), "--quiet"]) == 2
+    assert "--rebuild" in capsys.readouterr().err
+    assert (tmp_path / "bad.npz").read_bytes() == b"not a zip"  # left as it was
+    assert run(["enroll", known["gallery"], "--out", str(tmp_path / "bad.npz"), "--quiet", "--rebuild"]) == 0
 
 
 def test_identify_with_a_gallery_without_faces(known, tmp_path, capsys):
@@ -330,3 +405,19 @@ def test_cluster_one_photo(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.splitlines() == [
         "1 face in 1 cluster (0 seen more than once, 1 seen once; average linkage, threshold 0.45)",
         "cluster 1 (1 face, seen once): me.png"]
+
+
+def test_verify_one_photo_against_files_and_folders(known, tmp_path, capsys):
+    folder = tmp_path / "more"
+    folder.mkdir()
+    for name, code in (("a.png", 10), ("b.png", 20), ("c.png", 40)):
+        Image.fromarray(np.full((20, 20), code, np.uint8)).save(folder / name)
+    assert run(["verify", known["collins"], str(folder)]) == 1  # not all the same person
+    assert capsys.readouterr().out.splitlines() == [f"{folder / 'a.png'}: same person (distance 0.000)",
+                                                    f"{folder / 'b.png'}: different people (distance 1.414)",
+                                                    f"{folder / 'c.png'}: no face found"]
+    assert run(["verify", known["collins"], str(folder / "a.png"), known["both"], "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["same"] for r in result["results"]] == [True, True] and result["reference"] == known["collins"]
+    assert run(["verify", known["nobody"], str(folder)]) == 2
+    assert "no face found in the reference photo" in capsys.readouterr().err

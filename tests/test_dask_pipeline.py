@@ -122,9 +122,9 @@ def test_without_dask_the_error_names_the_extra(monkeypatch, tmp_path):
 
 
 def test_embed_files_without_dask(photos):
-    items = dask_pipeline.embed_files([photos / "d.jpg", photos / "c.png"], batch_size=4)
+    items = dask_pipeline.embed_file_list([photos / "d.jpg", photos / "c.png"], batch_size=4)
     assert [os.path.basename(i.path) for i in items] == ["d.jpg", "c.png"]
     assert [i.embeddings.shape for i in items] == [(0, 128), (0, 128)]
     assert [i.boxes.shape for i in items] == [(0, 4), (0, 4)]
     assert items[0].error is not None and items[1].error is None
-    assert dask_pipeline.embed_files([]) == []
+    assert dask_pipeline.embed_file_list([]) == []

@@ -191,14 +191,14 @@ LAYERS = (
     ("scratchface", "_validation", "backend", "_lazy", "image"),
     ("kernels",),
     ("gradcheck",),
-    ("layers", "distances"),
+    ("layers", "distances", "data"),
     ("nn",),
-    ("losses", "data"),
+    ("losses",),
     ("models",),
     ("detection",),
     ("recognition",),
     ("viz",),
-    ("check", "cli"),
+    ("check", "cli", "cli_common", "cli_cluster"),
     ("__main__",),
 )
 

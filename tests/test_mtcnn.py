@@ -34,7 +34,7 @@ from scratchface.models.mtcnn_nets import (
 
 DLIB_PHOTOS = ["2007_007763.jpg", "2008_001009.jpg", "2008_001322.jpg", "2008_002079.jpg", "2008_002470.jpg",
                "2008_002506.jpg", "2008_004176.jpg", "2008_007676.jpg", "2009_004587.jpg"]
-OTHER_PHOTOS = ["astronaut.png", "grace_hopper.png"]
+OTHER_PHOTOS = ["astronaut.png", "grace_hopper.png", "bald_guys.jpg", "Tom_Cruise_avp_2014_4.jpg"]
 
 
 # ----------------------------------------------------------------------------- weights
@@ -264,6 +264,7 @@ def _detect(name, data_dir):
     return _detections[name]
 
 
+@pytest.mark.readme_figure("MTCNN agrees with facenet-pytorch: 0.01 px, probabilities 1e-4")
 @pytest.mark.parametrize("name", DLIB_PHOTOS + OTHER_PHOTOS)
 def test_detections_equal_facenet_pytorch(name, data_dir, reference):
     """Same faces, boxes and landmarks within 0.01 px, probabilities within 1e-4 (measured: 4e-4 px, 2e-7)."""
@@ -276,6 +277,7 @@ def test_detections_equal_facenet_pytorch(name, data_dir, reference):
     np.testing.assert_allclose(got.landmarks, np.array(expected["landmarks"]), atol=0.01, rtol=0)
 
 
+@pytest.mark.readme_figure("MTCNN finds 42 of dlib's 43 faces")
 def test_recall_on_dlib_faces_is_42_of_43(data_dir):
     from scratchface.data.dlib_faces import load_dlib_faces
     from scratchface.detection.evaluation import evaluate_detections

@@ -104,6 +104,24 @@ def test_parallel_training_gives_the_same_networks():
             np.testing.assert_array_equal(u, v, err_msg=name)
 
 
+def test_members_resume_from_their_checkpoints(tmp_path, monkeypatch):
+    """--checkpoint-dir / --resume: a checkpoint per member; resuming a finished run trains nothing, same weights."""
+    from experiments import orl_embedding as xoe
+
+    images, labels = _toy_people()
+    kwargs = dict(loss="arcface", patches=("coarse", "lower"), seeds=(0,), progress=False, **SMALL)
+    first, _ = xpe.train_patch_ensemble(images, labels, checkpoint_dir=str(tmp_path), **kwargs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["coarse_seed0.ckpt.npz", "lower_seed0.ckpt.npz"]
+    steps = []
+    monkeypatch.setattr(xoe, "augment", lambda *a, **k: steps.append(1) or a[0])  # counts training steps
+    again, histories = xpe.train_patch_ensemble(images, labels, checkpoint_dir=str(tmp_path), resume=True,
+                                                **kwargs)
+    assert steps == [] and all(len(h["loss"]) == 2 for h in histories)  # the history comes from the checkpoint
+    for (_, _, a), (_, _, b) in zip(first, again):
+        for (name, u), v in zip(a.state_dict().items(), b.state_dict().values()):
+            np.testing.assert_array_equal(u, v, err_msg=name)
+
+
 def test_training_errors():
     images, labels = _toy_people()
     with pytest.raises(ValueError, match="distinct seeds"):
@@ -175,11 +193,7 @@ def test_command_line_errors(tmp_path, capsys):
         assert message in capsys.readouterr().err, argv
 
 
-#: (10-fold accuracy, rank-1) floors on people 31-40 for the shipped ArcFace ensemble, a margin below the measured
-#: 0.931 / 0.920 (the issue's 0.95 is not reached; this guards the level reached, above the single networks' 0.918).
-FLOORS = (0.925, 0.91)
-
-
+@pytest.mark.readme_figure("ORL: 93.1% (ArcFace patch ensemble, rank-1 92.0%)")
 def test_shipped_ensemble_verifies_unseen_people(data_dir):
     from scratchface.data.orl import load_orl_faces
     from scratchface.data.weights import sha256_of_file
@@ -192,8 +206,9 @@ def test_shipped_ensemble_verifies_unseen_people(data_dir):
     assert e.shape == (100, 128 * 10)
     np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1, rtol=1e-9)
     r = evaluate_embedding(e, labels, rng=0)
-    assert r["accuracy"] >= FLOORS[0], r
-    assert r["rank1"] >= FLOORS[1], r
+    # deterministic: README's 93.1% and rank-1 92.0%, at their precision (0.1 %)
+    assert round(float(r["accuracy"]), 3) == 0.931, r
+    assert round(float(r["rank1"]), 3) == 0.920, r
     # the ensemble beats each of its members on unseen people
     for member in members:
         assert evaluate_embedding(pe.embed_patch_ensemble([member], images), labels, rng=0)["accuracy"] < r["accuracy"]

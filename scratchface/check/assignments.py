@@ -28,6 +28,8 @@ import pathlib
 import re
 import sys
 
+from ..data.atomic import atomic_write
+
 __all__ = ["strip_solutions", "generate_assignments", "write_notebooks", "solution_namespace", "with_replaced"]
 
 _BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
@@ -67,7 +69,8 @@ def generate_assignments(solutions_dir, assignments_dir):
     written = []
     for path in sorted(solutions_dir.glob("*.py")):
         target = assignments_dir / path.name
-        target.write_text(strip_solutions(path.read_text(), source=str(path)))
+        with atomic_write(target, "w", encoding="utf-8") as handle:
+            handle.write(strip_solutions(path.read_text(), source=str(path)))
         written.append(target)
     return written
 
@@ -87,7 +90,8 @@ def write_notebooks(py_files, out_dir):
     for path in py_files:
         path = pathlib.Path(path)
         target = out_dir / (path.stem + ".ipynb")
-        jupytext.write(jupytext.read(path), target)
+        with atomic_write(target, "w", encoding="utf-8") as handle:
+            handle.write(jupytext.writes(jupytext.read(path), fmt="ipynb"))
         written.append(target)
     return written
 

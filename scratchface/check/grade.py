@@ -23,6 +23,7 @@ import pathlib
 import re
 from dataclasses import asdict, dataclass
 
+from ..data.atomic import atomic_write
 from ._core import DEFAULT_TIMEOUT, checker_names
 from .course import DEPENDS_ON, assignment_of, expected_functions, points_of
 from .sandbox import DEFAULT_MEMORY_MB, defined_functions, run_isolated
@@ -144,7 +145,7 @@ def grade_folder(folder, *, functions=None, timeout=DEFAULT_TIMEOUT, memory_mb=D
 
 def write_csv(grades, path):
     """One row per (student, function): ``student, assignment, function, passed, points, max_points, message``."""
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with atomic_write(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=FIELDS)
         writer.writeheader()
         for grade in grades:
@@ -158,7 +159,8 @@ def write_json(grades, path):
         got, most = totals.get(grade.student, (0, 0))
         totals[grade.student] = (got + grade.points, most + grade.max_points)
     payload = {"grades": [asdict(g) for g in grades], "totals": {s: list(t) for s, t in totals.items()}}
-    pathlib.Path(path).write_text(json.dumps(payload, indent=1), encoding="utf-8")
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(payload, indent=1))
 
 
 def score_table(grades, *, width=60) -> str:

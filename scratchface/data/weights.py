@@ -13,6 +13,8 @@ import zipfile
 
 import numpy as np
 
+from .atomic import atomic_write
+
 __all__ = ["resolve_weights_path", "read_verified_npz", "check_weight_shapes", "sha256_of_file",
            "write_reproducible_npz"]
 
@@ -81,10 +83,11 @@ def write_reproducible_npz(arrays: dict, out_path, *, deflate: bool) -> str:
 
     ``np.savez`` stamps each zip member with the current time, so the same weights
     would get a new checksum on every conversion; here the keys are sorted, the
-    date is fixed and nothing is pickled. ``deflate``: compress the members.
+    date is fixed and nothing is pickled. ``deflate``: compress the members. Written
+    atomically (:func:`scratchface.data.atomic.atomic_write`): a killed write leaves the old file.
     """
     compression = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
-    with zipfile.ZipFile(out_path, "w", compression=compression) as zf:
+    with atomic_write(out_path) as handle, zipfile.ZipFile(handle, "w", compression=compression) as zf:
         for key in sorted(arrays):
             buf = io.BytesIO()
             np.lib.format.write_array(buf, arrays[key], allow_pickle=False)

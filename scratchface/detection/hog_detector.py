@@ -29,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._validation import check_choice, check_in_range
+from ..data.atomic import savez_atomic
 from ..image import as_gray
 from .detections import Detections, empty_detections
 from .hog import hog
@@ -69,9 +70,9 @@ class HogFaceModel(NamedTuple):
 
 
 def save_model(path, model: HogFaceModel, **metadata):
-    """Write a model as ``.npz`` (plain arrays; extra ``metadata`` stored alongside)."""
-    np.savez_compressed(path, weights=model.weights.astype(np.float32), bias=np.float64(model.bias),
-                        window=model.window, cell=model.cell, block=model.block,
+    """Write a model as ``.npz`` (plain arrays; extra ``metadata`` stored alongside), atomically."""
+    return savez_atomic(path, compress=True, weights=model.weights.astype(np.float32),
+                        bias=np.float64(model.bias), window=model.window, cell=model.cell, block=model.block,
                         orientations=model.orientations, block_norm=model.block_norm,
                         threshold=np.float64(model.threshold),
                         **{k: np.asarray(v) for k, v in metadata.items()})

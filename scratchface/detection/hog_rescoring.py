@@ -42,6 +42,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..data.atomic import savez_atomic
 from .hog import hog
 from .pyramid import resize
 
@@ -100,8 +101,8 @@ def rescore(gray, boxes, scores, model: RescoringModel):
 
 
 def save_rescoring(path, model: RescoringModel, **metadata):
-    """Write a second stage as ``.npz`` (plain arrays)."""
-    np.savez_compressed(path, weights=model.weights.astype(np.float32), bias=np.float64(model.bias),
+    """Write a second stage as ``.npz`` (plain arrays), atomically."""
+    return savez_atomic(path, compress=True, weights=model.weights.astype(np.float32), bias=np.float64(model.bias),
                         contexts=np.asarray(model.contexts, dtype=np.float64),
                         stage1_weight=np.float64(model.stage1_weight),
                         candidate_threshold=np.float64(model.candidate_threshold),

@@ -13,6 +13,7 @@ Each module wraps a ``*_forward`` / ``*_backward`` pair of :mod:`scratchface.lay
 ``module.backward(dout)`` returns ``dx`` and accumulates the parameters' gradients.
 """
 from .blocks import Concat, Identity, Residual, Sequential
+from .checkpoint import load_checkpoint, save_checkpoint
 from .gradcheck import check_module
 from .inception import NN2_INCEPTION, Inception
 from .init import he_normal, he_uniform, xavier_normal, xavier_uniform, zeros
@@ -48,5 +49,5 @@ __all__ = [
     "SGD", "Adam", "AdaGrad", "Optimizer", "StepSchedule", "CosineSchedule", "Schedule",
     "he_normal", "he_uniform", "xavier_normal", "xavier_uniform", "zeros",
     "save", "load", "load_state", "summary", "summary_rows", "print_summary", "check_module",
-    "fit", "evaluate", "predict", "train_epoch", "iterate_minibatches",
+    "fit", "evaluate", "predict", "train_epoch", "iterate_minibatches", "save_checkpoint", "load_checkpoint",
 ]

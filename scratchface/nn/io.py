@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from ..backend import to_host
+from ..data.atomic import savez_atomic
 from .module import Module
 
 __all__ = ["save", "load", "load_state"]
@@ -38,8 +39,7 @@ def save(model, path):
     if not path.endswith(".npz"):
         path += ".npz"
     state = {name: to_host(array) for name, array in model.state_dict().items()}
-    np.savez(path, **state)
-    return path
+    return savez_atomic(path, **state)  # a killed save leaves the previous file whole
 
 
 def load_state(path) -> dict:

@@ -17,6 +17,7 @@ cross-entropy (:mod:`scratchface.layers.softmax`); any pair
 """
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -24,6 +25,7 @@ import numpy as np
 from .._validation import as_generator, check_array, check_labels, check_positive_int
 from ..backend import to_host
 from ..layers.softmax import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from .checkpoint import load_checkpoint, save_checkpoint
 from .module import Module
 from .optim import Optimizer
 from .schedules import Schedule
@@ -120,7 +122,7 @@ def train_epoch(model, optimizer, x, y, *, batch_size=32, rng=None, loss_forward
 
 def fit(model, optimizer, x, y, *, epochs, batch_size=32, rng=None, x_val=None, y_val=None, schedule=None,
         schedule_per="epoch", loss_forward=softmax_cross_entropy_forward,
-        loss_backward=softmax_cross_entropy_backward, progress=True, log=None):
+        loss_backward=softmax_cross_entropy_backward, progress=True, log=None, checkpoint=None, resume=False):
     """Train ``model`` for ``epochs`` epochs and record the metrics.
 
     Parameters
@@ -146,6 +148,12 @@ def fit(model, optimizer, x, y, *, epochs, batch_size=32, rng=None, x_val=None, 
         Show a tqdm progress bar (one per epoch).
     log : callable, optional
         Called as ``log(epoch, metrics_dict)`` after every epoch (e.g. ``print``-like).
+    checkpoint : path, optional
+        Write a checkpoint there after every epoch, atomically
+        (:mod:`scratchface.nn.checkpoint`: weights, optimiser, schedule, every RNG state, history).
+    resume : bool
+        Continue from ``checkpoint`` when the file exists (else start afresh): the
+        final weights equal those of an uninterrupted run with the same seeds, bit for bit.
 
     Returns
     -------
@@ -173,7 +181,12 @@ def fit(model, optimizer, x, y, *, epochs, batch_size=32, rng=None, x_val=None, 
     if x_val is not None:
         history.update(val_loss=[], val_accuracy=[])
     n_batches = -(-len(x) // batch_size)
-    for epoch in range(epochs):
+    done = 0
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs the checkpoint path")
+    if resume and os.path.exists(checkpoint):
+        done, history = load_checkpoint(checkpoint, model, optimizer, rng=rng, schedule=schedule)
+    for epoch in range(done, epochs):
         start, lr = time.perf_counter(), optimizer.lr
         bar = None
         if progress:
@@ -198,5 +211,8 @@ def fit(model, optimizer, x, y, *, epochs, batch_size=32, rng=None, x_val=None, 
         history["time"].append(time.perf_counter() - start)
         if log is not None:
             log(epoch + 1, {k: v[-1] for k, v in history.items()})
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, optimizer, epoch=epoch + 1, rng=rng, history=history,
+                            schedule=schedule)
     model.eval()
     return history

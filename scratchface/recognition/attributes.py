@@ -74,6 +74,7 @@ from .._validation import (
     check_positive_float,
     check_positive_int,
 )
+from ..data.atomic import savez_atomic
 from ..data.yale import load_yale_faces
 from ..detection.mtcnn import detect_faces
 from ..detection.svm import LinearSVM
@@ -285,7 +286,7 @@ def yale_features(path=None, *, subjects=None, conditions=None, cache=None, min_
     result = YaleFeatures(np.concatenate(embedding).astype(np.float32), np.concatenate(block).astype(np.float32),
                           faces.labels, faces.conditions.astype(str), np.stack(boxes).astype(np.float32))
     if cache is not None:
-        np.savez_compressed(cache, **result._asdict())
+        savez_atomic(cache, compress=True, **result._asdict())
     return result
 
 

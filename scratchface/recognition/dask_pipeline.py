@@ -50,7 +50,7 @@ from .pipeline import (
     list_images,
 )
 
-__all__ = ["embed_chips_dask", "embed_files", "embed_folder_dask", "embedding_bag"]
+__all__ = ["embed_chips_dask", "embed_file_list", "embed_folder_dask", "embedding_bag"]
 
 _EXTRA_HINT = "pip install scratchface[dask]"
 
@@ -81,7 +81,7 @@ def _file_list(path_or_paths, extensions, recursive):
     return files
 
 
-def embed_files(files, *, batch_size=32, min_face_size=20, max_faces=None):
+def embed_file_list(files, *, batch_size=32, min_face_size=20, max_faces=None):
     """Read, detect, align and embed a list of files in one go: one :class:`FolderItem` per file.
 
     The work of one Dask task (one partition of :func:`embedding_bag`); also
@@ -150,7 +150,7 @@ def embedding_bag(path_or_paths, *, batch_size=32, min_face_size=20, extensions=
     if not files:
         return bag_module.from_sequence([], npartitions=1)
     bag = bag_module.from_sequence(files, partition_size=batch_size)
-    return bag.map_partitions(lambda part: embed_files(list(part), batch_size=batch_size,
+    return bag.map_partitions(lambda part: embed_file_list(list(part), batch_size=batch_size,
                                                        min_face_size=min_face_size, max_faces=max_faces))
 
 

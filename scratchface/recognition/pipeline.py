@@ -43,6 +43,7 @@ from .._validation import (
     check_positive_float,
     check_positive_int,
 )
+from ..data.atomic import savez_atomic
 from ..detection.align import umeyama, warp_affine
 from ..detection.mtcnn import detect_faces
 from ..image import as_rgb, read_image
@@ -64,6 +65,7 @@ __all__ = [
     "dlib_template",
     "embed_aligned",
     "embed_faces",
+    "embed_files",
     "embed_folder",
     "list_images",
     "verify",
@@ -386,15 +388,18 @@ class Gallery:
             raise ValueError("the gallery is empty: enrol faces with Gallery.add(name, image) "
                              "or Gallery.add_embedding(name, embedding) first")
 
-    def identify_embeddings(self, embeddings, *, threshold=None):
-        """Name descriptors (k, 128): a list of :class:`Match` (``box`` NaN)."""
+    def identify_embeddings(self, embeddings, *, threshold=None, boxes=None):
+        """Name descriptors (k, 128): a list of :class:`Match` (``box`` from ``boxes`` (k, 4), else NaN)."""
         self._check_ready()
         embeddings = np.asarray(embeddings)
         check_array(embeddings, "embeddings", ndim=(1, 2), dtype_kind="f", finite=True)
         embeddings = embeddings.reshape(-1, embeddings.shape[-1])
         if embeddings.shape[1] != self._embeddings.shape[1]:
             raise ValueError(f"embeddings must have {self._embeddings.shape[1]} columns, got {embeddings.shape}")
-        return self._match(embeddings, np.full((len(embeddings), 4), np.nan, np.float32), threshold)
+        boxes = np.full((len(embeddings), 4), np.nan, np.float32) if boxes is None else np.asarray(boxes)
+        if boxes.shape != (len(embeddings), 4):
+            raise ValueError(f"boxes must have shape ({len(embeddings)}, 4), got {boxes.shape}")
+        return self._match(embeddings, boxes, threshold)
 
     def _match(self, embeddings, boxes, threshold):
         threshold = self.threshold if threshold is None else check_positive_float(threshold, "threshold")
@@ -420,9 +425,12 @@ class Gallery:
         return self._match(faces.embeddings, faces.boxes, threshold)
 
     def save(self, path):
-        """Write the names and descriptors to an ``.npz`` (no pickle)."""
-        np.savez(path, names=np.array(self._names, dtype=str), embeddings=self._embeddings,
-                 threshold=np.array(self.threshold))
+        """Write the names and descriptors to an ``.npz`` (no pickle), atomically; returns the path.
+
+        ``.npz`` is appended when missing. A killed save leaves the previous file whole.
+        """
+        return savez_atomic(path, names=np.array(self._names, dtype=str), embeddings=self._embeddings,
+                            threshold=np.array(self.threshold))
 
     @classmethod
     def load(cls, path):
@@ -502,10 +510,16 @@ def embed_folder(path, batch_size=32, *, min_face_size=20, extensions=IMAGE_EXTE
     FolderItem
         In sorted path order.
     """
+    files = list_images(path, extensions=extensions, recursive=recursive)
+    yield from embed_files(files, batch_size, min_face_size=min_face_size, max_faces=max_faces, progress=progress)
+
+
+def embed_files(files, batch_size=32, *, min_face_size=20, max_faces=None, progress=True):
+    """:func:`embed_folder` on a list of image files: yields one :class:`FolderItem` per file, in order."""
     batch_size = check_positive_int(batch_size, "batch_size")
     if max_faces is not None:
         max_faces = check_positive_int(max_faces, "max_faces")
-    files = list_images(path, extensions=extensions, recursive=recursive)
+    files = [os.fspath(f) for f in files]
     pending = []          # (path, boxes, scores, n_faces, error) waiting for their chips' embeddings
     chips = []            # aligned chips of the pending files, at most batch_size (+ one image's faces)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data.atomic import savefig_atomic
 from ..image import as_rgb
 
 __all__ = ["LANDMARK_COLORS", "draw_detections", "save_detections"]
@@ -93,5 +94,4 @@ def save_detections(path, panels, *, ncols=3, dpi=100):
     for ax in axes.ravel()[len(panels):]:
         ax.set_axis_off()
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    return path
+    return savefig_atomic(fig, path, dpi=dpi)  # a killed save leaves the previous picture whole

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .._validation import check_positive_float
 from ..detection.faceness import part_response_pyramid
+from ..data.atomic import savefig_atomic
 from ..image import as_rgb
 from ..models.faceness_nets import PART_NAMES, STRIDE, load_part_network
 
@@ -57,5 +58,5 @@ def plot_part_responses(image, *, model=None, face_size=None, path=None, figsize
         ax.axis("off")
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=90)
+        savefig_atomic(fig, path, dpi=90)
     return fig
