@@ -41,7 +41,7 @@ __all__ = ["DEFAULT_MODEL_PATH", "DEFAULT_SHA256", "MmodModel", "detect_faces_mm
            "prepare_image", "save_mmod_model", "train_mmod", "training_samples", "window_shape"]
 
 DEFAULT_MODEL_PATH = str(pathlib.Path(__file__).resolve().parents[1] / "data" / "mmod_face_detector.npz")
-DEFAULT_SHA256 = None  # filled in when the shipped model is written
+DEFAULT_SHA256 = "fe0b34205db9761b3a6d77efa64c9c2357f81c1337fc302b91219cee1870bc7f"  # python -m experiments.mmod_detector --write
 
 
 def prepare_image(image, name="image"):

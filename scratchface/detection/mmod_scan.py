@@ -34,8 +34,9 @@ default hard orientation binning, colour images through the channel of largest
 gradient) read at the cell level: the 2 x 2 block starting at each cell, 36
 numbers. Same idea (a cell seen through the normalisations of the blocks around
 it), one HOG for the whole course. Hard binning was chosen over bilinear on
-dlib's testing.xml (25/25 faces found at precision 0.926 against 24/25 at
-0.96, docs/results.md "MMOD"): a choice made on the evaluation photos.
+dlib's testing.xml, with a pyramid whose levels were each resized from the photo
+(25/25 faces found at precision 0.926 against 24/25 at 0.96, docs/results.md
+"MMOD"): a choice made on the evaluation photos.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ import numpy as np
 
 from .._validation import check_choice
 from .hog import hog
-from .pyramid import image_pyramid, pyramid_scales
+from .pyramid import level_shape, pyramid_scales, resize
 
 __all__ = ["FeatureLevel", "MmodModel", "scan_levels", "box_overlaps", "correlate_cells", "correlate_cells_reference", "feature_grid",
            "feature_pyramid", "greedy_select", "model_pyramid", "greedy_select_reference", "tight_overlap_thresholds",
@@ -109,7 +110,9 @@ def feature_pyramid(image, window, *, cell=8, orientations=9, upsample=0, scale_
         Window ``(height, width)`` in pixels, multiples of ``cell``.
     upsample : int
         The first level is the photo upsampled ``2 ** upsample`` times (dlib's
-        ``upsample_limit`` / ``upsample_num_times``).
+        ``upsample_limit`` / ``upsample_num_times``); each next level is the one
+        above it resized by ``scale_step`` (bilinear, anti-aliased:
+        :func:`scratchface.detection.pyramid.resize`).
     scale_step : float in (0, 1)
         Ratio of successive levels.
 
@@ -119,12 +122,21 @@ def feature_pyramid(image, window, *, cell=8, orientations=9, upsample=0, scale_
     """
     side = max(window)
     scales = pyramid_scales(image.shape, side, min_face_size=side / 2 ** upsample, scale_step=scale_step)
-    out = []
-    for level in image_pyramid(image, scales):
-        if level.image.shape[0] < window[0] or level.image.shape[1] < window[1]:
+    height, width = image.shape[:2]
+    out, current = [], image
+    for scale in scales:
+        # each level resized from the one above it (as dlib's pyramid_down): a 5/6 step blurs by
+        # sigma 0.1 only, where resizing the photo itself would blur the small levels with wide kernels
+        rows, cols = level_shape(height, width, scale)
+        if current.shape[:2] != (rows, cols):
+            # the blur's sigma, (ratio - 1) / 2, is 0.1 at a 5/6 step: below 0.125 SciPy's Gaussian
+            # (truncated at 4 sigma) is the single tap 1, so it is skipped, with the same result
+            blur = current.shape[0] / rows > 1.25 or current.shape[1] / cols > 1.25
+            current = resize(current, (rows, cols), anti_aliasing=blur)
+        if rows < window[0] or cols < window[1]:
             continue
-        out.append(FeatureLevel(feature_grid(level.image, cell=cell, orientations=orientations, impl=impl),
-                                level.to_original_y, level.to_original_x))
+        out.append(FeatureLevel(feature_grid(current, cell=cell, orientations=orientations, impl=impl),
+                                height / rows, width / cols))
     return out
 
 
