@@ -251,6 +251,75 @@ else:
 # textured background: this is what the CNN cascades of the next lectures improve on.
 
 # %% [markdown]
+# ## 7. Max-Margin Object Detection: training on every window
+#
+# The detector above learned from cropped faces and a few thousand mined negatives: it never saw
+# most of the windows it is run on, nor the NMS that follows. King's **MMOD** (2015; dlib's
+# `train_simple_object_detector`) trains the same linear filter on *all* windows of a few labelled
+# photos, with the loss a detector is judged by. A labelling $y$ of a photo $x$ is a set of
+# non-overlapping windows; its score is the sum of its windows' scores
+# $F(x, y) = \sum_{r \in y} \langle w, \phi(r)\rangle$. The structural SVM:
+#
+# $$\min_w \; \tfrac12\lVert w\rVert^2 + \frac{C}{n}\sum_{i=1}^{n}
+#   \Big(\max_{y}\big[\Delta(y, y_i) + F(x_i, y)\big] - F(x_i, y_i)\Big)$$
+#
+# * $\Delta(y, y_i)$ = (faces of $y_i$ that no window of $y$ hits) + (windows of $y$ that hit
+#   nothing or a face already hit): misses and false alarms after NMS, one each.
+# * The inner max ("loss-augmented detection") is a detection run with every window's score
+#   raised by the loss it would add: greedy, by score, with NMS (`loss_augmented_detection`).
+# * The bracket is a hinge: zero when the true faces outscore every other labelling by its loss.
+#   Its subgradient is $\Psi(x_i, y^*) - \Psi(x_i, y_i)$, the features of the found windows minus
+#   those of the true ones; a cutting-plane solver (`cutting_plane`) collects one plane per step.
+#
+# `python -m experiments.mmod_detector` trains it on dlib's `training.xml` (4 photos, 18 faces,
+# mirrored) and compares it with dlib's own trainer; the shipped filter is below, as HOG glyphs of
+# its positive weights (first cell of each block).
+
+# %%
+from scratchface.detection.hog import hog_glyph_image
+from scratchface.detection.mmod import detect_faces_mmod, load_mmod_model
+
+mmod = load_mmod_model()
+n_orient = mmod.orientations
+positive = np.clip(mmod.filter[:, :, :n_orient], 0, None)   # (9, 9, orientations): one cell per position
+glyph = hog_glyph_image(positive, (16, 16), (positive.shape[0] * 16, positive.shape[1] * 16))
+fig, ax = plt.subplots(figsize=(3, 3))
+ax.imshow(glyph, cmap="gray")
+ax.set_title(f"MMOD filter, {mmod.window[0]}x{mmod.window[1]} window")
+ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# The three detectors side by side on the test photos (`testing.xml`, faces neither MMOD nor the
+# window SVMs trained on): one stage (window SVM), two stages (+ context re-scoring), MMOD.
+
+# %%
+if DATA is not None:
+    test_photos = load_dlib_faces(DATA / "dlib_faces", "testing")
+    detectors = {"one stage": lambda im: detect_faces_hog(im, second_stage=False),
+                 "two stages": detect_faces_hog,
+                 "MMOD": detect_faces_mmod}
+    fig, ax = plt.subplots(figsize=(4, 4))
+    for name, detect in detectors.items():
+        found = [detect(read_image(p.path)) for p in test_photos]
+        result = evaluate_detections(found, [p.boxes for p in test_photos])
+        print(f"{name:>10}: {result.n_true_positives}/{result.n_ground_truth} found, "
+              f"precision {result.precision:.2f}, AP {result.average_precision:.2f}")
+        ax.plot(result.recall_curve, result.precision_curve, label=name)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.legend()
+    ax.set_title("testing.xml, 25 faces")
+    plt.show()
+    test_image = read_image(test_photos[0].path)
+    boxes, scores, _ = detect_faces_mmod(test_image)
+    draw_detections(test_image, boxes, scores, ground_truth=test_photos[0].boxes, color="red",
+                    title=f"MMOD: {len(boxes)} detections (red); labelled faces dashed green")
+    plt.show()
+else:
+    print("no labelled photos without the face data: comparison skipped")
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. **Descriptor length.** Dalal & Triggs' pedestrian window is $64 \times 128$ pixels, with
