@@ -263,7 +263,7 @@ def face_sets(data_dir):
 @pytest.mark.slow
 def test_real_faces_pass_the_cluster_commands_min_score(face_sets):
     """README / cli.DEFAULT_MIN_SCORE: every photo of Yale and ORL has a face, and each scores >= 0.975 > 0.9."""
-    from scratchface.cli import DEFAULT_MIN_SCORE
+    from scratchface.cli_cluster import DEFAULT_MIN_SCORE
 
     assert all(kept.all() for kept in face_sets["kept"])
     lowest = min(scores.min() for scores in face_sets["scores"])

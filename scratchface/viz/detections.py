@@ -7,6 +7,8 @@ functions: the rest of the package does not need it.
 """
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 
 from ..data.atomic import savefig_atomic
@@ -94,4 +96,4 @@ def save_detections(path, panels, *, ncols=3, dpi=100):
     for ax in axes.ravel()[len(panels):]:
         ax.set_axis_off()
     fig.tight_layout()
-    return savefig_atomic(fig, path, dpi=dpi)  # a killed save leaves the previous picture whole
+    return pathlib.Path(savefig_atomic(fig, path, dpi=dpi))  # a killed save leaves the previous picture whole
