@@ -37,7 +37,7 @@ from scratchface.losses.deepid2 import deepid2_loss_backward, deepid2_loss_forwa
 from scratchface.models.orl_nets import build_deepid2_net
 from scratchface.recognition.augment import augment
 from scratchface.recognition.orl_embedding import embed_with_net
-from scratchface.recognition.orl_faces import preprocess_orl
+from scratchface.recognition.orl_preprocessing import preprocess_orl
 from scratchface.recognition.verification import evaluate_embedding
 
 __all__ = ["DEFAULTS", "SIGNALS", "format_table", "main", "run_signals", "train_deepid2"]

@@ -65,7 +65,7 @@ from scratchface.recognition.orl_embedding import (
     pretrained_path,
     save_weights,
 )
-from scratchface.recognition.orl_faces import orl_landmarks, preprocess_orl
+from scratchface.recognition.orl_preprocessing import orl_landmarks, preprocess_orl
 from scratchface.recognition.verification import evaluate_embedding
 
 __all__ = ["AUGMENTATION", "DEFAULTS", "eigenfaces_baseline", "format_row", "main", "train_embedding",

@@ -43,7 +43,7 @@ from scratchface.losses.triplet import mined_triplet_loss_forward, triplet_loss_
 from scratchface.models import orl_nets
 from scratchface.recognition import orl_embedding as oe
 from scratchface.recognition.eigenfaces import fit_pca, pca_transform
-from scratchface.recognition.orl_faces import preprocess_orl
+from scratchface.recognition.orl_preprocessing import preprocess_orl
 
 
 DATA = find_data_dir()   # $SCRATCHFACE_DATA, else ../shared/data beside the repository

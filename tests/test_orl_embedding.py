@@ -6,7 +6,7 @@ import experiments.orl_embedding as xoe
 from scratchface.data import orl
 from scratchface.models import orl_nets
 from scratchface.recognition import orl_embedding as oe
-from scratchface.recognition import orl_faces
+from scratchface.recognition import orl_preprocessing
 from scratchface.recognition.augment import augment
 from scratchface.recognition.verification import evaluate_embedding
 
@@ -20,7 +20,7 @@ QUOTED = {"triplet": (0.921, 0.872), "arcface": (0.918, 0.877)}
 def test_preprocess_orl():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(3, 112, 92), dtype=np.uint8)
-    x = orl_faces.preprocess_orl(images)
+    x = orl_preprocessing.preprocess_orl(images)
     assert x.shape == (3, 1) + orl.INPUT_SIZE and x.dtype == np.float32
     # 2x2 block mean of the top-left block, before the per-image standardisation
     block = images[0, :2, :2].mean() / 255
@@ -30,7 +30,7 @@ def test_preprocess_orl():
     np.testing.assert_allclose(x.mean(axis=(1, 2, 3)), 0, atol=1e-5)
     np.testing.assert_allclose(x.std(axis=(1, 2, 3)), 1, rtol=1e-4)
     with pytest.raises(ValueError, match="even H and W"):
-        orl_faces.preprocess_orl(np.zeros((2, 111, 92)))
+        orl_preprocessing.preprocess_orl(np.zeros((2, 111, 92)))
 
 
 def test_preprocess_orl_aligned_on_the_template_is_a_centred_copy():
@@ -38,13 +38,13 @@ def test_preprocess_orl_aligned_on_the_template_is_a_centred_copy():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(2, 112, 92), dtype=np.uint8)
     landmarks = np.stack([orl.ORL_TEMPLATE - [2.0, 0.0], np.full((5, 2), np.nan)])  # 2nd: no face found
-    x = orl_faces.preprocess_orl(images, landmarks)
+    x = orl_preprocessing.preprocess_orl(images, landmarks)
     assert x.shape == (2, 1) + orl.INPUT_SIZE
     for k in range(2):
         wide = np.pad(images[k] / 255, ((0, 0), (2, 2)), mode="edge").reshape(56, 2, 48, 2).mean(axis=(1, 3))
         np.testing.assert_allclose(x[k, 0], (wide - wide.mean()) / wide.std(), atol=2e-5)
     with pytest.raises(ValueError, match=r"landmarks must have shape \(N, 5, 2\)"):
-        orl_faces.preprocess_orl(images, landmarks[:1])
+        orl_preprocessing.preprocess_orl(images, landmarks[:1])
 
 
 def test_preprocess_orl_alignment_undoes_a_shift_and_a_zoom():
@@ -57,14 +57,14 @@ def test_preprocess_orl_alignment_undoes_a_shift_and_a_zoom():
     zoomed = warp_affine(image, zoom, (112, 92))
     points = orl.ORL_TEMPLATE - [2.0, 0.0]
     moved = points * 1.25 + [-10.0, -8.0]
-    x = orl_faces.preprocess_orl(np.stack([image, zoomed]) / 255, np.stack([points, moved]))
+    x = orl_preprocessing.preprocess_orl(np.stack([image, zoomed]) / 255, np.stack([points, moved]))
     inner = (slice(12, 44), slice(12, 36))            # away from the borders the zoom pushed out
 
     def standardised(a):  # the borders differ, hence the whole-image standardisation: redo it inside
         return (a[inner] - a[inner].mean()) / a[inner].std()
 
     np.testing.assert_allclose(standardised(x[1, 0]), standardised(x[0, 0]), atol=0.02)
-    unaligned = orl_faces.preprocess_orl(np.stack([image, zoomed]) / 255)
+    unaligned = orl_preprocessing.preprocess_orl(np.stack([image, zoomed]) / 255)
     assert np.abs(standardised(unaligned[1, 0]) - standardised(unaligned[0, 0])).max() > 0.5
 
 
@@ -171,13 +171,13 @@ def orl_test_people(data_dir):
     from scratchface.data.orl import load_orl_faces
 
     images, labels = load_orl_faces(data_dir / "orl_faces", subjects=orl.TEST_PEOPLE)
-    landmarks = orl_faces.orl_landmarks(images) if any(oe.PRETRAINED[k]["aligned"] for k in oe.LOSSES) else None
+    landmarks = orl_preprocessing.orl_landmarks(images) if any(oe.PRETRAINED[k]["aligned"] for k in oe.LOSSES) else None
     return images, landmarks, labels
 
 
 def test_orl_landmarks_are_plausible(orl_test_people):
     images = orl_test_people[0][::5]                  # 20 images of the 10 people (MTCNN: ~0.1 s each)
-    landmarks = orl_faces.orl_landmarks(images)
+    landmarks = orl_preprocessing.orl_landmarks(images)
     assert landmarks.shape == (20, 5, 2) and not np.isnan(landmarks).any()    # MTCNN finds every face
     eyes, mouth = landmarks[:, :2], landmarks[:, 3:]
     assert np.all(eyes[:, 0, 0] < eyes[:, 1, 0]) and np.all(mouth[:, 0, 0] < mouth[:, 1, 0])   # left < right

@@ -8,7 +8,7 @@ learn on people 1-30 (:data:`TRAIN_PEOPLE`) and are tested on people 31-40
 (:data:`TEST_PEOPLE`), whom they never saw; the network input is
 :data:`INPUT_SIZE` and aligned faces sit in :data:`ALIGNED_FRAME` with MTCNN's
 five points at :data:`ORL_TEMPLATE` (the preprocessing itself is
-:mod:`scratchface.recognition.orl_faces`).
+:mod:`scratchface.recognition.orl_preprocessing`).
 """
 from __future__ import annotations
 

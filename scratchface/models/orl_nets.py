@@ -4,7 +4,7 @@ All three are made of the project's own modules (:mod:`scratchface.nn`):
 ``conv-bn-relu(c1), maxpool 2, conv-bn-relu(c2), maxpool 2, residual(c2),
 conv-bn-relu(c3), maxpool 2, residual(c3)``, then a dense layer from the
 whole last feature map to the embedding (about 0.46 M parameters for the
-56 x 48 input of :func:`scratchface.recognition.orl_faces.preprocess_orl`).
+56 x 48 input of :func:`scratchface.recognition.orl_preprocessing.preprocess_orl`).
 
 * :func:`build_embedding_net`: FaceNet-style, trained with the triplet loss or
   ArcFace (:mod:`scratchface.recognition.orl_embedding` ships the weights);
@@ -111,7 +111,7 @@ def build_patch_net(input_size, *, channels=(16, 32, 64), embedding_dim=128, rng
 def build_deepid2_net(*, feature_dim=FEATURE_DIM, channels=(16, 32, 64), input_size=(56, 48), rng=0):
     """The feature network: ``build_embedding_net(embedding_dim=feature_dim)`` then a ReLU (the DeepID2 layer).
 
-    Input (N, 1, H, W) as :func:`scratchface.recognition.orl_faces.preprocess_orl` makes it,
+    Input (N, 1, H, W) as :func:`scratchface.recognition.orl_preprocessing.preprocess_orl` makes it,
     output (N, feature_dim), non-negative.
     """
     body = build_embedding_net(channels=channels, embedding_dim=feature_dim, input_size=input_size, rng=rng)

@@ -2,7 +2,7 @@
 
 ``pipeline`` (detect -> align -> embed with the dlib ResNet; ``verify``, ``Gallery``), ``verification``
 (ROC, 10-fold accuracy, VAL@FAR), ``identification`` (CMC, rank-k), ``clustering`` + ``clustering_scores``,
-``eigenfaces``, ``chi_square_verifier`` (DeepFace), ``orl_faces`` + ``augment`` + ``orl_embedding`` /
+``eigenfaces``, ``chi_square_verifier`` (DeepFace), ``orl_preprocessing`` + ``augment`` + ``orl_embedding`` /
 ``patch_ensemble`` (the embeddings trained here on ORL), ``attributes``, ``dask_pipeline``, ``plots``.
 Public names are importable from here, lazily (``augment`` eagerly: the function shares its module's
 name), and so are those of :mod:`scratchface.distances`
@@ -41,7 +41,7 @@ _EXPORTS = {
     "embed_ensemble": "orl_embedding", "embed_orl": "orl_embedding", "embed_with_net": "orl_embedding",
     "load_ensemble": "orl_embedding", "load_pretrained": "orl_embedding", "pretrained_path": "orl_embedding",
     "save_weights": "orl_embedding",
-    "orl_landmarks": "orl_faces", "preprocess_orl": "orl_faces",
+    "orl_landmarks": "orl_preprocessing", "preprocess_orl": "orl_preprocessing",
     "FRAME": "patch_ensemble", "PATCHES": "patch_ensemble", "SHIPPED": "patch_ensemble",
     "crop_patch": "patch_ensemble", "embed_patch_ensemble": "patch_ensemble",
     "load_patch_ensemble": "patch_ensemble", "patch_ensemble_path": "patch_ensemble",

@@ -50,7 +50,7 @@ from ..data.weights import read_verified_npz, resolve_weights_path, write_reprod
 from ..models.orl_nets import build_embedding_net
 from .augment import shift_images
 from ..distances import normalize_rows
-from .orl_faces import orl_landmarks, preprocess_orl
+from .orl_preprocessing import orl_landmarks, preprocess_orl
 
 __all__ = [
     "LOSSES",

@@ -63,7 +63,7 @@ from ..models.orl_nets import build_patch_net
 from .augment import warp_edge
 from ..distances import normalize_rows
 from .orl_embedding import embed_with_net
-from .orl_faces import orl_landmarks
+from .orl_preprocessing import orl_landmarks
 
 __all__ = ["FRAME", "PATCHES", "SHIPPED", "crop_patch", "embed_patch_ensemble", "load_patch_ensemble",
            "patch_ensemble_path", "patch_spec", "save_patch_ensemble", "yale_in_orl_frame"]
