@@ -87,8 +87,8 @@ def train_dlib(folder, log=print):
 def dlib_detect(detector, upsample):
     import numpy as np
 
-    from scratchface.image import as_rgb
     from scratchface.detection.detections import Detections
+    from scratchface.image import as_rgb
 
     def detect(path):
         image = np.ascontiguousarray(as_rgb(path, dtype=np.float32).astype(np.uint8))
@@ -110,7 +110,7 @@ def main(argv=None):
     data = pathlib.Path(args.data) if args.data else pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
     folder = data / "dlib_faces"
 
-    model, _, seconds = train_ours(folder, verbose=args.verbose)
+    model, solver, seconds = train_ours(folder, verbose=args.verbose)
     ours = evaluate(folder, lambda p: detect_faces_mmod(p, model=model))
     ours_train = evaluate(folder, lambda p: detect_faces_mmod(p, model=model), "training")
     rows = [_row("scratchface `train_mmod` (2 cores)", seconds, ours,
@@ -131,7 +131,11 @@ def main(argv=None):
     print("\n".join(rows))
     out = MMOD_MODEL_PATH if args.write else args.out
     if out:
-        digest = save_mmod_model(out, model, trained_on="dlib_faces/training.xml with flips", C=C, epsilon=EPSILON)
+        digest = save_mmod_model(
+            out, model, trained_on="dlib_faces/training.xml (4 photos, 18 faces) and their left-right flips; "
+            "nothing else (testing.xml only evaluated)", command="python -m experiments.mmod_detector --write",
+            C=C, epsilon=EPSILON, loss_per_missed_target=1.0, loss_per_false_alarm=1.0,
+            cutting_plane_iterations=solver.iterations, objective=round(solver.objective, 6))
         print(f"wrote {out}  sha256 {digest}")
 
 

@@ -52,6 +52,8 @@ _EXPORTS = {
     "window_shape": "mmod",
     "FeatureLevel": "mmod_scan", "MmodModel": "mmod_scan", "box_overlaps": "mmod_scan",
     "correlate_cells": "mmod_scan", "correlate_cells_reference": "mmod_scan", "feature_grid": "mmod_scan",
+    "feature_planes": "mmod_scan", "FHOG_EPS": "fhog_features", "fhog": "fhog_features", "fhog_depth": "fhog_features",
+    "fhog_reference": "fhog_features",
     "feature_pyramid": "mmod_scan", "greedy_select": "mmod_scan", "greedy_select_reference": "mmod_scan",
     "model_pyramid": "mmod_scan", "scan_levels": "mmod_scan", "tight_overlap_thresholds": "mmod_scan",
     "window_boxes": "mmod_scan",

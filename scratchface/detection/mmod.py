@@ -33,15 +33,23 @@ from .._validation import check_choice, check_nonnegative_int, check_positive_fl
 from ..data.weights import read_verified_npz, resolve_weights_path, write_reproducible_npz
 from ..image import as_array, as_gray, as_rgb
 from .detections import Detections
-from .mmod_scan import MmodModel, box_overlaps, greedy_select, model_pyramid, scan_levels, \
-    tight_overlap_thresholds, window_boxes
+from .mmod_scan import (
+    DESCRIPTORS,
+    MmodModel,
+    box_overlaps,
+    greedy_select,
+    model_pyramid,
+    scan_levels,
+    tight_overlap_thresholds,
+    window_boxes,
+)
 from .mmod_training import LossSettings, Sample, cutting_plane, feature_sum, mean_risk
 
 __all__ = ["MMOD_MODEL_PATH", "MMOD_SHA256", "MmodModel", "detect_faces_mmod", "load_mmod_model",
            "prepare_mmod_image", "save_mmod_model", "train_mmod", "training_samples", "window_shape"]
 
 MMOD_MODEL_PATH = str(pathlib.Path(__file__).resolve().parents[1] / "data" / "mmod_face_detector.npz")
-MMOD_SHA256 = "fe0b34205db9761b3a6d77efa64c9c2357f81c1337fc302b91219cee1870bc7f"  # python -m experiments.mmod_detector --write
+MMOD_SHA256 = "0b4fb5f60f58de675b504a331a3e1b09834feaffebefe19dee1aed6c71df7cc2"  # python -m experiments.mmod_detector --write
 
 
 def prepare_mmod_image(image, name="image"):
@@ -58,7 +66,7 @@ def window_shape(boxes, window_area=6400, cell=8):
     ratio = float(np.mean((boxes[:, 2] - boxes[:, 0]) / (boxes[:, 3] - boxes[:, 1])))
     height = np.sqrt(window_area / ratio)
     width = window_area / height
-    return (max(int(round(height / cell)), 2) * cell, max(int(round(width / cell)), 2) * cell)
+    return (max(round(height / cell), 2) * cell, max(round(width / cell), 2) * cell)
 
 
 def _check_training_data(images, boxes):
@@ -144,7 +152,7 @@ def _flipped(photo, boxes):
 
 def train_mmod(images, boxes, *, C=5.0, epsilon=0.01, window_area=6400, cell=8, orientations=9, flips=True,
                upsample_limit=2, scale_step=5 / 6, loss_per_missed_target=1.0, loss_per_false_alarm=1.0,
-               max_iter=1000, verbose=False, impl="auto"):
+               descriptor="fhog", max_iter=1000, verbose=False, impl="auto"):
     """Train an MMOD face detector (dlib's ``train_simple_object_detector``, written here).
 
     Parameters
@@ -167,6 +175,9 @@ def train_mmod(images, boxes, *, C=5.0, epsilon=0.01, window_area=6400, cell=8, 
         Pyramid step (5/6: dlib's ``pyramid_down<6>``).
     loss_per_missed_target, loss_per_false_alarm : float
         The loss :math:`\\Delta` (dlib's defaults, 1 and 1).
+    descriptor : {'fhog', 'hog'}
+        The cell descriptor: Felzenszwalb's 31 numbers (dlib's; :mod:`scratchface.detection.fhog_features`)
+        or the lecture's scikit-image HOG, a 2 x 2 block per cell position.
 
     Returns
     -------
@@ -186,23 +197,24 @@ def train_mmod(images, boxes, *, C=5.0, epsilon=0.01, window_area=6400, cell=8, 
     orientations = check_positive_int(orientations, "orientations")
     upsample_limit = check_nonnegative_int(upsample_limit, "upsample_limit")
     check_choice(impl, "impl", ("auto", "reference", "numba"))
+    check_choice(descriptor, "descriptor", DESCRIPTORS)
     if isinstance(images, (str, pathlib.Path, np.ndarray)):
         raise TypeError("images must be a list of photos (one entry per photo), got a single "
                         f"{type(images).__name__}")
     photos, boxes = _check_training_data(list(images), list(boxes))
     window = window_shape(boxes, window_area, cell)
     iou_threshold, cover_threshold = tight_overlap_thresholds(boxes)
-    n, m = window[0] // cell - 1, window[1] // cell - 1
-    model = MmodModel(np.zeros((n, m, 4 * orientations)), 0.0, window, cell, orientations,
-                      _upsampling(boxes, window, upsample_limit), float(scale_step), iou_threshold,
-                      cover_threshold, 0.0)
+    model = MmodModel(None, 0.0, window, cell, orientations, _upsampling(boxes, window, upsample_limit),
+                      float(scale_step), iou_threshold, cover_threshold, 0.0, descriptor)
+    n, m, depth = model.filter_shape
+    model = model._replace(filter=np.zeros((n, m, depth)))
     if flips:
         mirrored = [_flipped(p, b) for p, b in zip(photos, boxes)]
         photos = photos + [p for p, _ in mirrored]
         boxes = boxes + [b for _, b in mirrored]
     samples = training_samples(photos, boxes, model, impl)
     losses = LossSettings(float(loss_per_missed_target), float(loss_per_false_alarm))
-    result = cutting_plane(lambda w: mean_risk(w, samples, model, losses, impl), n * m * 4 * orientations + 1,
+    result = cutting_plane(lambda w: mean_risk(w, samples, model, losses, impl), n * m * depth + 1,
                            C=C, epsilon=epsilon, max_iter=max_iter, verbose=verbose)
     return model._replace(filter=result.w[:-1].reshape(n, m, -1), bias=float(result.w[-1])), result
 
@@ -254,7 +266,7 @@ _FIELDS = ("window", "cell", "orientations", "upsample", "scale_step", "iou_thre
 def save_mmod_model(path, model: MmodModel, **metadata) -> str:
     """Write a model as a reproducible ``.npz`` (same model, same bytes); return its SHA-256."""
     arrays = {"filter": np.asarray(model.filter, dtype=np.float32), "bias": np.float64(model.bias)}
-    arrays.update({key: np.asarray(getattr(model, key)) for key in _FIELDS})
+    arrays.update({key: np.asarray(getattr(model, key)) for key in _FIELDS + ("descriptor",)})
     arrays.update({f"meta_{k}": np.asarray(v) for k, v in metadata.items()})
     return write_reproducible_npz(arrays, path, deflate=True)
 
@@ -269,7 +281,8 @@ def load_mmod_model(path=None, *, sha256="default") -> MmodModel:
         raise ValueError(f"MMOD face model {path} lacks {missing}")
     model = MmodModel(f["filter"].astype(np.float64), float(f["bias"]), tuple(int(v) for v in f["window"]),
                       int(f["cell"]), int(f["orientations"]), int(f["upsample"]), float(f["scale_step"]),
-                      float(f["iou_threshold"]), float(f["cover_threshold"]), float(f["threshold"]))
+                      float(f["iou_threshold"]), float(f["cover_threshold"]), float(f["threshold"]),
+                      str(f["descriptor"]) if "descriptor" in f else "hog")
     if model.filter.shape != model.filter_shape:
         raise ValueError(f"MMOD face model {path}: filter shape {model.filter.shape}, expected {model.filter_shape}")
     return model

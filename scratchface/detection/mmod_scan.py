@@ -45,22 +45,30 @@ from typing import NamedTuple
 import numpy as np
 
 from .._validation import check_choice
+from .fhog_features import fhog, fhog_depth
 from .hog import hog
 from .pyramid import level_shape, pyramid_scales, resize
 
-__all__ = ["FeatureLevel", "MmodModel", "scan_levels", "box_overlaps", "correlate_cells", "correlate_cells_reference", "feature_grid",
-           "feature_pyramid", "greedy_select", "model_pyramid", "greedy_select_reference", "tight_overlap_thresholds",
-           "window_boxes"]
+__all__ = ["FeatureLevel", "MmodModel", "box_overlaps", "correlate_cells", "correlate_cells_reference", "feature_grid",
+           "feature_planes", "feature_pyramid", "greedy_select", "greedy_select_reference", "model_pyramid", "scan_levels",
+           "tight_overlap_thresholds", "window_boxes"]
 
 BLOCK = 2  #: cells per block side of the descriptor
 BINNING = "hard"  #: each pixel votes into one orientation bin (scikit-image's HOG default)
+DESCRIPTORS = ("fhog", "hog")  #: Felzenszwalb's 31 numbers per cell; scikit-image's HOG blocks per cell position
 
 
 class FeatureLevel(NamedTuple):
     """The HOG grid of one pyramid level and the factors back to the photo."""
-    grid: np.ndarray        #: (R, C, 4 * orientations) float64, descriptor per cell position
+    grid: np.ndarray        #: (R, C, D) float64, descriptor per cell position
     to_original_y: float    #: level row y is row ``y * to_original_y`` of the photo
     to_original_x: float
+    planes: np.ndarray = None  #: (D, R, C) float32 copy for the fast correlation (None: made when needed)
+
+
+def feature_planes(grid):
+    """The grid feature-first, ``(D, R, C)`` float32: what the fast correlation reads."""
+    return np.ascontiguousarray(np.moveaxis(grid, -1, 0), dtype=np.float32)
 
 
 class MmodModel(NamedTuple):
@@ -75,32 +83,43 @@ class MmodModel(NamedTuple):
     iou_threshold: float = 0.0   #: NMS: boxes overlap above this IoU ...
     cover_threshold: float = 0.0  #: ... or when the intersection covers more than this of either box
     threshold: float = 0.0       #: default score threshold of detection
+    descriptor: str = "hog"      #: 'fhog' (one 3 o + 4 vector per cell) or 'hog' (a 2 x 2 block per cell position)
 
     @property
     def filter_shape(self):
+        if self.descriptor == "fhog":
+            return self.window[0] // self.cell, self.window[1] // self.cell, fhog_depth(self.orientations)
         return (self.window[0] // self.cell - BLOCK + 1, self.window[1] // self.cell - BLOCK + 1,
                 BLOCK * BLOCK * self.orientations)
 
 
-def feature_grid(image, *, cell=8, orientations=9, impl="auto"):
-    """The descriptor at every cell position of an image: a normalised 2 x 2 block of cells.
+def feature_grid(image, *, cell=8, orientations=9, descriptor="hog", impl="auto"):
+    """The descriptor at every cell position of an image.
 
     Parameters
     ----------
     image : float array, shape (H, W) or (H, W, 3)
         Gray, or RGB (per pixel the channel of largest gradient, as dlib does).
+    descriptor : {'hog', 'fhog'}
+        'fhog': :func:`scratchface.detection.fhog_features.fhog`, 3 o + 4 numbers per cell,
+        shape (H // cell, W // cell, 3 o + 4); 'hog': the L2-Hys normalised 2 x 2
+        block of cells starting at each cell, shape (H // cell - 1, W // cell - 1, 4 o).
 
     Returns
     -------
-    grid : float64 array, shape (H // cell - 1, W // cell - 1, 4 * orientations)
+    grid : float64 array, shape (R, C, D)
     """
+    check_choice(descriptor, "descriptor", DESCRIPTORS)
+    if descriptor == "fhog":
+        return fhog(image, cell, orientations, impl)
     blocks = hog(image, orientations=orientations, pixels_per_cell=(cell, cell),
                  cells_per_block=(BLOCK, BLOCK), block_norm="L2-Hys", binning=BINNING,
                  feature_vector=False, channel_axis=-1 if image.ndim == 3 else None, impl=impl)
     return np.ascontiguousarray(blocks.reshape(blocks.shape[0], blocks.shape[1], -1), dtype=np.float64)
 
 
-def feature_pyramid(image, window, *, cell=8, orientations=9, upsample=0, scale_step=5 / 6, impl="auto"):
+def feature_pyramid(image, window, *, cell=8, orientations=9, upsample=0, scale_step=5 / 6, descriptor="hog",
+                    impl="auto"):
     """One :func:`feature_grid` per pyramid level, levels that hold no window left out.
 
     Parameters
@@ -135,18 +154,20 @@ def feature_pyramid(image, window, *, cell=8, orientations=9, upsample=0, scale_
             current = resize(current, (rows, cols), anti_aliasing=blur)
         if rows < window[0] or cols < window[1]:
             continue
-        out.append(FeatureLevel(feature_grid(current, cell=cell, orientations=orientations, impl=impl),
-                                height / rows, width / cols))
+        grid = feature_grid(current, cell=cell, orientations=orientations, descriptor=descriptor, impl=impl)
+        out.append(FeatureLevel(grid, height / rows, width / cols,
+                                None if impl == "reference" else feature_planes(grid)))
     return out
 
 
-def model_pyramid(image, model: "MmodModel", impl="auto"):
+def model_pyramid(image, model: MmodModel, impl="auto"):
     """:func:`feature_pyramid` with the model's window, cell, orientations, upsampling and step."""
     return feature_pyramid(image, model.window, cell=model.cell, orientations=model.orientations,
-                           upsample=model.upsample, scale_step=model.scale_step, impl=impl)
+                           upsample=model.upsample, scale_step=model.scale_step, descriptor=model.descriptor,
+                           impl=impl)
 
 
-def scan_levels(levels, model: "MmodModel", min_score, impl="auto"):
+def scan_levels(levels, model: MmodModel, min_score, impl="auto"):
     """Every window scoring above ``min_score``: boxes, scores and where each window lies.
 
     Returns
@@ -156,7 +177,7 @@ def scan_levels(levels, model: "MmodModel", min_score, impl="auto"):
     """
     boxes, scores, where = [np.zeros((0, 4))], [np.zeros(0)], [np.zeros((0, 3), np.int64)]
     for index, level in enumerate(levels):
-        response = correlate_cells(level.grid, model.filter, impl) - model.bias
+        response = correlate_cells(level.grid, model.filter, impl, planes=level.planes) - model.bias
         rows, cols = np.nonzero(response > min_score)
         boxes.append(window_boxes(rows, cols, level, model.window, model.cell))
         scores.append(response[rows, cols])
@@ -189,16 +210,20 @@ def correlate_cells_reference(grid, filt):
     return out
 
 
-def correlate_cells(grid, filt, impl="auto"):
-    """:func:`correlate_cells_reference`, by the Numba kernel unless ``impl='reference'``."""
+def correlate_cells(grid, filt, impl="auto", planes=None):
+    """:func:`correlate_cells_reference`, by the float32 Numba kernel unless ``impl='reference'``.
+
+    ``planes``: the grid as :func:`feature_planes` gives it, if already made (a pyramid keeps
+    one per level); the fast result agrees with the reference to float32 precision.
+    """
     check_choice(impl, "impl", ("auto", "reference", "numba"))
     if grid.shape[0] < filt.shape[0] or grid.shape[1] < filt.shape[1]:
         return correlate_cells_reference(grid, filt)
     if impl == "reference":
         return correlate_cells_reference(grid, filt)
     from ..kernels import mmod as _k  # lazy: numba only when the fast path runs
-    return _k.correlate_cells_numba(np.ascontiguousarray(grid, dtype=np.float64),
-                                    np.ascontiguousarray(filt, dtype=np.float64))
+    planes = feature_planes(grid) if planes is None else planes
+    return _k.correlate_planes_numba(planes, np.ascontiguousarray(filt, dtype=np.float32)).astype(np.float64)
 
 
 def window_boxes(rows, cols, level, window, cell):

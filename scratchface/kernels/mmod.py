@@ -4,11 +4,11 @@ The readable versions are :func:`scratchface.detection.mmod_scan.correlate_cells
 and :func:`scratchface.detection.mmod_scan.greedy_select_reference`; these do the same
 arithmetic without temporaries:
 
-* ``correlate_cells_numba``: for a window at ``(r, c)`` and filter row ``u``, the
-  cells ``c .. c + m - 1`` of grid row ``r + u`` lie next to each other in memory
-  (``m * D`` numbers), as does the filter's row ``u``: each term is one
-  contiguous dot product, which ``fastmath`` lets Numba vectorise (sums reassociated:
-  equal to the reference to about 1e-13 relative). Parallel over the output rows.
+* ``correlate_planes_numba``: the grid stored feature-first, ``(D, R, C)`` float32 (as dlib
+  stores its FHOG planes), so each filter weight ``F[u, v, d]`` multiplies a whole
+  row of plane ``d`` into a row of the output: an axpy along contiguous memory,
+  which Numba vectorises (float32: twice the numbers per SIMD register of float64;
+  equal to the float64 reference to float32 precision). Parallel over the output rows.
 * ``greedy_select_numba``: boxes walked in score order, each compared with the
   boxes kept so far (few: the overlap test of MMOD is strict).
 
@@ -19,39 +19,35 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["correlate_cells_numba", "greedy_select_numba"]
+__all__ = ["correlate_planes_numba", "greedy_select_numba"]
 
 
 @numba.njit(cache=True, parallel=True, fastmath=True)
-def correlate_cells_numba(grid, filt):
-    """``out[r, c] = sum_{u, v, d} grid[r + u, c + v, d] * filt[u, v, d]``.
+def correlate_planes_numba(planes, filt):
+    """``out[r, c] = sum_{d, u, v} planes[d, r + u, c + v] * filt[u, v, d]``, one plane at a time.
 
     Parameters
     ----------
-    grid : float64 C-contiguous array, shape (R, C, D)
-    filt : float64 C-contiguous array, shape (n, m, D), ``n <= R``, ``m <= C``
+    planes : float32 C-contiguous array, shape (D, R, C): the grid with its features first
+    filt : float32 array, shape (n, m, D), ``n <= R``, ``m <= C``
 
     Returns
     -------
-    out : float64 array, shape (R - n + 1, C - m + 1)
+    out : float32 array, shape (R - n + 1, C - m + 1)
     """
-    n_rows, n_cols, depth = grid.shape
+    depth, n_rows, n_cols = planes.shape
     n, m = filt.shape[0], filt.shape[1]
     out_rows, out_cols = n_rows - n + 1, n_cols - m + 1
-    g = grid.reshape(n_rows, n_cols * depth)
-    f = filt.reshape(n, m * depth)
-    span = m * depth
-    out = np.zeros((out_rows, out_cols))
+    out = np.zeros((out_rows, out_cols), dtype=planes.dtype)
     for r in numba.prange(out_rows):
-        for u in range(n):
-            row = g[r + u]
-            fu = f[u]
-            for c in range(out_cols):
-                start = c * depth
-                acc = 0.0
-                for k in range(span):
-                    acc += row[start + k] * fu[k]
-                out[r, c] += acc
+        acc = out[r]
+        for d in range(depth):
+            for u in range(n):
+                source = planes[d, r + u]
+                for v in range(m):
+                    weight = filt[u, v, d]
+                    for c in range(out_cols):      # an axpy along the row: vectorised
+                        acc[c] += source[c + v] * weight
     return out
 
 
