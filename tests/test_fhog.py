@@ -52,3 +52,11 @@ def test_bad_input():
         fhog(np.zeros((10, 10, 2)))
     with pytest.raises(ValueError, match="cell"):
         fhog(np.zeros((10, 10)), cell=0)
+
+
+def test_float32_image_same_as_its_float64_copy(rng):
+    image = rng.random((40, 56, 3)).astype(np.float32)
+    np.testing.assert_allclose(fhog(image), fhog_reference(image.astype(np.float64)), rtol=1e-12, atol=1e-12)
+    planes_view = fhog(image, dtype=np.float32)          # the MMOD pyramid's layout: a feature-first buffer
+    assert np.moveaxis(planes_view, -1, 0).flags.c_contiguous
+    np.testing.assert_allclose(planes_view, fhog_reference(image.astype(np.float64)), rtol=1e-6, atol=1e-7)

@@ -265,3 +265,11 @@ def test_shipped_model_on_testing_xml(data_dir):
 
 SHIPPED_COUNTS = (25, 25, 0)   # (found, faces, false positives): python -m experiments.mmod_detector --write
 SHIPPED_AP = 1.0
+
+
+@pytest.mark.parametrize("shape, out", [((50, 61, 3), (42, 51)), ((50, 61, 3), (100, 122)), ((33, 20), (28, 17))])
+def test_pyramid_resize_kernel_equals_resize(rng, shape, out):
+    from scratchface.detection.mmod_scan import _resize_level
+    from scratchface.detection.pyramid import resize
+    image = rng.random(shape)
+    np.testing.assert_array_equal(_resize_level(image, out, False, "numba"), resize(image, out, anti_aliasing=False))

@@ -13,7 +13,8 @@ section 6; dlib's ``extract_fhog_features``):
    scale (colour: the channel of largest :math:`\\lVert g \\rVert`; border pixels 0).
 2. **Orientation snapped** to the nearest of ``2 * orientations`` directions
    :math:`u_o = (\\cos \\theta_o, \\sin \\theta_o)`, :math:`\\theta_o = o \\pi / orientations`:
-   :math:`o^* = \\arg\\max_o \\langle u_o, g \\rangle` (first on ties).
+   :math:`o^* = \\arg\\max_o \\langle u_o, g \\rangle` (the second half of the directions
+   is the first half negated, so ``orientations`` dot products give all of them).
 3. **Spatial vote, bilinear**: pixel ``(y, x)`` sits at cell coordinates
    :math:`((y + \\tfrac12) / cell - \\tfrac12,\\ (x + \\tfrac12) / cell - \\tfrac12)`;
    its magnitude :math:`\\lVert g \\rVert` goes to the 4 nearest cell centres of
@@ -81,8 +82,9 @@ def _gradients(image):
 def fhog_cell_histograms_reference(image, cell=8, orientations=9):
     """Steps 1-3: the ``(H // cell, W // cell, 2 * orientations)`` signed histograms, bilinear in space."""
     gx, gy = _gradients(image)
-    theta = np.arange(2 * orientations) * np.pi / orientations
+    theta = np.arange(orientations) * np.pi / orientations
     ux, uy = np.cos(theta), np.sin(theta)
+    ux, uy = np.concatenate([ux, -ux]), np.concatenate([uy, -uy])   # u_{o + orientations} = -u_o exactly
     dots = ux[:, None, None] * gx[None] + uy[:, None, None] * gy[None]
     best = np.argmax(dots, axis=0)                          # the snapped orientation o*
     magnitude = np.sqrt(gx * gx + gy * gy)
@@ -142,14 +144,21 @@ def fhog_reference(image, cell=8, orientations=9):
     return fhog_from_histograms_reference(fhog_cell_histograms_reference(image, cell, orientations), orientations)
 
 
-def fhog(image, cell=8, orientations=9, impl="auto"):
-    """:func:`fhog_reference`, by the Numba kernel unless ``impl='reference'``."""
+def fhog(image, cell=8, orientations=9, impl="auto", dtype=np.float64):
+    """:func:`fhog_reference`, by the Numba kernel unless ``impl='reference'``.
+
+    ``dtype=np.float32`` on the fast path: the ``(rows, cols, 3 o + 4)`` result is a view of
+    a feature-first ``(3 o + 4, rows, cols)`` buffer (``np.moveaxis(f, -1, 0)`` is contiguous):
+    the layout the MMOD correlation reads, made without a copy.
+    """
     cell, orientations = _check(image, cell, orientations)
     check_choice(impl, "impl", ("auto", "reference", "numba"))
     if impl == "reference":
-        return fhog_reference(image, cell, orientations)
+        return fhog_reference(image, cell, orientations).astype(dtype, copy=False)
     from ..kernels import fhog as _k  # lazy: numba only when the fast path runs
-    image = np.asarray(image, dtype=np.float64)
+    image = np.asarray(image)
+    if image.dtype != np.float32:    # float32 pyramids stay float32 (half the memory traffic)
+        image = image.astype(np.float64, copy=False)
     if image.ndim == 2:
         image = image[:, :, None]
-    return _k.fhog_numba(np.ascontiguousarray(image), cell, orientations, FHOG_EPS)
+    return _k.fhog_numba(np.ascontiguousarray(image), cell, orientations, FHOG_EPS, np.dtype(dtype))

@@ -47,7 +47,7 @@ import numpy as np
 from .._validation import check_choice
 from .fhog_features import fhog, fhog_depth
 from .hog import hog
-from .pyramid import level_shape, pyramid_scales, resize
+from .pyramid import _axis_weights, level_shape, pyramid_scales, resize
 
 __all__ = ["FeatureLevel", "MmodModel", "box_overlaps", "correlate_cells", "correlate_cells_reference", "feature_grid",
            "feature_planes", "feature_pyramid", "greedy_select", "greedy_select_reference", "model_pyramid", "scan_levels",
@@ -107,11 +107,11 @@ def feature_grid(image, *, cell=8, orientations=9, descriptor="hog", impl="auto"
 
     Returns
     -------
-    grid : float64 array, shape (R, C, D)
+    grid : array, shape (R, C, D): float64, float32 for 'fhog' unless ``impl='reference'``
     """
     check_choice(descriptor, "descriptor", DESCRIPTORS)
-    if descriptor == "fhog":
-        return fhog(image, cell, orientations, impl)
+    if descriptor == "fhog":   # the fast path's grid is float32, a view of the planes the correlation reads
+        return fhog(image, cell, orientations, impl, dtype=np.float64 if impl == "reference" else np.float32)
     blocks = hog(image, orientations=orientations, pixels_per_cell=(cell, cell),
                  cells_per_block=(BLOCK, BLOCK), block_norm="L2-Hys", binning=BINNING,
                  feature_vector=False, channel_axis=-1 if image.ndim == 3 else None, impl=impl)
@@ -142,7 +142,8 @@ def feature_pyramid(image, window, *, cell=8, orientations=9, upsample=0, scale_
     side = max(window)
     scales = pyramid_scales(image.shape, side, min_face_size=side / 2 ** upsample, scale_step=scale_step)
     height, width = image.shape[:2]
-    out, current = [], image
+    # the fast path's levels are float32 (FHOG's float32 grid does not see the difference)
+    out, current = [], image if impl == "reference" or descriptor == "hog" else np.asarray(image, np.float32)
     for scale in scales:
         # each level resized from the one above it (as dlib's pyramid_down): a 5/6 step blurs by
         # sigma 0.1 only, where resizing the photo itself would blur the small levels with wide kernels
@@ -151,13 +152,28 @@ def feature_pyramid(image, window, *, cell=8, orientations=9, upsample=0, scale_
             # the blur's sigma, (ratio - 1) / 2, is 0.1 at a 5/6 step: below 0.125 SciPy's Gaussian
             # (truncated at 4 sigma) is the single tap 1, so it is skipped, with the same result
             blur = current.shape[0] / rows > 1.25 or current.shape[1] / cols > 1.25
-            current = resize(current, (rows, cols), anti_aliasing=blur)
+            current = _resize_level(current, (rows, cols), blur, impl)
         if rows < window[0] or cols < window[1]:
             continue
         grid = feature_grid(current, cell=cell, orientations=orientations, descriptor=descriptor, impl=impl)
         out.append(FeatureLevel(grid, height / rows, width / cols,
                                 None if impl == "reference" else feature_planes(grid)))
     return out
+
+
+def _resize_level(image, shape, blur, impl):
+    """:func:`scratchface.detection.pyramid.resize`; without blur by the Numba kernel unless reference.
+
+    The kernel keeps the image's dtype (bitwise equal to ``resize`` on float64; the fast pyramid is float32).
+    """
+    if blur or impl == "reference":
+        return resize(image, shape, anti_aliasing=blur)
+    from ..kernels import mmod as _k  # lazy: numba only when the fast path runs
+    plane = image.ndim == 2
+    source = np.ascontiguousarray(image[:, :, None] if plane else image)
+    out = _k.resize_bilinear_numba(source, *_axis_weights(image.shape[0], shape[0]),
+                                   *_axis_weights(image.shape[1], shape[1]))
+    return out[:, :, 0] if plane else out
 
 
 def model_pyramid(image, model: MmodModel, impl="auto"):

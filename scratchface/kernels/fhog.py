@@ -38,10 +38,12 @@ def _orientations_and_magnitudes(image, ux, uy):
                 if sq > best_sq:
                     best_gx, best_gy, best_sq = gx, gy, sq
             best, best_dot = 0, -np.inf
-            for o in range(n_bins):
+            for o in range(n_bins):     # u_{o + n_bins} = -u_o: one dot product gives two directions
                 dot = ux[o] * best_gx + uy[o] * best_gy
                 if dot > best_dot:
                     best, best_dot = o, dot
+                if -dot > best_dot:
+                    best, best_dot = o + n_bins, -dot
             bins[y, x] = best
             magnitude[y, x] = math.sqrt(best_gx * best_gx + best_gy * best_gy)
     return bins, magnitude
@@ -79,7 +81,7 @@ def _cell_histograms(bins, magnitude, cell, n_bins):
 
 
 @numba.njit(cache=True, parallel=True)
-def _features(hist, orientations, eps):
+def _features(hist, orientations, eps, out):
     rows, cols = hist.shape[0], hist.shape[1]
     o = orientations
     energy = np.zeros((rows + 2, cols + 2))
@@ -90,7 +92,6 @@ def _features(hist, orientations, eps):
                 u = hist[y, x, k] + hist[y, x, k + o]
                 s += u * u
             energy[y + 1, x + 1] = s
-    out = np.zeros((rows, cols, 3 * o + 4))
     for y in numba.prange(rows):
         for x in range(cols):
             for k in range(4):
@@ -108,8 +109,18 @@ def _features(hist, orientations, eps):
     return out
 
 
-def fhog_numba(image, cell, orientations, eps):
-    """FHOG of a float64 C-contiguous ``(H, W, channels)`` image on 0..1: ``(H // cell, W // cell, 3 o + 4)``."""
-    theta = np.arange(2 * orientations) * np.pi / orientations
+def fhog_numba(image, cell, orientations, eps, dtype=np.dtype(np.float64)):
+    """FHOG of a float32 / float64 C-contiguous ``(H, W, channels)`` image on 0..1: ``(H // cell, W // cell, 3 o + 4)``.
+
+    float64: a C-contiguous array; float32: a view of a feature-first ``(3 o + 4, rows, cols)`` buffer.
+    """
+    theta = np.arange(orientations) * np.pi / orientations
     bins, magnitude = _orientations_and_magnitudes(image, np.cos(theta), np.sin(theta))
-    return _features(_cell_histograms(bins, magnitude, cell, 2 * orientations), orientations, eps)
+    hist = _cell_histograms(bins, magnitude, cell, 2 * orientations)
+    shape = (hist.shape[0], hist.shape[1], 3 * orientations + 4)
+    if dtype == np.float64:
+        out = np.zeros(shape)
+    else:
+        out = np.zeros((shape[2], shape[0], shape[1]), dtype=dtype).transpose(1, 2, 0)
+    _features(hist, orientations, eps, out)
+    return out
