@@ -49,7 +49,7 @@ __all__ = ["MMOD_MODEL_PATH", "MMOD_SHA256", "MmodModel", "detect_faces_mmod", "
            "prepare_mmod_image", "save_mmod_model", "train_mmod", "training_samples", "window_shape"]
 
 MMOD_MODEL_PATH = str(pathlib.Path(__file__).resolve().parents[1] / "data" / "mmod_face_detector.npz")
-MMOD_SHA256 = "0b4fb5f60f58de675b504a331a3e1b09834feaffebefe19dee1aed6c71df7cc2"  # python -m experiments.mmod_detector --write
+MMOD_SHA256 = "9888a6cae15317f1232407464b33d333aa3e1478f875bbf8b0a3cf2663e001d7"  # python -m experiments.mmod_detector --write
 
 
 def prepare_mmod_image(image, name="image"):

@@ -109,7 +109,7 @@ def _features(hist, orientations, eps, out):
     return out
 
 
-def fhog_numba(image, cell, orientations, eps, dtype=np.dtype(np.float64)):
+def fhog_numba(image, cell, orientations, eps, dtype=np.float64):
     """FHOG of a float32 / float64 C-contiguous ``(H, W, channels)`` image on 0..1: ``(H // cell, W // cell, 3 o + 4)``.
 
     float64: a C-contiguous array; float32: a view of a feature-first ``(3 o + 4, rows, cols)`` buffer.
