@@ -39,10 +39,10 @@ from scratchface.image import as_rgb
 
 def unseen_photos(data):
     """``(name, RGB uint8 photo, faces (k, 4), iou)`` for the photos of the module docstring."""
-    import matplotlib  # noqa: PLC0415  (only for the path of its sample photo)
-    import skimage.data  # noqa: PLC0415
+    import matplotlib
+    import skimage.data
 
-    from scratchface.detection.mtcnn import detect_faces  # noqa: PLC0415
+    from scratchface.detection.mtcnn import detect_faces
 
     photos = [(p.path.name, _rgb(p.path), p.boxes, 0.5) for p in load_dlib_faces(data / "dlib_faces", "testing")]
     loose = [("bald_guys.jpg", _rgb(data / "dlib_faces" / "bald_guys.jpg")),
@@ -68,7 +68,7 @@ def detectors(data, with_hog=True):
     """``name -> photo -> boxes`` for each detector available."""
     out = {"scratchface `detect_faces_mmod` (shipped, training.xml only)": lambda im: detect_faces_mmod(im).boxes}
     if with_hog:
-        from scratchface.detection.hog_detector import detect_faces_hog  # noqa: PLC0415
+        from scratchface.detection.hog_detector import detect_faces_hog
         out["scratchface `detect_faces_hog` (two stages)"] = lambda im: detect_faces_hog(im).boxes
     try:
         import dlib  # benchmark-only peer: pip install dlib-bin
@@ -77,7 +77,7 @@ def detectors(data, with_hog=True):
         return out
     frontal = dlib.get_frontal_face_detector()
     out["dlib `get_frontal_face_detector()` (upsample 1)"] = lambda im: _dlib_boxes(frontal(im, 1))
-    from experiments.mmod_detector import train_dlib  # noqa: PLC0415  (the same options as the comparison)
+    from experiments.mmod_detector import train_dlib
     trained = train_dlib(data / "dlib_faces", log=lambda *_: None)[0]
     out["dlib trained on training.xml here (upsample 1)"] = lambda im: _dlib_boxes(trained.run(im, 1, 0.0)[0])
     return out

@@ -271,9 +271,17 @@ else:
 #   Its subgradient is $\Psi(x_i, y^*) - \Psi(x_i, y_i)$, the features of the found windows minus
 #   those of the true ones; a cutting-plane solver (`cutting_plane`) collects one plane per step.
 #
+# * The features are dlib's **FHOG** (Felzenszwalb et al. 2010), not the block HOG above: per
+#   8x8 cell, 18 signed + 9 unsigned orientation bins (votes spread bilinearly over the 4 nearest
+#   cells), each normalised by the four 2x2 blocks around the cell and clipped at 0.2, plus 4
+#   gradient energies: 31 numbers (`scratchface.detection.fhog_features.fhog_reference`). The
+#   filter is $10\times10$ cells $\times$ 31 for an $80\times80$ window, applied as one correlation
+#   over each pyramid level's cell grid.
+#
 # `python -m experiments.mmod_detector` trains it on dlib's `training.xml` (4 photos, 18 faces,
-# mirrored) and compares it with dlib's own trainer; the shipped filter is below, as HOG glyphs of
-# its positive weights (first cell of each block).
+# mirrored) in under a minute and compares it with dlib's own trainer in the same run (both
+# find the 25 faces of `testing.xml` at precision 1.0, docs/results.md "MMOD"); the shipped filter is
+# below, as HOG glyphs of its positive unsigned-orientation weights.
 
 # %%
 from scratchface.detection.hog import hog_glyph_image
@@ -281,12 +289,18 @@ from scratchface.detection.mmod import detect_faces_mmod, load_mmod_model
 
 mmod = load_mmod_model()
 n_orient = mmod.orientations
-positive = np.clip(mmod.filter[:, :, :n_orient], 0, None)   # (9, 9, orientations): one cell per position
+# FHOG's numbers per cell: 2 o signed bins, then o unsigned ones (0..180 degrees), then 4 energies
+unsigned = mmod.filter[:, :, 2 * n_orient:3 * n_orient]
+positive = np.clip(unsigned, 0, None)   # (10, 10, orientations): what the filter wants to see
 glyph = hog_glyph_image(positive, (16, 16), (positive.shape[0] * 16, positive.shape[1] * 16))
-fig, ax = plt.subplots(figsize=(3, 3))
-ax.imshow(glyph, cmap="gray")
-ax.set_title(f"MMOD filter, {mmod.window[0]}x{mmod.window[1]} window")
-ax.axis("off")
+fig, axes = plt.subplots(1, 2, figsize=(6, 3))
+axes[0].imshow(glyph, cmap="gray")
+axes[0].set_title("positive weights")
+axes[1].imshow(hog_glyph_image(np.clip(-unsigned, 0, None), (16, 16), glyph.shape), cmap="gray")
+axes[1].set_title("negative weights")
+for ax in axes:
+    ax.axis("off")
+fig.suptitle(f"MMOD filter, {mmod.window[0]}x{mmod.window[1]} window")
 plt.show()
 
 # %% [markdown]
