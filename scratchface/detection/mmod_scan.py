@@ -5,17 +5,20 @@ pyramid level with one linear filter. Done naively, each window would get its
 own HOG; here (as in dlib's ``scan_fhog_pyramid``):
 
 1. Each pyramid level (:func:`feature_pyramid`; levels ``upsample * step^k``,
-   dlib's ``pyramid_down<6>`` is ``step = 5/6``) gets **one** HOG
-   (:func:`feature_grid`): cells of ``cell`` pixels, and at every cell position
-   the 2 x 2 block of cells starting there, L2-Hys normalised -- a
-   ``D = 4 * orientations``-number descriptor per cell position.
-2. A window of ``n x m`` cell positions (``window / cell - 1`` per side: the
-   blocks inside it) is scored by the filter ``F`` of shape ``(n, m, D)``:
+   dlib's ``pyramid_down<6>`` is ``step = 5/6``, each resized from the one above)
+   gets **one** feature grid (:func:`feature_grid`): by default FHOG
+   (:mod:`scratchface.detection.fhog_features`, dlib's descriptor: 31 numbers per
+   ``cell x cell`` cell, each cell seen through the normalisations of the four
+   blocks around it), a ``D``-number descriptor per cell.
+2. A window of ``n x m`` cells (``window / cell`` per side) is scored by the
+   filter ``F`` of shape ``(n, m, D)``:
 
    .. math:: s(r, c) = \\sum_{u < n,\\, v < m} \\langle G[r + u, c + v], F[u, v] \\rangle - b
 
    a correlation of the grid with the filter (:func:`correlate_cells`), so a
    cell's descriptor is computed once and read by every window that covers it.
+   The fast path keeps the grid feature-first in float32 (:func:`feature_planes`),
+   as dlib keeps its FHOG planes.
 3. Window ``(r, c)`` of a level is the box ``(c cell, r cell)`` to
    ``(c cell + W, r cell + H)`` in level pixels (:func:`window_boxes`), mapped
    back to the photo with the level's factors.
@@ -26,17 +29,12 @@ own HOG; here (as in dlib's ``scan_fhog_pyramid``):
    keep every pair of labelled boxes apart (:func:`tight_overlap_thresholds`,
    dlib's ``find_tight_overlap_tester``).
 
-Why blocks rather than dlib's FHOG: dlib describes a cell by 31 numbers (18
-signed and 9 unsigned orientations normalised by the 4 blocks around the cell,
-plus 4 gradient energies, Felzenszwalb et al. 2010). Here the descriptor is the
-project's scikit-image-equal HOG (:func:`scratchface.detection.hog.hog`, its
-default hard orientation binning, colour images through the channel of largest
-gradient) read at the cell level: the 2 x 2 block starting at each cell, 36
-numbers. Same idea (a cell seen through the normalisations of the blocks around
-it), one HOG for the whole course. Hard binning was chosen over bilinear on
-dlib's testing.xml, with a pyramid whose levels were each resized from the photo
-(25/25 faces found at precision 0.926 against 24/25 at 0.96, docs/results.md
-"MMOD"): a choice made on the evaluation photos.
+The other descriptor (``descriptor='hog'``, the first version's): the project's
+scikit-image-equal HOG (:func:`scratchface.detection.hog.hog`, hard orientation
+binning) read at the cell level, the L2-Hys normalised 2 x 2 block starting at
+each cell position, 36 numbers; the filter then has ``window / cell - 1`` positions
+per side. Trained the same way it found 24/25 of testing.xml's faces at precision
+0.96, against FHOG's 25/25 at 1.0 (docs/results.md "MMOD").
 """
 from __future__ import annotations
 
