@@ -273,3 +273,16 @@ def test_pyramid_resize_kernel_equals_resize(rng, shape, out):
     from scratchface.detection.pyramid import resize
     image = rng.random(shape)
     np.testing.assert_array_equal(_resize_level(image, out, False, "numba"), resize(image, out, anti_aliasing=False))
+
+
+@pytest.mark.parametrize("descriptor, shape", [("fhog", (4, 4, 3 * 4 + 4)), ("hog", (3, 3, 4 * 4))])
+def test_both_descriptors_train_and_round_trip(rng, tmp_path, descriptor, shape):
+    """16 x 16 window of 4-pixel cells: FHOG, 4 x 4 cells of 3 o + 4; block HOG, 3 x 3 blocks of 4 o."""
+    photos, boxes = _scene(rng, n_photos=1)
+    model, _ = train_mmod(photos, boxes, window_area=256, cell=4, orientations=4, upsample_limit=0, max_iter=3,
+                          descriptor=descriptor)
+    assert model.descriptor == descriptor and model.filter.shape == shape
+    digest = save_mmod_model(tmp_path / "m.npz", model)
+    assert load_mmod_model(tmp_path / "m.npz", sha256=digest).descriptor == descriptor
+    with pytest.raises(ValueError, match="descriptor"):
+        train_mmod(photos, boxes, descriptor="sift")
