@@ -321,7 +321,28 @@ def _on_build_finished(app, exception):
         raise ExtensionError(f"the site is not self-contained ({len(problems)} problems):\n{shown}")
 
 
+def _numpydoc_warnings_to_sphinx() -> None:
+    """numpydoc reports a docstring it half understands (an unknown section, a wrong underline) with
+    :func:`warnings.warn`, which ``sphinx-build -W`` would not see: send those to Sphinx's log instead."""
+    import warnings
+
+    from sphinx.util import logging
+
+    logger = logging.getLogger("numpydoc")
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if "numpydoc" in str(filename):
+            logger.warning("numpydoc: %s", message, type="numpydoc", subtype="docstring")
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.filterwarnings("always", category=UserWarning, module=r"numpydoc\b")
+    warnings.showwarning = show
+
+
 def setup(app):
+    _numpydoc_warnings_to_sphinx()
     app.connect("builder-inited", _on_builder_inited)
     app.connect("missing-reference", _on_missing_reference)
     app.connect("build-finished", _on_build_finished, priority=900)  # after MathJax's files are copied
