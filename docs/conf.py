@@ -18,9 +18,9 @@ DOCS = pathlib.Path(__file__).resolve().parent
 REPO = DOCS.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(DOCS / "_ext"))
-# the notebook kernels import this checkout and draw without a display
+# the notebook kernels import this checkout; their figures are PNG outputs (no display needed)
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures become outputs, as in the tests
 
 import scratchface
 
@@ -85,6 +85,7 @@ myst_heading_anchors = 3
 html_theme = "pydata_sphinx_theme"
 html_title = "scratchface"
 html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_show_sourcelink = False
 html_copy_source = False
 html_theme_options = {

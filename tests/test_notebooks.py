@@ -2,7 +2,7 @@
 
 Each ``notebooks/0*.py`` and ``notebooks/assignments/solutions/*.py`` (jupytext percent format, the
 source of truth) is read with jupytext and executed by nbclient in a new ``python3`` kernel, with the
-notebook's folder as working directory and matplotlib's non-interactive Agg backend. A cell that
+notebook's folder as working directory and Jupyter's inline matplotlib backend (no display). A cell that
 raises fails the test and the error names the cell.
 """
 import ast
@@ -18,6 +18,8 @@ LECTURES = sorted(NOTEBOOKS.glob("0*.py"))
 SOLUTIONS = sorted((NOTEBOOKS / "assignments" / "solutions").glob("*.py"))
 ALL = LECTURES + SOLUTIONS
 CELL_TIMEOUT = 120  # seconds per cell
+#: Jupyter's own matplotlib backend (no display needed): figures become PNG outputs, which the docs show
+INLINE = "module://matplotlib_inline.backend_inline"
 
 
 def _id(path):
@@ -63,7 +65,7 @@ def test_notebook_runs_in_a_fresh_kernel(path, monkeypatch):
     jupytext = pytest.importorskip("jupytext", reason="jupytext not installed: notebooks not executed")
     nbclient = pytest.importorskip("nbclient", reason="nbclient not installed: notebooks not executed")
     pytest.importorskip("ipykernel", reason="ipykernel not installed: no python3 kernel to run notebooks")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("MPLBACKEND", INLINE)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     notebook = jupytext.read(path)
     client = nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3", record_timing=False,
