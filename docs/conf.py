@@ -2,7 +2,7 @@
 
 Build (from the repository root, after ``pip install -e ".[docs]"``)::
 
-    sphinx-build -W --keep-going -b html docs docs/_build/html
+    sphinx-build -j auto -W --keep-going -b html docs docs/_build/html
 
 ``-W --keep-going``: every warning (a broken cross-reference, a docstring numpydoc cannot parse, a
 notebook cell that raises, a page in no table of contents) fails the build, all of them reported.
@@ -32,8 +32,7 @@ version = release = scratchface.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.mathjax",
-    "sphinx-mathjax-offline",  # MathJax 3 served from _static/mathjax, not from a CDN
+    "sphinx.ext.mathjax",  # MathJax 3 served from _static/mathjax (copied by scratchface_docs), not a CDN
     "numpydoc",
     "myst_nb",
     "sphinx_copybutton",
@@ -86,6 +85,7 @@ html_theme = "pydata_sphinx_theme"
 html_title = "scratchface"
 html_static_path = ["_static"]
 html_css_files = ["custom.css"]
+mathjax_path = "mathjax/tex-chtml.js"
 html_show_sourcelink = False
 html_copy_source = False
 html_theme_options = {

@@ -75,6 +75,6 @@ def test_readme_and_ci_run_the_same_docs_command():
     readme = (REPO / "README.md").read_text()
     ci = (REPO / ".ci" / "run").read_text()
     command = re.search(r"^sphinx-build .*?docs/_build/html", readme, re.MULTILINE).group(0)
-    assert command.startswith("sphinx-build -W --keep-going")
+    assert command.startswith("sphinx-build -j auto -W --keep-going")
     assert command.replace("-W --keep-going", "-W --keep-going -q") in ci
     assert 'pip install -e ".[docs]"' in readme and 'pip install -q -e ".[docs]"' in ci

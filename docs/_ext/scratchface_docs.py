@@ -310,10 +310,30 @@ def _on_missing_reference(app, env, node, contnode):
     return None
 
 
+def _copy_mathjax(app) -> None:
+    """MathJax 3 into ``_static/mathjax`` (``mathjax_path`` in conf.py points there), from the files that the
+    ``sphinx-mathjax-offline`` package ships; its own Sphinx hook does the same but blocks parallel reading."""
+    import importlib.util
+
+    from sphinx.util.fileutil import copy_asset
+
+    spec = importlib.util.find_spec("sphinx-mathjax-offline")
+    if spec is None:
+        from sphinx.errors import ExtensionError
+
+        raise ExtensionError('MathJax for offline use is missing: pip install -e ".[docs]" (sphinx-mathjax-offline)')
+    source = pathlib.Path(next(iter(spec.submodule_search_locations))) / "static" / "mathjax"
+    target = pathlib.Path(app.outdir) / "_static" / "mathjax"
+    if not (target / "tex-chtml.js").is_file():
+        copy_asset(str(source), str(target))
+
+
 def _on_build_finished(app, exception):
     if exception is not None or app.builder.format != "html":
         return
     from sphinx.errors import ExtensionError
+
+    _copy_mathjax(app)
 
     problems = check_site(pathlib.Path(app.outdir))
     if problems:
@@ -345,7 +365,7 @@ def setup(app):
     _numpydoc_warnings_to_sphinx()
     app.connect("builder-inited", _on_builder_inited)
     app.connect("missing-reference", _on_missing_reference)
-    app.connect("build-finished", _on_build_finished, priority=900)  # after MathJax's files are copied
+    app.connect("build-finished", _on_build_finished)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
