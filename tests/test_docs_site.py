@@ -78,3 +78,33 @@ def test_readme_and_ci_run_the_same_docs_command():
     assert command.startswith("sphinx-build -j auto -W --keep-going")
     assert command.replace("-W --keep-going", "-W --keep-going -q") in ci
     assert 'pip install -e ".[docs]"' in readme and 'pip install -q -e ".[docs]"' in ci
+
+
+def test_a_docstring_numpydoc_half_understands_becomes_a_sphinx_warning(monkeypatch):
+    """numpydoc warns through ``warnings`` (which ``-W`` would not see); the extension sends it to Sphinx's log."""
+    import warnings
+
+    pytest.importorskip("sphinx", reason="the docs extra is not installed")
+    docscrape = pytest.importorskip("numpydoc.docscrape", reason="the docs extra is not installed")
+    import sphinx.util.logging
+
+    logged = []
+
+    class Logger:
+        def warning(self, message, *args, **kwargs):
+            logged.append(message % args)
+
+    monkeypatch.setattr(sphinx.util.logging, "getLogger", lambda name: Logger())
+
+    def f():
+        """Summary.
+
+        Bogus
+        -----
+        text
+        """
+
+    with warnings.catch_warnings():
+        site._numpydoc_warnings_to_sphinx()
+        docscrape.FunctionDoc(f)
+    assert len(logged) == 1 and "Unknown section Bogus" in logged[0], logged
