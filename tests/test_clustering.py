@@ -262,7 +262,7 @@ def face_sets(data_dir):
 
 @pytest.mark.slow
 def test_real_faces_pass_the_cluster_commands_min_score(face_sets):
-    """README / cli.DEFAULT_MIN_SCORE: every photo of Yale and ORL has a face, and each scores >= 0.975 > 0.9."""
+    """docs/usage.md / cli.DEFAULT_MIN_SCORE: every photo of Yale and ORL has a face, and each scores >= 0.975 > 0.9."""
     from scratchface.cli_cluster import DEFAULT_MIN_SCORE
 
     assert all(kept.all() for kept in face_sets["kept"])
@@ -290,7 +290,7 @@ def test_default_clustering_on_real_collections(face_sets, collection, precision
     ("yale", 1630, 0.9865, 0.522, 0.532, 0.9755, 0.0491, 0.0184)])
 def test_verify_default_threshold_figures(face_sets, collection, n_pairs, accuracy, low, high, accuracy_06, far_06,
                                           far_picked):
-    """README (verify / identify keep 0.6): FAR and accuracy at 0.6 against the threshold the 10-fold protocol picks.
+    """docs/usage.md, Thresholds (verify / identify keep 0.6): FAR and accuracy at 0.6 against the threshold the 10-fold protocol picks.
 
     ORL (400 photos) and Yale (164), balanced pairs of ``make_pairs(labels, rng=0)``: 10-fold accuracy 0.9947 /
     0.9865 with thresholds 0.539-0.564 / 0.522-0.532; at 0.6 accuracy 0.9886 / 0.9755 and FAR 0.0222 / 0.0491;

@@ -89,7 +89,7 @@ def test_orl_eigenfaces_baseline(data_dir):
     images, labels = load_orl_faces(data_dir / "orl_faces")
     train, test = np.isin(labels, TRAIN_PEOPLE), np.isin(labels, TEST_PEOPLE)
     r = eigenfaces_baseline(images[train], images[test], labels[test], rng=0)
-    # deterministic (rng=0): the figures docs/results.md and README quote, at their precision (0.1 %);
+    # deterministic (rng=0): the figures docs/results.md and docs/weights.md quote, at their precision (0.1 %);
     # chance is 0.5 and 0.1
     assert round(float(r["accuracy"]), 3) == 0.881, r
     assert round(float(r["rank1"]), 3) == 0.831, r

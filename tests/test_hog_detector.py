@@ -144,7 +144,7 @@ def test_dlib_faces_evaluation(data_dir, model):
     # measured with the shipped models: one stage at its threshold 0.5, 37/43 found, 57 false positives
     # (precision 0.394), AP 0.680; with the context re-scoring at -0.4, 38/43 found, 6 false positives
     # (precision 0.864), AP 0.879 (the lecture's target: >= 38 at precision >= 0.8). Deterministic (shipped
-    # weights, no randomness): the figures README and docs/results.md quote, at their precision.
+    # weights, no randomness): the figures docs/weights.md and docs/results.md quote, at their precision.
     assert (one_stage.n_true_positives, one_stage.n_false_positives) == (37, 57)
     assert round(float(one_stage.precision), 3) == 0.394
     assert round(float(one_stage.average_precision), 3) == 0.680

@@ -23,6 +23,6 @@ def test_small_cnn_reaches_90_percent_held_out(capsys):
         print(f"\nlfw_subset CNN: held-out accuracy {accuracy:.3f} (60 images), "
               f"training {history['seconds']:.1f} s for {len(history['loss'])} epochs "
               f"(first epoch {history['time'][0]:.1f} s incl. Numba compilation)")
-    assert accuracy == 1.0  # seed 0: the 1.00 README quotes (0.983 with seeds 1-3: one of 60 wrong)
+    assert accuracy == 1.0  # seed 0: the 1.00 docs/usage.md quotes (0.983 with seeds 1-3: one of 60 wrong)
     assert history["val_accuracy"][-1] == accuracy
     assert history["loss"][-1] < 0.5 * history["loss"][0]

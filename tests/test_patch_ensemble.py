@@ -206,7 +206,7 @@ def test_shipped_ensemble_verifies_unseen_people(data_dir):
     assert e.shape == (100, 128 * 10)
     np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1, rtol=1e-9)
     r = evaluate_embedding(e, labels, rng=0)
-    # deterministic: README's 93.1% and rank-1 92.0%, at their precision (0.1 %)
+    # deterministic: docs/weights.md's 93.1% and rank-1 92.0%, at their precision (0.1 %)
     assert round(float(r["accuracy"]), 3) == 0.931, r
     assert round(float(r["rank1"]), 3) == 0.920, r
     # the ensemble beats each of its members on unseen people

@@ -11,15 +11,15 @@ top, the mouth low in the middle...). This module builds every step:
    unit length, ``u = max(eye distance, eye-centre-to-mouth-centre distance)``
    (either alone shrinks when the head turns or tilts):
 
-   =======  ==============================================  ================================================
-   part     from MTCNN's 5 points (eyes, nose, mouth corners)  from the iBUG 68 points (dlib's files)
-   =======  ==============================================  ================================================
-   hair     x: eye centre +- 1.1u; y: eye centre -1.6u..-0.6u  x: jaw points 0..16; y: brow top -1.15u..-0.15u
-   eyes     x: left eye -0.3u .. right eye +0.3u; y: eyes +-0.2u  points 36..47, grown by 0.15u
-   nose     x: nose +-0.25u; y: half-way eyes-nose .. nose +0.15u  points 29..35, grown by 0.1u
-   mouth    x: corners +-0.15u; y: corners +-0.2u                  points 48..59, grown by 0.05u
-   beard    x: mouth centre +-0.75u; y: mouth +0.2u .. +0.9u       x: jaw points 5..11; y: mouth bottom .. chin (8)
-   =======  ==============================================  ================================================
+   =====  =====================================================  ================================================
+   part   from MTCNN's 5 points (eyes, nose, mouth corners)      from the iBUG 68 points (dlib's files)
+   =====  =====================================================  ================================================
+   hair   x: eye centre +- 1.1u; y: eye centre -1.6u..-0.6u      x: jaw points 0..16; y: brow top -1.15u..-0.15u
+   eyes   x: left eye -0.3u .. right eye +0.3u; y: eyes +-0.2u   points 36..47, grown by 0.15u
+   nose   x: nose +-0.25u; y: half-way eyes-nose .. nose +0.15u  points 29..35, grown by 0.1u
+   mouth  x: corners +-0.15u; y: corners +-0.2u                  points 48..59, grown by 0.05u
+   beard  x: mouth centre +-0.75u; y: mouth +0.2u .. +0.9u       x: jaw points 5..11; y: mouth bottom .. chin (8)
+   =====  =====================================================  ================================================
 
    "Hair" is the band above the eyebrows, where hair (or the top of the head)
    is; "beard" is the chin below the mouth, bearded or not. The 5-point rules

@@ -6,16 +6,30 @@ losses fix the norms and make the class decision depend on the angle alone,
 then make the target class *harder* to win so that each identity's features
 gather in a narrow cone:
 
-==========================  ============================================  =====================
-loss                        target logit (class :math:`y`)                other logits
-==========================  ============================================  =====================
-softmax                     :math:`W_y^\\top x + b_y`                       :math:`W_j^\\top x + b_j`
-modified (normalised)       :math:`s \\cos\\theta_y`                         :math:`s \\cos\\theta_j`
-SphereFace (A-Softmax)      :math:`\\lVert x\\rVert (\\lambda\\cos\\theta_y + \\psi(\\theta_y))/(1+\\lambda)`  :math:`\\lVert x\\rVert\\cos\\theta_j`
-CosFace                     :math:`s (\\cos\\theta_y - m)`                    :math:`s \\cos\\theta_j`
-ArcFace                     :math:`s \\cos(\\theta_y + m)`                    :math:`s \\cos\\theta_j`
-combined                    :math:`s (\\cos(m_1\\theta_y + m_2) - m_3)`        :math:`s \\cos\\theta_j`
-==========================  ============================================  =====================
+.. list-table::
+   :header-rows: 1
+
+   * - loss
+     - target logit (class :math:`y`)
+     - other logits
+   * - softmax
+     - :math:`W_y^\\top x + b_y`
+     - :math:`W_j^\\top x + b_j`
+   * - modified (normalised)
+     - :math:`s \\cos\\theta_y`
+     - :math:`s \\cos\\theta_j`
+   * - SphereFace (A-Softmax)
+     - :math:`\\lVert x\\rVert (\\lambda\\cos\\theta_y + \\psi(\\theta_y))/(1+\\lambda)`
+     - :math:`\\lVert x\\rVert\\cos\\theta_j`
+   * - CosFace
+     - :math:`s (\\cos\\theta_y - m)`
+     - :math:`s \\cos\\theta_j`
+   * - ArcFace
+     - :math:`s \\cos(\\theta_y + m)`
+     - :math:`s \\cos\\theta_j`
+   * - combined
+     - :math:`s (\\cos(m_1\\theta_y + m_2) - m_3)`
+     - :math:`s \\cos\\theta_j`
 
 followed by the softmax cross-entropy (the ``softmax_cross_entropy`` layer:
 mean over the batch, max-shifted log-sum-exp, so ``s = 64`` is safe in float32).

@@ -1,17 +1,17 @@
 """The networks of the lectures, built from :mod:`scratchface.nn` modules, each reproducing its paper's table.
 
-===============  =================================================  ==================
-name             network                                            input (H x W x C)
-===============  =================================================  ==================
-``'nn1'``        FaceNet NN1, Zeiler & Fergus + 1x1 convs, maxout   220 x 220 x 3
-``'nn2'``        FaceNet NN2, inception with L2 pooling             224 x 224 x 3
-``'nn3'``        NN2 at 160                                         160 x 160 x 3
-``'nn4'``        NN2 at 96                                          96 x 96 x 3
-``'nns1'``       FaceNet NNS1, mini inception (our version)         165 x 165 x 3
-``'nns2'``       FaceNet NNS2, tiny inception (our version)         140 x 116 x 3
-``'vgg_face'``   VGG-Face, 16 weight layers, 2622-way classifier    224 x 224 x 3
-``'deepface'``   DeepFace, C1 M2 C3 L4-L6 (locally connected) F7 F8  152 x 152 x 3
-===============  =================================================  ==================
+==============  ==================================================  =================
+name            network                                             input (H x W x C)
+==============  ==================================================  =================
+``'nn1'``       FaceNet NN1, Zeiler & Fergus + 1x1 convs, maxout    220 x 220 x 3
+``'nn2'``       FaceNet NN2, inception with L2 pooling              224 x 224 x 3
+``'nn3'``       NN2 at 160                                          160 x 160 x 3
+``'nn4'``       NN2 at 96                                           96 x 96 x 3
+``'nns1'``      FaceNet NNS1, mini inception (our version)          165 x 165 x 3
+``'nns2'``      FaceNet NNS2, tiny inception (our version)          140 x 116 x 3
+``'vgg_face'``  VGG-Face, 16 weight layers, 2622-way classifier     224 x 224 x 3
+``'deepface'``  DeepFace, C1 M2 C3 L4-L6 (locally connected) F7 F8  152 x 152 x 3
+==============  ==================================================  =================
 
 ::
 

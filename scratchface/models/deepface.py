@@ -89,7 +89,7 @@ def deepface(input_size=152, num_classes=4030, *, dropout=0.0, width_divisor=1, 
     -------
     FaceNetwork
         ``(N, 3, H, W) -> (N, num_classes)`` logits. ``net[:'f7']``-style access:
-        ``net['f7']`` is the F7 block; :func:`deepface_features` is not needed, run
+        ``net['f7']`` is the F7 block; no ``deepface_features`` is needed, run
         the layers up to ``'f7'`` (see the tests).
 
     References

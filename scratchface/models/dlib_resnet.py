@@ -4,7 +4,7 @@ Davis King's ``dlib_face_recognition_resnet_model_v1`` (CC0; 99.38% on LFW)
 maps a 150x150 RGB face crop, aligned as dlib's ``get_face_chip`` does, to a
 128-d vector; two faces are the same person when their *Euclidean* distance is
 below 0.6. The weights ship as ``scratchface/data/dlib_face_recognition.npz``,
-converted by :mod:`experiments.convert_dlib` from face-api's
+converted by ``experiments.convert_dlib`` from face-api's
 TF.js copy of them (8-bit quantised; see ``DLIB_FACE_RECOGNITION_LICENSE.txt``).
 
 The network, as dlib defines it (``dnn_face_recognition_ex.cpp``) and
@@ -147,7 +147,7 @@ def load_dlib_weights(path=None, *, sha256="default") -> dict:
     Parameters
     ----------
     path : path, optional
-        An ``.npz`` made by :mod:`experiments.convert_dlib`; default
+        An ``.npz`` made by ``experiments.convert_dlib``; default
         the file shipped in ``scratchface/data``.
     sha256 : str or None
         Expected SHA-256 of the file. ``'default'``: the shipped file's checksum

@@ -9,16 +9,16 @@ input it was built for::
     net.print_summary()         # FaceNet table 2: output sizes, params, FLOPs per layer
     emb = net.forward(x)        # x: (N, 3, 224, 224) float32
 
-=======  ==============================================  ===========  ==================
-model    architecture                                    input        paper (table 3)
-=======  ==============================================  ===========  ==================
-NN1      Zeiler & Fergus + 1x1 convs, maxout fc (tab. 1)  220x220      140M params, 1.6B
-NN2      inception with L2 pooling (table 2)             224x224      7.5M, 1.6B
-NN3      NN2                                             160x160      7.5M
-NN4      NN2                                             96x96        7.5M, 285M (text)
-NNS1     "mini" inception (not tabulated; our choice)    165x165      26M, 220M (text)
-NNS2     "tiny" inception (not tabulated; our choice)    140x116      4.3M, 20M (text)
-=======  ==============================================  ===========  ==================
+=====  ===============================================  =======  =================
+model  architecture                                     input    paper (table 3)
+=====  ===============================================  =======  =================
+NN1    Zeiler & Fergus + 1x1 convs, maxout fc (tab. 1)  220x220  140M params, 1.6B
+NN2    inception with L2 pooling (table 2)              224x224  7.5M, 1.6B
+NN3    NN2                                              160x160  7.5M
+NN4    NN2                                              96x96    7.5M, 285M (text)
+NNS1   "mini" inception (not tabulated; our choice)     165x165  26M, 220M (text)
+NNS2   "tiny" inception (not tabulated; our choice)     140x116  4.3M, 20M (text)
+=====  ===============================================  =======  =================
 
 FLOPs count multiply-adds, bias adds included (see :mod:`scratchface.nn.layers`).
 Counted that way (weights + biases, one multiply-add per weight per output

@@ -57,7 +57,7 @@ class _Container(Module):
 
 
 class Sequential(_Container):
-    """A chain of modules: ``out = m_k(... m_2(m_1(x)))``.
+    """A chain of modules: ``out = m_k(...(m_2(m_1(x))))``.
 
     Parameters
     ----------

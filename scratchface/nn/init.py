@@ -6,13 +6,13 @@ Arrays are made on the CPU with NumPy and returned as ``float32`` by default.
 
 Fan-in and fan-out are read from the weight's shape with scratchface's layouts:
 
-============================  =====================  =======================  ======================
-layer                         weight shape           fan_in                   fan_out
-============================  =====================  =======================  ======================
-dense                         ``(D, M)``             ``D``                    ``M``
-conv2d                        ``(F, C, KH, KW)``     ``C * KH * KW``          ``F * KH * KW``
-locally connected             ``(OH, OW, F, C, KH, KW)``  ``C * KH * KW``     ``F * KH * KW``
-============================  =====================  =======================  ======================
+=================  ==========================  ===============  ===============
+layer              weight shape                fan_in           fan_out
+=================  ==========================  ===============  ===============
+dense              ``(D, M)``                  ``D``            ``M``
+conv2d             ``(F, C, KH, KW)``          ``C * KH * KW``  ``F * KH * KW``
+locally connected  ``(OH, OW, F, C, KH, KW)``  ``C * KH * KW``  ``F * KH * KW``
+=================  ==========================  ===============  ===============
 
 or given explicitly with ``fan_in=`` / ``fan_out=``.
 """

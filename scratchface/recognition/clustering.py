@@ -275,7 +275,7 @@ def average_linkage_reference(embeddings, threshold=DEFAULT_THRESHOLD):
 
 
 #: Groups of the neighbour graph up to this size are merged by SciPy on their full distance matrix
-#: (``m (m - 1) / 2`` float64: 16 MB at 2000); larger ones by :func:`_average_linkage_sparse`.
+#: (``m (m - 1) / 2`` float64: 16 MB at 2000); larger ones by ``_average_linkage_sparse``.
 DENSE_GROUP_MAX = 2000
 
 
@@ -359,7 +359,7 @@ def average_linkage(embeddings, threshold=DEFAULT_THRESHOLD, *, block_size=None,
     the numbering (and to ties). Two faces joined by an edge form their own group.
     Groups of up to ``dense_max`` faces are merged by SciPy's ``linkage`` on their
     distance matrix; larger ones (a big collection whose graph percolates) by
-    :func:`_average_linkage_sparse`, whose memory is that of the graph's edges.
+    ``_average_linkage_sparse``, whose memory is that of the graph's edges.
 
     Returns
     -------
@@ -456,7 +456,7 @@ def chinese_whispers(embeddings, threshold=DEFAULT_THRESHOLD, *, iterations=100,
 
 def cluster_faces(embeddings, *, method="average", threshold=DEFAULT_THRESHOLD, scores=None, min_score=None,
                   rng=0):
-    """Group face embeddings by identity with one of :data:`METHODS` (what ``scratchface cluster`` runs).
+    """Group face embeddings by identity with one of :data:`~scratchface.recognition.clustering.METHODS` (what ``scratchface cluster`` runs).
 
     Parameters
     ----------

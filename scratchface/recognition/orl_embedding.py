@@ -1,7 +1,7 @@
 """The embeddings trained from scratch on ORL people 1-30: shipped weights, embedding with test-time flips and shifts.
 
 A network of :func:`scratchface.models.orl_nets.build_embedding_net` maps a
-preprocessed face (:func:`scratchface.data.orl_faces.preprocess_orl`, 56 x 48) to a
+preprocessed face (:func:`scratchface.recognition.orl_preprocessing.preprocess_orl`, 56 x 48) to a
 128-d vector; the embedding is that vector L2-normalised. Two losses, the two
 families of the lecture, trained it (``python -m experiments.orl_embedding``):
 
@@ -107,7 +107,7 @@ def embed_ensemble(nets, x, *, flip=True, shifts=0, batch_size=100):
     nets : sequence of Module
         The members (e.g. :func:`load_ensemble`, or trained by ``experiments.orl_embedding``); any embedding sizes.
     x : float32 array, shape (N, 1, 56, 48)
-        From :func:`scratchface.data.orl_faces.preprocess_orl`.
+        From :func:`scratchface.recognition.orl_preprocessing.preprocess_orl`.
     flip, shifts, batch_size
         As :func:`embed_with_net`, for every member.
 
@@ -197,7 +197,7 @@ def load_pretrained(loss="triplet", path=None, *, sha256="default", seed=0):
 
     Notes
     -----
-    The network expects :func:`scratchface.data.orl_faces.preprocess_orl` with ``landmarks`` when
+    The network expects :func:`scratchface.recognition.orl_preprocessing.preprocess_orl` with ``landmarks`` when
     ``PRETRAINED[loss]['aligned']``: :func:`embed_orl` does both.
     """
     check_choice(loss, "loss", LOSSES)

@@ -144,7 +144,7 @@ def yale_in_orl_frame(path=None, *, landmarks=None):
     path : path-like, optional
         The ``yalefaces`` folder or its parent (default ``$SCRATCHFACE_DATA``).
     landmarks : float array, shape (N, 5, 2), optional
-        Precomputed :func:`~scratchface.data.orl_faces.orl_landmarks` of the photos.
+        Precomputed :func:`~scratchface.recognition.orl_preprocessing.orl_landmarks` of the photos.
 
     Returns
     -------
