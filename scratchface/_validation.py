@@ -72,7 +72,12 @@ def check_float_array(x, name: str, *, ndim=None, finite=True):
 def check_finite(x, name: str):
     """Raise ``ValueError`` if ``x`` holds NaN or infinity."""
     xp = get_array_module(x)
-    if x.dtype.kind in "fc" and x.size and not bool(xp.isfinite(x).all()):
+    if x.dtype.kind == "f" and x.size:
+        # min and max propagate NaN and show an infinity: no temporary array as large as x
+        finite = bool(xp.isfinite(x.min())) and bool(xp.isfinite(x.max()))
+    else:
+        finite = x.dtype.kind != "c" or not x.size or bool(xp.isfinite(x).all())
+    if not finite:
         raise ValueError(f"{name} contains NaN or infinity")
     return x
 
