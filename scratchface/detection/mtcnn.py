@@ -61,7 +61,7 @@ from ..models.mtcnn_nets import (
 )
 from .detections import Detections, empty_detections
 from .nms import nms
-from .pyramid import area_resize_regions, level_shape, pyramid_scales, summed_area_table
+from .pyramid import area_resize_regions_nchw, level_shape, pyramid_scales, summed_area_table
 
 __all__ = [
     "CELL_SIZE",
@@ -134,9 +134,12 @@ def _check_thresholds(thresholds):
 
 # ----------------------------------------------------------------------------- pixels
 
+_PIXEL_SHIFT, _PIXEL_SCALE = 127.5, 0.0078125  # (x - 127.5) / 128
+
+
 def normalize_pixels(x):
     """MTCNN's input normalisation ``(x - 127.5) / 128`` (written as ``* 0.0078125``), float32."""
-    return (np.asarray(x, _F32) - _F32(127.5)) * _F32(0.0078125)
+    return (np.asarray(x, _F32) - _F32(_PIXEL_SHIFT)) * _F32(_PIXEL_SCALE)
 
 
 # ----------------------------------------------------------------------------- the prepared image
@@ -223,8 +226,9 @@ def crop_boxes(image, boxes, size):
     height, width = prep.rgb.shape[:2]
     boxes = np.asarray(boxes, _F32).reshape(-1, 4)
     top, left, rows, cols, valid = _crop_regions(boxes, height, width)
-    crops = area_resize_regions(prep.sat, top[valid], left[valid], rows[valid], cols[valid], size, size)
-    return np.ascontiguousarray(normalize_pixels(crops).transpose(0, 3, 1, 2)), valid
+    crops = area_resize_regions_nchw(prep.sat, top[valid], left[valid], rows[valid], cols[valid], size, size,
+                                     shift=_PIXEL_SHIFT, scale=_PIXEL_SCALE)
+    return crops, valid
 
 
 # ----------------------------------------------------------------------------- stages
@@ -248,14 +252,13 @@ def _pnet_boxes(probs, offsets, scale, threshold):
 
 def _pnet_stage(prep, scales, threshold, weights, timings=None):
     height, width = prep.rgb.shape[:2]
-    one = np.array([0])
+    zero = np.array([0])
     all_boxes, all_probs, all_offsets = [], [], []
     for scale in scales:
         out_h, out_w = level_shape(height, width, scale, "area")
         with _timed(timings, "pyramid"):
-            level = area_resize_regions(prep.sat, one, one, np.array([height]), np.array([width]),
-                                            out_h, out_w)
-            x = np.ascontiguousarray(normalize_pixels(level).transpose(0, 3, 1, 2))
+            x = area_resize_regions_nchw(prep.sat, zero, zero, np.array([height]), np.array([width]), out_h, out_w,
+                                         shift=_PIXEL_SHIFT, scale=_PIXEL_SCALE)
         with _timed(timings, "pnet"):
             out = pnet_forward(x, weights)
         boxes, probs, offsets = _pnet_boxes(out.probs, out.offsets, scale, threshold)
