@@ -75,10 +75,10 @@ def _peak_extra_child(which, queries, gallery, d, k, threads):
         index = faiss.IndexFlatL2(d)
         index.add(g)
         index.search(q[:2], k)
-        run = lambda: index.search(q, k)  # noqa: E731
+        run = lambda: index.search(q, k)
     else:
         nearest_neighbors(q[:2], g[:3], k=1, impl="numba")
-        run = lambda: nearest_neighbors(q, g, k=k, impl="numba")  # noqa: E731
+        run = lambda: nearest_neighbors(q, g, k=k, impl="numba")
     try:
         with open("/proc/self/clear_refs", "w") as clear:
             clear.write("5")  # resets VmHWM to the current VmRSS

@@ -325,6 +325,17 @@ def _onet_stage(prep, boxes, threshold, weights, timings=None):
     return Detections(boxes[keep], probs[keep], landmarks[keep])
 
 
+def _one_thread_pool():
+    """BLAS on the calling thread while the pipeline runs: Numba's threads are the only pool.
+
+    Every entry point uses it, so that the stages called one by one give the
+    boxes of ``detect_faces`` bit for bit (OpenBLAS's sums may depend on its
+    thread count).
+    """
+    from ..kernels._numba import blas_single_threaded  # noqa: PLC0415  (imports Numba: lazily)
+    return blas_single_threaded()
+
+
 def _weights_or_default(weights):
     return load_mtcnn_weights() if weights is None else weights
 
@@ -349,14 +360,16 @@ def pnet_stage(image, scales, threshold=0.6, *, weights=None) -> Candidates:
         Square boxes (n, 4) and their P-Net probabilities (n,).
     """
     threshold = _check_threshold(threshold, "threshold")
-    return _pnet_stage(_prepare(image), list(scales), threshold, _weights_or_default(weights))
+    with _one_thread_pool():
+        return _pnet_stage(_prepare(image), list(scales), threshold, _weights_or_default(weights))
 
 
 def rnet_stage(image, boxes, threshold=0.7, *, weights=None) -> Candidates:
     """Stage 2: R-Net on 24x24 crops of ``boxes``; threshold; NMS 0.7; regression; squaring."""
     threshold = _check_threshold(threshold, "threshold")
     boxes = np.asarray(boxes, _F32).reshape(-1, 4)
-    return _rnet_stage(_prepare(image), boxes, threshold, _weights_or_default(weights))
+    with _one_thread_pool():
+        return _rnet_stage(_prepare(image), boxes, threshold, _weights_or_default(weights))
 
 
 def onet_stage(image, boxes, threshold=0.7, *, weights=None) -> Detections:
@@ -367,7 +380,8 @@ def onet_stage(image, boxes, threshold=0.7, *, weights=None) -> Detections:
     """
     threshold = _check_threshold(threshold, "threshold")
     boxes = np.asarray(boxes, _F32).reshape(-1, 4)
-    return _onet_stage(_prepare(image), boxes, threshold, _weights_or_default(weights))
+    with _one_thread_pool():
+        return _onet_stage(_prepare(image), boxes, threshold, _weights_or_default(weights))
 
 
 # ----------------------------------------------------------------------------- public API
@@ -442,9 +456,7 @@ def detect_faces(image, min_face_size=20, thresholds=(0.6, 0.7, 0.7), scale_step
     scale_step = _check_scale_step(scale_step)
     check_choice(sort_by, "sort_by", ("area", "probability"))
     weights = _weights_or_default(weights)
-    from ..kernels._numba import blas_single_threaded  # noqa: PLC0415  (imports Numba: lazily)
-
-    with blas_single_threaded():  # one pool of threads: Numba's (see Notes)
+    with _one_thread_pool():  # Numba's (see Notes)
         with _timed(timings, "pyramid"):
             prep = _prepare(image)
         height, width = prep.rgb.shape[:2]
