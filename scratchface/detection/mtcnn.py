@@ -440,9 +440,8 @@ def detect_faces(image, min_face_size=20, thresholds=(0.6, 0.7, 0.7), scale_step
     so that the only thread pool is Numba's (``numba.set_num_threads``). The
     matrix products come between Numba's parallel loops (im2col, PReLU, pooling,
     resizing); with OpenBLAS's threads as well, the two pools wait for each
-    other on the same cores. Measured on a shared 2-core machine, 3 photos
-    (two 500x375, one 1986x1545), best of 3: 11.1 s with BLAS on 2 threads,
-    5.3 s on 1 (Numba on 2 threads both times).
+    other on the same cores (measured: docs/results.md, #16;
+    ``python benchmarks/bench_mtcnn.py --blas-free`` times the old way).
 
     Examples
     --------

@@ -2,9 +2,9 @@
 
 NumPy's ``where(x > 0, x, alpha * x)`` makes three passes over the array and
 two temporaries as large as it (the mask and ``alpha * x``); MTCNN applies it
-after every convolution, and on a 1986x1545 photo those passes took 1.3 s of
-8.5 s on one thread. This kernel makes one pass, parallel over the ``N * C``
-planes, and writes each output element once. The validated entry point is
+after every convolution (its share of ``detect_faces``: docs/results.md, #16).
+This kernel makes one pass, parallel over the ``N * C`` planes, and writes
+each output element once. The validated entry point is
 :func:`scratchface.layers.activations.prelu_forward`, which imports this module
 lazily (it imports Numba).
 """

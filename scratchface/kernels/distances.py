@@ -7,15 +7,22 @@ it in a single pass over a block of the product while it is still in cache:
 * ``finish_sq_euclidean``: ``out <- max(|a_i|^2 + |b_j|^2 - 2 out_ij, 0)``
   in place, exact zeros on the diagonal of an identical set;
 * ``finish_cosine``: ``out <- clip(1 - out_ij, 0, 2)`` in place, same diagonal;
-* ``topk_rows``: the same finishing arithmetic, but instead of writing the
-  distance back it keeps the ``k`` smallest per row (insertion into a sorted
-  list of length ``k``; ties keep the lower column index first).
+* ``knn_candidates``: exact top-k search, phase 1. Parallel over blocks of
+  query rows; each Numba worker forms ``query block x gallery block`` products
+  with its own single-threaded GEMM (``np.dot`` inside the parallel loop;
+  BLAS is held to one thread by the caller) into a buffer that stays in cache,
+  and keeps the ``k + 4`` best scores ``|g|^2 - 2 q.g`` of each row, rejecting
+  almost every column with one comparison against a SIMD chunk minimum;
+* ``refine_topk``: phase 2. The candidates' distances recomputed directly in
+  float64, a rounding-error certificate that they hold the exact top-k, and a
+  full float64 scan of the rows where it fails.
 
-The kernels are serial on purpose: the parallelism is BLAS's (its threads do
-the matrix product). Measured on 2 cores, 10,000 x 10,000 x 128 float32 in
-blocks of 256 rows: with ``parallel=True`` here, Numba's and OpenBLAS's thread
-pools spin against each other between blocks and the whole took 0.8 s; serial
-finishing took 0.29 s (NumPy's ``a2 + b2 - 2ab``: 0.51 s).
+``finish_*`` are serial on purpose: the parallelism there is BLAS's (its
+threads do the matrix product). Measured on 2 cores, 10,000 x 10,000 x 128
+float32 in blocks of 256 rows: with ``parallel=True`` here, Numba's and
+OpenBLAS's thread pools spin against each other between blocks and the whole
+took 0.8 s; serial finishing took 0.29 s (NumPy's ``a2 + b2 - 2ab``: 0.51 s).
+The top-k search avoids the question: one pool (Numba's) does all of it.
 
 The public, validated entry points are in :mod:`scratchface.distances`.
 This module imports Numba, so it is imported lazily from there.
