@@ -172,6 +172,18 @@ def test_fast_top_k_duplicates_and_leave_one_out_across_blocks(rng):
     assert np.all(dist == 0)
 
 
+def test_fast_top_k_without_threadpoolctl_gives_the_same(rng, monkeypatch):
+    # without threadpoolctl the search runs on one Numba thread (BLAS threads inside each GEMM)
+    import contextlib
+
+    from scratchface.kernels import _numba
+    q, g = rng.standard_normal((300, 16)), rng.standard_normal((2100, 16))
+    want_i, _ = _naive_topk64(q, g, 3)
+    monkeypatch.setattr(_numba, "blas_single_threaded", lambda: contextlib.nullcontext(False))
+    idx, _ = nearest_neighbors(q, g, k=3, impl="numba")
+    assert np.array_equal(idx, want_i)
+
+
 def test_bad_input():
     a = np.zeros((3, 4))
     with pytest.raises(ValueError, match="same number of columns"):
