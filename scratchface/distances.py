@@ -165,14 +165,23 @@ def _nearest_numba(a, b, same, k, metric, exclude_self, block_size):
     candidates = b.shape[0] - 1 if exclude_self else b.shape[0]
     kk = min(k + _EXTRA_CANDIDATES, candidates)
     w = _sq_norms(b) if metric == "sqeuclidean" else np.zeros(b.shape[0], dtype=a.dtype)
-    cand_index = np.empty((n, kk), dtype=np.int64)
-    cand_score = np.empty((n, kk), dtype=a.dtype)
     work = n * b.shape[0] * d
     # with BLAS limited to one thread, each Numba worker runs its own GEMMs; without threadpoolctl, one
     # Numba thread and BLAS's threads inside each GEMM. Small searches run on the calling thread.
     with _threads.blas_single_threaded() as limited, _threads.single_thread_below(work if limited else 0):
-        rows = block_size or max(1, min(_QUERY_BLOCK, -(-n // _threads.numba.get_num_threads())))
+        threads = _threads.numba.get_num_threads()
+        rows = block_size or max(1, min(_QUERY_BLOCK, -(-n // threads)))
+        # fewer query blocks than threads (a few probes, a large gallery): split the gallery too
+        parts = max(1, min(threads // -(-n // rows), -(-b.shape[0] // _GALLERY_BLOCK)))
+        cand_index = np.empty((parts, n, kk), dtype=np.int64)
+        cand_score = np.empty((parts, n, kk), dtype=a.dtype)
         _k.knn_candidates(a, b, w, exclude_self, rows, _GALLERY_BLOCK, cand_index, cand_score)
+        if parts > 1:
+            merged_index, merged_score = np.empty((n, kk), dtype=np.int64), np.empty((n, kk), dtype=a.dtype)
+            _k.merge_parts(cand_index, cand_score, merged_index, merged_score)
+            cand_index, cand_score = merged_index, merged_score
+        else:
+            cand_index, cand_score = cand_index[0], cand_score[0]
     if kk == candidates:
         cand_score[:, -1] = np.inf  # every column is a candidate: nothing was discarded
     error_coef = 2.0 * (d + 8) * np.finfo(a.dtype).eps / 2
@@ -322,9 +331,11 @@ def nearest_neighbors(queries, gallery=None, *, k=1, metric="sqeuclidean", exclu
     in cache. The score :math:`\\lVert g_j \\rVert^2 - 2 q_i^\\top g_j`
     (the squared distance less the row's constant :math:`\\lVert q_i \\rVert^2`)
     is compared with the row's current ``k + 4``-th best, so almost every
-    candidate costs one comparison. Each thread owns whole query blocks and runs
-    its own single-threaded GEMM (with threadpoolctl installed; without it one
-    thread and BLAS's own threads), so one pool of threads does all the work.
+    candidate costs one comparison. Each thread owns whole query blocks (and,
+    with fewer query blocks than threads, a part of the gallery; the parts'
+    lists are merged after) and runs its own single-threaded GEMM (with
+    threadpoolctl installed; without it one thread and BLAS's own threads), so
+    one pool of threads does all the work.
 
     The ``k + 4`` candidates are then recomputed directly in float64 and sorted;
     they contain the exact ``k`` nearest (of the float64 computation) when the

@@ -184,6 +184,26 @@ def test_fast_top_k_without_threadpoolctl_gives_the_same(rng, monkeypatch):
     assert np.array_equal(idx, want_i)
 
 
+def test_gallery_split_into_parts_gives_the_same_candidates(rng):
+    # few queries, many threads: the gallery is split into parts whose lists are merged afterwards
+    from scratchface.kernels import distances as k
+    q, g = rng.standard_normal((5, 8)), rng.standard_normal((3000, 8))
+    g[2500] = g[10]  # a tie across parts: the lower index must come first after the merge
+    q[0] = g[10] + 1e-3
+    w = (g * g).sum(1)
+    one_i, one_s = np.empty((1, 5, 6), np.int64), np.empty((1, 5, 6))
+    k.knn_candidates(q, g, w, False, 2, 256, one_i, one_s)
+    three_i, three_s = np.empty((3, 5, 6), np.int64), np.empty((3, 5, 6))
+    k.knn_candidates(q, g, w, False, 2, 256, three_i, three_s)
+    merged_i, merged_s = np.empty((5, 6), np.int64), np.empty((5, 6))
+    k.merge_parts(three_i, three_s, merged_i, merged_s)
+    assert np.array_equal(merged_i, one_i[0]) and np.array_equal(merged_s, one_s[0])
+    assert merged_i[0, :2].tolist() == [10, 2500]
+    assert len({tuple(p[:, 0]) for p in three_i}) == 3  # the parts did find different columns
+    want_i, _ = _naive_topk64(q[:1], g, 4)
+    assert np.array_equal(nearest_neighbors(q[:1], g, k=4, impl="numba")[0], want_i)
+
+
 def test_bad_input():
     a = np.zeros((3, 4))
     with pytest.raises(ValueError, match="same number of columns"):

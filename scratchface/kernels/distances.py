@@ -32,7 +32,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["finish_cosine", "finish_sq_euclidean", "knn_candidates", "refine_topk"]
+__all__ = ["finish_cosine", "finish_sq_euclidean", "knn_candidates", "merge_parts", "refine_topk"]
 
 SQEUCLIDEAN, COSINE = 0, 1
 
@@ -131,13 +131,15 @@ def knn_candidates(q, g, w, exclude_self, query_block, gallery_block, cand_index
     With ``w_j = |g_j|^2`` the score is the squared distance minus the constant
     ``|q_i|^2`` of the row, so it ranks the gallery like the distance (with
     ``w = 0`` and unit rows, like the cosine distance). The queries are cut into
-    blocks of ``query_block`` rows, one block per task of the parallel loop; each
-    task walks over the gallery in blocks of ``gallery_block`` rows, forms the
-    ``query_block x gallery_block`` products with one GEMM (``np.dot``: BLAS on
-    the calling thread, so BLAS must be single-threaded here) into a buffer that
-    stays in cache, and merges them into its rows' running top-``kk`` lists. A
-    candidate is rejected with one comparison against the row's current
-    ``kk``-th score (the list is only touched for the rare candidates below it).
+    blocks of ``query_block`` rows and the gallery into ``parts`` contiguous
+    parts (``parts = cand_index.shape[0]``; more than one when there are fewer
+    query blocks than threads); each (query block, part) is one task of the
+    parallel loop. A task walks over its part in blocks of ``gallery_block``
+    rows, forms the ``query_block x gallery_block`` products with one GEMM
+    (``np.dot``: BLAS on the calling thread, so BLAS must be single-threaded
+    here) into a buffer that stays in cache, and merges them into its rows'
+    running top-``kk`` lists (:func:`_merge_row`). :func:`merge_parts` then
+    merges the parts' lists.
 
     Parameters
     ----------
@@ -146,15 +148,18 @@ def knn_candidates(q, g, w, exclude_self, query_block, gallery_block, cand_index
     w : (m,) per-column term of the score (``|g_j|^2`` or zeros)
     exclude_self : skip column ``i`` for row ``i`` (the queries are the gallery)
     query_block, gallery_block : block sizes (rows)
-    cand_index : (n, kk) int64, out: candidate columns by increasing score, -1 where fewer than kk exist
-    cand_score : (n, kk) out: their scores (``inf`` where missing)
+    cand_index : (parts, n, kk) int64, out: candidate columns by increasing score, -1 where fewer than kk exist
+    cand_score : (parts, n, kk) out: their scores (``inf`` where missing)
     """
     n = q.shape[0]
     m = g.shape[0]
-    kk = cand_index.shape[1]
-    tasks = (n + query_block - 1) // query_block
-    for t in numba.prange(tasks):
-        i0 = t * query_block
+    parts = cand_index.shape[0]
+    kk = cand_index.shape[2]
+    query_tasks = (n + query_block - 1) // query_block
+    blocks_per_part = ((m + gallery_block - 1) // gallery_block + parts - 1) // parts
+    for t in numba.prange(query_tasks * parts):
+        part = t % parts
+        i0 = (t // parts) * query_block
         i1 = min(n, i0 + query_block)
         rows = i1 - i0
         buffer = np.empty(query_block * gallery_block, dtype=q.dtype)
@@ -162,16 +167,39 @@ def knn_candidates(q, g, w, exclude_self, query_block, gallery_block, cand_index
         best_i = np.full((rows, kk), -1, dtype=np.int64)
         counts = np.zeros(rows, dtype=np.int64)
         q_block = q[i0:i1]
-        for j0 in range(0, m, gallery_block):
-            j1 = min(m, j0 + gallery_block)
+        part_start = part * blocks_per_part * gallery_block
+        part_stop = min(m, part_start + blocks_per_part * gallery_block)
+        for j0 in range(part_start, part_stop, gallery_block):
+            j1 = min(part_stop, j0 + gallery_block)
             cols = j1 - j0
             prod = buffer[: rows * cols].reshape(rows, cols)
             np.dot(q_block, g[j0:j1].T, prod)
             for r in range(rows):
                 self_col = i0 + r - j0 if exclude_self else -1
                 _merge_row(prod[r], w[j0:j1], j0, self_col, best_s[r], best_i[r], counts, r)
-        cand_index[i0:i1] = best_i
-        cand_score[i0:i1] = best_s
+        cand_index[part, i0:i1] = best_i
+        cand_score[part, i0:i1] = best_s
+
+
+@numba.njit(parallel=True, cache=True)
+def merge_parts(cand_index, cand_score, out_index, out_score):
+    """The ``kk`` best of each row over the parts' lists of :func:`knn_candidates` (ties: lower index).
+
+    A column a part discarded scores at least that part's ``kk``-th, which is
+    at least the merged ``kk``-th: the certificate of :func:`refine_topk` holds
+    for the merged lists.
+    """
+    parts, n, kk = cand_index.shape
+    for i in numba.prange(n):
+        count = 0
+        for c in range(kk):
+            out_index[i, c] = -1
+            out_score[i, c] = np.inf
+        for p in range(parts):
+            for c in range(kk):
+                j = cand_index[p, i, c]
+                if j >= 0:
+                    count = _insert(out_score[i], out_index[i], count, cand_score[p, i, c], j)
 
 
 @numba.njit(cache=True, nogil=True)
