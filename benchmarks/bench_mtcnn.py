@@ -2,7 +2,13 @@
 
 Usage::
 
-    python benchmarks/bench_mtcnn.py [--data DIR] [--repeat 3] [--facenet-path DIR] [--threads N]
+    python benchmarks/bench_mtcnn.py [--data DIR] [--repeat 3] [--facenet-path DIR] [--threads 1,2] [--all]
+                                     [--blas-free]
+
+One table per thread count (``--threads``, default 1 and all cores): Numba and
+torch get that many threads; inside ``detect_faces`` BLAS runs on one thread
+(threadpoolctl), unless ``--blas-free`` restores the behaviour before #16
+(OpenBLAS with its own threads beside Numba's), for comparison.
 
 Prints, per photo, the best-of-``repeat`` detection time of scratchface and of
 the peer, their ratio (scratchface / peer: <= 1 means scratchface is as fast or
@@ -154,7 +160,10 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--facenet-path", default=os.environ.get("FACENET_PYTORCH_PATH"),
                         help="folder holding the facenet_pytorch package (an unzipped 2.6.0 wheel)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch and Numba threads")
+    parser.add_argument("--threads", default=f"1,{os.cpu_count()}",
+                        help="comma-separated thread counts for torch and Numba, one table each (default 1,<cores>)")
+    parser.add_argument("--blas-free", action="store_true",
+                        help="leave BLAS its own threads inside detect_faces (the behaviour before #16)")
     parser.add_argument("--all", action="store_true", help="also the three loose photos (bald_guys.jpg is large)")
     args = parser.parse_args(argv)
 
@@ -169,10 +178,9 @@ def main(argv=None):
             images[name] = np.asarray(img.convert("RGB"))
 
     import numba
-    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    thread_counts = [min(int(t), numba.config.NUMBA_NUM_THREADS) for t in str(args.threads).split(",")]
     try:
         import torch
-        torch.set_num_threads(args.threads)
     except ImportError:
         torch = None
     peer, peer_label = (None, None)
@@ -186,8 +194,18 @@ def main(argv=None):
     steady, _ = _best(lambda: detect_faces(first), 1)
     print(f"scratchface first call {first_call:.2f} s, then {steady:.2f} s: "
           f"compile / cache load ~{max(first_call - steady, 0):.2f} s (excluded below)")
-    print(f"threads: numba {numba.get_num_threads()} ({numba.threading_layer()} layer)"
-          + (f", torch {torch.get_num_threads()}" if torch is not None else ""))
+    if args.blas_free:
+        import contextlib
+
+        import scratchface.kernels._numba as numba_threads
+        numba_threads.blas_single_threaded = lambda: contextlib.nullcontext(False)
+        print("--blas-free: BLAS keeps its own threads inside detect_faces")
+    try:
+        from threadpoolctl import threadpool_info
+        blas = ", ".join(f"{i['internal_api']} {i['num_threads']}" for i in threadpool_info() if i["user_api"] == "blas")
+        print(f"BLAS outside detect_faces: {blas}" + ("" if args.blas_free else "; inside: 1 thread (threadpoolctl)"))
+    except ImportError:
+        print("threadpoolctl not installed: BLAS keeps its own threads inside detect_faces")
 
     torch_net_fns = torch_nets(torch, load_mtcnn_weights()) if torch is not None and peer is None else None
     if peer is not None:
@@ -199,6 +217,16 @@ def main(argv=None):
     else:
         print("peer: none (torch not installed)")
 
+    for threads in thread_counts:
+        numba.set_num_threads(threads)
+        if torch is not None:
+            torch.set_num_threads(threads)
+        print(f"\n{threads} thread(s): numba {numba.get_num_threads()} ({numba.threading_layer()} layer)"
+              + (f", torch {torch.get_num_threads()}" if torch is not None else ""))
+        _table(images, peer, torch_net_fns, args.repeat)
+
+
+def _table(images, peer, torch_net_fns, repeat):
     header = f"{'image':<16}{'size':>10}{'faces':>6}{'scratchface s':>15}{'peer s':>9}{'ratio':>7}   " + \
              "  ".join(f"{s:>7}" for s in STAGES)
     print(header)
@@ -212,16 +240,16 @@ def main(argv=None):
             result = detect_faces(image, timings=timings)
             timings_runs.append(timings)
             return result
-        t_ours, faces = _best(ours, args.repeat)
+        t_ours, faces = _best(ours, repeat)
         stage = min(timings_runs, key=lambda t: sum(t.values()))
         t_peer = float("nan")
         if peer is not None:
-            t_peer, _ = _best(lambda image=image: peer.detect(image), args.repeat)
+            t_peer, _ = _best(lambda image=image: peer.detect(image), repeat)
         elif torch_net_fns is not None:
             saved = (mtcnn.pnet_forward, mtcnn.rnet_forward, mtcnn.onet_forward)
             mtcnn.pnet_forward, mtcnn.rnet_forward, mtcnn.onet_forward = torch_net_fns
             try:
-                t_peer, _ = _best(lambda image=image: detect_faces(image), args.repeat)
+                t_peer, _ = _best(lambda image=image: detect_faces(image), repeat)
             finally:
                 mtcnn.pnet_forward, mtcnn.rnet_forward, mtcnn.onet_forward = saved
         totals["ours"] += t_ours

@@ -69,10 +69,21 @@ def check_float_array(x, name: str, *, ndim=None, finite=True):
     return check_array(x, name, ndim=ndim, dtype_kind="f", finite=finite)
 
 
+_FINITE_CHUNK = 1 << 18  # elements per step of check_finite on large NumPy arrays
+
+
 def check_finite(x, name: str):
     """Raise ``ValueError`` if ``x`` holds NaN or infinity."""
     xp = get_array_module(x)
-    if x.dtype.kind in "fc" and x.size and not bool(xp.isfinite(x).all()):
+    if x.dtype.kind not in "fc" or not x.size:
+        return x
+    if xp is np and x.size > _FINITE_CHUNK and x.flags.c_contiguous:
+        # chunk by chunk: the boolean temporary stays small (and in cache) however large x is
+        flat = x.reshape(-1)
+        finite = all(np.isfinite(flat[i:i + _FINITE_CHUNK]).all() for i in range(0, flat.size, _FINITE_CHUNK))
+    else:
+        finite = bool(xp.isfinite(x).all())
+    if not finite:
         raise ValueError(f"{name} contains NaN or infinity")
     return x
 

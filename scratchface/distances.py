@@ -45,6 +45,9 @@ __all__ = ["squared_euclidean_distances", "cosine_distances", "pairwise_distance
 _METRICS = ("sqeuclidean", "cosine")
 _IMPLS = ("auto", "reference", "numba", "cuda")
 _BLOCK_ELEMENTS = 1 << 22  # rows per block of the full matrix: about 4M entries (16 MB in float32)
+_REFERENCE_QUERY_BLOCK = 1024  # query rows per block of the readable top-k
+_QUERY_BLOCK, _GALLERY_BLOCK = 256, 1024  # the fast top-k's GEMM block: 1 MB of float32 products per thread
+_EXTRA_CANDIDATES = 4  # candidates kept beyond k for the exact float64 re-ranking
 
 
 # ----------------------------------------------------------------------------- validation
@@ -151,6 +154,45 @@ def _cosine_numba(a, b, same, eps, block_size):
     return out
 
 
+def _nearest_numba(a, b, same, k, metric, exclude_self, block_size):
+    """Exact top-k on the CPU: blocked GEMM candidates, then float64 refinement (see ``nearest_neighbors``)."""
+    from .kernels import _numba as _threads  # noqa: PLC0415  heavy: Numba, imported only when a kernel runs
+    from .kernels import distances as _k  # noqa: PLC0415
+
+    a = np.ascontiguousarray(a)
+    b = a if same else np.ascontiguousarray(b)
+    n, d = a.shape
+    candidates = b.shape[0] - 1 if exclude_self else b.shape[0]
+    kk = min(k + _EXTRA_CANDIDATES, candidates)
+    w = _sq_norms(b) if metric == "sqeuclidean" else np.zeros(b.shape[0], dtype=a.dtype)
+    work = n * b.shape[0] * d
+    # with BLAS limited to one thread, each Numba worker runs its own GEMMs; without threadpoolctl, one
+    # Numba thread and BLAS's threads inside each GEMM. Small searches run on the calling thread.
+    with _threads.blas_single_threaded() as limited, _threads.single_thread_below(work if limited else 0):
+        threads = _threads.numba.get_num_threads()
+        rows = block_size or max(1, min(_QUERY_BLOCK, -(-n // threads)))
+        # fewer query blocks than threads (a few probes, a large gallery): split the gallery too
+        parts = max(1, min(threads // -(-n // rows), -(-b.shape[0] // _GALLERY_BLOCK)))
+        cand_index = np.empty((parts, n, kk), dtype=np.int64)
+        cand_score = np.empty((parts, n, kk), dtype=a.dtype)
+        _k.knn_candidates(a, b, w, exclude_self, rows, _GALLERY_BLOCK, cand_index, cand_score)
+        if parts > 1:
+            merged_index, merged_score = np.empty((n, kk), dtype=np.int64), np.empty((n, kk), dtype=a.dtype)
+            _k.merge_parts(cand_index, cand_score, merged_index, merged_score)
+            cand_index, cand_score = merged_index, merged_score
+        else:
+            cand_index, cand_score = cand_index[0], cand_score[0]
+    if kk == candidates:
+        cand_score[:, -1] = np.inf  # every column is a candidate: nothing was discarded
+    error_coef = 2.0 * (d + 8) * np.finfo(a.dtype).eps / 2
+    g_norm_max = float(np.sqrt(w.max())) if metric == "sqeuclidean" else 1.0 + 1e-6
+    indices = np.empty((n, k), dtype=np.int64)
+    dist = np.empty((n, k), dtype=np.float64)
+    _k.refine_topk(a, b, _k.SQEUCLIDEAN if metric == "sqeuclidean" else _k.COSINE, same, exclude_self,
+                   cand_index, cand_score, error_coef, g_norm_max, indices, dist)
+    return indices, dist.astype(a.dtype)
+
+
 # ----------------------------------------------------------------------------- public API
 
 def squared_euclidean_distances(a, b=None, *, impl="auto", block_size=None):
@@ -240,12 +282,10 @@ def pairwise_distances(a, b=None, *, metric="sqeuclidean", impl="auto", block_si
 
 
 def nearest_neighbors(queries, gallery=None, *, k=1, metric="sqeuclidean", exclude_self=False,
-                      block_size=1024, impl="auto"):
-    """The ``k`` nearest gallery rows of every query, one block of queries at a time.
+                      block_size=None, impl="auto"):
+    """The ``k`` nearest gallery rows of every query (exact search, bounded memory).
 
     Identification: for each probe embedding, the closest enrolled faces.
-    Only ``block_size x len(gallery)`` distances exist at any moment, so a
-    100,000 x 100,000 search fits in memory.
 
     Parameters
     ----------
@@ -258,29 +298,63 @@ def nearest_neighbors(queries, gallery=None, *, k=1, metric="sqeuclidean", exclu
     exclude_self : bool
         Only with ``gallery`` omitted: never return a query as its own
         neighbour (leave-one-out identification on one labelled set).
-    block_size : int
-        Query rows per block.
+    block_size : int, optional
+        Query rows per block: 1024 for 'reference' (which then holds
+        ``1024 x m`` distances), at most 256 for 'numba' (default: enough
+        blocks for every thread).
     impl : {'auto', 'reference', 'numba', 'cuda'}
-        'reference' computes each block's distances and sorts them
-        (``argsort(kind='stable')``); 'numba' keeps the ``k`` best of each row
-        in a Numba loop as the distances are formed.
+        'reference' computes each block's distances with the expanded formula
+        and sorts them (``argsort(kind='stable')``). 'numba' is the fast exact
+        search below.
 
     Returns
     -------
     indices : int64 array, shape (n, k)
         Gallery rows, nearest first; equal distances keep the lower index first.
     distances : array, shape (n, k)
-        The matching distances (as ``pairwise_distances`` computes them).
+        The matching distances. 'numba' computes them directly in float64,
+        :math:`\\sum_t (q_t - g_t)^2` or :math:`1 - \\sum_t \\hat q_t \\hat g_t`
+        on unit rows, then casts to the inputs' dtype; 'reference' as
+        ``pairwise_distances`` computes them.
 
     Raises
     ------
     ValueError
         ``k`` larger than the number of candidates, ``exclude_self`` with a gallery.
+
+    Notes
+    -----
+    The 'numba' search (:mod:`scratchface.kernels.distances`) works like
+    faiss's ``IndexFlatL2``: the queries are cut into blocks of at most 256
+    rows, the gallery into blocks of 1024 rows, and each pair of blocks is one
+    GEMM :math:`Q G^\\top` (BLAS, in the inputs' dtype) into a buffer that stays
+    in cache. The score :math:`\\lVert g_j \\rVert^2 - 2 q_i^\\top g_j`
+    (the squared distance less the row's constant :math:`\\lVert q_i \\rVert^2`)
+    is compared with the row's current ``k + 4``-th best, so almost every
+    candidate costs one comparison. Each thread owns whole query blocks (and,
+    with fewer query blocks than threads, a part of the gallery; the parts'
+    lists are merged after) and runs its own single-threaded GEMM (with
+    threadpoolctl installed; without it one thread and BLAS's own threads), so
+    one pool of threads does all the work.
+
+    The ``k + 4`` candidates are then recomputed directly in float64 and sorted;
+    they contain the exact ``k`` nearest (of the float64 computation) when the
+    ``k``-th of them lies below every discarded distance, allowing for the
+    rounding bound :math:`(d + 8)\\,2u\\,(\\lVert q_i \\rVert + \\max_j \\lVert g_j \\rVert)^2`
+    of the expanded formula (Higham, *Accuracy and Stability of Numerical
+    Algorithms*, 2002, eq. 3.5; ``u`` the unit roundoff). A row that fails
+    this test is searched again over the whole gallery in float64. The result is
+    therefore the exact neighbours, even in float32.
+
+    Memory: besides the ``(n, k + 4)`` candidate lists and the ``m`` gallery
+    norms, each thread holds one ``256 x 1024`` block of products (1 MB in
+    float32), whatever the size of the gallery.
     """
     a, b, same = _check_sets(queries, gallery, "queries", "gallery")
     check_choice(metric, "metric", _METRICS)
     k = check_positive_int(k, "k")
-    block_size = check_positive_int(block_size, "block_size")
+    if block_size is not None:
+        block_size = check_positive_int(block_size, "block_size")
     exclude_self = bool(exclude_self)
     if exclude_self and not same:
         raise ValueError("exclude_self=True needs gallery=None (the queries searched among themselves)")
@@ -292,7 +366,7 @@ def nearest_neighbors(queries, gallery=None, *, k=1, metric="sqeuclidean", exclu
     if impl == "cuda" and n:
         from .kernels.cuda.distances import nearest_neighbors_cuda  # noqa: PLC0415  optional: CuPy, numba.cuda
         return nearest_neighbors_cuda(a, None if same else b, k=k, metric=metric,
-                                     exclude_self=exclude_self, block_size=max(block_size, 8192))
+                                     exclude_self=exclude_self, block_size=max(block_size or 0, 8192))
     xp = get_array_module(a)
     indices = xp.empty((n, k), dtype=np.int64)
     distances = xp.empty((n, k), dtype=a.dtype)
@@ -301,21 +375,10 @@ def nearest_neighbors(queries, gallery=None, *, k=1, metric="sqeuclidean", exclu
     if metric == "cosine":
         a = _unit_rows(a, 1e-12)
         b = a if same else _unit_rows(b, 1e-12)
-    a2, b2 = _sq_norms(a), _sq_norms(b)
     if impl == "numba":
-        from .kernels import distances as _k  # noqa: PLC0415  heavy: Numba, imported only when a kernel runs
-
-        a = np.ascontiguousarray(a)
-        bt = b.T
-        code = _k.SQEUCLIDEAN if metric == "sqeuclidean" else _k.COSINE
-        buffer = np.empty((min(block_size, n), m), dtype=a.dtype)
-        for start in range(0, n, block_size):
-            stop = min(start + block_size, n)
-            prod = buffer[: stop - start]
-            np.dot(a[start:stop], bt, out=prod)
-            _k.topk_rows(prod, a2[start:stop], b2, code, start, same, exclude_self,
-                         indices[start:stop], distances[start:stop])
-        return indices, distances
+        return _nearest_numba(a, b, same, k, metric, exclude_self, block_size)
+    a2, b2 = _sq_norms(a), _sq_norms(b)
+    block_size = block_size or _REFERENCE_QUERY_BLOCK
     # reference: distances of one block, then a stable sort of each row
     rows = xp.arange(block_size)
     for start in range(0, n, block_size):

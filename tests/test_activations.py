@@ -49,6 +49,32 @@ def test_prelu_values_by_hand():
     np.testing.assert_array_equal(dalpha, [-2.0, -2.0])       # sum of negative x per channel
 
 
+@pytest.mark.parametrize("shape", [(1, 10, 37, 23), (3, 28, 22, 22), (5, 128), (2, 3, 7), (0, 4, 2, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_prelu_numba_equals_reference(rng, shape, dtype):
+    x = rng.standard_normal(shape).astype(dtype)
+    x.reshape(-1)[::7] = 0.0
+    x.reshape(-1)[3::11] = -0.0
+    alpha = rng.standard_normal(shape[1]).astype(dtype)
+    want, _ = prelu_forward(x, alpha, impl="reference")
+    got, cache = prelu_forward(x, alpha, impl="numba")
+    assert got.dtype == dtype and got.shape == x.shape
+    np.testing.assert_array_equal(got, want)
+    assert np.array_equal(np.signbit(got), np.signbit(want))  # the sign of zeros too
+    np.testing.assert_array_equal(prelu_backward(np.ones_like(x), cache)[0],
+                                  prelu_backward(np.ones_like(x), prelu_forward(x, alpha, impl="reference")[1])[0])
+    strided = x[:, ::-1]  # a non-contiguous input gives the same values
+    np.testing.assert_array_equal(prelu_forward(strided, alpha[::-1].copy(), impl="numba")[0],
+                                  prelu_forward(strided, alpha[::-1].copy(), impl="reference")[0])
+
+
+def test_prelu_bad_impl():
+    with pytest.raises(ValueError, match="impl must be one of"):
+        prelu_forward(np.ones((1, 2)), np.ones(2), impl="fast")
+    with pytest.raises(TypeError, match="impl='cuda' needs CuPy arrays"):
+        prelu_forward(np.ones((1, 2)), np.ones(2), impl="cuda")
+
+
 def test_maxout_grouping_by_hand():
     x = np.array([[1.0, 5.0, 3.0, 2.0, -1.0, -4.0]])
     out2, cache2 = maxout_forward(x, pieces=2)                # groups (1,5) (3,2) (-1,-4)

@@ -120,6 +120,90 @@ def test_nearest_neighbors_self_and_leave_one_out(impl, rng):
     assert np.array_equal(idx, _brute_topk(d, 2))
 
 
+def _naive_topk64(q, g, k, exclude_self=False):
+    """Naive float64: every distance by the direct formula (SciPy's cdist), a stable sort per row."""
+    d = cdist(q.astype(np.float64), g.astype(np.float64), "sqeuclidean")
+    if exclude_self:
+        np.fill_diagonal(d, np.inf)
+    idx = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return idx, np.take_along_axis(d, idx, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_top_k_across_gallery_blocks_matches_naive_float64(dtype, rng):
+    # 2,500 gallery rows: three GEMM blocks of 1,024 columns; 70 queries in blocks of 16 rows
+    q = rng.standard_normal((70, 24)).astype(dtype)
+    g = rng.standard_normal((2500, 24)).astype(dtype)
+    want_i, want_d = _naive_topk64(q, g, 7)
+    for block_size in (16, None):
+        idx, dist = nearest_neighbors(q, g, k=7, impl="numba", block_size=block_size)
+        assert np.array_equal(idx, want_i)
+        assert dist.dtype == dtype
+        np.testing.assert_allclose(dist, want_d, rtol=1e-6 if dtype == np.float32 else 1e-14)
+    ref_i, _ = nearest_neighbors(q, g, k=7, impl="reference")
+    assert np.array_equal(ref_i, want_i)  # the readable version agrees on this well separated data
+
+
+def test_fast_top_k_exact_where_float32_expansion_misranks(rng):
+    # rows far from the origin: |q|^2 + |g|^2 - 2 q.g in float32 loses the differences (rounding
+    # ~ 1e-7 * 2e4), so the float32 ranking is wrong; the float64 re-ranking and the full-scan
+    # fallback must still return the naive float64 neighbours
+    q = (100.0 + rng.standard_normal((40, 16)) * 0.05).astype(np.float32)
+    g = (100.0 + rng.standard_normal((3000, 16)) * 0.05).astype(np.float32)
+    want_i, want_d = _naive_topk64(q, g, 5)
+    ref_i, _ = nearest_neighbors(q, g, k=5, impl="reference")
+    assert not np.array_equal(ref_i, want_i)  # the float32 expansion alone does misrank here
+    idx, dist = nearest_neighbors(q, g, k=5, impl="numba", block_size=8)
+    assert np.array_equal(idx, want_i)
+    np.testing.assert_allclose(dist, want_d, rtol=1e-6)
+
+
+def test_fast_top_k_duplicates_and_leave_one_out_across_blocks(rng):
+    # 12 copies of one row (more than k + 4 candidates tie): lower indices first, via the full scan
+    g = rng.standard_normal((1500, 8))
+    g[100:1300:100] = g[7]
+    idx, dist = nearest_neighbors(g[[7]], g, k=10, impl="numba")
+    assert idx[0].tolist() == [7, 100, 200, 300, 400, 500, 600, 700, 800, 900]
+    assert np.all(dist == 0)
+    want_i, _ = _naive_topk64(g, g, 3, exclude_self=True)
+    idx, _ = nearest_neighbors(g, k=3, exclude_self=True, impl="numba", block_size=100)
+    assert np.array_equal(idx, want_i)
+    idx, dist = nearest_neighbors(g, k=1, impl="numba", block_size=100)
+    assert np.all(dist == 0)
+
+
+def test_fast_top_k_without_threadpoolctl_gives_the_same(rng, monkeypatch):
+    # without threadpoolctl the search runs on one Numba thread (BLAS threads inside each GEMM)
+    import contextlib
+
+    from scratchface.kernels import _numba
+    q, g = rng.standard_normal((300, 16)), rng.standard_normal((2100, 16))
+    want_i, _ = _naive_topk64(q, g, 3)
+    monkeypatch.setattr(_numba, "blas_single_threaded", lambda: contextlib.nullcontext(False))
+    idx, _ = nearest_neighbors(q, g, k=3, impl="numba")
+    assert np.array_equal(idx, want_i)
+
+
+def test_gallery_split_into_parts_gives_the_same_candidates(rng):
+    # few queries, many threads: the gallery is split into parts whose lists are merged afterwards
+    from scratchface.kernels import distances as k
+    q, g = rng.standard_normal((5, 8)), rng.standard_normal((3000, 8))
+    g[2500] = g[10]  # a tie across parts: the lower index must come first after the merge
+    q[0] = g[10] + 1e-3
+    w = (g * g).sum(1)
+    one_i, one_s = np.empty((1, 5, 6), np.int64), np.empty((1, 5, 6))
+    k.knn_candidates(q, g, w, False, 2, 256, one_i, one_s)
+    three_i, three_s = np.empty((3, 5, 6), np.int64), np.empty((3, 5, 6))
+    k.knn_candidates(q, g, w, False, 2, 256, three_i, three_s)
+    merged_i, merged_s = np.empty((5, 6), np.int64), np.empty((5, 6))
+    k.merge_parts(three_i, three_s, merged_i, merged_s)
+    assert np.array_equal(merged_i, one_i[0]) and np.array_equal(merged_s, one_s[0])
+    assert merged_i[0, :2].tolist() == [10, 2500]
+    assert len({tuple(p[:, 0]) for p in three_i}) == 3  # the parts did find different columns
+    want_i, _ = _naive_topk64(q[:1], g, 4)
+    assert np.array_equal(nearest_neighbors(q[:1], g, k=4, impl="numba")[0], want_i)
+
+
 def test_bad_input():
     a = np.zeros((3, 4))
     with pytest.raises(ValueError, match="same number of columns"):

@@ -20,7 +20,14 @@ from scratchface.detection.mtcnn import (
     rnet_stage,
 )
 from scratchface.detection.nms import iou
-from scratchface.detection.pyramid import area_resize, area_resize_reference, image_pyramid, pyramid_scales
+from scratchface.detection.pyramid import (
+    area_resize,
+    area_resize_reference,
+    area_resize_regions_nchw,
+    image_pyramid,
+    pyramid_scales,
+    summed_area_table,
+)
 from scratchface.models import mtcnn_nets
 from scratchface.models.mtcnn_nets import (
     WEIGHT_SHAPES,
@@ -159,6 +166,30 @@ def test_area_resize_reference_by_hand():
     expected = np.array([[(0 + 1 + 4 + 5) / 4, (2 + 3 + 6 + 7) / 4], [(4 + 5 + 8 + 9) / 4, (6 + 7 + 10 + 11) / 4]])
     np.testing.assert_allclose(area_resize_reference(image, (2, 2))[:, :, 0], expected)
     np.testing.assert_allclose(area_resize(image[:, :, 0], (2, 2)), expected)
+
+
+@pytest.mark.parametrize("values", ["integers", "floats"])
+def test_area_resize_regions_nchw_numba_equals_reference_bit_for_bit(rng, values):
+    shape = (53, 71, 3)
+    image = (rng.integers(0, 256, size=shape).astype(np.float32) if values == "integers"
+             else rng.uniform(0, 255, size=shape).astype(np.float32))
+    sat = summed_area_table(image)
+    top, left = rng.integers(0, 40, size=9), rng.integers(0, 60, size=9)
+    height = rng.integers(1, 53 - top + 1)
+    width = rng.integers(1, 71 - left + 1)
+    for out_h, out_w, shift, scale in ((24, 24, 127.5, 0.0078125), (48, 48, 127.5, 0.0078125), (5, 13, 0.0, 1.0)):
+        want = area_resize_regions_nchw(sat, top, left, height, width, out_h, out_w, shift=shift, scale=scale,
+                                        impl="reference")
+        got = area_resize_regions_nchw(sat, top, left, height, width, out_h, out_w, shift=shift, scale=scale)
+        assert got.dtype == np.float32 and got.shape == (9, 3, out_h, out_w)
+        np.testing.assert_array_equal(got, want)
+    # the reference is the documented composition: area resize, (x - shift) * scale, channels first
+    whole = area_resize_regions_nchw(sat, [0], [0], [53], [71], 20, 30, shift=127.5, scale=0.0078125)
+    np.testing.assert_array_equal(whole[0], ((area_resize(image, (20, 30)) - np.float32(127.5))
+                                             * np.float32(0.0078125)).transpose(2, 0, 1))
+    assert area_resize_regions_nchw(sat, [], [], [], [], 4, 4).shape == (0, 3, 4, 4)
+    with pytest.raises(ValueError, match="impl must be one of"):
+        area_resize_regions_nchw(sat, [0], [0], [5], [5], 4, 4, impl="cuda")
 
 
 def test_pyramid_scales_by_hand():

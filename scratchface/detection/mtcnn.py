@@ -61,7 +61,7 @@ from ..models.mtcnn_nets import (
 )
 from .detections import Detections, empty_detections
 from .nms import nms
-from .pyramid import area_resize_regions, level_shape, pyramid_scales, summed_area_table
+from .pyramid import area_resize_regions_nchw, level_shape, pyramid_scales, summed_area_table
 
 __all__ = [
     "CELL_SIZE",
@@ -134,9 +134,12 @@ def _check_thresholds(thresholds):
 
 # ----------------------------------------------------------------------------- pixels
 
+_PIXEL_SHIFT, _PIXEL_SCALE = 127.5, 0.0078125  # (x - 127.5) / 128
+
+
 def normalize_pixels(x):
     """MTCNN's input normalisation ``(x - 127.5) / 128`` (written as ``* 0.0078125``), float32."""
-    return (np.asarray(x, _F32) - _F32(127.5)) * _F32(0.0078125)
+    return (np.asarray(x, _F32) - _F32(_PIXEL_SHIFT)) * _F32(_PIXEL_SCALE)
 
 
 # ----------------------------------------------------------------------------- the prepared image
@@ -223,8 +226,9 @@ def crop_boxes(image, boxes, size):
     height, width = prep.rgb.shape[:2]
     boxes = np.asarray(boxes, _F32).reshape(-1, 4)
     top, left, rows, cols, valid = _crop_regions(boxes, height, width)
-    crops = area_resize_regions(prep.sat, top[valid], left[valid], rows[valid], cols[valid], size, size)
-    return np.ascontiguousarray(normalize_pixels(crops).transpose(0, 3, 1, 2)), valid
+    crops = area_resize_regions_nchw(prep.sat, top[valid], left[valid], rows[valid], cols[valid], size, size,
+                                     shift=_PIXEL_SHIFT, scale=_PIXEL_SCALE)
+    return crops, valid
 
 
 # ----------------------------------------------------------------------------- stages
@@ -248,14 +252,13 @@ def _pnet_boxes(probs, offsets, scale, threshold):
 
 def _pnet_stage(prep, scales, threshold, weights, timings=None):
     height, width = prep.rgb.shape[:2]
-    one = np.array([0])
+    zero = np.array([0])
     all_boxes, all_probs, all_offsets = [], [], []
     for scale in scales:
         out_h, out_w = level_shape(height, width, scale, "area")
         with _timed(timings, "pyramid"):
-            level = area_resize_regions(prep.sat, one, one, np.array([height]), np.array([width]),
-                                            out_h, out_w)
-            x = np.ascontiguousarray(normalize_pixels(level).transpose(0, 3, 1, 2))
+            x = area_resize_regions_nchw(prep.sat, zero, zero, np.array([height]), np.array([width]), out_h, out_w,
+                                         shift=_PIXEL_SHIFT, scale=_PIXEL_SCALE)
         with _timed(timings, "pnet"):
             out = pnet_forward(x, weights)
         boxes, probs, offsets = _pnet_boxes(out.probs, out.offsets, scale, threshold)
@@ -322,6 +325,17 @@ def _onet_stage(prep, boxes, threshold, weights, timings=None):
     return Detections(boxes[keep], probs[keep], landmarks[keep])
 
 
+def _one_thread_pool():
+    """BLAS on the calling thread while the pipeline runs: Numba's threads are the only pool.
+
+    Every entry point uses it, so that the stages called one by one give the
+    boxes of ``detect_faces`` bit for bit (OpenBLAS's sums may depend on its
+    thread count).
+    """
+    from ..kernels._numba import blas_single_threaded  # noqa: PLC0415  (imports Numba: lazily)
+    return blas_single_threaded()
+
+
 def _weights_or_default(weights):
     return load_mtcnn_weights() if weights is None else weights
 
@@ -346,14 +360,16 @@ def pnet_stage(image, scales, threshold=0.6, *, weights=None) -> Candidates:
         Square boxes (n, 4) and their P-Net probabilities (n,).
     """
     threshold = _check_threshold(threshold, "threshold")
-    return _pnet_stage(_prepare(image), list(scales), threshold, _weights_or_default(weights))
+    with _one_thread_pool():
+        return _pnet_stage(_prepare(image), list(scales), threshold, _weights_or_default(weights))
 
 
 def rnet_stage(image, boxes, threshold=0.7, *, weights=None) -> Candidates:
     """Stage 2: R-Net on 24x24 crops of ``boxes``; threshold; NMS 0.7; regression; squaring."""
     threshold = _check_threshold(threshold, "threshold")
     boxes = np.asarray(boxes, _F32).reshape(-1, 4)
-    return _rnet_stage(_prepare(image), boxes, threshold, _weights_or_default(weights))
+    with _one_thread_pool():
+        return _rnet_stage(_prepare(image), boxes, threshold, _weights_or_default(weights))
 
 
 def onet_stage(image, boxes, threshold=0.7, *, weights=None) -> Detections:
@@ -364,7 +380,8 @@ def onet_stage(image, boxes, threshold=0.7, *, weights=None) -> Detections:
     """
     threshold = _check_threshold(threshold, "threshold")
     boxes = np.asarray(boxes, _F32).reshape(-1, 4)
-    return _onet_stage(_prepare(image), boxes, threshold, _weights_or_default(weights))
+    with _one_thread_pool():
+        return _onet_stage(_prepare(image), boxes, threshold, _weights_or_default(weights))
 
 
 # ----------------------------------------------------------------------------- public API
@@ -416,6 +433,16 @@ def detect_faces(image, min_face_size=20, thresholds=(0.6, 0.7, 0.7), scale_step
         NaN pixels, ``min_face_size < 12``, a threshold or ``scale_step``
         outside (0, 1), an image of unsupported shape.
 
+    Notes
+    -----
+    Threads: the whole detection runs with BLAS on the calling thread
+    (threadpoolctl, when installed; :func:`scratchface.kernels._numba.blas_single_threaded`),
+    so that the only thread pool is Numba's (``numba.set_num_threads``). The
+    matrix products come between Numba's parallel loops (im2col, PReLU, pooling,
+    resizing); with OpenBLAS's threads as well, the two pools wait for each
+    other on the same cores (measured: docs/results.md, #16;
+    ``python benchmarks/bench_mtcnn.py --blas-free`` times the old way).
+
     Examples
     --------
     >>> from skimage.data import astronaut
@@ -428,13 +455,14 @@ def detect_faces(image, min_face_size=20, thresholds=(0.6, 0.7, 0.7), scale_step
     scale_step = _check_scale_step(scale_step)
     check_choice(sort_by, "sort_by", ("area", "probability"))
     weights = _weights_or_default(weights)
-    with _timed(timings, "pyramid"):
-        prep = _prepare(image)
-    height, width = prep.rgb.shape[:2]
-    scales = pyramid_scales((height, width), CELL_SIZE, min_face_size=min_face_size, scale_step=scale_step)
-    stage1 = _pnet_stage(prep, scales, thresholds[0], weights, timings)
-    stage2 = _rnet_stage(prep, stage1.boxes, thresholds[1], weights, timings)
-    stage3 = _onet_stage(prep, stage2.boxes, thresholds[2], weights, timings)
+    with _one_thread_pool():  # Numba's (see Notes)
+        with _timed(timings, "pyramid"):
+            prep = _prepare(image)
+        height, width = prep.rgb.shape[:2]
+        scales = pyramid_scales((height, width), CELL_SIZE, min_face_size=min_face_size, scale_step=scale_step)
+        stage1 = _pnet_stage(prep, scales, thresholds[0], weights, timings)
+        stage2 = _rnet_stage(prep, stage1.boxes, thresholds[1], weights, timings)
+        stage3 = _onet_stage(prep, stage2.boxes, thresholds[2], weights, timings)
     return _order(stage3, sort_by)
 
 

@@ -31,7 +31,8 @@ import numpy as np
 
 from .._validation import check_array, check_choice, check_in_range, check_positive_float, check_positive_int
 
-__all__ = ["PyramidLevel", "area_resize", "area_resize_reference", "area_resize_regions", "image_pyramid",
+__all__ = ["PyramidLevel", "area_resize", "area_resize_reference", "area_resize_regions",
+           "area_resize_regions_nchw", "image_pyramid",
            "level_shape", "pyramid_scales", "resize", "summed_area_table"]
 
 
@@ -183,6 +184,24 @@ def area_resize_regions(sat, top, left, height, width, out_h, out_w):
     kh = (y1 - y0).astype(np.float32)[..., None]
     kw = (x1 - x0).astype(np.float32)[..., None]
     return sums.astype(np.float32) / kh / kw
+
+
+def area_resize_regions_nchw(sat, top, left, height, width, out_h, out_w, *, shift=0.0, scale=1.0, impl="numba"):
+    """:func:`area_resize_regions`, then ``(x - shift) * scale`` (float32), channels first: (n, C, out_h, out_w).
+
+    The input a CNN takes from a detector's candidate regions: MTCNN uses
+    ``shift=127.5, scale=1/128``. ``impl='reference'`` is that composition in
+    NumPy; ``'numba'`` (:mod:`scratchface.kernels.resize`) computes every value
+    in one place with the same operations, so the two are equal bit for bit.
+    """
+    check_choice(impl, "impl", ("reference", "numba"))
+    top, left, height, width = (np.asarray(a, np.int64).reshape(-1) for a in (top, left, height, width))
+    if impl == "numba":
+        from ..kernels.resize import area_resize_regions_numba  # noqa: PLC0415  (imports Numba: lazily)
+        return area_resize_regions_numba(sat, top, left, height, width, out_h, out_w, shift, scale)
+    regions = area_resize_regions(sat, top, left, height, width, out_h, out_w)
+    normalized = (regions - np.float32(shift)) * np.float32(scale)
+    return np.ascontiguousarray(normalized.transpose(0, 3, 1, 2))
 
 
 def area_resize(image, size):

@@ -18,7 +18,7 @@ import contextlib
 
 import numba
 
-__all__ = ["single_thread_below", "SMALL_WORK"]
+__all__ = ["SMALL_WORK", "blas_single_threaded", "single_thread_below"]
 
 SMALL_WORK = 1 << 21   # elements written; below it the kernels run on the calling thread
 
@@ -35,3 +35,29 @@ def single_thread_below(work: int, threshold: int = SMALL_WORK):
         yield
     finally:
         numba.set_num_threads(previous)
+
+
+_BLAS_CONTROLLER = []
+
+
+@contextlib.contextmanager
+def blas_single_threaded():
+    """Within the block, BLAS libraries run on the calling thread only (threadpoolctl, when installed).
+
+    For Numba ``parallel=True`` kernels that call BLAS (``np.dot``) inside the
+    parallel loop: every Numba worker then runs its own single-threaded GEMM,
+    and no second thread pool (OpenBLAS's) competes with Numba's for the cores.
+    Yields ``True`` when the limit is in force, ``False`` when threadpoolctl is
+    not installed (callers then run their loop on one Numba thread and let BLAS
+    use its threads inside each GEMM).
+    """
+    try:
+        from threadpoolctl import ThreadpoolController  # noqa: PLC0415  optional dependency
+    except ImportError:
+        yield False
+        return
+    if not _BLAS_CONTROLLER:
+        import scipy.linalg.cython_blas  # noqa: F401, PLC0415  the BLAS that Numba's np.dot calls, loaded first
+        _BLAS_CONTROLLER.append(ThreadpoolController())
+    with _BLAS_CONTROLLER[0].limit(limits=1, user_api="blas"):
+        yield True

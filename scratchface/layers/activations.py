@@ -1,8 +1,10 @@
 """Activation functions: ReLU, PReLU (one slope per channel) and maxout (``p`` pieces).
 
 Each is elementwise (or a max over a few neighbouring channels), memory-bound
-work that NumPy (or CuPy) already does at full speed, so there is one
-implementation: the readable one. Layout ``(N, C, ...)``: axis 1 is the
+work that NumPy (or CuPy) does at nearly full speed, so there is one
+implementation, the readable one, except for PReLU's forward pass, which
+MTCNN runs after every convolution: its NumPy expression makes three passes
+and two temporaries, the Numba kernel (``impl='numba'``) one pass. Layout ``(N, C, ...)``: axis 1 is the
 channel / feature axis, so the same functions serve dense ``(N, C)`` and
 convolutional ``(N, C, H, W)`` activations.
 """
@@ -13,7 +15,7 @@ from typing import NamedTuple
 from .._validation import check_float_array, check_positive_int
 from ..backend import get_array_module, is_cupy_array
 from ..gradcheck import GradcheckCase
-from ._common import check_cache, check_dout, per_channel
+from ._common import check_cache, check_dout, check_impl, per_channel
 
 __all__ = ["relu_forward", "relu_backward", "prelu_forward", "prelu_backward",
            "maxout_forward", "maxout_backward", "ReluCache", "PreluCache", "MaxoutCache",
@@ -95,7 +97,7 @@ class PreluCache(NamedTuple):
 
 
 
-def prelu_forward(x, alpha):
+def prelu_forward(x, alpha, *, impl="auto"):
     """Parametric ReLU with one learned slope per channel (MTCNN's activation).
 
     Parameters
@@ -103,6 +105,10 @@ def prelu_forward(x, alpha):
     x : float array, shape (N, C) or (N, C, H, W) (any ``(N, C, ...)``)
     alpha : float array, shape (C,)
         The slope for negative inputs of each channel (axis 1 of ``x``); same dtype as ``x``.
+    impl : {'auto', 'reference', 'numba', 'cuda'}
+        'reference' is the NumPy expression ``where(x > 0, x, alpha * x)``;
+        'numba' one fused pass (:mod:`scratchface.kernels.activations`),
+        equal to it; 'auto' picks 'numba' for NumPy and 'cuda' for CuPy arrays.
 
     Returns
     -------
@@ -142,9 +148,13 @@ def prelu_forward(x, alpha):
     if alpha.shape[0] != x.shape[1]:
         raise ValueError(f"alpha must have shape (C,) = ({x.shape[1]},), one slope per channel of x "
                          f"(axis 1 of shape {tuple(x.shape)}), got {tuple(alpha.shape)}")
-    if is_cupy_array(x):  # the fused CUDA kernel; same values as the line below
+    impl = check_impl(impl, x, has_cuda=True)
+    if impl == "cuda":  # the fused CUDA kernel; same values as the reference line below
         from ..kernels.cuda.prelu import prelu_output_cuda  # noqa: PLC0415  (imports numba.cuda, CuPy: lazily)
         return prelu_output_cuda(x, alpha), PreluCache(x, alpha)
+    if impl == "numba":  # one fused pass; same values as the reference line below
+        from ..kernels.activations import prelu_output_numba  # noqa: PLC0415  (imports Numba: lazily)
+        return prelu_output_numba(x, alpha), PreluCache(x, alpha)
     xp = get_array_module(x, alpha)
     out = xp.where(x > 0, x, per_channel(alpha, x.ndim) * x)
     return out, PreluCache(x, alpha)
