@@ -31,6 +31,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 from numba import prange
+from threadpoolctl import ThreadpoolController
 
 from ._numba import single_thread_below
 
@@ -115,6 +116,106 @@ def _nf_to_fn(dout, dout_t, db):
         db[k] = acc
 
 
+# ---------------------------------------------------------------- fused, one thread pool
+@numba.njit(cache=True)
+def _im2col_images(xpad, b0, b1, kh, kw, sh, sw, oh, ow, cols):
+    """``cols[(c, i, j), (b - b0)*P + p*OW + q] = xpad[b, c, p*sh + i, q*sw + j]`` for images ``b0 <= b < b1``."""
+    c = xpad.shape[1]
+    npix = oh * ow
+    for r in range(c * kh * kw):
+        ci = r // (kh * kw)
+        i = (r // kw) % kh
+        j = r % kw
+        row = cols[r]
+        for b in range(b0, b1):
+            src = xpad[b, ci]
+            for p in range(oh):
+                line = src[p * sh + i]
+                start = (b - b0) * npix + p * ow
+                for q in range(ow):
+                    row[start + q] = line[q * sw + j]
+
+
+@numba.njit(cache=True)
+def _col2im_images(dcols, b0, b1, kh, kw, sh, sw, top, left, oh, ow, dx):
+    """Adjoint of ``_im2col_images``: add the columns onto a padded plane, keep its interior in ``dx[b0:b1]``."""
+    c, h, w = dx.shape[1:]
+    npix = oh * ow
+    hp = max((oh - 1) * sh + kh, top + h)
+    wp = max((ow - 1) * sw + kw, left + w)
+    acc = np.empty((hp, wp), dtype=dx.dtype)
+    for b in range(b0, b1):
+        for ci in range(c):
+            acc[:] = 0
+            for i in range(kh):
+                for j in range(kw):
+                    row = dcols[(ci * kh + i) * kw + j]
+                    for p in range(oh):
+                        line = acc[p * sh + i]
+                        start = (b - b0) * npix + p * ow
+                        for q in range(ow):
+                            line[q * sw + j] += row[start + q]
+            for y in range(h):
+                for x in range(w):
+                    dx[b, ci, y, x] = acc[y + top, x + left]
+
+
+@numba.njit(cache=True, parallel=True)
+def _fused_forward(xpad, wmat, bias, has_bias, kh, kw, sh, sw, oh, ow, nchunks, out):
+    """Each thread, for its chunks of images: im2col of the chunk, one GEMM, the result written as NCHW + bias."""
+    n = xpad.shape[0]
+    f, kdim = wmat.shape
+    npix = oh * ow
+    for t in prange(nchunks):
+        b0 = t * n // nchunks
+        b1 = (t + 1) * n // nchunks
+        if b1 == b0:
+            continue
+        cols = np.empty((kdim, (b1 - b0) * npix), dtype=xpad.dtype)
+        _im2col_images(xpad, b0, b1, kh, kw, sh, sw, oh, ow, cols)
+        res = np.dot(wmat, cols)                                   # (F, chunk pixels), BLAS on this thread
+        for b in range(b0, b1):
+            for k in range(f):
+                add = bias[k] if has_bias else bias[k] * 0
+                src = res[k]
+                dst = out[b, k]
+                for p in range(npix):
+                    dst[p] = src[(b - b0) * npix + p] + add
+
+
+@numba.njit(cache=True, parallel=True)
+def _fused_backward(dout, xpad, wmat, kh, kw, sh, sw, top, left, oh, ow, nchunks, dx, dw_parts, db_parts):
+    """Thread ``t`` takes chunks ``t*nchunks//T .. (t+1)*nchunks//T``; per chunk: dout to ``(F, pixels)``,
+    im2col, ``dW_t += dout_t @ cols.T``, ``dcols = W.T @ dout_t``, col2im into its own images of ``dx``."""
+    n, f, npix = dout.shape
+    kdim = wmat.shape[1]
+    nthreads = dw_parts.shape[0]
+    wmat_t = wmat.T
+    for t in prange(nthreads):
+        dw_acc = dw_parts[t]
+        db_acc = db_parts[t]
+        for s in range(t * nchunks // nthreads, (t + 1) * nchunks // nthreads):
+            b0 = s * n // nchunks
+            b1 = (s + 1) * n // nchunks
+            if b1 == b0:
+                continue
+            dout_t = np.empty((f, (b1 - b0) * npix), dtype=dout.dtype)
+            for k in range(f):
+                acc = 0.0
+                for b in range(b0, b1):
+                    src = dout[b, k]
+                    for p in range(npix):
+                        v = src[p]
+                        dout_t[k, (b - b0) * npix + p] = v
+                        acc += v
+                db_acc[k] += acc
+            cols = np.empty((kdim, (b1 - b0) * npix), dtype=dout.dtype)
+            _im2col_images(xpad, b0, b1, kh, kw, sh, sw, oh, ow, cols)
+            dw_acc += np.dot(dout_t, cols.T)
+            dcols = np.dot(wmat_t, dout_t)
+            _col2im_images(dcols, b0, b1, kh, kw, sh, sw, top, left, oh, ow, dx)
+
+
 def _is_pointwise(kh, kw, stride, padding):
     return kh == 1 and kw == 1 and tuple(stride) == (1, 1) and not any(padding)
 
@@ -146,6 +247,9 @@ def conv2d_output_numba(x, w, b, stride, padding):
     oh = (x.shape[2] + top + bottom - kh) // stride[0] + 1
     ow = (x.shape[3] + left + right - kw) // stride[1] + 1
     with single_thread_below(x.shape[0] * oh * ow * c * kh * kw):   # the size of cols
+        if _use_fused(x.shape[0]):
+            with _blas_one_thread():
+                return _conv2d_forward_fused(x, w, b, stride, padding, oh, ow)
         return _conv2d_forward(x, w, b, stride, padding)
 
 
@@ -153,7 +257,64 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
     """``(dx, dw, db)`` for validated NumPy arrays (see ``scratchface.layers.conv.conv2d_backward``)."""
     f, c, kh, kw = w.shape
     with single_thread_below(dout.size // f * c * kh * kw):          # the size of cols
+        if _use_fused(x.shape[0]):
+            with _blas_one_thread():
+                return _conv2d_backward_fused(dout, x, w, has_bias, stride, padding)
         return _conv2d_backward(dout, x, w, has_bias, stride, padding)
+
+
+COLS_CHUNK = 1 << 18   # elements of one thread's im2col block (1 MiB in float32: stays in L2 / L3)
+_CONTROLLER = []
+
+
+def _use_fused(n):
+    """The fused kernels split the batch over the threads: they need an image per thread."""
+    return n >= numba.get_num_threads()
+
+
+def _blas_one_thread():
+    """BLAS limited to one thread inside the block: the fused kernels call it from each Numba thread."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
+
+
+def _chunks(n, cols_size):
+    """Chunks of whole images: at least one per thread, about ``COLS_CHUNK`` column elements each."""
+    return int(min(n, max(numba.get_num_threads(), -(-cols_size // COLS_CHUNK))))
+
+
+def _padded(x, padding):
+    x = np.ascontiguousarray(x)
+    top, bottom, left, right = padding
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right))) if any(padding) else x
+
+
+def _conv2d_forward_fused(x, w, b, stride, padding, oh, ow):
+    n = x.shape[0]
+    f, c, kh, kw = w.shape
+    out = np.empty((n, f, oh * ow), dtype=x.dtype)
+    bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
+    nchunks = _chunks(n, c * kh * kw * n * oh * ow)
+    _fused_forward(_padded(x, padding), np.ascontiguousarray(w).reshape(f, -1), bias, b is not None,
+                   kh, kw, stride[0], stride[1], oh, ow, nchunks, out)
+    return out.reshape(n, f, oh, ow)
+
+
+def _conv2d_backward_fused(dout, x, w, has_bias, stride, padding):
+    n = x.shape[0]
+    f, c, kh, kw = w.shape
+    oh, ow = dout.shape[2:]
+    nthreads = numba.get_num_threads()
+    dw_parts = np.zeros((nthreads, f, c * kh * kw), dtype=x.dtype)
+    db_parts = np.zeros((nthreads, f), dtype=np.float64)
+    dx = np.empty(x.shape, dtype=x.dtype)
+    nchunks = max(_chunks(n, c * kh * kw * n * oh * ow), nthreads)
+    _fused_backward(np.ascontiguousarray(dout).reshape(n, f, oh * ow), _padded(x, padding),
+                    np.ascontiguousarray(w).reshape(f, -1), kh, kw, stride[0], stride[1], padding[0], padding[2],
+                    oh, ow, nchunks, dx, dw_parts, db_parts)
+    dw = dw_parts.sum(axis=0).reshape(w.shape)
+    return dx, dw, (db_parts.sum(axis=0).astype(x.dtype) if has_bias else None)
 
 
 def _conv2d_forward(x, w, b, stride, padding):
