@@ -30,115 +30,36 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS that Numba's np.dot calls, before threadpoolctl looks)
 from numba import prange
 from threadpoolctl import ThreadpoolController
 
 from ._numba import single_thread_below
 
-__all__ = ["conv2d_output_numba", "conv2d_grads_numba", "im2col", "col2im"]
-
-
-@numba.njit(cache=True, parallel=True)
-def im2col(xpad, kh, kw, sh, sw, oh, ow, cols):
-    """``cols[(c, i, j), n*P + p*OW + q] = xpad[n, c, p*sh + i, q*sw + j]`` (``xpad``: the padded input)."""
-    n, c = xpad.shape[:2]
-    npix = oh * ow
-    for r in prange(c * kh * kw):
-        ci = r // (kh * kw)
-        i = (r // kw) % kh
-        j = r % kw
-        row = cols[r]
-        for b in range(n):
-            src = xpad[b, ci]
-            for p in range(oh):
-                line = src[p * sh + i]
-                start = b * npix + p * ow
-                for q in range(ow):
-                    row[start + q] = line[q * sw + j]
-
-
-@numba.njit(cache=True, parallel=True)
-def col2im(dcols, kh, kw, sh, sw, top, left, oh, ow, dx):
-    """Adjoint of ``im2col``: add the columns back onto a padded plane, keep its interior in ``dx``.
-
-    Parallel over the ``N*C`` planes: one thread owns a plane, so no two threads add to one pixel.
-    """
-    n, c, h, w = dx.shape
-    npix = oh * ow
-    hp = (oh - 1) * sh + kh
-    wp = (ow - 1) * sw + kw
-    for t in prange(n * c):
-        b = t // c
-        ci = t % c
-        acc = np.zeros((hp, wp), dtype=dx.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                row = dcols[(ci * kh + i) * kw + j]
-                for p in range(oh):
-                    line = acc[p * sh + i]
-                    start = b * npix + p * ow
-                    for q in range(ow):
-                        line[q * sw + j] += row[start + q]
-        for hh in range(h):
-            for ww in range(w):
-                y, x = hh + top, ww + left
-                dx[b, ci, hh, ww] = acc[y, x] if (y < hp and x < wp) else acc[0, 0] * 0
-
-
-@numba.njit(cache=True, parallel=True)
-def _fn_to_nf(out2, bias, has_bias, n, out):
-    """``out[b, f, :] = out2[f, b*P:(b+1)*P] + bias[f]`` (GEMM result to NCHW)."""
-    f = out2.shape[0]
-    npix = out.shape[2]
-    for t in prange(n * f):
-        b = t // f
-        k = t % f
-        src = out2[k]
-        dst = out[b, k]
-        add = bias[k] if has_bias else bias[k] * 0
-        for p in range(npix):
-            dst[p] = src[b * npix + p] + add
-
-
-@numba.njit(cache=True, parallel=True)
-def _nf_to_fn(dout, dout_t, db):
-    """``dout_t[f, b*P + p] = dout[b, f, p]`` and ``db[f] = sum over b, p`` (float64 accumulator)."""
-    n, f, npix = dout.shape
-    for k in prange(f):
-        acc = 0.0
-        for b in range(n):
-            src = dout[b, k]
-            base = b * npix
-            for p in range(npix):
-                v = src[p]
-                dout_t[k, base + p] = v
-                acc += v
-        db[k] = acc
+__all__ = ["conv2d_grads_numba", "conv2d_output_numba"]
 
 
 # ---------------------------------------------------------------- fused, one thread pool
 @numba.njit(cache=True)
-def _im2col_images(xpad, b0, b1, kh, kw, sh, sw, oh, ow, cols):
-    """``cols[(c, i, j), (b - b0)*P + p*OW + q] = xpad[b, c, p*sh + i, q*sw + j]`` for images ``b0 <= b < b1``."""
+def _im2col_rows(xpad, r0, r1, kh, kw, sh, sw, oh, ow, cols):
+    """``cols[(c, i, j), (r - r0)*OW + q] = xpad[b, c, p*sh + i, q*sw + j]`` for the output rows
+    ``r = b*OH + p`` in ``[r0, r1)`` (whole images ``b0 .. b1``: ``r0 = b0*OH``, ``r1 = b1*OH``)."""
     c = xpad.shape[1]
-    npix = oh * ow
-    for r in range(c * kh * kw):
-        ci = r // (kh * kw)
-        i = (r // kw) % kh
-        j = r % kw
-        row = cols[r]
-        for b in range(b0, b1):
-            src = xpad[b, ci]
-            for p in range(oh):
-                line = src[p * sh + i]
-                start = (b - b0) * npix + p * ow
-                for q in range(ow):
-                    row[start + q] = line[q * sw + j]
+    for k in range(c * kh * kw):
+        ci = k // (kh * kw)
+        i = (k // kw) % kh
+        j = k % kw
+        row = cols[k]
+        for r in range(r0, r1):
+            line = xpad[r // oh, ci, (r % oh) * sh + i]
+            start = (r - r0) * ow
+            for q in range(ow):
+                row[start + q] = line[q * sw + j]
 
 
 @numba.njit(cache=True)
 def _col2im_images(dcols, b0, b1, kh, kw, sh, sw, top, left, oh, ow, dx):
-    """Adjoint of ``_im2col_images``: add the columns onto a padded plane, keep its interior in ``dx[b0:b1]``."""
+    """Adjoint of ``_im2col_rows`` over whole images: add the columns onto a padded plane, keep its interior in ``dx[b0:b1]``."""
     c, h, w = dx.shape[1:]
     npix = oh * ow
     hp = max((oh - 1) * sh + kh, top + h)
@@ -162,25 +83,26 @@ def _col2im_images(dcols, b0, b1, kh, kw, sh, sw, top, left, oh, ow, dx):
 
 @numba.njit(cache=True, parallel=True)
 def _fused_forward(xpad, wmat, bias, has_bias, kh, kw, sh, sw, oh, ow, nchunks, out):
-    """Each thread, for its chunks of images: im2col of the chunk, one GEMM, the result written as NCHW + bias."""
-    n = xpad.shape[0]
+    """Chunk ``t`` of the ``N*OH`` output rows: im2col of its rows, one GEMM, the result written as NCHW + bias."""
+    rows = xpad.shape[0] * oh
     f, kdim = wmat.shape
-    npix = oh * ow
     for t in prange(nchunks):
-        b0 = t * n // nchunks
-        b1 = (t + 1) * n // nchunks
-        if b1 == b0:
+        r0 = t * rows // nchunks
+        r1 = (t + 1) * rows // nchunks
+        if r1 == r0:
             continue
-        cols = np.empty((kdim, (b1 - b0) * npix), dtype=xpad.dtype)
-        _im2col_images(xpad, b0, b1, kh, kw, sh, sw, oh, ow, cols)
+        cols = np.empty((kdim, (r1 - r0) * ow), dtype=xpad.dtype)
+        _im2col_rows(xpad, r0, r1, kh, kw, sh, sw, oh, ow, cols)
         res = np.dot(wmat, cols)                                   # (F, chunk pixels), BLAS on this thread
-        for b in range(b0, b1):
-            for k in range(f):
-                add = bias[k] if has_bias else bias[k] * 0
-                src = res[k]
-                dst = out[b, k]
-                for p in range(npix):
-                    dst[p] = src[(b - b0) * npix + p] + add
+        for k in range(f):
+            add = bias[k] if has_bias else bias[k] * 0
+            src = res[k]
+            for r in range(r0, r1):
+                dst = out[r // oh, k]
+                start = (r - r0) * ow
+                base = (r % oh) * ow
+                for q in range(ow):
+                    dst[base + q] = src[start + q] + add
 
 
 @numba.njit(cache=True, parallel=True)
@@ -210,31 +132,10 @@ def _fused_backward(dout, xpad, wmat, kh, kw, sh, sw, top, left, oh, ow, nchunks
                         acc += v
                 db_acc[k] += acc
             cols = np.empty((kdim, (b1 - b0) * npix), dtype=dout.dtype)
-            _im2col_images(xpad, b0, b1, kh, kw, sh, sw, oh, ow, cols)
+            _im2col_rows(xpad, b0 * oh, b1 * oh, kh, kw, sh, sw, oh, ow, cols)
             dw_acc += np.dot(dout_t, cols.T)
             dcols = np.dot(wmat_t, dout_t)
             _col2im_images(dcols, b0, b1, kh, kw, sh, sw, top, left, oh, ow, dx)
-
-
-def _is_pointwise(kh, kw, stride, padding):
-    return kh == 1 and kw == 1 and tuple(stride) == (1, 1) and not any(padding)
-
-
-def _im2col(x, kh, kw, stride, padding, oh, ow):
-    """``cols (C*KH*KW, N*OH*OW)``: pad (NumPy, one copy of the input) then unroll.
-
-    A 1x1 convolution with stride 1 and no padding needs no unrolling: its columns are
-    the input with the batch and channel axes swapped, ``(C, N*H*W)``.
-    """
-    n, c = x.shape[:2]
-    cols = np.empty((c * kh * kw, n * oh * ow), dtype=x.dtype)
-    if _is_pointwise(kh, kw, stride, padding):
-        _nf_to_fn(x.reshape(n, c, oh * ow), cols, np.empty(c, dtype=x.dtype))
-        return cols
-    top, bottom, left, right = padding
-    xpad = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right))) if any(padding) else x
-    im2col(xpad, kh, kw, stride[0], stride[1], oh, ow, cols)
-    return cols
 
 
 def conv2d_output_numba(x, w, b, stride, padding):
@@ -242,34 +143,43 @@ def conv2d_output_numba(x, w, b, stride, padding):
 
     See :func:`scratchface.layers.conv.conv2d_forward` for the arguments and the math.
     """
+    n = x.shape[0]
     f, c, kh, kw = w.shape
     top, bottom, left, right = padding
     oh = (x.shape[2] + top + bottom - kh) // stride[0] + 1
     ow = (x.shape[3] + left + right - kw) // stride[1] + 1
-    with single_thread_below(x.shape[0] * oh * ow * c * kh * kw):   # the size of cols
-        if _use_fused(x.shape[0]):
-            with _blas_one_thread():
-                return _conv2d_forward_fused(x, w, b, stride, padding, oh, ow)
-        return _conv2d_forward(x, w, b, stride, padding)
+    cols_size = n * oh * ow * c * kh * kw
+    with single_thread_below(cols_size, CONV_SMALL_WORK), _blas_one_thread():
+        out = np.empty((n, f, oh * ow), dtype=x.dtype)
+        bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
+        nchunks = _chunks(n * oh, cols_size)
+        _fused_forward(_padded(x, padding), np.ascontiguousarray(w).reshape(f, -1), bias, b is not None,
+                       kh, kw, stride[0], stride[1], oh, ow, nchunks, out)
+    return out.reshape(n, f, oh, ow)
 
 
 def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
     """``(dx, dw, db)`` for validated NumPy arrays (see ``scratchface.layers.conv.conv2d_backward``)."""
+    n = x.shape[0]
     f, c, kh, kw = w.shape
-    with single_thread_below(dout.size // f * c * kh * kw):          # the size of cols
-        if _use_fused(x.shape[0]):
-            with _blas_one_thread():
-                return _conv2d_backward_fused(dout, x, w, has_bias, stride, padding)
-        return _conv2d_backward(dout, x, w, has_bias, stride, padding)
+    oh, ow = dout.shape[2:]
+    cols_size = n * oh * ow * c * kh * kw
+    with single_thread_below(cols_size, CONV_SMALL_WORK), _blas_one_thread():
+        nchunks = _chunks(n, cols_size)
+        parts = min(numba.get_num_threads(), nchunks)       # one dW / db accumulator per thread
+        dw_parts = np.zeros((parts, f, c * kh * kw), dtype=x.dtype)
+        db_parts = np.zeros((parts, f), dtype=np.float64)
+        dx = np.empty(x.shape, dtype=x.dtype)
+        _fused_backward(np.ascontiguousarray(dout).reshape(n, f, oh * ow), _padded(x, padding),
+                        np.ascontiguousarray(w).reshape(f, -1), kh, kw, stride[0], stride[1], padding[0], padding[2],
+                        oh, ow, nchunks, dx, dw_parts, db_parts)
+    dw = (dw_parts[0] if parts == 1 else dw_parts.sum(axis=0)).reshape(w.shape)
+    return dx, dw, (db_parts.sum(axis=0).astype(x.dtype) if has_bias else None)
 
 
-COLS_CHUNK = 1 << 18   # elements of one thread's im2col block (1 MiB in float32: stays in L2 / L3)
+COLS_CHUNK = 1 << 18      # elements of one im2col block (1 MiB in float32: it stays in L2 / L3 for its GEMM)
+CONV_SMALL_WORK = 1 << 21  # im2col elements below which one thread does it all (see _numba.single_thread_below)
 _CONTROLLER = []
-
-
-def _use_fused(n):
-    """The fused kernels split the batch over the threads: they need an image per thread."""
-    return n >= numba.get_num_threads()
 
 
 def _blas_one_thread():
@@ -279,72 +189,12 @@ def _blas_one_thread():
     return _CONTROLLER[0].limit(limits=1, user_api="blas")
 
 
-def _chunks(n, cols_size):
-    """Chunks of whole images: at least one per thread, about ``COLS_CHUNK`` column elements each."""
-    return int(min(n, max(numba.get_num_threads(), -(-cols_size // COLS_CHUNK))))
+def _chunks(units, cols_size):
+    """How many chunks of ``units`` (output rows, or images): one per thread at least, else ~``COLS_CHUNK`` each."""
+    return int(min(units, max(numba.get_num_threads(), -(-cols_size // COLS_CHUNK))))
 
 
 def _padded(x, padding):
     x = np.ascontiguousarray(x)
     top, bottom, left, right = padding
     return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right))) if any(padding) else x
-
-
-def _conv2d_forward_fused(x, w, b, stride, padding, oh, ow):
-    n = x.shape[0]
-    f, c, kh, kw = w.shape
-    out = np.empty((n, f, oh * ow), dtype=x.dtype)
-    bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
-    nchunks = _chunks(n, c * kh * kw * n * oh * ow)
-    _fused_forward(_padded(x, padding), np.ascontiguousarray(w).reshape(f, -1), bias, b is not None,
-                   kh, kw, stride[0], stride[1], oh, ow, nchunks, out)
-    return out.reshape(n, f, oh, ow)
-
-
-def _conv2d_backward_fused(dout, x, w, has_bias, stride, padding):
-    n = x.shape[0]
-    f, c, kh, kw = w.shape
-    oh, ow = dout.shape[2:]
-    nthreads = numba.get_num_threads()
-    dw_parts = np.zeros((nthreads, f, c * kh * kw), dtype=x.dtype)
-    db_parts = np.zeros((nthreads, f), dtype=np.float64)
-    dx = np.empty(x.shape, dtype=x.dtype)
-    nchunks = max(_chunks(n, c * kh * kw * n * oh * ow), nthreads)
-    _fused_backward(np.ascontiguousarray(dout).reshape(n, f, oh * ow), _padded(x, padding),
-                    np.ascontiguousarray(w).reshape(f, -1), kh, kw, stride[0], stride[1], padding[0], padding[2],
-                    oh, ow, nchunks, dx, dw_parts, db_parts)
-    dw = dw_parts.sum(axis=0).reshape(w.shape)
-    return dx, dw, (db_parts.sum(axis=0).astype(x.dtype) if has_bias else None)
-
-
-def _conv2d_forward(x, w, b, stride, padding):
-    n, c, h, wd = x.shape
-    f, _, kh, kw = w.shape
-    top, bottom, left, right = padding
-    oh = (h + top + bottom - kh) // stride[0] + 1
-    ow = (wd + left + right - kw) // stride[1] + 1
-    cols = _im2col(np.ascontiguousarray(x), kh, kw, stride, padding, oh, ow)
-    out2 = np.ascontiguousarray(w).reshape(f, -1) @ cols                 # one GEMM, (F, N*P)
-    out = np.empty((n, f, oh * ow), dtype=x.dtype)
-    bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
-    _fn_to_nf(out2, bias, b is not None, n, out)
-    return out.reshape(n, f, oh, ow)
-
-
-def _conv2d_backward(dout, x, w, has_bias, stride, padding):
-    n, c, h, wd = x.shape
-    f, _, kh, kw = w.shape
-    oh, ow = dout.shape[2:]
-    dout_t = np.empty((f, n * oh * ow), dtype=x.dtype)
-    db = np.empty(f, dtype=x.dtype)
-    _nf_to_fn(np.ascontiguousarray(dout).reshape(n, f, oh * ow), dout_t, db)
-    cols = _im2col(np.ascontiguousarray(x), kh, kw, stride, padding, oh, ow)
-    dw = (dout_t @ cols.T).reshape(w.shape)
-    del cols
-    dcols = np.ascontiguousarray(w).reshape(f, -1).T @ dout_t             # (C*KH*KW, N*P)
-    dx = np.empty(x.shape, dtype=x.dtype)
-    if _is_pointwise(kh, kw, stride, padding):
-        _fn_to_nf(dcols, np.zeros(c, dtype=x.dtype), False, n, dx.reshape(n, c, h * wd))
-    else:
-        col2im(dcols, kh, kw, stride[0], stride[1], padding[0], padding[2], oh, ow, dx)
-    return dx, dw, (db if has_bias else None)
