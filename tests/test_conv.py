@@ -18,7 +18,7 @@ def naive_conv(x, w, b, stride, padding):
     sh, sw = stride
     top, bottom, left, right = padding
     xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
-    n, c, h, wd = xp.shape
+    n, _, h, wd = xp.shape
     f, _, kh, kw = w.shape
     oh, ow = (h - kh) // sh + 1, (wd - kw) // sw + 1
     out = np.zeros((n, f, oh, ow))

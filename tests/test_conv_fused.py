@@ -4,8 +4,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scratchface.layers.conv import conv2d_backward, conv2d_forward, conv2d_reference_backward, \
-    conv2d_reference_forward
+from scratchface.layers.conv import conv2d_backward, conv2d_forward, conv2d_reference_backward, conv2d_reference_forward
 
 kconv = pytest.importorskip("scratchface.kernels.conv")
 
