@@ -1,30 +1,54 @@
-"""Numba kernels for 2-D convolution: im2col / col2im in Numba, the matrix products in BLAS.
+"""Numba kernels for 2-D convolution: im2col + GEMM + scatter fused per thread, in one thread pool (#16).
 
 Only NumPy arrays; float32 (fast path) and float64 (gradchecks) compile
 separately. The validated entry point is :func:`scratchface.layers.conv.conv2d_forward`,
 which imports this module lazily (it imports Numba).
 
 Method (chosen by measurement, see ``benchmarks/bench_conv.py``). With
-``K = C*KH*KW`` and ``P = OH*OW``:
+``K = C*KH*KW`` and ``P = OH*OW``, the work is cut into chunks (forward: runs of
+the ``N*OH`` output rows; backward: runs of whole images), at least one per
+thread and about ``COLS_CHUNK`` = 256 Ki column elements each, so that a chunk's
+columns stay in L2 / L3 between being written and being multiplied. One Numba
+``prange`` over the chunks; inside it, each thread:
 
-* forward: pad the input (NumPy), ``cols (K, N*P)`` <- im2col (Numba, parallel
-  over the K rows), one GEMM ``W (F, K) @ cols -> (F, N*P)``, then one Numba
-  pass that transposes to NCHW and adds the bias.
-* backward: ``dout`` transposed to ``(F, N*P)`` (the bias gradient is summed in
-  the same pass, in float64), ``dW = dout_t @ cols.T``, ``dcols = W.T @ dout_t``,
-  then col2im (parallel over the ``N*C`` planes: a thread owns a plane, so no
-  two threads add to one pixel). ``cols`` is recomputed, not cached: the
-  cache would hold ``KH*KW`` copies of every layer's input.
-* 1x1, stride 1, no padding: no im2col; the columns are the input with its
-  batch and channel axes swapped, ``(C, N*H*W)``, and col2im swaps them back.
+* forward: im2col of its rows into ``cols (K, rows*OW)``, one GEMM
+  ``W (F, K) @ cols`` (``np.dot`` in Numba: BLAS, on this thread), the result
+  written straight into NCHW with the bias added;
+* backward: ``dout`` of its images to ``(F, pixels)`` (the bias gradient summed
+  in the same pass, float64), im2col, ``dW_t += dout_t @ cols.T`` into the
+  thread's own accumulator (summed over threads at the end), ``dcols = W.T @ dout_t``,
+  col2im into its own images of ``dx`` (no two threads write one pixel).
 
-What was tried (2 threads, float32, N = 32, a shared and busy 2-core machine,
-so only the ordering is trustworthy): im2col reading the padded input vs
-testing bounds inside the kernel: 41 vs 54 ms (conv1), 49 vs 64 ms (conv2);
-col2im into a padded per-plane buffer vs bounds tests: 37 vs 40 ms, 41 vs 44 ms,
-20 vs 28 ms (3x3 at 12x12). One GEMM over the whole batch vs ``np.matmul``
-per image ``(N, K, P)``: 35 vs 39 ms (conv1), 115 vs 848 ms (conv2),
-45 vs 48 ms (3x3 at 12x12), 1.1 vs 2.2 ms (5x5 at 12x12).
+BLAS is held to one thread for the call (``threadpoolctl``): the parallelism is
+Numba's alone. ``scipy.linalg.cython_blas`` is imported first, because that is
+the BLAS Numba's ``np.dot`` calls and threadpoolctl only limits loaded libraries.
+Below ``CONV_SMALL_WORK`` column elements, one thread does everything
+(:func:`scratchface.kernels._numba.single_thread_below`).
+
+Why. The previous version (im2col in one Numba parallel loop, one GEMM over the
+batch in multi-threaded OpenBLAS, col2im in another Numba loop) ran the GEMMs near
+the single-core peak, but with 2 threads it handed the cores back and forth
+between two thread pools (Numba's OpenMP and OpenBLAS's pthreads), each spinning
+while the other worked. Measured with 1 thread everywhere it was 0.75-0.84x of
+torch's time per shape; with 2 threads only 0.16-0.52x (backward worst), and on a
+loaded machine the R-Net conv2 backward took 1152 ms with 2 threads vs 95 ms with
+1. Same shapes, loaded 2-core machine, fwd + bwd, (old 2 threads, old with BLAS
+on 1 thread, old all on 1 thread): 3a 3x3 459 / 216 / 179 ms, R-Net conv2 996 /
+244 / 166 ms, 3a 5x5 460 / 88 / 45 ms. The fused kernels keep a single pool.
+
+What was tried and dropped: the zero-copy implicit GEMM (input padded once into
+a channels-last ``(N*Hp*Wp, C)`` buffer; each kernel offset one SciPy ``sgemm`` of
+a contiguous row slice, accumulating in place with ``beta = 1``; garbage rows at
+the borders). Tested equal, but slower on every NN2 / MTCNN shape, 1 thread:
+3a 3x3 at 12x12 52 ms forward (vs 39 ms im2col + GEMM), and the weight gradient,
+a GEMM with ``K = N*Hp*Wp`` and a small ``C x F`` output, ran at 9 GFLOP/s where
+the im2col ``dW`` GEMM runs at 31 (OpenBLAS is slow for that transposed, long-K
+shape): fwd + bwd 348 vs 166 ms (3a 3x3), 1621 vs 812 ms (conv2). ``K = C`` per
+offset is too short a reduction for OpenBLAS's kernels. Earlier figures (2 threads,
+busy machine): im2col reading a padded input vs bounds tests 41 vs 54 ms (conv1);
+col2im into a padded plane vs bounds tests 20 vs 28 ms (3x3 at 12x12); one GEMM
+over many images vs ``np.matmul`` per image 115 vs 848 ms (conv2), hence chunks
+of many images (or rows), not one image per GEMM.
 """
 from __future__ import annotations
 
