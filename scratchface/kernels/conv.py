@@ -17,7 +17,11 @@ columns stay in L2 / L3 between being written and being multiplied. One Numba
 * backward: ``dout`` of its images to ``(F, pixels)`` (the bias gradient summed
   in the same pass, float64), im2col, ``dW_t += dout_t @ cols.T`` into the
   thread's own accumulator (summed over threads at the end), ``dcols = W.T @ dout_t``,
-  col2im into its own images of ``dx`` (no two threads write one pixel).
+  col2im into its own images of ``dx`` (no two threads write one pixel). When one
+  image's columns exceed ``COLS_CHUNK`` (conv2 at 56x56: 7 MB), a chunk is one image
+  done in blocks of output rows, col2im adding into a padded ``(C, Hp, Wp)`` copy of
+  that image: backward of 16x64x56x56 -> 192, 3x3: 1590 vs 1881 ms with 2 image
+  chunks (loaded machine); equal at 28x28 and 24x24 (443 vs 452, 299 vs 296 ms).
 
 BLAS is held to one thread for the call (``threadpoolctl``): the parallelism is
 Numba's alone. ``scipy.linalg.cython_blas`` is imported first, because that is
@@ -129,10 +133,52 @@ def _fused_forward(xpad, wmat, bias, has_bias, kh, kw, sh, sw, oh, ow, nchunks, 
                     dst[base + q] = src[start + q] + add
 
 
+@numba.njit(cache=True)
+def _backward_one_image_by_rows(dout, xpad, wmat_t, b, rows, kh, kw, sh, sw, top, left, oh, ow, dx, dw_acc, db_acc):
+    """The backward chunk for one large image, in blocks of ``rows`` output rows: each block's columns
+    (about ``COLS_CHUNK`` elements) stay in cache for their two GEMMs; col2im adds into a padded
+    ``(C, Hp, Wp)`` plane of this image, whose interior becomes ``dx[b]`` at the end."""
+    f = dout.shape[1]
+    kdim = wmat_t.shape[0]
+    c, h, w = dx.shape[1:]
+    acc = np.zeros((c, max((oh - 1) * sh + kh, top + h), max((ow - 1) * sw + kw, left + w)), dtype=dx.dtype)
+    for r0 in range(0, oh, rows):
+        r1 = min(oh, r0 + rows)
+        m = (r1 - r0) * ow
+        dout_t = np.empty((f, m), dtype=dout.dtype)
+        for k in range(f):
+            total = 0.0
+            src = dout[b, k]
+            for t in range(m):
+                v = src[r0 * ow + t]
+                dout_t[k, t] = v
+                total += v
+            db_acc[k] += total
+        cols = np.empty((kdim, m), dtype=dout.dtype)
+        _im2col_rows(xpad, b * oh + r0, b * oh + r1, kh, kw, sh, sw, oh, ow, cols)
+        dw_acc += np.dot(dout_t, cols.T)
+        dcols = np.dot(wmat_t, dout_t)
+        for k in range(kdim):
+            ci = k // (kh * kw)
+            i = (k // kw) % kh
+            j = k % kw
+            row = dcols[k]
+            for p in range(r0, r1):
+                line = acc[ci, p * sh + i]
+                start = (p - r0) * ow
+                for q in range(ow):
+                    line[q * sw + j] += row[start + q]
+    for ci in range(c):
+        for y in range(h):
+            for x in range(w):
+                dx[b, ci, y, x] = acc[ci, y + top, x + left]
+
+
 @numba.njit(cache=True, parallel=True)
-def _fused_backward(dout, xpad, wmat, kh, kw, sh, sw, top, left, oh, ow, nchunks, dx, dw_parts, db_parts):
+def _fused_backward(dout, xpad, wmat, kh, kw, sh, sw, top, left, oh, ow, nchunks, rows, dx, dw_parts, db_parts):
     """Thread ``t`` takes chunks ``t*nchunks//T .. (t+1)*nchunks//T``; per chunk: dout to ``(F, pixels)``,
-    im2col, ``dW_t += dout_t @ cols.T``, ``dcols = W.T @ dout_t``, col2im into its own images of ``dx``."""
+    im2col, ``dW_t += dout_t @ cols.T``, ``dcols = W.T @ dout_t``, col2im into its own images of ``dx``.
+    With ``rows < OH`` (one image's columns exceed ``COLS_CHUNK``) a chunk is one image, done by row blocks."""
     n, f, npix = dout.shape
     kdim = wmat.shape[1]
     nthreads = dw_parts.shape[0]
@@ -144,6 +190,11 @@ def _fused_backward(dout, xpad, wmat, kh, kw, sh, sw, top, left, oh, ow, nchunks
             b0 = s * n // nchunks
             b1 = (s + 1) * n // nchunks
             if b1 == b0:
+                continue
+            if rows < oh:
+                for b in range(b0, b1):
+                    _backward_one_image_by_rows(dout, xpad, wmat_t, b, rows, kh, kw, sh, sw, top, left, oh, ow,
+                                                dx, dw_acc, db_acc)
                 continue
             dout_t = np.empty((f, (b1 - b0) * npix), dtype=dout.dtype)
             for k in range(f):
@@ -189,14 +240,15 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
     oh, ow = dout.shape[2:]
     cols_size = n * oh * ow * c * kh * kw
     with single_thread_below(cols_size, CONV_SMALL_WORK), _blas_one_thread():
-        nchunks = _chunks(n, cols_size)
+        rows = max(1, COLS_CHUNK // (c * kh * kw * ow))               # output rows per block of one image
+        nchunks = _chunks(n, cols_size) if rows >= oh else n           # large images: one chunk each
         parts = min(numba.get_num_threads(), nchunks)       # one dW / db accumulator per thread
         dw_parts = np.zeros((parts, f, c * kh * kw), dtype=x.dtype)
         db_parts = np.zeros((parts, f), dtype=np.float64)
         dx = np.empty(x.shape, dtype=x.dtype)
         _fused_backward(np.ascontiguousarray(dout).reshape(n, f, oh * ow), _padded(x, padding),
                         np.ascontiguousarray(w).reshape(f, -1), kh, kw, stride[0], stride[1], padding[0], padding[2],
-                        oh, ow, nchunks, dx, dw_parts, db_parts)
+                        oh, ow, nchunks, rows, dx, dw_parts, db_parts)
     dw = (dw_parts[0] if parts == 1 else dw_parts.sum(axis=0)).reshape(w.shape)
     return dx, dw, (db_parts.sum(axis=0).astype(x.dtype) if has_bias else None)
 
