@@ -1,18 +1,20 @@
-"""Benchmark: conv2d and pooling forward + backward on FaceNet NN2 shapes (96x96 input, batch 32).
+"""Benchmark: conv2d and pooling forward + backward on FaceNet NN2 (96x96, batch 32) and MTCNN shapes.
 
 Compares, in the same run and with the same number of threads:
 
-* ``scratchface``: the Numba kernels (``impl='numba'``: im2col + BLAS GEMM, 1x1 as a pure GEMM);
+* ``scratchface``: the Numba kernels (``impl='numba'``: im2col + GEMM per thread, one thread pool);
 * ``numpy``: a plain NumPy im2col (``sliding_window_view`` + ``tensordot``; col2im with one
   strided add per kernel offset), written below;
 * ``torch``: ``torch.nn.functional`` on the CPU with autograd (when torch is installed).
 
 Times are the minimum over repeats, each implementation timed in its own block after a
 warm-up call (interleaving them lets one library's spinning thread pool slow the next one down). GFLOP/s = 2 * multiply-adds / time; the backward pass
-computes dx and dw (twice the forward's multiply-adds) and db. Compile time (Numba's first
-call) is reported apart. Run::
+computes dx and dw (twice the forward's multiply-adds) and db; %peak = our GFLOP/s over the
+``np.matmul`` 2048^2 GEMM measured at the start. MTCNN R-Net / O-Net layers run on 256 crops;
+P-Net's convolutions run forward only over the pyramid of a 375x500 photo. Compile time (Numba's
+first call) is reported apart. Run::
 
-    python benchmarks/bench_conv.py [--threads 2] [--repeats 5] [--batch 32]
+    python benchmarks/bench_conv.py [--threads 2] [--repeats 5] [--batch 32] [--no-numpy] [--only 3a]
 """
 from __future__ import annotations
 
