@@ -18,7 +18,7 @@ def naive_conv(x, w, b, stride, padding):
     sh, sw = stride
     top, bottom, left, right = padding
     xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
-    n, c, h, wd = xp.shape
+    n, _, h, wd = xp.shape
     f, _, kh, kw = w.shape
     oh, ow = (h - kh) // sh + 1, (wd - kw) // sw + 1
     out = np.zeros((n, f, oh, ow))
@@ -199,7 +199,7 @@ def test_conv2d_bad_input(rng):
 
 def test_parallel_path_equals_reference_above_single_thread_threshold():
     """Shapes large enough that the Numba kernels run their parallel loops (not the 1-thread path)."""
-    from scratchface.kernels._numba import SMALL_WORK
+    from scratchface.kernels.conv import CONV_SMALL_WORK as SMALL_WORK
 
     rng = np.random.default_rng(7)
     x = rng.standard_normal((8, 16, 65, 63))

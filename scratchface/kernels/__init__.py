@@ -5,7 +5,7 @@ Grouped by operation; the same operation has the same module name on both sides:
     kernels/
         _numba.py             single_thread_below: small problems on one thread;
                               blas_single_threaded: one pool (Numba's) around BLAS calls
-        conv.py               conv2d_output_numba, conv2d_grads_numba      (im2col + BLAS GEMM)
+        conv.py               conv2d_output_numba, conv2d_grads_numba      (im2col + GEMM per thread)
         pooling.py            pool2d_output_numba, pool2d_dx_numba         (max / avg / L2)
         locally_connected.py  locally_connected2d_output_numba, ..._grads_numba
         roi.py                roi_max_pool_output_numba, roi_max_pool_dx_numba,

@@ -1,139 +1,216 @@
-"""Numba kernels for 2-D convolution: im2col / col2im in Numba, the matrix products in BLAS.
+"""Numba kernels for 2-D convolution: im2col + GEMM + scatter fused per thread, in one thread pool (#16).
 
 Only NumPy arrays; float32 (fast path) and float64 (gradchecks) compile
 separately. The validated entry point is :func:`scratchface.layers.conv.conv2d_forward`,
 which imports this module lazily (it imports Numba).
 
 Method (chosen by measurement, see ``benchmarks/bench_conv.py``). With
-``K = C*KH*KW`` and ``P = OH*OW``:
+``K = C*KH*KW`` and ``P = OH*OW``, the work is cut into chunks (forward: runs of
+the ``N*OH`` output rows; backward: runs of whole images), at least one per
+thread and about ``COLS_CHUNK`` = 256 Ki column elements each, so that a chunk's
+columns stay in L2 / L3 between being written and being multiplied. One Numba
+``prange`` over the chunks; inside it, each thread:
 
-* forward: pad the input (NumPy), ``cols (K, N*P)`` <- im2col (Numba, parallel
-  over the K rows), one GEMM ``W (F, K) @ cols -> (F, N*P)``, then one Numba
-  pass that transposes to NCHW and adds the bias.
-* backward: ``dout`` transposed to ``(F, N*P)`` (the bias gradient is summed in
-  the same pass, in float64), ``dW = dout_t @ cols.T``, ``dcols = W.T @ dout_t``,
-  then col2im (parallel over the ``N*C`` planes: a thread owns a plane, so no
-  two threads add to one pixel). ``cols`` is recomputed, not cached: the
-  cache would hold ``KH*KW`` copies of every layer's input.
-* 1x1, stride 1, no padding: no im2col; the columns are the input with its
-  batch and channel axes swapped, ``(C, N*H*W)``, and col2im swaps them back.
+* forward: im2col of its rows into ``cols (K, rows*OW)``, one GEMM
+  ``W (F, K) @ cols`` (``np.dot`` in Numba: BLAS, on this thread), the result
+  written straight into NCHW with the bias added;
+* backward: ``dout`` of its images to ``(F, pixels)`` (the bias gradient summed
+  in the same pass, float64), im2col, ``dW_t += dout_t @ cols.T`` into the
+  thread's own accumulator (summed over threads at the end), ``dcols = W.T @ dout_t``,
+  col2im into its own images of ``dx`` (no two threads write one pixel). When one
+  image's columns exceed ``COLS_CHUNK`` (conv2 at 56x56: 7 MB), a chunk is one image
+  done in blocks of output rows, col2im adding into a padded ``(C, Hp, Wp)`` copy of
+  that image: backward of 16x64x56x56 -> 192, 3x3: 1590 vs 1881 ms with 2 image
+  chunks (loaded machine); equal at 28x28 and 24x24 (443 vs 452, 299 vs 296 ms).
 
-What was tried (2 threads, float32, N = 32, a shared and busy 2-core machine,
-so only the ordering is trustworthy): im2col reading the padded input vs
-testing bounds inside the kernel: 41 vs 54 ms (conv1), 49 vs 64 ms (conv2);
-col2im into a padded per-plane buffer vs bounds tests: 37 vs 40 ms, 41 vs 44 ms,
-20 vs 28 ms (3x3 at 12x12). One GEMM over the whole batch vs ``np.matmul``
-per image ``(N, K, P)``: 35 vs 39 ms (conv1), 115 vs 848 ms (conv2),
-45 vs 48 ms (3x3 at 12x12), 1.1 vs 2.2 ms (5x5 at 12x12).
+BLAS is held to one thread for the call (``threadpoolctl``): the parallelism is
+Numba's alone. ``scipy.linalg.cython_blas`` is imported first, because that is
+the BLAS Numba's ``np.dot`` calls and threadpoolctl only limits loaded libraries.
+Below ``CONV_SMALL_WORK`` column elements, one thread does everything
+(:func:`scratchface.kernels._numba.single_thread_below`).
+
+Why. The previous version (im2col in one Numba parallel loop, one GEMM over the
+batch in multi-threaded OpenBLAS, col2im in another Numba loop) ran the GEMMs near
+the single-core peak, but with 2 threads it handed the cores back and forth
+between two thread pools (Numba's OpenMP and OpenBLAS's pthreads), each spinning
+while the other worked. Measured with 1 thread everywhere it was 0.75-0.84x of
+torch's time per shape; with 2 threads only 0.16-0.52x (backward worst), and on a
+loaded machine the R-Net conv2 backward took 1152 ms with 2 threads vs 95 ms with
+1. Same shapes, loaded 2-core machine, fwd + bwd, (old 2 threads, old with BLAS
+on 1 thread, old all on 1 thread): 3a 3x3 459 / 216 / 179 ms, R-Net conv2 996 /
+244 / 166 ms, 3a 5x5 460 / 88 / 45 ms. The fused kernels keep a single pool.
+
+What was tried and dropped: the zero-copy implicit GEMM (input padded once into
+a channels-last ``(N*Hp*Wp, C)`` buffer; each kernel offset one SciPy ``sgemm`` of
+a contiguous row slice, accumulating in place with ``beta = 1``; garbage rows at
+the borders). Tested equal, but slower on every NN2 / MTCNN shape, 1 thread:
+3a 3x3 at 12x12 52 ms forward (vs 39 ms im2col + GEMM), and the weight gradient,
+a GEMM with ``K = N*Hp*Wp`` and a small ``C x F`` output, ran at 9 GFLOP/s where
+the im2col ``dW`` GEMM runs at 31 (OpenBLAS is slow for that transposed, long-K
+shape): fwd + bwd 348 vs 166 ms (3a 3x3), 1621 vs 812 ms (conv2). ``K = C`` per
+offset is too short a reduction for OpenBLAS's kernels. Earlier figures (2 threads,
+busy machine): im2col reading a padded input vs bounds tests 41 vs 54 ms (conv1);
+col2im into a padded plane vs bounds tests 20 vs 28 ms (3x3 at 12x12); one GEMM
+over many images vs ``np.matmul`` per image 115 vs 848 ms (conv2), hence chunks
+of many images (or rows), not one image per GEMM.
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
+import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS that Numba's np.dot calls, before threadpoolctl looks)
 from numba import prange
+from threadpoolctl import ThreadpoolController
 
 from ._numba import single_thread_below
 
-__all__ = ["conv2d_output_numba", "conv2d_grads_numba", "im2col", "col2im"]
+__all__ = ["conv2d_grads_numba", "conv2d_output_numba"]
+
+
+# ---------------------------------------------------------------- fused, one thread pool
+@numba.njit(cache=True)
+def _im2col_rows(xpad, r0, r1, kh, kw, sh, sw, oh, ow, cols):
+    """``cols[(c, i, j), (r - r0)*OW + q] = xpad[b, c, p*sh + i, q*sw + j]`` for the output rows
+    ``r = b*OH + p`` in ``[r0, r1)`` (whole images ``b0 .. b1``: ``r0 = b0*OH``, ``r1 = b1*OH``)."""
+    c = xpad.shape[1]
+    for k in range(c * kh * kw):
+        ci = k // (kh * kw)
+        i = (k // kw) % kh
+        j = k % kw
+        row = cols[k]
+        for r in range(r0, r1):
+            line = xpad[r // oh, ci, (r % oh) * sh + i]
+            start = (r - r0) * ow
+            for q in range(ow):
+                row[start + q] = line[q * sw + j]
+
+
+@numba.njit(cache=True)
+def _col2im_images(dcols, b0, b1, kh, kw, sh, sw, top, left, oh, ow, dx):
+    """Adjoint of ``_im2col_rows`` over whole images: add the columns onto a padded plane, keep its interior in ``dx[b0:b1]``."""
+    c, h, w = dx.shape[1:]
+    npix = oh * ow
+    hp = max((oh - 1) * sh + kh, top + h)
+    wp = max((ow - 1) * sw + kw, left + w)
+    acc = np.empty((hp, wp), dtype=dx.dtype)
+    for b in range(b0, b1):
+        for ci in range(c):
+            acc[:] = 0
+            for i in range(kh):
+                for j in range(kw):
+                    row = dcols[(ci * kh + i) * kw + j]
+                    for p in range(oh):
+                        line = acc[p * sh + i]
+                        start = (b - b0) * npix + p * ow
+                        for q in range(ow):
+                            line[q * sw + j] += row[start + q]
+            for y in range(h):
+                for x in range(w):
+                    dx[b, ci, y, x] = acc[y + top, x + left]
 
 
 @numba.njit(cache=True, parallel=True)
-def im2col(xpad, kh, kw, sh, sw, oh, ow, cols):
-    """``cols[(c, i, j), n*P + p*OW + q] = xpad[n, c, p*sh + i, q*sw + j]`` (``xpad``: the padded input)."""
-    n, c = xpad.shape[:2]
-    npix = oh * ow
-    for r in prange(c * kh * kw):
-        ci = r // (kh * kw)
-        i = (r // kw) % kh
-        j = r % kw
-        row = cols[r]
-        for b in range(n):
-            src = xpad[b, ci]
-            for p in range(oh):
-                line = src[p * sh + i]
-                start = b * npix + p * ow
+def _fused_forward(xpad, wmat, bias, has_bias, kh, kw, sh, sw, oh, ow, nchunks, out):
+    """Chunk ``t`` of the ``N*OH`` output rows: im2col of its rows, one GEMM, the result written as NCHW + bias."""
+    rows = xpad.shape[0] * oh
+    f, kdim = wmat.shape
+    for t in prange(nchunks):
+        r0 = t * rows // nchunks
+        r1 = (t + 1) * rows // nchunks
+        if r1 == r0:
+            continue
+        cols = np.empty((kdim, (r1 - r0) * ow), dtype=xpad.dtype)
+        _im2col_rows(xpad, r0, r1, kh, kw, sh, sw, oh, ow, cols)
+        res = np.dot(wmat, cols)                                   # (F, chunk pixels), BLAS on this thread
+        for k in range(f):
+            add = bias[k] if has_bias else bias[k] * 0
+            src = res[k]
+            for r in range(r0, r1):
+                dst = out[r // oh, k]
+                start = (r - r0) * ow
+                base = (r % oh) * ow
                 for q in range(ow):
-                    row[start + q] = line[q * sw + j]
+                    dst[base + q] = src[start + q] + add
 
 
-@numba.njit(cache=True, parallel=True)
-def col2im(dcols, kh, kw, sh, sw, top, left, oh, ow, dx):
-    """Adjoint of ``im2col``: add the columns back onto a padded plane, keep its interior in ``dx``.
-
-    Parallel over the ``N*C`` planes: one thread owns a plane, so no two threads add to one pixel.
-    """
-    n, c, h, w = dx.shape
-    npix = oh * ow
-    hp = (oh - 1) * sh + kh
-    wp = (ow - 1) * sw + kw
-    for t in prange(n * c):
-        b = t // c
-        ci = t % c
-        acc = np.zeros((hp, wp), dtype=dx.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                row = dcols[(ci * kh + i) * kw + j]
-                for p in range(oh):
-                    line = acc[p * sh + i]
-                    start = b * npix + p * ow
-                    for q in range(ow):
-                        line[q * sw + j] += row[start + q]
-        for hh in range(h):
-            for ww in range(w):
-                y, x = hh + top, ww + left
-                dx[b, ci, hh, ww] = acc[y, x] if (y < hp and x < wp) else acc[0, 0] * 0
-
-
-@numba.njit(cache=True, parallel=True)
-def _fn_to_nf(out2, bias, has_bias, n, out):
-    """``out[b, f, :] = out2[f, b*P:(b+1)*P] + bias[f]`` (GEMM result to NCHW)."""
-    f = out2.shape[0]
-    npix = out.shape[2]
-    for t in prange(n * f):
-        b = t // f
-        k = t % f
-        src = out2[k]
-        dst = out[b, k]
-        add = bias[k] if has_bias else bias[k] * 0
-        for p in range(npix):
-            dst[p] = src[b * npix + p] + add
-
-
-@numba.njit(cache=True, parallel=True)
-def _nf_to_fn(dout, dout_t, db):
-    """``dout_t[f, b*P + p] = dout[b, f, p]`` and ``db[f] = sum over b, p`` (float64 accumulator)."""
-    n, f, npix = dout.shape
-    for k in prange(f):
-        acc = 0.0
-        for b in range(n):
+@numba.njit(cache=True)
+def _backward_one_image_by_rows(dout, xpad, wmat_t, b, rows, kh, kw, sh, sw, top, left, oh, ow, dx, dw_acc, db_acc):
+    """The backward chunk for one large image, in blocks of ``rows`` output rows: each block's columns
+    (about ``COLS_CHUNK`` elements) stay in cache for their two GEMMs; col2im adds into a padded
+    ``(C, Hp, Wp)`` plane of this image, whose interior becomes ``dx[b]`` at the end."""
+    f = dout.shape[1]
+    kdim = wmat_t.shape[0]
+    c, h, w = dx.shape[1:]
+    acc = np.zeros((c, max((oh - 1) * sh + kh, top + h), max((ow - 1) * sw + kw, left + w)), dtype=dx.dtype)
+    for r0 in range(0, oh, rows):
+        r1 = min(oh, r0 + rows)
+        m = (r1 - r0) * ow
+        dout_t = np.empty((f, m), dtype=dout.dtype)
+        for k in range(f):
+            total = 0.0
             src = dout[b, k]
-            base = b * npix
-            for p in range(npix):
-                v = src[p]
-                dout_t[k, base + p] = v
-                acc += v
-        db[k] = acc
+            for t in range(m):
+                v = src[r0 * ow + t]
+                dout_t[k, t] = v
+                total += v
+            db_acc[k] += total
+        cols = np.empty((kdim, m), dtype=dout.dtype)
+        _im2col_rows(xpad, b * oh + r0, b * oh + r1, kh, kw, sh, sw, oh, ow, cols)
+        dw_acc += np.dot(dout_t, cols.T)
+        dcols = np.dot(wmat_t, dout_t)
+        for k in range(kdim):
+            ci = k // (kh * kw)
+            i = (k // kw) % kh
+            j = k % kw
+            row = dcols[k]
+            for p in range(r0, r1):
+                line = acc[ci, p * sh + i]
+                start = (p - r0) * ow
+                for q in range(ow):
+                    line[q * sw + j] += row[start + q]
+    for ci in range(c):
+        for y in range(h):
+            for x in range(w):
+                dx[b, ci, y, x] = acc[ci, y + top, x + left]
 
 
-def _is_pointwise(kh, kw, stride, padding):
-    return kh == 1 and kw == 1 and tuple(stride) == (1, 1) and not any(padding)
-
-
-def _im2col(x, kh, kw, stride, padding, oh, ow):
-    """``cols (C*KH*KW, N*OH*OW)``: pad (NumPy, one copy of the input) then unroll.
-
-    A 1x1 convolution with stride 1 and no padding needs no unrolling: its columns are
-    the input with the batch and channel axes swapped, ``(C, N*H*W)``.
-    """
-    n, c = x.shape[:2]
-    cols = np.empty((c * kh * kw, n * oh * ow), dtype=x.dtype)
-    if _is_pointwise(kh, kw, stride, padding):
-        _nf_to_fn(x.reshape(n, c, oh * ow), cols, np.empty(c, dtype=x.dtype))
-        return cols
-    top, bottom, left, right = padding
-    xpad = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right))) if any(padding) else x
-    im2col(xpad, kh, kw, stride[0], stride[1], oh, ow, cols)
-    return cols
+@numba.njit(cache=True, parallel=True)
+def _fused_backward(dout, xpad, wmat, kh, kw, sh, sw, top, left, oh, ow, nchunks, rows, dx, dw_parts, db_parts):
+    """Thread ``t`` takes chunks ``t*nchunks//T .. (t+1)*nchunks//T``; per chunk: dout to ``(F, pixels)``,
+    im2col, ``dW_t += dout_t @ cols.T``, ``dcols = W.T @ dout_t``, col2im into its own images of ``dx``.
+    With ``rows < OH`` (one image's columns exceed ``COLS_CHUNK``) a chunk is one image, done by row blocks."""
+    n, f, npix = dout.shape
+    kdim = wmat.shape[1]
+    nthreads = dw_parts.shape[0]
+    wmat_t = wmat.T
+    for t in prange(nthreads):
+        dw_acc = dw_parts[t]
+        db_acc = db_parts[t]
+        for s in range(t * nchunks // nthreads, (t + 1) * nchunks // nthreads):
+            b0 = s * n // nchunks
+            b1 = (s + 1) * n // nchunks
+            if b1 == b0:
+                continue
+            if rows < oh:
+                for b in range(b0, b1):
+                    _backward_one_image_by_rows(dout, xpad, wmat_t, b, rows, kh, kw, sh, sw, top, left, oh, ow,
+                                                dx, dw_acc, db_acc)
+                continue
+            dout_t = np.empty((f, (b1 - b0) * npix), dtype=dout.dtype)
+            for k in range(f):
+                acc = 0.0
+                for b in range(b0, b1):
+                    src = dout[b, k]
+                    for p in range(npix):
+                        v = src[p]
+                        dout_t[k, (b - b0) * npix + p] = v
+                        acc += v
+                db_acc[k] += acc
+            cols = np.empty((kdim, (b1 - b0) * npix), dtype=dout.dtype)
+            _im2col_rows(xpad, b0 * oh, b1 * oh, kh, kw, sh, sw, oh, ow, cols)
+            dw_acc += np.dot(dout_t, cols.T)
+            dcols = np.dot(wmat_t, dout_t)
+            _col2im_images(dcols, b0, b1, kh, kw, sh, sw, top, left, oh, ow, dx)
 
 
 def conv2d_output_numba(x, w, b, stride, padding):
@@ -141,49 +218,59 @@ def conv2d_output_numba(x, w, b, stride, padding):
 
     See :func:`scratchface.layers.conv.conv2d_forward` for the arguments and the math.
     """
+    n = x.shape[0]
     f, c, kh, kw = w.shape
     top, bottom, left, right = padding
     oh = (x.shape[2] + top + bottom - kh) // stride[0] + 1
     ow = (x.shape[3] + left + right - kw) // stride[1] + 1
-    with single_thread_below(x.shape[0] * oh * ow * c * kh * kw):   # the size of cols
-        return _conv2d_forward(x, w, b, stride, padding)
+    cols_size = n * oh * ow * c * kh * kw
+    with single_thread_below(cols_size, CONV_SMALL_WORK), _blas_one_thread():
+        out = np.empty((n, f, oh * ow), dtype=x.dtype)
+        bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
+        nchunks = _chunks(n * oh, cols_size)
+        _fused_forward(_padded(x, padding), np.ascontiguousarray(w).reshape(f, -1), bias, b is not None,
+                       kh, kw, stride[0], stride[1], oh, ow, nchunks, out)
+    return out.reshape(n, f, oh, ow)
 
 
 def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
     """``(dx, dw, db)`` for validated NumPy arrays (see ``scratchface.layers.conv.conv2d_backward``)."""
+    n = x.shape[0]
     f, c, kh, kw = w.shape
-    with single_thread_below(dout.size // f * c * kh * kw):          # the size of cols
-        return _conv2d_backward(dout, x, w, has_bias, stride, padding)
-
-
-def _conv2d_forward(x, w, b, stride, padding):
-    n, c, h, wd = x.shape
-    f, _, kh, kw = w.shape
-    top, bottom, left, right = padding
-    oh = (h + top + bottom - kh) // stride[0] + 1
-    ow = (wd + left + right - kw) // stride[1] + 1
-    cols = _im2col(np.ascontiguousarray(x), kh, kw, stride, padding, oh, ow)
-    out2 = np.ascontiguousarray(w).reshape(f, -1) @ cols                 # one GEMM, (F, N*P)
-    out = np.empty((n, f, oh * ow), dtype=x.dtype)
-    bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
-    _fn_to_nf(out2, bias, b is not None, n, out)
-    return out.reshape(n, f, oh, ow)
-
-
-def _conv2d_backward(dout, x, w, has_bias, stride, padding):
-    n, c, h, wd = x.shape
-    f, _, kh, kw = w.shape
     oh, ow = dout.shape[2:]
-    dout_t = np.empty((f, n * oh * ow), dtype=x.dtype)
-    db = np.empty(f, dtype=x.dtype)
-    _nf_to_fn(np.ascontiguousarray(dout).reshape(n, f, oh * ow), dout_t, db)
-    cols = _im2col(np.ascontiguousarray(x), kh, kw, stride, padding, oh, ow)
-    dw = (dout_t @ cols.T).reshape(w.shape)
-    del cols
-    dcols = np.ascontiguousarray(w).reshape(f, -1).T @ dout_t             # (C*KH*KW, N*P)
-    dx = np.empty(x.shape, dtype=x.dtype)
-    if _is_pointwise(kh, kw, stride, padding):
-        _fn_to_nf(dcols, np.zeros(c, dtype=x.dtype), False, n, dx.reshape(n, c, h * wd))
-    else:
-        col2im(dcols, kh, kw, stride[0], stride[1], padding[0], padding[2], oh, ow, dx)
-    return dx, dw, (db if has_bias else None)
+    cols_size = n * oh * ow * c * kh * kw
+    with single_thread_below(cols_size, CONV_SMALL_WORK), _blas_one_thread():
+        rows = max(1, COLS_CHUNK // (c * kh * kw * ow))               # output rows per block of one image
+        nchunks = _chunks(n, cols_size) if rows >= oh else n           # large images: one chunk each
+        parts = min(numba.get_num_threads(), nchunks)       # one dW / db accumulator per thread
+        dw_parts = np.zeros((parts, f, c * kh * kw), dtype=x.dtype)
+        db_parts = np.zeros((parts, f), dtype=np.float64)
+        dx = np.empty(x.shape, dtype=x.dtype)
+        _fused_backward(np.ascontiguousarray(dout).reshape(n, f, oh * ow), _padded(x, padding),
+                        np.ascontiguousarray(w).reshape(f, -1), kh, kw, stride[0], stride[1], padding[0], padding[2],
+                        oh, ow, nchunks, rows, dx, dw_parts, db_parts)
+    dw = (dw_parts[0] if parts == 1 else dw_parts.sum(axis=0)).reshape(w.shape)
+    return dx, dw, (db_parts.sum(axis=0).astype(x.dtype) if has_bias else None)
+
+
+COLS_CHUNK = 1 << 18      # elements of one im2col block (1 MiB in float32: it stays in L2 / L3 for its GEMM)
+CONV_SMALL_WORK = 1 << 21  # im2col elements below which one thread does it all (see _numba.single_thread_below)
+_CONTROLLER = []
+
+
+def _blas_one_thread():
+    """BLAS limited to one thread inside the block: the fused kernels call it from each Numba thread."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
+
+
+def _chunks(units, cols_size):
+    """How many chunks of ``units`` (output rows, or images): one per thread at least, else ~``COLS_CHUNK`` each."""
+    return int(min(units, max(numba.get_num_threads(), -(-cols_size // COLS_CHUNK))))
+
+
+def _padded(x, padding):
+    x = np.ascontiguousarray(x)
+    top, bottom, left, right = padding
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right))) if any(padding) else x

@@ -7,8 +7,8 @@ offset is one matrix product over the channels. ``KH * KW`` small products
 instead of ``N * F * OH * OW * C * KH * KW`` scalar multiplications.
 
 The fast path (``impl='auto'`` or ``'numba'`` for NumPy arrays) is
-:mod:`scratchface.kernels.conv`: im2col in Numba + one BLAS matrix product, a
-pure matrix product for 1x1 convolutions; for CuPy arrays
+:mod:`scratchface.kernels.conv`: each Numba thread unrolls a chunk of rows (im2col)
+and multiplies it by the weights in BLAS, one thread pool for both; for CuPy arrays
 :mod:`scratchface.kernels.cuda.conv` (im2col kernel + cuBLAS). All are tested equal.
 """
 from __future__ import annotations

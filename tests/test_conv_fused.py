@@ -1,0 +1,98 @@
+"""The fused conv2d kernels (#16): equal to the readable reference on odd shapes, in every chunking, by hypothesis."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scratchface.layers.conv import conv2d_backward, conv2d_forward, conv2d_reference_backward, conv2d_reference_forward
+
+kconv = pytest.importorskip("scratchface.kernels.conv")
+
+TOL = {np.float64: 1e-12, np.float32: 1e-5}
+
+# (N, C, H, W, F, KH, KW, stride, padding): the odd cases the issue names
+ODD_SHAPES = [
+    (1, 1, 5, 7, 1, 3, 3, (1, 1), (1, 1, 1, 1)),          # N = 1, C = 1, F = 1, non-square
+    (3, 2, 9, 6, 4, 3, 2, (2, 1), (1, 0, 2, 1)),          # stride (2, 1), asymmetric padding, 3x2 kernel
+    (2, 5, 4, 4, 3, 1, 1, (1, 1), (0, 0, 0, 0)),          # 1x1
+    (2, 3, 7, 5, 2, 1, 1, (2, 2), (0, 1, 1, 0)),          # 1x1 with stride and padding
+    (1, 4, 3, 3, 6, 5, 5, (1, 1), (2, 2, 2, 2)),          # kernel larger than the input (padding makes it fit)
+    (5, 2, 11, 11, 3, 7, 7, (2, 2), (3, 3, 3, 3)),        # conv1-like
+    (4, 6, 1, 8, 2, 1, 3, (1, 3), (0, 0, 1, 1)),          # one row
+]
+
+
+def rel(a, ref):
+    return float(np.max(np.abs(np.asarray(a, np.float64) - ref)) / max(np.max(np.abs(ref)), 1e-300))
+
+
+def check_equal(shape, dtype, rng):
+    n, c, h, wd, f, kh, kw, stride, padding = shape
+    x = rng.standard_normal((n, c, h, wd))
+    w = rng.standard_normal((f, c, kh, kw))
+    b = rng.standard_normal(f)
+    ref = conv2d_reference_forward(x, w, b, stride, padding)                       # float64 expectation
+    dout = rng.standard_normal(ref.shape)
+    refs = (ref,) + conv2d_reference_backward(dout, x, w, True, stride, padding)
+    out, cache = conv2d_forward(x.astype(dtype), w.astype(dtype), b.astype(dtype), stride=stride, padding=padding,
+                                impl="numba")
+    grads = conv2d_backward(dout.astype(dtype), cache)
+    for got, want in zip((out,) + grads, refs):
+        assert got.dtype == dtype and got.shape == want.shape
+        assert rel(got, want) < TOL[dtype]
+
+
+@pytest.fixture(params=["default", "many chunks, threads"])
+def chunking(request, monkeypatch):
+    """As shipped, and with tiny chunks on all threads (rows of one image split between chunks)."""
+    if request.param != "default":
+        monkeypatch.setattr(kconv, "COLS_CHUNK", 7)
+        monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", ODD_SHAPES)
+def test_fused_equals_reference_on_odd_shapes(shape, dtype, chunking):
+    check_equal(shape, dtype, np.random.default_rng(3))
+
+
+def test_chunks_cover_rows_and_images():
+    import numba
+
+    assert kconv._chunks(1, 10) == 1                                   # never more chunks than units
+    assert kconv._chunks(100, 1) == min(100, numba.get_num_threads())  # one per thread at least
+    assert kconv._chunks(100, 10 * kconv.COLS_CHUNK) == max(10, numba.get_num_threads())
+
+
+def test_blas_threads_restored_after_a_call(rng):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [d["num_threads"] for d in threadpoolctl.threadpool_info() if d["user_api"] == "blas"]
+    x = rng.standard_normal((4, 3, 40, 40)).astype(np.float32)
+    out, cache = conv2d_forward(x, rng.standard_normal((8, 3, 3, 3)).astype(np.float32), padding=1, impl="numba")
+    conv2d_backward(out, cache)
+    after = [d["num_threads"] for d in threadpoolctl.threadpool_info() if d["user_api"] == "blas"]
+    assert after[:len(before)] == before
+
+
+@st.composite
+def conv_shapes(draw):
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = tuple(draw(st.integers(0, 3)) for _ in range(4))
+    h = draw(st.integers(max(1, kh - padding[0] - padding[1]), 12))
+    wd = draw(st.integers(max(1, kw - padding[2] - padding[3]), 12))
+    return (draw(st.integers(1, 4)), draw(st.integers(1, 5)), h, wd, draw(st.integers(1, 5)), kh, kw, stride, padding)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shape=conv_shapes(), dtype=st.sampled_from([np.float64, np.float32]), small=st.booleans())
+def test_fused_equals_reference_hypothesis(shape, dtype, small):
+    """Random shapes, strides, paddings: equal to the reference (no out-of-bounds read would stay equal)."""
+    chunk, work = kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK
+    if small:
+        kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK = 5, 0
+    try:
+        check_equal(shape, dtype, np.random.default_rng(0))
+    finally:
+        kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK = chunk, work
