@@ -166,9 +166,8 @@ def _nearest_numba(a, b, same, k, metric, exclude_self, block_size):
     kk = min(k + _EXTRA_CANDIDATES, candidates)
     w = _sq_norms(b) if metric == "sqeuclidean" else np.zeros(b.shape[0], dtype=a.dtype)
     work = n * b.shape[0] * d
-    # with BLAS limited to one thread, each Numba worker runs its own GEMMs; without threadpoolctl, one
-    # Numba thread and BLAS's threads inside each GEMM. Small searches run on the calling thread.
-    with _threads.blas_single_threaded() as limited, _threads.single_thread_below(work if limited else 0):
+    # with BLAS limited to one thread, each Numba worker runs its own GEMMs. Small searches run on the calling thread.
+    with _threads.blas_single_threaded(), _threads.single_thread_below(work):
         threads = _threads.numba.get_num_threads()
         rows = block_size or max(1, min(_QUERY_BLOCK, -(-n // threads)))
         # fewer query blocks than threads (a few probes, a large gallery): split the gallery too
@@ -333,8 +332,7 @@ def nearest_neighbors(queries, gallery=None, *, k=1, metric="sqeuclidean", exclu
     is compared with the row's current ``k + 4``-th best, so almost every
     candidate costs one comparison. Each thread owns whole query blocks (and,
     with fewer query blocks than threads, a part of the gallery; the parts'
-    lists are merged after) and runs its own single-threaded GEMM (with
-    threadpoolctl installed; without it one thread and BLAS's own threads), so
+    lists are merged after) and runs its own single-threaded GEMM (threadpoolctl), so
     one pool of threads does all the work.
 
     The ``k + 4`` candidates are then recomputed directly in float64 and sorted;

@@ -66,7 +66,7 @@ def test_chunks_cover_rows_and_images():
 
 
 def test_blas_threads_restored_after_a_call(rng):
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import threadpoolctl
     before = [d["num_threads"] for d in threadpoolctl.threadpool_info() if d["user_api"] == "blas"]
     x = rng.standard_normal((4, 3, 40, 40)).astype(np.float32)
     out, cache = conv2d_forward(x, rng.standard_normal((8, 3, 3, 3)).astype(np.float32), padding=1, impl="numba")

@@ -1,4 +1,4 @@
-"""Shared Numba helper: run small problems on the calling thread only.
+"""Shared thread helpers: small problems on the calling thread, one thread pool around BLAS.
 
 A ``parallel=True`` kernel wakes Numba's worker threads and waits for all of
 them at the end. For a small array that synchronisation costs more than the
@@ -42,22 +42,19 @@ _BLAS_CONTROLLER = []
 
 @contextlib.contextmanager
 def blas_single_threaded():
-    """Within the block, BLAS libraries run on the calling thread only (threadpoolctl, when installed).
+    """Within the block, BLAS libraries run on the calling thread only (threadpoolctl).
 
     For Numba ``parallel=True`` kernels that call BLAS (``np.dot``) inside the
-    parallel loop: every Numba worker then runs its own single-threaded GEMM,
-    and no second thread pool (OpenBLAS's) competes with Numba's for the cores.
-    Yields ``True`` when the limit is in force, ``False`` when threadpoolctl is
-    not installed (callers then run their loop on one Numba thread and let BLAS
-    use its threads inside each GEMM).
+    parallel loop (the fused convolution, the blocked neighbour search) and for
+    pipelines made of them (``detect_faces``): every Numba worker then runs its
+    own single-threaded GEMM, and no second thread pool (OpenBLAS's) competes
+    with Numba's for the cores or spins while Numba works. SciPy's BLAS, the one
+    Numba's ``np.dot`` calls, is loaded first: threadpoolctl only limits the
+    libraries already loaded. Yields ``True`` (the limit is in force).
     """
-    try:
-        from threadpoolctl import ThreadpoolController  # noqa: PLC0415  optional dependency
-    except ImportError:
-        yield False
-        return
     if not _BLAS_CONTROLLER:
-        import scipy.linalg.cython_blas  # noqa: F401, PLC0415  the BLAS that Numba's np.dot calls, loaded first
+        import scipy.linalg.cython_blas  # noqa: F401  the BLAS that Numba's np.dot calls, loaded first
+        from threadpoolctl import ThreadpoolController
         _BLAS_CONTROLLER.append(ThreadpoolController())
     with _BLAS_CONTROLLER[0].limit(limits=1, user_api="blas"):
         yield True

@@ -23,9 +23,9 @@ columns stay in L2 / L3 between being written and being multiplied. One Numba
   that image: backward of 16x64x56x56 -> 192, 3x3: 1590 vs 1881 ms with 2 image
   chunks (loaded machine); equal at 28x28 and 24x24 (443 vs 452, 299 vs 296 ms).
 
-BLAS is held to one thread for the call (``threadpoolctl``): the parallelism is
-Numba's alone. ``scipy.linalg.cython_blas`` is imported first, because that is
-the BLAS Numba's ``np.dot`` calls and threadpoolctl only limits loaded libraries.
+BLAS is held to one thread for the call
+(:func:`scratchface.kernels._numba.blas_single_threaded`, threadpoolctl): the
+parallelism is Numba's alone.
 Below ``CONV_SMALL_WORK`` column elements, one thread does everything
 (:func:`scratchface.kernels._numba.single_thread_below`).
 
@@ -58,11 +58,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS that Numba's np.dot calls, before threadpoolctl looks)
 from numba import prange
-from threadpoolctl import ThreadpoolController
 
-from ._numba import single_thread_below
+from ._numba import blas_single_threaded, single_thread_below
 
 __all__ = ["conv2d_grads_numba", "conv2d_output_numba"]
 
@@ -224,7 +222,7 @@ def conv2d_output_numba(x, w, b, stride, padding):
     oh = (x.shape[2] + top + bottom - kh) // stride[0] + 1
     ow = (x.shape[3] + left + right - kw) // stride[1] + 1
     cols_size = n * oh * ow * c * kh * kw
-    with single_thread_below(cols_size, CONV_SMALL_WORK), _blas_one_thread():
+    with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
         out = np.empty((n, f, oh * ow), dtype=x.dtype)
         bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
         nchunks = _chunks(n * oh, cols_size)
@@ -239,7 +237,7 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
     f, c, kh, kw = w.shape
     oh, ow = dout.shape[2:]
     cols_size = n * oh * ow * c * kh * kw
-    with single_thread_below(cols_size, CONV_SMALL_WORK), _blas_one_thread():
+    with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
         rows = max(1, COLS_CHUNK // (c * kh * kw * ow))               # output rows per block of one image
         nchunks = _chunks(n, cols_size) if rows >= oh else n           # large images: one chunk each
         parts = min(numba.get_num_threads(), nchunks)       # one dW / db accumulator per thread
@@ -255,16 +253,6 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
 
 COLS_CHUNK = 1 << 18      # elements of one im2col block (1 MiB in float32: it stays in L2 / L3 for its GEMM)
 CONV_SMALL_WORK = 1 << 21  # im2col elements below which one thread does it all (see _numba.single_thread_below)
-_CONTROLLER = []
-
-
-def _blas_one_thread():
-    """BLAS limited to one thread inside the block: the fused kernels call it from each Numba thread."""
-    if not _CONTROLLER:
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0].limit(limits=1, user_api="blas")
-
-
 def _chunks(units, cols_size):
     """How many chunks of ``units`` (output rows, or images): one per thread at least, else ~``COLS_CHUNK`` each."""
     return int(min(units, max(numba.get_num_threads(), -(-cols_size // COLS_CHUNK))))
