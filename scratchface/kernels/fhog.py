@@ -1,14 +1,16 @@
-"""Numba kernel for FHOG (Felzenszwalb's 31-number cell descriptor), three parallel passes.
+"""Numba kernel for FHOG (Felzenszwalb's 31-number cell descriptor), two parallel passes.
 
 The readable version is :func:`scratchface.detection.fhog_features.fhog_reference`; this
 does the same arithmetic (the same snapping, votes and clipping, sums in
 another order: equal to about 1e-13 relative):
 
-1. per pixel row (parallel): gradient (channel of largest magnitude), snapped
-   orientation and magnitude;
-2. per cell row (parallel): the bilinear votes of the pixel rows that reach it
-   (each thread writes only its own cell row, so no two threads add to one cell);
-3. per cell row (parallel): block norms and the 3 o + 4 features.
+1. per band of pixel rows voting into the same pair of cell rows (parallel), row by row:
+   gradient (channel of largest magnitude), snapped orientation (the 9 dot products as
+   compare-and-select loops along the row, which vectorise) and magnitude into row
+   buffers, then the bilinear votes (each band writes its own two partial cell rows,
+   so no two threads add to one cell; nothing of image size is stored: the former
+   separate orientation and vote passes wrote and re-read two image-size arrays);
+2. per cell row (parallel): block norms and the 3 o + 4 features.
 
 This module imports Numba; :func:`scratchface.detection.fhog_features.fhog` imports it lazily.
 """
@@ -22,62 +24,87 @@ import numpy as np
 __all__ = ["fhog_numba"]
 
 
-@numba.njit(cache=True, parallel=True)
-def _orientations_and_magnitudes(image, ux, uy):
-    height, width, channels = image.shape
-    bins = np.zeros((height, width), dtype=np.int32)
-    magnitude = np.zeros((height, width))
+@numba.njit(cache=True)
+def _row_gradients(image, y, ux, uy, gx, gy, best_dot, bins, magnitude):
+    """Gradient, snapped orientation and magnitude of pixel row ``y`` (interior columns), branch-free loops."""
+    width, channels = image.shape[1], image.shape[2]
+    row, up, down = image[y], image[y - 1], image[y + 1]
+    for x in range(1, width - 1):      # the channel of largest magnitude (the first one on ties)
+        best_gx = row[x + 1, 0] * 255.0 - row[x - 1, 0] * 255.0
+        best_gy = down[x, 0] * 255.0 - up[x, 0] * 255.0
+        best_sq = best_gx * best_gx + best_gy * best_gy
+        for ch in range(1, channels):
+            cx = row[x + 1, ch] * 255.0 - row[x - 1, ch] * 255.0
+            cy = down[x, ch] * 255.0 - up[x, ch] * 255.0
+            sq = cx * cx + cy * cy
+            better = sq > best_sq
+            best_gx = cx if better else best_gx
+            best_gy = cy if better else best_gy
+            best_sq = sq if better else best_sq
+        gx[x], gy[x] = best_gx, best_gy
+        magnitude[x] = math.sqrt(best_gx * best_gx + best_gy * best_gy)
+        best_dot[x] = -np.inf
+        bins[x] = 0
     n_bins = ux.shape[0]
-    for y in numba.prange(1, height - 1):
-        for x in range(1, width - 1):
-            best_gx, best_gy, best_sq = 0.0, 0.0, -1.0
-            for ch in range(channels):
-                gx = image[y, x + 1, ch] * 255.0 - image[y, x - 1, ch] * 255.0
-                gy = image[y + 1, x, ch] * 255.0 - image[y - 1, x, ch] * 255.0
-                sq = gx * gx + gy * gy
-                if sq > best_sq:
-                    best_gx, best_gy, best_sq = gx, gy, sq
-            best, best_dot = 0, -np.inf
-            for o in range(n_bins):     # u_{o + n_bins} = -u_o: one dot product gives two directions
-                dot = ux[o] * best_gx + uy[o] * best_gy
-                if dot > best_dot:
-                    best, best_dot = o, dot
-                if -dot > best_dot:
-                    best, best_dot = o + n_bins, -dot
-            bins[y, x] = best
-            magnitude[y, x] = math.sqrt(best_gx * best_gx + best_gy * best_gy)
-    return bins, magnitude
+    for o in range(n_bins):            # u_{o + n_bins} = -u_o: one dot product gives two directions
+        for x in range(1, width - 1):  # compare-and-select along the row (vectorised), same order as a loop per pixel
+            dot = ux[o] * gx[x] + uy[o] * gy[x]
+            b, d = (o, dot) if dot > best_dot[x] else (bins[x], best_dot[x])
+            b, d = (o + n_bins, -dot) if -dot > d else (b, d)
+            bins[x], best_dot[x] = b, d
 
 
 @numba.njit(cache=True, parallel=True)
-def _cell_histograms(bins, magnitude, cell, n_bins):
-    height, width = bins.shape
-    rows, cols = height // cell, width // cell
-    hist = np.zeros((rows, cols, n_bins))
-    for r in numba.prange(rows):
-        for y in range(max(0, (r - 1) * cell), min(height, (r + 2) * cell)):
+def _cell_histograms(image, cell, ux, uy):
+    """Steps 1-3 fused, one pass over the pixels: signed bilinear histograms ``(rows, cols, 2 o)``.
+
+    Pixel row ``y`` votes into cell rows ``iy`` (weight ``1 - fy``) and ``iy + 1`` (``fy``). The
+    band of pixel rows with the same ``iy`` is one parallel task: its votes into ``iy`` go to
+    ``lower[iy]``, into ``iy + 1`` to ``upper[iy + 1]``, rows no other task writes; the
+    histograms are ``lower + upper``. Per-row buffers: nothing of image size is stored.
+    """
+    height, width = image.shape[0], image.shape[1]
+    rows, cols, n_bins = height // cell, width // cell, 2 * ux.shape[0]
+    lower = np.zeros((rows + 1, cols, n_bins))
+    upper = np.zeros((rows + 1, cols, n_bins))
+    # column weights: x sits at xp = (x + 1/2) / cell - 1/2 = ix + fx
+    ix = np.empty(width, dtype=np.int64)
+    fx = np.empty(width)
+    for x in range(width):
+        xp = (x + 0.5) / cell - 0.5
+        ix[x] = math.floor(xp)
+        fx[x] = xp - ix[x]
+    half = cell // 2
+    for band in numba.prange(rows + 1):       # band b: pixel rows with iy = b - 1
+        iy = band - 1
+        y0 = max(1, iy * cell + half) if cell % 2 == 0 else 1
+        y1 = min(height - 1, (iy + 1) * cell + half) if cell % 2 == 0 else height - 1
+        gx, gy = np.zeros(width), np.zeros(width)
+        best_dot, magnitude = np.empty(width), np.zeros(width)
+        bins = np.zeros(width, dtype=np.int64)
+        for y in range(y0, y1):
             yp = (y + 0.5) / cell - 0.5
-            iy = math.floor(yp)
-            fy = yp - iy
-            if iy == r:
-                wy = 1.0 - fy
-            elif iy + 1 == r:
-                wy = fy
-            else:
+            if math.floor(yp) != iy:           # odd cells: the band found by testing every row
                 continue
-            for x in range(width):
-                v = magnitude[y, x]
+            fy = yp - iy
+            _row_gradients(image, y, ux, uy, gx, gy, best_dot, bins, magnitude)
+            for x in range(1, width - 1):
+                v = magnitude[x]
                 if v == 0.0:
                     continue
-                xp = (x + 0.5) / cell - 0.5
-                ix = math.floor(xp)
-                fx = xp - ix
-                o = bins[y, x]
-                if ix >= 0 and ix < cols:
-                    hist[r, ix, o] += wy * (1.0 - fx) * v
-                if ix + 1 >= 0 and ix + 1 < cols:
-                    hist[r, ix + 1, o] += wy * fx * v
-    return hist
+                o, c = bins[x], ix[x]
+                left, right = (1.0 - fx[x]) * v, fx[x] * v
+                if iy >= 0:
+                    if c >= 0 and c < cols:
+                        lower[iy, c, o] += (1.0 - fy) * left
+                    if c + 1 < cols:
+                        lower[iy, c + 1, o] += (1.0 - fy) * right
+                if iy + 1 < rows:
+                    if c >= 0 and c < cols:
+                        upper[iy + 1, c, o] += fy * left
+                    if c + 1 < cols:
+                        upper[iy + 1, c + 1, o] += fy * right
+    return lower[:rows] + upper[:rows]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -115,8 +142,7 @@ def fhog_numba(image, cell, orientations, eps, dtype=np.float64):
     float64: a C-contiguous array; float32: a view of a feature-first ``(3 o + 4, rows, cols)`` buffer.
     """
     theta = np.arange(orientations) * np.pi / orientations
-    bins, magnitude = _orientations_and_magnitudes(image, np.cos(theta), np.sin(theta))
-    hist = _cell_histograms(bins, magnitude, cell, 2 * orientations)
+    hist = _cell_histograms(image, cell, np.cos(theta), np.sin(theta))
     shape = (hist.shape[0], hist.shape[1], 3 * orientations + 4)
     if dtype == np.float64:
         out = np.zeros(shape)
