@@ -10,7 +10,8 @@ another order: equal to about 1e-13 relative):
    buffers, then the bilinear votes (each band writes its own two partial cell rows,
    so no two threads add to one cell; nothing of image size is stored: the former
    separate orientation and vote passes wrote and re-read two image-size arrays);
-2. per cell row (parallel): block norms and the 3 o + 4 features.
+2. per cell row (parallel): block norms and the 3 o + 4 features, summed in float64 per cell
+   and stored once.
 
 This module imports Numba; :func:`scratchface.detection.fhog_features.fhog` imports it lazily.
 """
@@ -119,8 +120,11 @@ def _features(hist, orientations, eps, out):
                 u = hist[y, x, k] + hist[y, x, k + o]
                 s += u * u
             energy[y + 1, x + 1] = s
+    depth = out.shape[2]
     for y in numba.prange(rows):
+        acc = np.empty(depth)              # one cell's features in float64, stored once (out may be float32, strided)
         for x in range(cols):
+            acc[:] = 0.0
             for k in range(4):
                 a, b = k % 2, k // 2          # blocks (0, 0), (1, 0), (0, 1), (1, 1) around the cell
                 i, j = y + a, x + b
@@ -128,11 +132,13 @@ def _features(hist, orientations, eps, out):
                 texture = 0.0
                 for q in range(2 * o):
                     t = min(hist[y, x, q] * n, 0.2)
-                    out[y, x, q] += 0.5 * t
+                    acc[q] += 0.5 * t
                     texture += t
                 for q in range(o):
-                    out[y, x, 2 * o + q] += 0.5 * min((hist[y, x, q] + hist[y, x, q + o]) * n, 0.2)
-                out[y, x, 3 * o + k] = 0.2357 * texture
+                    acc[2 * o + q] += 0.5 * min((hist[y, x, q] + hist[y, x, q + o]) * n, 0.2)
+                acc[3 * o + k] = 0.2357 * texture
+            for q in range(depth):
+                out[y, x, q] = acc[q]
     return out
 
 
@@ -145,8 +151,8 @@ def fhog_numba(image, cell, orientations, eps, dtype=np.float64):
     hist = _cell_histograms(image, cell, np.cos(theta), np.sin(theta))
     shape = (hist.shape[0], hist.shape[1], 3 * orientations + 4)
     if dtype == np.float64:
-        out = np.zeros(shape)
+        out = np.empty(shape)
     else:
-        out = np.zeros((shape[2], shape[0], shape[1]), dtype=dtype).transpose(1, 2, 0)
+        out = np.empty((shape[2], shape[0], shape[1]), dtype=dtype).transpose(1, 2, 0)
     _features(hist, orientations, eps, out)
     return out
