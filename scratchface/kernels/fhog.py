@@ -5,7 +5,8 @@ does the same arithmetic (the same snapping, votes and clipping, sums in
 another order: equal to about 1e-13 relative):
 
 1. per band of pixel rows voting into the same pair of cell rows (parallel), row by row:
-   gradient (channel of largest magnitude), snapped orientation (the 9 dot products as
+   the rows copied channel-first into a rolling 3-row buffer (contiguous loads), gradient
+   (channel of largest magnitude), snapped orientation (the 9 dot products as
    compare-and-select loops along the row, which vectorise) and magnitude into row
    buffers, then the bilinear votes (each band writes its own two partial cell rows,
    so no two threads add to one cell; nothing of image size is stored: the former
@@ -26,24 +27,35 @@ __all__ = ["fhog_numba"]
 
 
 @numba.njit(cache=True)
-def _row_gradients(image, y, ux, uy, gx, gy, best_dot, bins, magnitude):
-    """Gradient, snapped orientation and magnitude of pixel row ``y`` (interior columns), branch-free loops."""
-    width, channels = image.shape[1], image.shape[2]
-    row, up, down = image[y], image[y - 1], image[y + 1]
-    for x in range(1, width - 1):      # the channel of largest magnitude (the first one on ties)
-        best_gx = row[x + 1, 0] * 255.0 - row[x - 1, 0] * 255.0
-        best_gy = down[x, 0] * 255.0 - up[x, 0] * 255.0
-        best_sq = best_gx * best_gx + best_gy * best_gy
-        for ch in range(1, channels):
-            cx = row[x + 1, ch] * 255.0 - row[x - 1, ch] * 255.0
-            cy = down[x, ch] * 255.0 - up[x, ch] * 255.0
+def _deinterleave(image, y, buf, slot):
+    """Pixel row ``y`` of an ``(H, W, channels)`` image into ``buf[slot]``, channel-first ``(channels, W)``."""
+    row = image[y]
+    for ch in range(image.shape[2]):
+        plane = buf[slot, ch]
+        for x in range(image.shape[1]):
+            plane[x] = row[x, ch]
+
+
+@numba.njit(cache=True)
+def _row_gradients(up, row, down, ux, uy, gx, gy, best_dot, bins, magnitude):
+    """Gradient, snapped orientation and magnitude of a pixel row (interior columns), branch-free loops.
+
+    ``up``, ``row``, ``down``: the rows ``y - 1, y, y + 1``, channel-first ``(channels, W)``
+    (contiguous loads: the loops along the row vectorise).
+    """
+    channels, width = row.shape
+    for ch in range(channels):         # the channel of largest magnitude (the first one on ties)
+        r, u, d = row[ch], up[ch], down[ch]
+        for x in range(1, width - 1):
+            cx = r[x + 1] * 255.0 - r[x - 1] * 255.0
+            cy = d[x] * 255.0 - u[x] * 255.0
             sq = cx * cx + cy * cy
-            better = sq > best_sq
-            best_gx = cx if better else best_gx
-            best_gy = cy if better else best_gy
-            best_sq = sq if better else best_sq
-        gx[x], gy[x] = best_gx, best_gy
-        magnitude[x] = math.sqrt(best_gx * best_gx + best_gy * best_gy)
+            better = ch == 0 or sq > magnitude[x]
+            gx[x] = cx if better else gx[x]
+            gy[x] = cy if better else gy[x]
+            magnitude[x] = sq if better else magnitude[x]
+    for x in range(1, width - 1):
+        magnitude[x] = math.sqrt(magnitude[x])
         best_dot[x] = -np.inf
         bins[x] = 0
     n_bins = ux.shape[0]
@@ -83,12 +95,16 @@ def _cell_histograms(image, cell, ux, uy):
         gx, gy = np.zeros(width), np.zeros(width)
         best_dot, magnitude = np.empty(width), np.zeros(width)
         bins = np.zeros(width, dtype=np.int64)
+        buf = np.empty((3, image.shape[2], width), dtype=image.dtype)   # rows y - 1, y, y + 1, rolling
+        for y in range(y0 - 1, min(y0 + 1, height)):
+            _deinterleave(image, y, buf, y % 3)
         for y in range(y0, y1):
+            _deinterleave(image, y + 1, buf, (y + 1) % 3)
             yp = (y + 0.5) / cell - 0.5
             if math.floor(yp) != iy:           # odd cells: the band found by testing every row
                 continue
             fy = yp - iy
-            _row_gradients(image, y, ux, uy, gx, gy, best_dot, bins, magnitude)
+            _row_gradients(buf[(y - 1) % 3], buf[y % 3], buf[(y + 1) % 3], ux, uy, gx, gy, best_dot, bins, magnitude)
             for x in range(1, width - 1):
                 v = magnitude[x]
                 if v == 0.0:
