@@ -87,11 +87,11 @@ def _cell_histograms(image, cell, ux, uy):
         xp = (x + 0.5) / cell - 0.5
         ix[x] = math.floor(xp)
         fx[x] = xp - ix[x]
-    half = cell // 2
     for band in numba.prange(rows + 1):       # band b: pixel rows with iy = b - 1
         iy = band - 1
-        y0 = max(1, iy * cell + half) if cell % 2 == 0 else 1
-        y1 = min(height - 1, (iy + 1) * cell + half) if cell % 2 == 0 else height - 1
+        # floor((y + 1/2) / cell - 1/2) = iy  <=>  (2 iy + 1) cell <= 2 y + 1 < (2 iy + 3) cell
+        y0 = max(1, (2 * iy + 1) * cell // 2)
+        y1 = min(height - 1, (2 * iy + 3) * cell // 2)
         gx, gy = np.zeros(width), np.zeros(width)
         best_dot, magnitude = np.empty(width), np.zeros(width)
         bins = np.zeros(width, dtype=np.int64)
@@ -101,7 +101,7 @@ def _cell_histograms(image, cell, ux, uy):
         for y in range(y0, y1):
             _deinterleave(image, y + 1, buf, (y + 1) % 3)
             yp = (y + 0.5) / cell - 0.5
-            if math.floor(yp) != iy:           # odd cells: the band found by testing every row
+            if math.floor(yp) != iy:           # a guard: the band's rows are found above
                 continue
             fy = yp - iy
             _row_gradients(buf[(y - 1) % 3], buf[y % 3], buf[(y + 1) % 3], ux, uy, gx, gy, best_dot, bins, magnitude)
