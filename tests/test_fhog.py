@@ -31,7 +31,8 @@ def test_flat_image_is_zero():
 
 
 @pytest.mark.parametrize("shape, cell, orientations", [((37, 45), 8, 9), ((64, 80, 3), 8, 9), ((17, 9, 3), 4, 9),
-                                                      ((50, 31), 6, 6), ((23, 70, 3), 8, 4)])
+                                                      ((50, 31), 6, 6), ((23, 70, 3), 8, 4),
+                                                      ((45, 38, 3), 7, 9), ((20, 27), 5, 9)])
 def test_numba_equals_reference(rng, shape, cell, orientations):
     image = rng.random(shape)
     expected = fhog_reference(image, cell, orientations)

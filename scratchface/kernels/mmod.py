@@ -15,7 +15,8 @@ arithmetic without temporaries:
   boxes kept so far (few: the overlap test of MMOD is strict).
 * ``resize_bilinear_numba``: :func:`scratchface.detection.pyramid.resize` without
   anti-aliasing (a pyramid step of 5/6 needs none), the same two interpolations per
-  pixel in the same order (bitwise equal), parallel over the output rows, no temporaries.
+  pixel in the same order (bitwise equal), parallel over the output rows; the vertical
+  interpolation of each source column done once per output row into a float64 row buffer.
 
 This module imports Numba; :mod:`scratchface.detection.mmod_scan` imports it lazily.
 """
@@ -114,13 +115,17 @@ def resize_bilinear_numba(image, r_lo, r_hi, r_w, c_lo, c_hi, c_w):
     ``v(c) = image[r_lo[y], c] + (image[r_hi[y], c] - image[r_lo[y], c]) r_w[y]``.
     """
     rows, cols, channels = r_lo.shape[0], c_lo.shape[0], image.shape[2]
+    width = image.shape[1]
     out = np.empty((rows, cols, channels), dtype=image.dtype)
     for y in numba.prange(rows):
-        top, bottom, wy = image[r_lo[y]], image[r_hi[y]], r_w[y]
+        top, bottom, wy = image[r_lo[y]].ravel(), image[r_hi[y]].ravel(), r_w[y]
+        column = np.empty(width * channels)   # v(c) of every source column, once, in float64 as before
+        for i in range(width * channels):     # contiguous: vectorised
+            column[i] = top[i] + (bottom[i] - top[i]) * wy
+        v = column.reshape(width, channels)
         for x in range(cols):
             a, b, wx = c_lo[x], c_hi[x], c_w[x]
             for ch in range(channels):
-                left = top[a, ch] + (bottom[a, ch] - top[a, ch]) * wy
-                right = top[b, ch] + (bottom[b, ch] - top[b, ch]) * wy
+                left, right = v[a, ch], v[b, ch]
                 out[y, x, ch] = left + (right - left) * wx
     return out
