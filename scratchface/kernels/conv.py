@@ -174,17 +174,17 @@ def _backward_one_image_by_rows(dout, xpad, wmat_t, b, rows, kh, kw, sh, sw, top
 
 @numba.njit(cache=True, parallel=True)
 def _fused_backward(dout, xpad, wmat, kh, kw, sh, sw, top, left, oh, ow, nchunks, rows, dx, dw_parts, db_parts):
-    """Thread ``t`` takes chunks ``t*nchunks//T .. (t+1)*nchunks//T``; per chunk: dout to ``(F, pixels)``,
+    """Part ``t`` of ``T`` takes chunks ``t*nchunks//T .. (t+1)*nchunks//T``; per chunk: dout to ``(F, pixels)``,
     im2col, ``dW_t += dout_t @ cols.T``, ``dcols = W.T @ dout_t``, col2im into its own images of ``dx``.
     With ``rows < OH`` (one image's columns exceed ``COLS_CHUNK``) a chunk is one image, done by row blocks."""
     n, f, npix = dout.shape
     kdim = wmat.shape[1]
-    nthreads = dw_parts.shape[0]
+    parts = dw_parts.shape[0]
     wmat_t = wmat.T
-    for t in prange(nthreads):
+    for t in prange(parts):
         dw_acc = dw_parts[t]
         db_acc = db_parts[t]
-        for s in range(t * nchunks // nthreads, (t + 1) * nchunks // nthreads):
+        for s in range(t * nchunks // parts, (t + 1) * nchunks // parts):
             b0 = s * n // nchunks
             b1 = (s + 1) * n // nchunks
             if b1 == b0:
@@ -240,7 +240,7 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
     with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
         rows = max(1, COLS_CHUNK // (c * kh * kw * ow))               # output rows per block of one image
         nchunks = _chunks(n, cols_size) if rows >= oh else n           # large images: one chunk each
-        parts = min(numba.get_num_threads(), nchunks)       # one dW / db accumulator per thread
+        parts = min(MAX_PARTS, nchunks)      # one dW / db accumulator per part (not per thread: see _chunks)
         dw_parts = np.zeros((parts, f, c * kh * kw), dtype=x.dtype)
         db_parts = np.zeros((parts, f), dtype=np.float64)
         dx = np.empty(x.shape, dtype=x.dtype)
@@ -253,9 +253,21 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
 
 COLS_CHUNK = 1 << 18      # elements of one im2col block (1 MiB in float32: it stays in L2 / L3 for its GEMM)
 CONV_SMALL_WORK = 1 << 21  # im2col elements below which one thread does it all (see _numba.single_thread_below)
+MIN_CHUNKS = 16            # above CONV_SMALL_WORK, at least this many chunks (work for up to 16 threads)
+MAX_PARTS = 16             # backward: dW / db accumulators, each summing a fixed run of chunks
+
+
 def _chunks(units, cols_size):
-    """How many chunks of ``units`` (output rows, or images): one per thread at least, else ~``COLS_CHUNK`` each."""
-    return int(min(units, max(numba.get_num_threads(), -(-cols_size // COLS_CHUNK))))
+    """How many chunks of ``units`` (output rows, or images): about ``COLS_CHUNK`` column elements each.
+
+    The count depends on the shapes only, never on the number of threads, and so do
+    the backward's partial sums (``MAX_PARTS``): the results are the same bits with
+    1 thread or 16 (a seeded training run gives the same weights on any machine).
+    """
+    chunks = -(-cols_size // COLS_CHUNK)
+    if cols_size >= CONV_SMALL_WORK:
+        chunks = max(MIN_CHUNKS, chunks)
+    return int(min(units, max(1, chunks)))
 
 
 def _padded(x, padding):
