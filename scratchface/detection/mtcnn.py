@@ -436,7 +436,7 @@ def detect_faces(image, min_face_size=20, thresholds=(0.6, 0.7, 0.7), scale_step
     Notes
     -----
     Threads: the whole detection runs with BLAS on the calling thread
-    (threadpoolctl; :func:`scratchface.kernels._numba.blas_single_threaded`),
+    (threadpoolctl; ``scratchface.kernels._numba.blas_single_threaded``),
     so that the only thread pool is Numba's (``numba.set_num_threads``). The
     matrix products come between Numba's parallel loops (im2col, PReLU, pooling,
     resizing); with OpenBLAS's threads as well, the two pools wait for each

@@ -24,10 +24,10 @@ columns stay in L2 / L3 between being written and being multiplied. One Numba
   chunks (loaded machine); equal at 28x28 and 24x24 (443 vs 452, 299 vs 296 ms).
 
 BLAS is held to one thread for the call
-(:func:`scratchface.kernels._numba.blas_single_threaded`, threadpoolctl): the
+(``scratchface.kernels._numba.blas_single_threaded``, threadpoolctl): the
 parallelism is Numba's alone.
 Below ``CONV_SMALL_WORK`` column elements, one thread does everything
-(:func:`scratchface.kernels._numba.single_thread_below`).
+(``scratchface.kernels._numba.single_thread_below``).
 
 Why. The previous version (im2col in one Numba parallel loop, one GEMM over the
 batch in multi-threaded OpenBLAS, col2im in another Numba loop) ran the GEMMs near

@@ -126,7 +126,7 @@ def _merge_row(prod_row, w, offset, self_col, best_s, best_i, counts, r):
 
 @numba.njit(parallel=True, cache=True)
 def knn_candidates(q, g, w, exclude_self, query_block, gallery_block, cand_index, cand_score):
-    """The ``kk`` smallest scores ``s_ij = w_j - 2 q_i . g_j`` of every query row (float32 or float64).
+    """The ``kk`` smallest scores ``s_ij = w_j - 2 q_i^T g_j`` of every query row (float32 or float64).
 
     With ``w_j = |g_j|^2`` the score is the squared distance minus the constant
     ``|q_i|^2`` of the row, so it ranks the gallery like the distance (with
@@ -138,7 +138,7 @@ def knn_candidates(q, g, w, exclude_self, query_block, gallery_block, cand_index
     rows, forms the ``query_block x gallery_block`` products with one GEMM
     (``np.dot``: BLAS on the calling thread, so BLAS must be single-threaded
     here) into a buffer that stays in cache, and merges them into its rows'
-    running top-``kk`` lists (:func:`_merge_row`). :func:`merge_parts` then
+    running top-``kk`` lists (``_merge_row``). :func:`merge_parts` then
     merges the parts' lists.
 
     Parameters
@@ -224,7 +224,7 @@ def refine_topk(q, g, metric, same, exclude_self, cand_index, cand_score, error_
     """Exact top-k from the candidates: float64 distances, a certificate, a full scan where it fails.
 
     For each row the candidates' distances are recomputed directly in float64
-    (:func:`_exact_key`) and the ``k`` best kept, ties by lower index. They are
+    (``_exact_key``) and the ``k`` best kept, ties by lower index. They are
     the exact top-``k`` when the ``k``-th of them is below every distance the
     candidate search discarded. A discarded column has a score of at least
     ``T`` (the ``kk``-th candidate score) as computed, hence a true score above
