@@ -59,7 +59,7 @@ def test_fused_equals_reference_on_odd_shapes(shape, dtype, chunking):
 
 def test_chunks_cover_rows_and_images():
     assert kconv._chunks(1, 10) == 1                                            # never more chunks than units
-    assert kconv._chunks(100, 1) == 1                                           # small work: one chunk
+    assert kconv._chunks(100, kconv.CONV_SMALL_WORK - 1) == 1                   # small work: one chunk
     assert kconv._chunks(100, kconv.CONV_SMALL_WORK) == kconv.MIN_CHUNKS        # parallel work: enough chunks
     assert kconv._chunks(1000, 100 * kconv.COLS_CHUNK) == 100                   # large work: COLS_CHUNK each
 
