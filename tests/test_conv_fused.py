@@ -58,35 +58,38 @@ def test_fused_equals_reference_on_odd_shapes(shape, dtype, chunking):
 
 
 def test_chunks_cover_rows_and_images():
-    assert kconv._chunks(1, 10) == 1                                            # never more chunks than units
+    assert kconv._chunks(1, 10 ** 7) == 1                                       # never more chunks than units
     assert kconv._chunks(100, kconv.CONV_SMALL_WORK - 1) == 1                   # small work: one chunk
-    assert kconv._chunks(100, kconv.CONV_SMALL_WORK) == kconv.MIN_CHUNKS        # parallel work: enough chunks
+    assert kconv._chunks(100, kconv.CONV_SMALL_WORK) == kconv.CONV_SMALL_WORK // kconv.MIN_CHUNK
+    assert kconv._chunks(100, 2 * kconv.MIN_CHUNKS * kconv.MIN_CHUNK) == kconv.MIN_CHUNKS
     assert kconv._chunks(1000, 100 * kconv.COLS_CHUNK) == 100                   # large work: COLS_CHUNK each
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_same_bits_on_one_thread_and_on_all(dtype, rng, monkeypatch):
-    # the chunks and the backward's partial sums depend on the shapes only: a seeded training run
-    # must give the same weights whatever the number of threads
+    # the chunks and the backward's partial sums depend on the shapes only, and BLAS runs on one thread
+    # inside: a seeded training run must give the same weights whatever the number of Numba or BLAS threads
     import numba
-    monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
-    monkeypatch.setattr(kconv, "COLS_CHUNK", 500)
+    from threadpoolctl import threadpool_limits
     x = rng.standard_normal((6, 3, 17, 13)).astype(dtype)
     w = rng.standard_normal((5, 3, 3, 3)).astype(dtype)
     b = rng.standard_normal(5).astype(dtype)
     dout = rng.standard_normal((6, 5, 17, 13)).astype(dtype)
     runs = []
     previous = numba.get_num_threads()
-    for threads in sorted({1, previous}):
-        numba.set_num_threads(threads)
-        try:
-            out, cache = conv2d_forward(x, w, b, padding=1, impl="numba")
-            runs.append((out,) + conv2d_backward(dout, cache))
-        finally:
-            numba.set_num_threads(previous)
-    assert kconv._chunks(6 * 17, 6 * 17 * 13 * 27) > 1
-    for a, c in zip(runs[0], runs[-1]):
-        np.testing.assert_array_equal(a, c)
+    for chunk, small in ((500, 0), (kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK)):    # many chunks; as shipped
+        monkeypatch.setattr(kconv, "COLS_CHUNK", chunk)
+        monkeypatch.setattr(kconv, "CONV_SMALL_WORK", small)
+        for threads, blas in ((1, 1), (previous, None)):
+            numba.set_num_threads(threads)
+            try:
+                with threadpool_limits(blas, user_api="blas"):
+                    out, cache = conv2d_forward(x, w, b, padding=1, impl="numba")
+                    runs.append((out,) + conv2d_backward(dout, cache))
+            finally:
+                numba.set_num_threads(previous)
+        for a, c in zip(runs[-2], runs[-1]):
+            np.testing.assert_array_equal(a, c)
 
 
 def test_blas_threads_restored_after_a_call(rng):

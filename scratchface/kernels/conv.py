@@ -56,8 +56,6 @@ of many images (or rows), not one image per GEMM.
 """
 from __future__ import annotations
 
-import contextlib
-
 import numba
 import numpy as np
 from numba import prange
@@ -224,7 +222,7 @@ def conv2d_output_numba(x, w, b, stride, padding):
     oh = (x.shape[2] + top + bottom - kh) // stride[0] + 1
     ow = (x.shape[3] + left + right - kw) // stride[1] + 1
     cols_size = n * oh * ow * c * kh * kw
-    with single_thread_below(cols_size, CONV_SMALL_WORK), _one_pool(cols_size):
+    with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
         out = np.empty((n, f, oh * ow), dtype=x.dtype)
         bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
         nchunks = _chunks(n * oh, cols_size)
@@ -239,7 +237,7 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
     f, c, kh, kw = w.shape
     oh, ow = dout.shape[2:]
     cols_size = n * oh * ow * c * kh * kw
-    with single_thread_below(cols_size, CONV_SMALL_WORK), _one_pool(cols_size):
+    with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
         rows = max(1, COLS_CHUNK // (c * kh * kw * ow))               # output rows per block of one image
         nchunks = _chunks(n, cols_size) if rows >= oh else n           # large images: one chunk each
         parts = min(MAX_PARTS, nchunks)      # one dW / db accumulator per part (not per thread: see _chunks)
@@ -254,27 +252,25 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
 
 
 COLS_CHUNK = 1 << 18      # elements of one im2col block (1 MiB in float32: it stays in L2 / L3 for its GEMM)
-CONV_SMALL_WORK = 1 << 21  # im2col elements below which one thread does it all (see _numba.single_thread_below)
-MIN_CHUNKS = 16            # above CONV_SMALL_WORK, at least this many chunks (work for up to 16 threads)
+CONV_SMALL_WORK = 1 << 16  # im2col elements below which one chunk on one thread does it all (gradchecks)
+MIN_CHUNK = 1 << 15        # above CONV_SMALL_WORK, chunks of at least this many elements ...
+MIN_CHUNKS = 8             # ... and, work permitting, at least this many (work for up to 8 threads)
 MAX_PARTS = 16             # backward: dW / db accumulators, each summing a fixed run of chunks
-
-
-def _one_pool(cols_size):
-    """Large work: Numba's threads run the chunks, BLAS on one thread inside each. Small work (one chunk,
-    one Numba thread): BLAS keeps its own threads for the one GEMM (unless a caller limited it)."""
-    return contextlib.nullcontext() if cols_size < CONV_SMALL_WORK else blas_single_threaded()
 
 
 def _chunks(units, cols_size):
     """How many chunks of ``units`` (output rows, or images): about ``COLS_CHUNK`` column elements each.
 
     The count depends on the shapes only, never on the number of threads, and so do
-    the backward's partial sums (``MAX_PARTS``): the results are the same bits with
-    1 thread or 16 (a seeded training run gives the same weights on any machine).
+    the backward's partial sums (``MAX_PARTS``); every GEMM runs with BLAS on one
+    thread (OpenBLAS's result bits depend on its thread count): the results are the
+    same bits with 1 thread or 16 (a seeded training run gives the same weights on
+    any machine, in a worker process or not).
     """
     if cols_size < CONV_SMALL_WORK:
         return 1
-    return int(min(units, max(MIN_CHUNKS, -(-cols_size // COLS_CHUNK))))
+    chunks = max(min(MIN_CHUNKS, -(-cols_size // MIN_CHUNK)), -(-cols_size // COLS_CHUNK))
+    return int(min(units, chunks))
 
 
 def _padded(x, padding):
