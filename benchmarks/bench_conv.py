@@ -86,6 +86,11 @@ POOL_SHAPES = [
 
 
 # ---------------------------------------------------------------- plain NumPy im2col peer
+def _ms(seconds):
+    """``12ms``, or ``-`` for a column that was not run."""
+    return f"{seconds * 1e3:.0f}ms" if np.isfinite(seconds) else "-"
+
+
 def numpy_conv_forward(x, w, b, stride, pad):
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     f, c, kh, kw = w.shape
@@ -260,7 +265,7 @@ def main(args):
         ratio = sum(times["torch"]) / sum(times["ours"]) if torch is not None else float("nan")
         print(f"{name:<24}{batch:>4}{macs / 1e9:>6.2f} | {times['ours'][0] * 1e3:>7.1f}ms"
               f"{times['ours'][1] * 1e3:>6.1f}ms{gfs('ours'):>7.1f}{100 * gfs('ours') / peak:>5.0f}% | "
-              f"{sum(times['numpy']) * 1e3:>6.0f}ms{gfs('numpy'):>7.1f} | "
+              f"{_ms(sum(times['numpy'])):>8}{gfs('numpy'):>7.1f} | "
               f"{times['torch'][0] * 1e3:>7.1f}ms{times['torch'][1] * 1e3:>6.1f}ms{gfs('torch'):>7.1f} | "
               f"{ratio:>9.2f}x", flush=True)
 
@@ -314,7 +319,7 @@ def main(args):
                 times[key][1] = min(times[key][1], b_)
         ratio = sum(times["torch"]) / sum(times["ours"]) if torch is not None else float("nan")
         print(f"{name:<20} | {times['ours'][0] * 1e3:>7.1f}ms{times['ours'][1] * 1e3:>6.1f}ms | "
-              f"{sum(times['numpy']) * 1e3:>7.0f}ms | "
+              f"{_ms(sum(times['numpy'])):>9} | "
               f"{times['torch'][0] * 1e3:>7.1f}ms{times['torch'][1] * 1e3:>6.1f}ms"
               f" | {ratio:>9.2f}x", flush=True)
     print("\nours/torch = torch time / our time for forward + backward (> 1: we are faster).")
