@@ -30,6 +30,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from experiments.orl_embedding import format_row, train_embedding
 from scratchface._validation import check_choice, check_positive_int
@@ -53,10 +54,16 @@ __all__ = ["cross_validate", "main", "train_patch_ensemble"]
 
 
 def _train_member(job):
-    """One member: ``(patch, seed, loss, x, labels, kwargs) -> (state, history)`` (a process pool's task)."""
-    patch, seed, loss, x, labels, kwargs = job
+    """One member: ``(patch, seed, loss, x, labels, kwargs) -> (state, history)`` (a process pool's task).
+
+    BLAS runs on one thread here, in the calling process as in a pool's worker: OpenBLAS's result bits
+    depend on its thread count, and the members must be the same bits whatever ``n_jobs`` (and whatever
+    thread limits the calling process holds); the convolutions stay parallel on Numba's threads.
+    """
+    _, seed, loss, x, labels, kwargs = job
     net = build_patch_net(x.shape[2:], rng=seed)
-    net, history = train_embedding(x, labels, loss=loss, rng=seed, net=net, **kwargs)
+    with threadpool_limits(1, user_api="blas"):
+        net, history = train_embedding(x, labels, loss=loss, rng=seed, net=net, **kwargs)
     return {k: np.array(v) for k, v in net.state_dict().items()}, history
 
 

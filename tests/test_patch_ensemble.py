@@ -79,7 +79,9 @@ SMALL = dict(max_steps=2, epochs=1, batch_size=8)
 
 
 def test_members_are_the_seeded_single_runs():
-    """Member (patch, seed) = train_embedding of build_patch_net(rng=seed) on crop_patch(patch), nothing else."""
+    """Member (patch, seed) = train_embedding of build_patch_net(rng=seed) on crop_patch(patch), nothing else
+    (BLAS on one thread, as every member is trained: OpenBLAS's bits depend on its thread count)."""
+    from threadpoolctl import threadpool_limits
     images, labels = _toy_people()
     members, histories = xpe.train_patch_ensemble(images, labels, loss="arcface", patches=("coarse", "lower"),
                                                  seeds=(1, 0), progress=False, **SMALL)
@@ -88,7 +90,9 @@ def test_members_are_the_seeded_single_runs():
     for patch, seed, net in members[1:3]:
         x = pe.crop_patch(images, patch)
         net_alone = orl_nets.build_patch_net(x.shape[2:], rng=seed)
-        alone, _ = xoe.train_embedding(x, labels, loss="arcface", rng=seed, net=net_alone, progress=False, **SMALL)
+        with threadpool_limits(1, user_api="blas"):
+            alone, _ = xoe.train_embedding(x, labels, loss="arcface", rng=seed, net=net_alone, progress=False,
+                                           **SMALL)
         for (name, a), b in zip(alone.state_dict().items(), net.state_dict().values()):
             np.testing.assert_array_equal(a, b, err_msg=f"{patch} {seed} {name}")
 
