@@ -30,6 +30,7 @@ import numpy as np
 from scipy.spatial.distance import cdist
 
 from scratchface.distances import nearest_neighbors, squared_euclidean_distances
+from _timing import best_of  # noqa: E402  (benchmarks/ is the script's folder)
 
 try:
     import faiss
@@ -37,13 +38,6 @@ except ImportError:  # the bench extra is not installed
     faiss = None
 
 
-def _best(f, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = f()
-        times.append(time.perf_counter() - t)
-    return min(times), result
 
 
 def numpy_sq_euclidean(a, b):
@@ -155,8 +149,8 @@ def main(argv=None):
           + f" (queries {q.nbytes / 2**20:.0f} MiB, gallery {g.nbytes / 2**20:.0f} MiB)")
 
     a, b = q[: args.matrix], g[: args.matrix]
-    t_np, d_np = _best(lambda: numpy_sq_euclidean(a, b), args.repeat)
-    t_sf, d_sf = _best(lambda: squared_euclidean_distances(a, b, impl="numba"), args.repeat)
+    t_np, d_np = best_of(lambda: numpy_sq_euclidean(a, b), args.repeat)
+    t_sf, d_sf = best_of(lambda: squared_euclidean_distances(a, b, impl="numba"), args.repeat)
     err = float(np.abs(d_np - d_sf).max()) / float(np.abs(d_np).max())
     print(f"\ndistance matrix {len(a)} x {len(b)} x {args.d}: NumPy {t_np:.3f} s, scratchface {t_sf:.3f} s, "
           f"speed-up {t_np / t_sf:.2f}x; max |difference| / max distance {err:.1e}")

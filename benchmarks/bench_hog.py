@@ -25,15 +25,9 @@ import time
 import numpy as np
 
 from scratchface.detection.hog import hog
+from _timing import best_of  # noqa: E402  (benchmarks/ is the script's folder)
 
 
-def _best(f, repeat):
-    times, result = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = f()
-        times.append(time.perf_counter() - t)
-    return min(times), result
 
 
 def main(argv=None):
@@ -58,9 +52,9 @@ def main(argv=None):
     hog(image[:64, :64], channel_axis=channel_axis)
     first_call = time.perf_counter() - t
 
-    t_sk, f_sk = _best(lambda: sk_hog(image, channel_axis=channel_axis), args.repeat)
-    t_ref, f_ref = _best(lambda: hog(image, channel_axis=channel_axis, impl="reference"), max(1, args.repeat // 2))
-    t_nb, f_nb = _best(lambda: hog(image, channel_axis=channel_axis, impl="numba"), args.repeat)
+    t_sk, f_sk = best_of(lambda: sk_hog(image, channel_axis=channel_axis), args.repeat)
+    t_ref, f_ref = best_of(lambda: hog(image, channel_axis=channel_axis, impl="reference"), max(1, args.repeat // 2))
+    t_nb, f_nb = best_of(lambda: hog(image, channel_axis=channel_axis, impl="numba"), args.repeat)
     err = max(np.abs(f_nb - f_sk).max(), np.abs(f_ref - f_sk).max())
     rows = [("skimage.feature.hog", t_sk), ("scratchface reference (NumPy)", t_ref)]
     try:
@@ -71,7 +65,7 @@ def main(argv=None):
         h, w = image.shape[:2]
         cv_hog = cv2.HOGDescriptor((w // 8 * 8, h // 8 * 8), (24, 24), (8, 8), (8, 8), 9)
         cv_image = np.ascontiguousarray(image[:h // 8 * 8, :w // 8 * 8]).astype(np.uint8)
-        t_cv, _ = _best(lambda: cv_hog.compute(cv_image), args.repeat)
+        t_cv, _ = best_of(lambda: cv_hog.compute(cv_image), args.repeat)
         rows.append((f"OpenCV {cv2.__version__} HOGDescriptor", t_cv))
     if err > 1e-6:
         raise SystemExit(f"outputs differ from scikit-image by {err:.2e}")

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-import time
 
 import numpy as np
 
@@ -36,19 +35,12 @@ from scratchface.detection.mmod import detect_faces_mmod, load_mmod_model, prepa
 from scratchface.detection.mmod_scan import box_overlaps, model_pyramid, scan_levels
 from scratchface.detection.mtcnn import detect_faces
 from scratchface.image import as_rgb
+from _timing import best_of  # noqa: E402  (benchmarks/ is the script's folder)
 
 DATA = pathlib.Path(os.environ.get("SCRATCHFACE_DATA",
                                    pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
-def _best(f, repeat):
-    f()  # warm-up: Numba compile / cache load
-    times, result = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = f()
-        times.append(time.perf_counter() - t)
-    return min(times), result
 
 
 def _dlib_boxes(rects):
@@ -75,9 +67,9 @@ def main(argv=None):
         return int((box_overlaps(boxes, faces)[0].max(axis=0, initial=0.0) >= 0.3).sum())
 
     rows = []
-    t_ours, found = _best(lambda: detect_faces_mmod(photo, model=model), args.repeat)
-    t_hog, levels = _best(lambda: model_pyramid(prepare_mmod_image(photo), model), args.repeat)
-    t_scan, _ = _best(lambda: scan_levels(levels, model, 0.0), args.repeat)
+    t_ours, found = best_of(lambda: detect_faces_mmod(photo, model=model), args.repeat, warm_up=True)
+    t_hog, levels = best_of(lambda: model_pyramid(prepare_mmod_image(photo), model), args.repeat, warm_up=True)
+    t_scan, _ = best_of(lambda: scan_levels(levels, model, 0.0), args.repeat, warm_up=True)
     rows.append(("scratchface detect_faces_mmod", t_ours, found.boxes))
     print(f"  scratchface: HOG pyramid {t_hog:.2f} s ({len(levels)} levels), filter scan {t_scan:.2f} s")
     try:
@@ -87,13 +79,13 @@ def main(argv=None):
         print("dlib not installed (pip install dlib-bin): only scratchface timed")
     if dlib is not None:
         frontal = dlib.get_frontal_face_detector()
-        t, rects = _best(lambda: frontal(photo, args.upsample), args.repeat)
+        t, rects = best_of(lambda: frontal(photo, args.upsample), args.repeat, warm_up=True)
         rows.append(("dlib get_frontal_face_detector()", t, _dlib_boxes(rects)))
         if not args.no_train:
             from experiments.mmod_detector import train_dlib  # the same options as the training comparison
             trained = train_dlib(DATA / "dlib_faces", log=lambda *_: None)
             detector = trained[0]
-            t, (rects, _, _) = _best(lambda: detector.run(photo, args.upsample, 0.0), args.repeat)
+            t, (rects, _, _) = best_of(lambda: detector.run(photo, args.upsample, 0.0), args.repeat, warm_up=True)
             rows.append(("dlib trained on training.xml", t, _dlib_boxes(rects)))
     print(f"| detector | seconds | detections | MTCNN faces (p > 0.95) found, IoU 0.3 | scratchface / it |")
     print("|---|---|---|---|---|")

@@ -40,6 +40,8 @@ import types
 
 import numpy as np
 
+from _timing import best_of  # benchmarks/ is the script's folder
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -55,14 +57,6 @@ from scratchface.models.mtcnn_nets import (
 STAGES = ("pyramid", "pnet", "rnet", "onet", "nms")
 
 
-def _best(fn, repeat):
-    times = []
-    result = None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def _torch_batched_nms(torch):
@@ -191,7 +185,7 @@ def main(argv=None):
     start = time.perf_counter()
     detect_faces(first)
     first_call = time.perf_counter() - start
-    steady, _ = _best(lambda: detect_faces(first), 1)
+    steady, _ = best_of(lambda: detect_faces(first), 1)
     print(f"scratchface first call {first_call:.2f} s, then {steady:.2f} s: "
           f"compile / cache load ~{max(first_call - steady, 0):.2f} s (excluded below)")
     if args.blas_free:
@@ -240,16 +234,16 @@ def _table(images, peer, torch_net_fns, repeat):
             result = detect_faces(image, timings=timings)
             timings_runs.append(timings)
             return result
-        t_ours, faces = _best(ours, repeat)
+        t_ours, faces = best_of(ours, repeat)
         stage = min(timings_runs, key=lambda t: sum(t.values()))
         t_peer = float("nan")
         if peer is not None:
-            t_peer, _ = _best(lambda image=image: peer.detect(image), repeat)
+            t_peer, _ = best_of(lambda image=image: peer.detect(image), repeat)
         elif torch_net_fns is not None:
             saved = (mtcnn.pnet_forward, mtcnn.rnet_forward, mtcnn.onet_forward)
             mtcnn.pnet_forward, mtcnn.rnet_forward, mtcnn.onet_forward = torch_net_fns
             try:
-                t_peer, _ = _best(lambda image=image: detect_faces(image), repeat)
+                t_peer, _ = best_of(lambda image=image: detect_faces(image), repeat)
             finally:
                 mtcnn.pnet_forward, mtcnn.rnet_forward, mtcnn.onet_forward = saved
         totals["ours"] += t_ours

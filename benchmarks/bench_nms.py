@@ -19,15 +19,9 @@ import time
 import numpy as np
 
 from scratchface.detection.nms import nms
+from _timing import best_of  # noqa: E402  (benchmarks/ is the script's folder)
 
 
-def _best(f, repeat):
-    times, result = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = f()
-        times.append(time.perf_counter() - t)
-    return min(times), result
 
 
 def make_boxes(n, rng):
@@ -50,8 +44,8 @@ def main(argv=None):
     nms(boxes[:10], scores[:10], args.threshold, args.mode, impl="numba")
     first_call = time.perf_counter() - t
 
-    t_np, keep_np = _best(lambda: nms(boxes, scores, args.threshold, args.mode, impl="reference"), args.repeat)
-    t_nb, keep_nb = _best(lambda: nms(boxes, scores, args.threshold, args.mode, impl="numba"), args.repeat)
+    t_np, keep_np = best_of(lambda: nms(boxes, scores, args.threshold, args.mode, impl="reference"), args.repeat)
+    t_nb, keep_nb = best_of(lambda: nms(boxes, scores, args.threshold, args.mode, impl="numba"), args.repeat)
     if not np.array_equal(keep_np, keep_nb):
         raise SystemExit("Numba and NumPy NMS disagree")
     rows = [("NumPy (vectorised greedy loop)", t_np), ("scratchface Numba", t_nb)]
@@ -62,7 +56,7 @@ def main(argv=None):
         print("torchvision not installed: its nms is skipped")
     else:
         tb, ts = torch.from_numpy(boxes), torch.from_numpy(scores)
-        t_tv, keep_tv = _best(lambda: torchvision.ops.nms(tb, ts, args.threshold), args.repeat)
+        t_tv, keep_tv = best_of(lambda: torchvision.ops.nms(tb, ts, args.threshold), args.repeat)
         if args.mode == "union" and not np.array_equal(np.sort(keep_tv.numpy()), np.sort(keep_nb)):
             print("note: torchvision keeps a different set (tie order or float rounding)")
         rows.append(("torchvision.ops.nms (CPU)", t_tv))
