@@ -8,9 +8,14 @@ another order: equal to about 1e-13 relative):
    the rows copied channel-first into a rolling 3-row buffer (contiguous loads), gradient
    (channel of largest magnitude), snapped orientation (the 9 dot products as
    compare-and-select loops along the row, which vectorise) and magnitude into row
-   buffers, then the bilinear votes (each band writes its own two partial cell rows,
-   so no two threads add to one cell; nothing of image size is stored: the former
-   separate orientation and vote passes wrote and re-read two image-size arrays);
+   buffers, then the bilinear votes: along the row into one cell-row histogram (two
+   adds per pixel, no bounds tests: the buffer has a cell of margin each side), which
+   is then added to the two cell rows with the row's weights ``1 - fy`` and ``fy``
+   (a vectorised pass per row instead of four scattered adds per pixel: 1.42 s -> 1.17 s
+   for the whole MMOD scan of bald_guys.jpg at upsample 1, 2 threads). Each band writes
+   its own two partial cell rows, so no two threads add to one cell; nothing of image size
+   is stored (the former separate orientation and vote passes wrote and re-read two
+   image-size arrays);
 2. per cell row (parallel): block norms and the 3 o + 4 features, summed in float64 per cell
    and stored once.
 
@@ -62,7 +67,8 @@ def _row_gradients(up, row, down, ux, uy, gx, gy, best_dot, bins, magnitude):
     for o in range(n_bins):            # u_{o + n_bins} = -u_o: one dot product gives two directions
         for x in range(1, width - 1):  # compare-and-select along the row (vectorised), same order as a loop per pixel
             dot = ux[o] * gx[x] + uy[o] * gy[x]
-            b, d = (o, dot) if dot > best_dot[x] else (bins[x], best_dot[x])
+            b0, d0 = bins[x], best_dot[x]
+            b, d = (o, dot) if dot > d0 else (b0, d0)
             b, d = (o + n_bins, -dot) if -dot > d else (b, d)
             bins[x], best_dot[x] = b, d
 
@@ -71,7 +77,8 @@ def _row_gradients(up, row, down, ux, uy, gx, gy, best_dot, bins, magnitude):
 def _cell_histograms(image, cell, ux, uy):
     """Steps 1-3 fused, one pass over the pixels: signed bilinear histograms ``(rows, cols, 2 o)``.
 
-    Pixel row ``y`` votes into cell rows ``iy`` (weight ``1 - fy``) and ``iy + 1`` (``fy``). The
+    Pixel row ``y`` votes into cell rows ``iy`` (weight ``1 - fy``) and ``iy + 1`` (``fy``): its votes
+    along the row go to ``row_hist`` (column ``c + 1`` holds cell column ``c``), then to both rows. The
     band of pixel rows with the same ``iy`` is one parallel task: its votes into ``iy`` go to
     ``lower[iy]``, into ``iy + 1`` to ``upper[iy + 1]``, rows no other task writes; the
     histograms are ``lower + upper``. Per-row buffers: nothing of image size is stored.
@@ -95,6 +102,7 @@ def _cell_histograms(image, cell, ux, uy):
         gx, gy = np.zeros(width), np.zeros(width)
         best_dot, magnitude = np.empty(width), np.zeros(width)
         bins = np.zeros(width, dtype=np.int64)
+        row_hist = np.zeros((cols + 3, n_bins))   # cell columns -1 .. cols + 1 (votes off the grid dropped)
         buf = np.empty((3, image.shape[2], width), dtype=image.dtype)   # rows y - 1, y, y + 1, rolling
         for y in range(y0 - 1, min(y0 + 1, height)):
             _deinterleave(image, y, buf, y % 3)
@@ -105,22 +113,22 @@ def _cell_histograms(image, cell, ux, uy):
                 continue
             fy = yp - iy
             _row_gradients(buf[(y - 1) % 3], buf[y % 3], buf[(y + 1) % 3], ux, uy, gx, gy, best_dot, bins, magnitude)
+            row_hist[:] = 0.0
             for x in range(1, width - 1):
                 v = magnitude[x]
-                if v == 0.0:
-                    continue
-                o, c = bins[x], ix[x]
-                left, right = (1.0 - fx[x]) * v, fx[x] * v
-                if iy >= 0:
-                    if c >= 0 and c < cols:
-                        lower[iy, c, o] += (1.0 - fy) * left
-                    if c + 1 < cols:
-                        lower[iy, c + 1, o] += (1.0 - fy) * right
-                if iy + 1 < rows:
-                    if c >= 0 and c < cols:
-                        upper[iy + 1, c, o] += fy * left
-                    if c + 1 < cols:
-                        upper[iy + 1, c + 1, o] += fy * right
+                o, c = bins[x], ix[x] + 1
+                row_hist[c, o] += (1.0 - fx[x]) * v
+                row_hist[c + 1, o] += fx[x] * v
+            if iy >= 0:
+                dst = lower[iy]
+                for c in range(cols):
+                    for o in range(n_bins):
+                        dst[c, o] += (1.0 - fy) * row_hist[c + 1, o]
+            if iy + 1 < rows:
+                dst = upper[iy + 1]
+                for c in range(cols):
+                    for o in range(n_bins):
+                        dst[c, o] += fy * row_hist[c + 1, o]
     return lower[:rows] + upper[:rows]
 
 
