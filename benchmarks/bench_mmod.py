@@ -41,8 +41,6 @@ DATA = pathlib.Path(os.environ.get("SCRATCHFACE_DATA",
                                    pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
-
-
 def _dlib_boxes(rects):
     """dlib rectangles (inclusive right / bottom) as (x1, y1, x2, y2)."""
     return np.array([[r.left(), r.top(), r.right() + 1, r.bottom() + 1] for r in rects], float).reshape(-1, 4)
@@ -87,7 +85,7 @@ def main(argv=None):
             detector = trained[0]
             t, (rects, _, _) = best_of(lambda: detector.run(photo, args.upsample, 0.0), args.repeat, warm_up=True)
             rows.append(("dlib trained on training.xml", t, _dlib_boxes(rects)))
-    print(f"| detector | seconds | detections | MTCNN faces (p > 0.95) found, IoU 0.3 | scratchface / it |")
+    print("| detector | seconds | detections | MTCNN faces (p > 0.95) found, IoU 0.3 | scratchface / it |")
     print("|---|---|---|---|---|")
     for name, t, boxes in rows:
         print(f"| {name} | {t:.3f} | {len(boxes)} | {found_faces(boxes)}/{len(faces)} | {t_ours / t:.2f} |")

@@ -123,3 +123,40 @@ def test_fused_equals_reference_hypothesis(shape, dtype, small):
         check_equal(shape, dtype, np.random.default_rng(0))
     finally:
         kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK = chunk, work
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", ODD_SHAPES)
+def test_conv_prelu_in_one_pass_equals_the_two_layers(shape, dtype, chunking):
+    """The PReLU epilogue: the same numbers as the reference conv then ``where(z > 0, z, alpha z)``, and
+    the same bits as the two fast layers called one after the other."""
+    from scratchface.layers.activations import prelu_forward
+    from scratchface.layers.conv import conv2d_prelu
+    rng = np.random.default_rng(5)
+    n, c, h, wd, f, kh, kw, stride, padding = shape
+    x, w, b = rng.standard_normal((n, c, h, wd)), rng.standard_normal((f, c, kh, kw)), rng.standard_normal(f)
+    alpha = np.linspace(-0.5, 1.5, f)                                   # negative, small and > 1 slopes
+    z = conv2d_reference_forward(x, w, b, stride, padding)
+    expected = np.where(z > 0, z, alpha[None, :, None, None] * z)       # by hand, float64
+    args = [a.astype(dtype) for a in (x, w, b, alpha)]
+    got = conv2d_prelu(*args, stride=stride, padding=padding, impl="numba")
+    assert got.dtype == dtype and got.shape == z.shape and rel(got, expected) < TOL[dtype]
+    two_layers = prelu_forward(conv2d_forward(*args[:3], stride=stride, padding=padding)[0], args[3])[0]
+    np.testing.assert_array_equal(got, two_layers)
+    reference = conv2d_prelu(*args, stride=stride, padding=padding, impl="reference")
+    assert rel(reference, expected) < TOL[dtype]
+
+
+def test_conv_prelu_bad_input():
+    from scratchface.layers.conv import conv2d_prelu
+    x, w, b = np.zeros((1, 2, 5, 5)), np.zeros((3, 2, 3, 3)), np.zeros(3)
+    with pytest.raises(ValueError, match=r"alpha must have shape \(C,\) = \(3,\)"):
+        conv2d_prelu(x, w, b, np.zeros(2))
+    with pytest.raises(TypeError, match="alpha must have the dtype of x"):
+        conv2d_prelu(x, w, b, np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="alpha contains NaN"):
+        conv2d_prelu(x, w, b, np.array([0.1, np.nan, 0.2]))
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        conv2d_prelu(np.zeros((1, 2, 2, 2)), w, b, np.zeros(3))
+    with pytest.raises(ValueError, match="input channels"):
+        conv2d_prelu(np.zeros((1, 4, 5, 5)), w, b, np.zeros(3))

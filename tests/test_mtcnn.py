@@ -168,6 +168,18 @@ def test_area_resize_reference_by_hand():
     np.testing.assert_allclose(area_resize(image[:, :, 0], (2, 2)), expected)
 
 
+@pytest.mark.parametrize("shape, dtype", [((53, 71, 3), np.uint8), ((40, 9, 3), np.float32), ((1, 1, 1), np.float64),
+                                          ((1, 30, 2), np.float64), ((30, 1, 3), np.uint8), ((0, 5, 3), np.uint8)])
+def test_summed_area_table_numba_equals_numpy_bit_for_bit(rng, shape, dtype):
+    image = (rng.integers(0, 256, size=shape) if dtype == np.uint8 else rng.uniform(-3, 300, size=shape)).astype(dtype)
+    got = summed_area_table(image)
+    want = summed_area_table(image, impl="reference")
+    assert got.dtype == np.float64 and got.shape == (shape[0] + 1, shape[1] + 1, shape[2])
+    np.testing.assert_array_equal(got, want)
+    if image.size:       # and by hand: a corner is the sum of everything above-left of it
+        assert got[-1, -1, 0] == pytest.approx(float(image[:, :, 0].astype(np.float64).sum()), rel=1e-12)
+
+
 @pytest.mark.parametrize("values", ["integers", "floats"])
 def test_area_resize_regions_nchw_numba_equals_reference_bit_for_bit(rng, values):
     shape = (53, 71, 3)

@@ -1,6 +1,8 @@
 """Max / average / L2 pooling: finite differences, kernel == reference, torch, sizes by hand, bad input."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scratchface.gradcheck import PASS_THRESHOLD, check_layer, numerical_gradient
 from scratchface.layers import pooling
@@ -289,3 +291,42 @@ def test_each_pooling_has_its_own_reference_equal_to_loops_and_to_the_kernel(rng
     np.testing.assert_allclose(fast_dx, dx, rtol=1e-12, atol=1e-14)
     numeric = numerical_gradient(lambda: float(np.sum(_naive_pool(x, mode, 3, 2, 1) * dout)), x)
     np.testing.assert_allclose(dx, numeric, rtol=1e-6, atol=1e-8)
+
+
+@st.composite
+def _max_pool_cases(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    padding = (draw(st.integers(0, kh // 2)), draw(st.integers(0, kh // 2)),
+               draw(st.integers(0, kw // 2)), draw(st.integers(0, kw // 2)))
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 3)),
+             draw(st.integers(max(1, kh - padding[0] - padding[1]), 13)),
+             draw(st.integers(max(1, kw - padding[2] - padding[3]), 13)))
+    return shape, (kh, kw), (draw(st.integers(1, 3)), draw(st.integers(1, 3))), padding, draw(st.booleans())
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=_max_pool_cases(), ties=st.booleans())
+def test_inference_max_pool_equals_the_reference_forward(case, ties):
+    """``max_pool2d`` (separable, no argmax) on random shapes, kernels, strides, paddings, ceil mode:
+    the values of the reference forward (an out-of-bounds read would not stay equal)."""
+    shape, kernel, stride, padding, ceil_mode = case
+    rng = np.random.default_rng(1)
+    x = rng.integers(-3, 3, size=shape).astype(np.float64) if ties else rng.standard_normal(shape)
+    want, _ = pooling.max_pool2d_forward(x, kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                                         impl="reference")
+    for dtype in (np.float64, np.float32):
+        got = pooling.max_pool2d(x.astype(dtype), kernel_size=kernel, stride=stride, padding=padding,
+                                 ceil_mode=ceil_mode)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, want.astype(dtype))
+
+
+def test_inference_max_pool_checks_like_the_forward():
+    with pytest.raises(ValueError, match="at most half the kernel"):
+        pooling.max_pool2d(np.zeros((1, 1, 5, 5)), kernel_size=2, padding=2)
+    with pytest.raises(ValueError, match="NaN"):
+        pooling.max_pool2d(np.full((1, 1, 4, 4), np.nan), kernel_size=2)
+    with pytest.raises(TypeError, match="ceil_mode"):
+        pooling.max_pool2d(np.zeros((1, 1, 4, 4)), kernel_size=2, ceil_mode=1)
+    np.testing.assert_array_equal(pooling.max_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), kernel_size=2),
+                                  [[[[5.0, 7.0], [13.0, 15.0]]]])          # by hand

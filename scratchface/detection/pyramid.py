@@ -92,7 +92,7 @@ def resize(image, shape, *, anti_aliasing=True):
     return left + (right - left) * c_w
 
 
-def summed_area_table(array, axes=(0, 1)):
+def summed_area_table(array, axes=(0, 1), impl="auto"):
     """Summed-area table (integral image) over two axes, with a zero first row and column.
 
     ``S[r, c] = sum(array[:r, :c])`` along ``axes`` (other axes, e.g. channels, kept),
@@ -106,6 +106,11 @@ def summed_area_table(array, axes=(0, 1)):
         An image ``(H, W, C)`` (``axes=(0, 1)``) or maps ``(P, H, W)`` (``axes=(-2, -1)``).
     axes : (int, int)
         The row and column axes.
+    impl : {'auto', 'reference', 'numba'}
+        ``'reference'``: the NumPy lines below; otherwise an ``(H, W, C)`` image with
+        ``axes=(0, 1)`` goes to the Numba kernel
+        (:func:`scratchface.kernels.resize.summed_area_table_numba`: the same additions
+        in the same order, the same bits).
 
     References
     ----------
@@ -115,6 +120,10 @@ def summed_area_table(array, axes=(0, 1)):
     array = np.asarray(array)
     if array.ndim < 2:
         raise ValueError(f"array must have at least 2 dimensions, got shape {array.shape}")
+    check_choice(impl, "impl", ("auto", "reference", "numba"))
+    if impl != "reference" and array.ndim == 3 and tuple(axes) == (0, 1) and array.dtype.kind in "uif":
+        from ..kernels.resize import summed_area_table_numba  # noqa: PLC0415  (imports Numba: lazily)
+        return summed_area_table_numba(array)
     moved = np.moveaxis(array, axes, (0, 1))
     height, width = moved.shape[:2]
     sat = np.zeros((height + 1, width + 1) + moved.shape[2:], np.float64)

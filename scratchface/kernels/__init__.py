@@ -5,15 +5,18 @@ Grouped by operation; the same operation has the same module name on both sides:
     kernels/
         _numba.py             single_thread_below: small problems on one thread;
                               blas_single_threaded: one pool (Numba's) around BLAS calls
-        conv.py               conv2d_output_numba, conv2d_grads_numba      (im2col + GEMM per thread)
-        pooling.py            pool2d_output_numba, pool2d_dx_numba         (max / avg / L2)
+        conv.py               conv2d_output_numba, conv2d_grads_numba      (im2col + GEMM per thread;
+                                                                           PReLU in the forward's epilogue)
+        pooling.py            pool2d_output_numba, pool2d_dx_numba         (max / avg / L2);
+                              max_pool2d_values_numba                      (inference: no argmax)
         locally_connected.py  locally_connected2d_output_numba, ..._grads_numba
         roi.py                roi_max_pool_output_numba, roi_max_pool_dx_numba,
                               roi_align_output_numba, roi_align_dx_numba
         nms.py                greedy_nms                                   (kept indices)
         distances.py          finish_sq_euclidean, finish_cosine, knn_candidates, refine_topk
         activations.py        prelu_output_numba
-        resize.py             area_resize_regions_numba                    (MTCNN crops, levels)
+        resize.py             area_resize_regions_numba                    (MTCNN crops, levels);
+                              summed_area_table_numba
         hog.py                hog_cell_histograms_numba, hog_normalize_blocks_numba
         cuda/                 the @cuda.jit kernels AND their host wrappers, one module per operation:
             _launch.py        array_module, launch, block counts, device views, the stream

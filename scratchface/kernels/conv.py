@@ -108,8 +108,10 @@ def _col2im_images(dcols, b0, b1, kh, kw, sh, sw, top, left, oh, ow, dx):
 
 
 @numba.njit(cache=True, parallel=True)
-def _fused_forward(xpad, wmat, bias, has_bias, kh, kw, sh, sw, oh, ow, nchunks, out):
-    """Chunk ``t`` of the ``N*OH`` output rows: im2col of its rows, one GEMM, the result written as NCHW + bias."""
+def _fused_forward(xpad, wmat, bias, alpha, has_alpha, kh, kw, sh, sw, oh, ow, nchunks, out):
+    """Chunk ``t`` of the ``N*OH`` output rows: im2col of its rows, one GEMM, the result written as NCHW
+    + bias, and through PReLU with slopes ``alpha`` when ``has_alpha`` (the epilogue: no second pass).
+    All in the dtype of ``x`` (``bias`` zeros when there is none), as the two layers one after the other."""
     rows = xpad.shape[0] * oh
     f, kdim = wmat.shape
     for t in prange(nchunks):
@@ -121,14 +123,20 @@ def _fused_forward(xpad, wmat, bias, has_bias, kh, kw, sh, sw, oh, ow, nchunks, 
         _im2col_rows(xpad, r0, r1, kh, kw, sh, sw, oh, ow, cols)
         res = np.dot(wmat, cols)                                   # (F, chunk pixels), BLAS on this thread
         for k in range(f):
-            add = bias[k] if has_bias else bias[k] * 0
+            add = bias[k]
+            slope = alpha[k]
             src = res[k]
             for r in range(r0, r1):
                 dst = out[r // oh, k]
                 start = (r - r0) * ow
                 base = (r % oh) * ow
-                for q in range(ow):
-                    dst[base + q] = src[start + q] + add
+                if has_alpha:
+                    for q in range(ow):
+                        v = src[start + q] + add
+                        dst[base + q] = v if v > 0 else slope * v
+                else:
+                    for q in range(ow):
+                        dst[base + q] = src[start + q] + add
 
 
 @numba.njit(cache=True)
@@ -211,10 +219,11 @@ def _fused_backward(dout, xpad, wmat, kh, kw, sh, sw, top, left, oh, ow, nchunks
             _col2im_images(dcols, b0, b1, kh, kw, sh, sw, top, left, oh, ow, dx)
 
 
-def conv2d_output_numba(x, w, b, stride, padding):
-    """The convolution output ``out (N, F, OH, OW)`` of validated NumPy arrays.
+def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
+    """The convolution output ``out (N, F, OH, OW)`` of validated NumPy arrays, through PReLU if ``alpha`` (F,).
 
-    See :func:`scratchface.layers.conv.conv2d_forward` for the arguments and the math.
+    See :func:`scratchface.layers.conv.conv2d_forward` and :func:`scratchface.layers.conv.conv2d_prelu`
+    for the arguments and the math.
     """
     n = x.shape[0]
     f, c, kh, kw = w.shape
@@ -226,8 +235,9 @@ def conv2d_output_numba(x, w, b, stride, padding):
         out = np.empty((n, f, oh * ow), dtype=x.dtype)
         bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
         nchunks = _chunks(n * oh, cols_size)
-        _fused_forward(_padded(x, padding), np.ascontiguousarray(w).reshape(f, -1), bias, b is not None,
-                       kh, kw, stride[0], stride[1], oh, ow, nchunks, out)
+        slopes = bias if alpha is None else np.ascontiguousarray(alpha)
+        _fused_forward(_padded(x, padding), np.ascontiguousarray(w).reshape(f, -1), bias,
+                       slopes, alpha is not None, kh, kw, stride[0], stride[1], oh, ow, nchunks, out)
     return out.reshape(n, f, oh, ow)
 
 

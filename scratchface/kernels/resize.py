@@ -1,4 +1,4 @@
-"""Numba kernel for area resizing of many image regions from a summed-area table (NumPy arrays only).
+"""Numba kernels for area resizing of many image regions from a summed-area table (NumPy arrays only).
 
 MTCNN resizes the whole image once per pyramid level and every R-Net / O-Net
 candidate box to 24x24 or 48x48, then normalises the pixels and moves the
@@ -9,8 +9,16 @@ makes three more passes (normalise, transpose, copy). This kernel computes each
 output value in one place, parallel over output rows, with the same float64
 sums and the same float32 divisions, so the values are identical.
 
-The validated entry point is :func:`scratchface.detection.pyramid.area_resize_regions_nchw`,
-which imports this module lazily (it imports Numba).
+The table itself (:func:`summed_area_table_numba`, for
+:func:`scratchface.detection.pyramid.summed_area_table`): each row's running sums along
+the row (parallel over rows), then each row plus the one above it (parallel over columns),
+the additions of the NumPy version in the same order, so the same bits; 61 ms -> see
+``docs/results.md`` (#16) on bald_guys.jpg (1986 x 1545 x 3), where NumPy's ``cumsum``
+along a middle axis is slow.
+
+The validated entry points are :func:`scratchface.detection.pyramid.area_resize_regions_nchw`
+and :func:`scratchface.detection.pyramid.summed_area_table`, which import this module lazily
+(it imports Numba).
 """
 from __future__ import annotations
 
@@ -20,7 +28,7 @@ from numba import prange
 
 from ._numba import single_thread_below
 
-__all__ = ["area_resize_regions_numba"]
+__all__ = ["area_resize_regions_numba", "summed_area_table_numba"]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -53,3 +61,34 @@ def area_resize_regions_numba(sat, top, left, height, width, out_h, out_w, shift
         _area_resize_nchw(np.ascontiguousarray(sat, dtype=np.float64), *(np.ascontiguousarray(a, dtype=np.int64)
                           for a in (top, left, height, width)), np.float32(shift), np.float32(scale), out)
     return out
+
+
+@numba.njit(cache=True, parallel=True)
+def _summed_area_table(image, sat):
+    height, width, channels = image.shape
+    for y in prange(height):                      # running sums along each row
+        row, out = image[y], sat[y + 1]
+        for c in range(channels):
+            out[0, c] = 0.0
+            acc = 0.0
+            for x in range(width):
+                acc += row[x, c]
+                out[x + 1, c] = acc
+    flat = sat.reshape(height + 1, (width + 1) * channels)
+    flat[0, :] = 0.0
+    n = flat.shape[1]
+    blocks = min(n, 64)
+    for b in prange(blocks):                      # each row plus the one above, columns in blocks
+        for y in range(1, height + 1):
+            above, here = flat[y - 1], flat[y]
+            for i in range(b * n // blocks, (b + 1) * n // blocks):
+                here[i] += above[i]
+
+
+def summed_area_table_numba(image):
+    """``S (H + 1, W + 1, C)`` float64 of an ``(H, W, C)`` array: ``S[r, c] = sum(image[:r, :c])``."""
+    image = np.ascontiguousarray(image)
+    sat = np.empty((image.shape[0] + 1, image.shape[1] + 1, image.shape[2]))
+    with single_thread_below(image.size):
+        _summed_area_table(image, sat)
+    return sat

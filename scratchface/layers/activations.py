@@ -22,10 +22,6 @@ __all__ = ["relu_forward", "relu_backward", "prelu_forward", "prelu_backward",
            "gradcheck_cases"]
 
 
-
-
-
-
 # ----------------------------------------------------------------------------- ReLU
 
 class ReluCache(NamedTuple):
@@ -97,6 +93,16 @@ class PreluCache(NamedTuple):
 
 
 
+def _check_alpha(alpha, dtype, channels, of):
+    """``alpha``: a finite float array of shape ``(channels,)`` and the given dtype (one slope per channel ``of``)."""
+    check_float_array(alpha, "alpha", ndim=1)
+    if alpha.dtype != dtype:
+        raise TypeError(f"alpha must have the dtype of x ({dtype}), got {alpha.dtype}")
+    if alpha.shape[0] != channels:
+        raise ValueError(f"alpha must have shape (C,) = ({channels},), one slope per channel {of}, "
+                         f"got {tuple(alpha.shape)}")
+
+
 def prelu_forward(x, alpha, *, impl="auto"):
     """Parametric ReLU with one learned slope per channel (MTCNN's activation).
 
@@ -142,12 +148,7 @@ def prelu_forward(x, alpha, *, impl="auto"):
     check_float_array(x, "x")
     if x.ndim < 2:
         raise ValueError(f"x must be an (N, C) or (N, C, H, W) array (rank >= 2), got shape {tuple(x.shape)}")
-    check_float_array(alpha, "alpha", ndim=1)
-    if alpha.dtype != x.dtype:
-        raise TypeError(f"alpha must have the dtype of x ({x.dtype}), got {alpha.dtype}")
-    if alpha.shape[0] != x.shape[1]:
-        raise ValueError(f"alpha must have shape (C,) = ({x.shape[1]},), one slope per channel of x "
-                         f"(axis 1 of shape {tuple(x.shape)}), got {tuple(alpha.shape)}")
+    _check_alpha(alpha, x.dtype, x.shape[1], f"of x (axis 1 of shape {tuple(x.shape)})")
     impl = check_impl(impl, x, has_cuda=True)
     if impl == "cuda":  # the fused CUDA kernel; same values as the reference line below
         from ..kernels.cuda.prelu import prelu_output_cuda  # noqa: PLC0415  (imports numba.cuda, CuPy: lazily)

@@ -19,9 +19,10 @@ from .._validation import check_float_array, check_int_pair, check_padding
 from ..backend import get_array_module
 from ..gradcheck import GradcheckCase
 from ._common import check_dout, check_impl, pad_spatial, window
+from .activations import _check_alpha, prelu_forward
 
-__all__ = ["conv2d_forward", "conv2d_backward", "conv2d_reference_forward", "conv2d_reference_backward",
-           "conv_output_size", "Conv2dCache", "gradcheck_cases"]
+__all__ = ["conv2d_forward", "conv2d_backward", "conv2d_prelu", "conv2d_reference_forward",
+           "conv2d_reference_backward", "conv_output_size", "Conv2dCache", "gradcheck_cases"]
 
 
 class Conv2dCache(NamedTuple):
@@ -43,12 +44,6 @@ def conv_output_size(size: int, kernel: int, stride: int, pad_before: int, pad_a
         raise ValueError(f"{name} {kernel} is larger than the padded input ({size} + {pad_before} + "
                          f"{pad_after} = {padded}): use a smaller kernel or more padding")
     return (padded - kernel) // stride + 1
-
-
-
-
-
-
 
 
 # ---------------------------------------------------------------- readable reference
@@ -173,6 +168,43 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, impl="auto"):
     else:
         out = conv2d_reference_forward(x, w, b, stride, padding)
     return out, Conv2dCache(x, w, b is not None, stride, padding, (n, f, oh, ow), impl)
+
+
+def conv2d_prelu(x, w, b, alpha, *, stride=1, padding=0, impl="auto"):
+    """Convolution then PReLU, in one pass: the conv + PReLU block of MTCNN's nets, for inference.
+
+    Parameters
+    ----------
+    x, w, b, stride, padding, impl
+        As in :func:`conv2d_forward`.
+    alpha : float array, shape (F,)
+        One PReLU slope per filter (:func:`scratchface.layers.activations.prelu_forward`).
+
+    Returns
+    -------
+    out : array, shape (N, F, OH, OW)
+        ``prelu_forward(conv2d_forward(x, w, b)[0], alpha)[0]``, the same numbers. No cache:
+        to train, call the two layers (their caches give the backward).
+
+    Notes
+    -----
+    .. math:: \mathrm{out} = \max(z, 0) + \alpha_f \min(z, 0), \qquad
+              z = \mathrm{conv2d}(x, w) + b_f
+
+    The Numba path applies the bias and the slope where the GEMM's result is written
+    (the epilogue), instead of a second pass over the output.
+    """
+    _check_params(x, w, b)
+    _check_alpha(alpha, x.dtype, w.shape[0], "of the output (one per filter of w)")
+    if check_impl(impl, x, has_cuda=True) != "numba":
+        out, _ = conv2d_forward(x, w, b, stride=stride, padding=padding, impl=impl)
+        return prelu_forward(out, alpha, impl=impl)[0]
+    stride = check_int_pair(stride, "stride")
+    padding = check_padding(padding, "padding")
+    for axis in range(2):                       # the kernel must fit (clear error, as conv2d_forward)
+        conv_output_size(x.shape[2 + axis], w.shape[2 + axis], stride[axis], *padding[2 * axis:2 * axis + 2])
+    from ..kernels.conv import conv2d_output_numba  # noqa: PLC0415  (imports Numba: lazily)
+    return conv2d_output_numba(x, w, b, stride, padding, alpha)
 
 
 def conv2d_backward(dout, cache):

@@ -39,7 +39,7 @@ from ..backend import get_array_module
 from ..gradcheck import GradcheckCase
 from ._common import check_dout, check_impl, pad_spatial, window
 
-__all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+__all__ = ["max_pool2d", "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
            "l2_pool2d_forward", "l2_pool2d_backward", "max_pool2d_reference_forward", "max_pool2d_reference_backward",
            "avg_pool2d_reference_forward", "avg_pool2d_reference_backward", "l2_pool2d_reference_forward",
            "l2_pool2d_reference_backward", "pool_output_size", "PoolCache", "gradcheck_cases"]
@@ -323,6 +323,25 @@ def max_pool2d_forward(x, *, kernel_size, stride=None, padding=0, ceil_mode=Fals
     FaceNet (Schroff et al. 2015) tables 1-2 (pool1, pool2: 3x3, stride 2); DeepFace M2.
     """
     return _pool_forward("max", x, kernel_size, stride, padding, ceil_mode, True, impl)
+
+
+def max_pool2d(x, *, kernel_size, stride=None, padding=0, ceil_mode=False, impl="auto"):
+    """Max pooling for inference: :func:`max_pool2d_forward`'s ``out``, without the cache.
+
+    Same arguments, checks and values. No argmax is recorded, so the Numba path
+    (:func:`scratchface.kernels.pooling.max_pool2d_values_numba`) can take the maximum
+    separably, over the window's rows, then its columns. To train, use
+    :func:`max_pool2d_forward` and :func:`max_pool2d_backward`.
+
+    Returns
+    -------
+    out : array, shape (N, C, OH, OW)
+    """
+    kernel, stride, padding, _, out_hw = _setup(x, kernel_size, stride, padding, ceil_mode)
+    if check_impl(impl, x, has_cuda=True) != "numba":
+        return _pool_forward("max", x, kernel_size, stride, padding, ceil_mode, True, impl)[0]
+    from ..kernels.pooling import max_pool2d_values_numba  # noqa: PLC0415  (imports Numba: lazily)
+    return max_pool2d_values_numba(x, kernel, stride, padding, out_hw)
 
 
 def max_pool2d_backward(dout, cache):

@@ -38,9 +38,9 @@ import numpy as np
 from .._validation import check_float_array
 from ..data.weights import check_weight_shapes, read_verified_npz, resolve_weights_path
 from ..layers.activations import prelu_forward
-from ..layers.conv import conv2d_forward
+from ..layers.conv import conv2d_forward, conv2d_prelu
 from ..layers.dense import dense_forward
-from ..layers.pooling import max_pool2d_forward
+from ..layers.pooling import max_pool2d
 from ..layers.softmax import softmax_forward
 
 __all__ = [
@@ -163,14 +163,11 @@ def _weights(weights):
 
 
 def _conv_prelu(x, w, net, conv, prelu):
-    x, _ = conv2d_forward(x, w[f"{net}.{conv}.w"], w[f"{net}.{conv}.b"])
-    x, _ = prelu_forward(x, w[f"{net}.{prelu}.alpha"])
-    return x
+    return conv2d_prelu(x, w[f"{net}.{conv}.w"], w[f"{net}.{conv}.b"], w[f"{net}.{prelu}.alpha"])
 
 
 def _pool(x, kernel_size, stride):
-    out, _ = max_pool2d_forward(x, kernel_size=kernel_size, stride=stride, ceil_mode=True)
-    return out
+    return max_pool2d(x, kernel_size=kernel_size, stride=stride, ceil_mode=True)
 
 
 def _dense(x, w, net, layer):
@@ -230,18 +227,18 @@ def pnet_forward(x, weights=None) -> PNetOutput:
     """
     w = _weights(weights)
     x = _check_input(x, None)
-    for layer in PNET_TRUNK:  # conv3-10, PReLU, pool2/2, conv3-16, PReLU, conv3-32, PReLU
+    for layer, after in zip(PNET_TRUNK, PNET_TRUNK[1:] + (None,)):  # conv3-10, PReLU, pool2/2, conv3-16, ...
         name, kind = layer[:2]
-        if kind == "conv":
-            x, _ = conv2d_forward(x, w[f"pnet.{name}.w"], w[f"pnet.{name}.b"])
-        elif kind == "prelu":
-            x, _ = prelu_forward(x, w[f"pnet.{name}.alpha"])
-        else:
+        if kind == "conv":      # every conv of the trunk is followed by its PReLU: the two in one pass
+            x = conv2d_prelu(x, w[f"pnet.{name}.w"], w[f"pnet.{name}.b"], w[f"pnet.{after[0]}.alpha"])
+        elif kind == "pool":
             x = _pool(x, layer[2], layer[3])
-    logits, _ = conv2d_forward(x, w["pnet.conv4_1.w"], w["pnet.conv4_1.b"])
-    probs, _ = softmax_forward(logits, axis=1)
-    offsets, _ = conv2d_forward(x, w["pnet.conv4_2.w"], w["pnet.conv4_2.b"])
-    return PNetOutput(probs, offsets)
+    # both 1x1 heads as one 32 -> 6 convolution: the trunk's output is read once
+    heads = [name for name, _, _ in PNET_HEADS]
+    out, _ = conv2d_forward(x, np.concatenate([w[f"pnet.{h}.w"] for h in heads]),
+                            np.concatenate([w[f"pnet.{h}.b"] for h in heads]))
+    probs, _ = softmax_forward(out[:, :2], axis=1)
+    return PNetOutput(probs, out[:, 2:])
 
 
 def rnet_forward(x, weights=None) -> RNetOutput:
