@@ -43,6 +43,24 @@ def test_lrn_matches_loops(rng, size):
     np.testing.assert_allclose(out, lrn_loops(x, size, 0.3, 0.75, 2.0), rtol=1e-13)
 
 
+@pytest.mark.parametrize("beta", [0.75, 0.6, 1.0])
+@pytest.mark.parametrize("shape, size", [((2, 6, 3, 5), 5), ((1, 1, 2, 2), 3), ((3, 7), 4), ((2, 9, 700), 1),
+                                         ((1, 4, 33, 17), 9)])
+def test_lrn_kernel_equals_reference(rng, shape, size, beta):
+    """The Numba kernel (``beta = 3/4`` by two square roots) against the NumPy lines, float64 and float32."""
+    x = rng.standard_normal(shape)
+    dout = rng.standard_normal(shape)
+    want, cache = lrn_forward(x, size=size, alpha=0.7, beta=beta, k=1.5, impl="reference")
+    want_dx = lrn_backward(dout, cache)
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        got, fast = lrn_forward(x.astype(dtype), size=size, alpha=0.7, beta=beta, k=1.5, impl="numba")
+        got_dx = lrn_backward(dout.astype(dtype), fast)
+        assert fast.impl == "numba" and got.dtype == got_dx.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+        np.testing.assert_allclose(fast.denom, cache.denom, rtol=tol)
+        np.testing.assert_allclose(got_dx, want_dx, rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("shape, size", [((2, 6, 3, 3), 3), ((2, 5, 2, 3), 4), ((1, 3, 2, 2), 5), ((3, 7, 1, 1), 2),
                                          ((2, 4, 3), 3), ((1, 1, 2, 2), 3)])
 def test_lrn_gradcheck(rng, shape, size):

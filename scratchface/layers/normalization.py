@@ -9,7 +9,10 @@
   as ``torch.nn.functional.normalize``.
 
 All are a handful of whole-array NumPy (or CuPy) operations, bandwidth-bound,
-so there is one readable implementation and no separate kernel.
+so there is one readable implementation, except for LRN, whose power
+``D^{-beta}`` is a scalar ``powf`` per element in NumPy: its Numba kernel
+(:mod:`scratchface.kernels.normalization`, ``impl='numba'``, the default for NumPy
+arrays) fuses the passes and takes ``beta = 3/4`` as two square roots, tested equal.
 """
 from __future__ import annotations
 
@@ -20,13 +23,11 @@ import numpy as np
 from .._validation import check_float_array, check_in_range, check_positive_float, check_positive_int
 from ..backend import get_array_module
 from ..gradcheck import GradcheckCase
-from ._common import check_axis, check_cache, check_dout, per_channel
+from ._common import check_axis, check_cache, check_dout, check_impl, per_channel
 
 __all__ = ["lrn_forward", "lrn_backward", "batch_norm_forward", "batch_norm_backward",
            "l2_normalize_forward", "l2_normalize_backward", "LrnCache", "BatchNormCache",
            "L2NormalizeCache", "gradcheck_cases"]
-
-
 
 
 # ----------------------------------------------------------------------------- LRN
@@ -38,6 +39,7 @@ class LrnCache(NamedTuple):
     size: int
     alpha: float
     beta: float
+    impl: str = "reference"   # 'reference' or 'numba': the backward's path
 
 
 def _channel_window_sum(v, before, after):
@@ -53,7 +55,7 @@ def _channel_window_sum(v, before, after):
     return total
 
 
-def lrn_forward(x, *, size, alpha=1e-4, beta=0.75, k=1.0):
+def lrn_forward(x, *, size, alpha=1e-4, beta=0.75, k=1.0, impl="auto"):
     """Local response normalisation across channels (``torch.nn.LocalResponseNorm``).
 
     Parameters
@@ -63,6 +65,9 @@ def lrn_forward(x, *, size, alpha=1e-4, beta=0.75, k=1.0):
         ``n``, the number of neighbouring channels in the window.
     alpha, beta, k : float
         Scale, exponent and additive constant (defaults are PyTorch's).
+    impl : {'auto', 'reference', 'numba'}
+        ``'reference'``: the NumPy lines of this function; ``'auto'``: the Numba kernel
+        (:mod:`scratchface.kernels.normalization`) for NumPy arrays, the reference for CuPy.
 
     Returns
     -------
@@ -106,6 +111,11 @@ def lrn_forward(x, *, size, alpha=1e-4, beta=0.75, k=1.0):
     alpha = check_positive_float(alpha, "alpha", allow_zero=True)
     beta = check_positive_float(beta, "beta", allow_zero=True)
     k = check_positive_float(k, "k")
+    impl = check_impl(impl, x)
+    if impl == "numba":
+        from ..kernels.normalization import lrn_output_numba  # noqa: PLC0415  (imports Numba: lazily)
+        out, denom = lrn_output_numba(x, size, alpha, beta, k)
+        return out, LrnCache(x, denom, size, alpha, beta, impl)
     window_sum = _channel_window_sum(x * x, size // 2, (size - 1) // 2)
     denom = k + (alpha / size) * window_sum
     out = x * denom ** -beta
@@ -125,8 +135,11 @@ def lrn_backward(dout, cache):
     dx : array, shape of ``x``
     """
     check_cache(cache, LrnCache, "lrn_forward")
-    x, denom, size, alpha, beta = cache
+    x, denom, size, alpha, beta, impl = cache
     dout = check_dout(dout, x.shape, x.dtype)
+    if impl == "numba":
+        from ..kernels.normalization import lrn_dx_numba  # noqa: PLC0415  (imports Numba: lazily)
+        return lrn_dx_numba(dout, x, denom, size, alpha, beta)
     scaled = denom ** -beta                                   # D^-beta
     # every c whose window contains j: the window reflected (after <-> before)
     back = _channel_window_sum(dout * x * scaled / denom, (size - 1) // 2, size // 2)
