@@ -48,6 +48,7 @@ def chunking(request, monkeypatch):
     if request.param != "default":
         monkeypatch.setattr(kconv, "COLS_CHUNK", 7)
         monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
+        monkeypatch.setattr(kconv, "MIN_CHUNK_PIXELS", 1)
     return request.param
 
 
@@ -63,6 +64,9 @@ def test_chunks_cover_rows_and_images():
     assert kconv._chunks(100, kconv.CONV_SMALL_WORK) == kconv.CONV_SMALL_WORK // kconv.MIN_CHUNK
     assert kconv._chunks(100, 2 * kconv.MIN_CHUNKS * kconv.MIN_CHUNK) == kconv.MIN_CHUNKS
     assert kconv._chunks(1000, 100 * kconv.COLS_CHUNK) == 100                   # large work: COLS_CHUNK each
+    assert kconv._chunks(32, 10 ** 7, 288) == 288 // kconv.MIN_CHUNK_PIXELS     # backward, few pixels: wider chunks
+    assert kconv._chunks(32, 10 ** 7, 5) == 1
+    assert kconv._chunks(1000, 100 * kconv.COLS_CHUNK, 10 ** 9) == 100          # many pixels: not the limit
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -77,9 +81,11 @@ def test_same_bits_on_one_thread_and_on_all(dtype, rng, monkeypatch):
     dout = rng.standard_normal((6, 5, 17, 13)).astype(dtype)
     runs = []
     previous = numba.get_num_threads()
-    for chunk, small in ((500, 0), (kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK)):    # many chunks; as shipped
+    shipped = (kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK, kconv.MIN_CHUNK_PIXELS)
+    for chunk, small, pixels in ((500, 0, 1), shipped):                          # many chunks; as shipped
         monkeypatch.setattr(kconv, "COLS_CHUNK", chunk)
         monkeypatch.setattr(kconv, "CONV_SMALL_WORK", small)
+        monkeypatch.setattr(kconv, "MIN_CHUNK_PIXELS", pixels)
         for threads, blas in ((1, 1), (previous, None)):
             numba.set_num_threads(threads)
             try:
@@ -116,13 +122,13 @@ def conv_shapes(draw):
 @given(shape=conv_shapes(), dtype=st.sampled_from([np.float64, np.float32]), small=st.booleans())
 def test_fused_equals_reference_hypothesis(shape, dtype, small):
     """Random shapes, strides, paddings: equal to the reference (no out-of-bounds read would stay equal)."""
-    chunk, work = kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK
+    chunk, work, pixels = kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK, kconv.MIN_CHUNK_PIXELS
     if small:
-        kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK = 5, 0
+        kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK, kconv.MIN_CHUNK_PIXELS = 5, 0, 1
     try:
         check_equal(shape, dtype, np.random.default_rng(0))
     finally:
-        kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK = chunk, work
+        kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK, kconv.MIN_CHUNK_PIXELS = chunk, work, pixels
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
