@@ -4,9 +4,16 @@ Direct loops, parallel over the ``N * C`` planes (each thread owns whole planes,
 so the backward scatter has no races). Pooling does one or two operations per
 input element read: it is memory-bound, and a direct loop reads each window
 in place, where im2col would first write ``KH*KW`` copies of the input.
-One forward and one backward kernel serve all three modes (fewer compilations:
-Numba compiles each function once per dtype); the forward records each max
-window's argmax for the backward.
+
+* Max pooling records each window's argmax in the forward; the backward adds each
+  window's gradient there.
+* Average and L2 pooling are sums over the window, which are separable: per output
+  row, the sums (of squares) over the window's rows for every column (contiguous,
+  vectorised), then over each window's columns; the backward spreads each window's
+  share along its columns, then down its rows. NN2's L2 pools (3x3/1, on 6x6 and
+  12x12 planes) at 96x96, batch 32, forward + backward: 140 ms -> see
+  ``docs/results.md`` (#16); the former one-loop-per-window kernel spent its time on
+  the window bounds of every tap.
 
 Inference (:func:`max_pool2d_values_numba`, for
 :func:`scratchface.layers.pooling.max_pool2d`, MTCNN's pools) needs no argmax:
@@ -31,12 +38,13 @@ from ._numba import single_thread_below
 __all__ = ["max_pool2d_values_numba", "pool2d_output_numba", "pool2d_dx_numba"]
 
 MAX, AVG, L2 = 0, 1, 2
+PLANE_BLOCKS = 256  #: tasks of the separable kernels: runs of planes sharing one scratch row
 _MODES = {"max": MAX, "avg": AVG, "l2": L2}
 
 
 @numba.njit(cache=True, parallel=True)
 def _max_pool_forward(x, kh, kw, sh, sw, top, left, out):
-    """Max pooling, separably, one plane per task: for each output row, the maximum over the window's
+    """Max pooling, separably, runs of planes per task: for each output row, the maximum over the window's
     rows (contiguous: vectorised), then over the window's columns of that row (the interior columns,
     whose windows lie inside the input, without bounds tests). Values only: the backward finds the
     maxima again."""
@@ -44,25 +52,27 @@ def _max_pool_forward(x, kh, kw, sh, sw, top, left, out):
     oh, ow = out.shape[2], out.shape[3]
     q0 = min(ow, (left + sw - 1) // sw)                   # first column whose window starts inside
     q1 = max(q0, min(ow, (w + left - kw) // sw + 1))      # past the last column whose window ends inside
-    for t in prange(n * c):
-        plane = x[t // c, t % c]
-        rows_max = np.empty(w, dtype=x.dtype)
-        for p in range(oh):
-            h0 = p * sh - top
-            hs, he = max(h0, 0), min(h0 + kh, h)
-            rows_max[:] = plane[hs]
-            for hh in range(hs + 1, he):
-                line = plane[hh]
-                for col in range(w):
-                    rows_max[col] = max(rows_max[col], line[col])
-            row = out[t // c, t % c, p]
-            for q in range(q0, q1):
-                best = rows_max[q * sw - left]
-                for j in range(1, kw):
-                    best = max(best, rows_max[q * sw - left + j])
-                row[q] = best
-            _clipped_max(row, rows_max, 0, q0, sw, left, kw)
-            _clipped_max(row, rows_max, q1, ow, sw, left, kw)
+    blocks = min(n * c, PLANE_BLOCKS)
+    for blk in prange(blocks):
+        rows_max = np.empty(w, dtype=x.dtype)                  # scratch, once per block of planes
+        for t in range(blk * n * c // blocks, (blk + 1) * n * c // blocks):
+            plane = x[t // c, t % c]
+            for p in range(oh):
+                h0 = p * sh - top
+                hs, he = max(h0, 0), min(h0 + kh, h)
+                rows_max[:] = plane[hs]
+                for hh in range(hs + 1, he):
+                    line = plane[hh]
+                    for col in range(w):
+                        rows_max[col] = max(rows_max[col], line[col])
+                row = out[t // c, t % c, p]
+                for q in range(q0, q1):
+                    best = rows_max[q * sw - left]
+                    for j in range(1, kw):
+                        best = max(best, rows_max[q * sw - left + j])
+                    row[q] = best
+                _clipped_max(row, rows_max, 0, q0, sw, left, kw)
+                _clipped_max(row, rows_max, q1, ow, sw, left, kw)
 
 
 @numba.njit(cache=True)
@@ -77,7 +87,8 @@ def _clipped_max(row, line, q_from, q_to, sw, left, kw):
 
 
 @numba.njit(cache=True, parallel=True)
-def _pool_forward(x, mode, kh, kw, sh, sw, top, bottom, left, right, include_pad, out, argmax):
+def _max_pool_argmax_forward(x, kh, kw, sh, sw, top, left, out, argmax):
+    """Max pooling with each window's (first) argmax, flat in the ``H * W`` plane, for the backward."""
     n, c, h, w = x.shape
     oh, ow = out.shape[2], out.shape[3]
     for t in prange(n * c):
@@ -86,98 +97,141 @@ def _pool_forward(x, mode, kh, kw, sh, sw, top, bottom, left, right, include_pad
         plane = x[b, ch]
         for p in range(oh):
             h0 = p * sh - top
-            h1 = min(h0 + kh, h + bottom)
-            hs, he = max(h0, 0), min(h1, h)
+            hs, he = max(h0, 0), min(h0 + kh, h)
             for q in range(ow):
                 w0 = q * sw - left
-                w1 = min(w0 + kw, w + right)
-                ws, we = max(w0, 0), min(w1, w)
-                if mode == 0:
-                    best = plane[hs, ws]
-                    idx = hs * w + ws
-                    for hh in range(hs, he):
-                        for ww in range(ws, we):
-                            v = plane[hh, ww]
-                            if v > best:
-                                best = v
-                                idx = hh * w + ww
-                    out[b, ch, p, q] = best
-                    argmax[b, ch, p, q] = idx
-                else:
-                    acc = 0.0
-                    for hh in range(hs, he):
-                        for ww in range(ws, we):
-                            v = plane[hh, ww]
-                            acc += v * v if mode == 2 else v
-                    if mode == 2:
-                        out[b, ch, p, q] = np.sqrt(acc)
-                    else:
-                        count = (h1 - h0) * (w1 - w0) if include_pad else (he - hs) * (we - ws)
-                        out[b, ch, p, q] = acc / count
+                ws, we = max(w0, 0), min(w0 + kw, w)
+                best = plane[hs, ws]
+                idx = hs * w + ws
+                for hh in range(hs, he):
+                    for ww in range(ws, we):
+                        v = plane[hh, ww]
+                        if v > best:
+                            best = v
+                            idx = hh * w + ww
+                out[b, ch, p, q] = best
+                argmax[b, ch, p, q] = idx
 
 
 @numba.njit(cache=True, parallel=True)
-def _pool_backward(dout, x, out, argmax, mode, kh, kw, sh, sw, top, bottom, left, right, include_pad, dx):
+def _max_pool_backward(dout, argmax, dx):
+    """Each window's gradient to its argmax (planes owned by one thread: no races)."""
     n, c, h, w = dx.shape
     oh, ow = dout.shape[2], dout.shape[3]
     for t in prange(n * c):
         b = t // c
         ch = t % c
-        grad = dx[b, ch]
-        grad[:, :] = 0
+        flat = dx[b, ch].reshape(h * w)
+        flat[:] = 0
         g = dout[b, ch]
-        if mode == 0:
-            flat = grad.reshape(h * w)
-            for p in range(oh):
-                for q in range(ow):
-                    flat[argmax[b, ch, p, q]] += g[p, q]
-            continue
         for p in range(oh):
-            h0 = p * sh - top
-            h1 = min(h0 + kh, h + bottom)
-            hs, he = max(h0, 0), min(h1, h)
             for q in range(ow):
-                w0 = q * sw - left
-                w1 = min(w0 + kw, w + right)
-                ws, we = max(w0, 0), min(w1, w)
-                if mode == 1:
-                    count = (h1 - h0) * (w1 - w0) if include_pad else (he - hs) * (we - ws)
-                    share = g[p, q] / count
-                    for hh in range(hs, he):
-                        for ww in range(ws, we):
-                            grad[hh, ww] += share
-                else:
-                    o = out[b, ch, p, q]
-                    if o > 0:
-                        scale = g[p, q] / o
-                        for hh in range(hs, he):
-                            for ww in range(ws, we):
-                                grad[hh, ww] += x[b, ch, hh, ww] * scale
+                flat[argmax[b, ch, p, q]] += g[p, q]
+
+
+@numba.njit(cache=True)
+def _window(i, stride, pad_before, kernel, size, pad_after):
+    """Window ``i`` along one axis: ``(start, end)`` on the padded axis, ``(start, end)`` clipped to the input."""
+    lo = i * stride - pad_before
+    hi = min(lo + kernel, size + pad_after)
+    return lo, hi, max(lo, 0), min(hi, size)
+
+
+@numba.njit(cache=True, parallel=True)
+def _sum_pool_forward(x, mode, kh, kw, sh, sw, top, bottom, left, right, include_pad, out):
+    """Average (``mode`` 1) or L2 (2) pooling, separably: per output row, the sums (of squares) over the
+    window's rows for every column (contiguous: vectorised), then over each window's columns; float64 sums."""
+    n, c, h, w = x.shape
+    oh, ow = out.shape[2], out.shape[3]
+    blocks = min(n * c, PLANE_BLOCKS)
+    for blk in prange(blocks):
+        rows_sum = np.empty(w)                                 # scratch, once per block of planes
+        for t in range(blk * n * c // blocks, (blk + 1) * n * c // blocks):
+            plane, o = x[t // c, t % c], out[t // c, t % c]
+            for p in range(oh):
+                h0, h1, hs, he = _window(p, sh, top, kh, h, bottom)
+                rows_sum[:] = 0.0
+                for hh in range(hs, he):
+                    line = plane[hh]
+                    if mode == 2:
+                        for col in range(w):
+                            rows_sum[col] += line[col] * line[col]
+                    else:
+                        for col in range(w):
+                            rows_sum[col] += line[col]
+                for q in range(ow):
+                    w0, w1, ws, we = _window(q, sw, left, kw, w, right)
+                    acc = 0.0
+                    for col in range(ws, we):
+                        acc += rows_sum[col]
+                    if mode == 2:
+                        o[p, q] = np.sqrt(acc)
+                    else:
+                        o[p, q] = acc / ((h1 - h0) * (w1 - w0) if include_pad else (he - hs) * (we - ws))
+
+
+@numba.njit(cache=True, parallel=True)
+def _sum_pool_backward(dout, x, out, mode, kh, kw, sh, sw, top, bottom, left, right, include_pad, dx):
+    """The adjoint, separably: each window's share (``dout / count``; L2: ``dout / out``, 0 where
+    ``out = 0``) spread along its columns into a row, the row added to the window's rows; L2 then
+    multiplies by ``x``."""
+    n, c, h, w = dx.shape
+    oh, ow = dout.shape[2], dout.shape[3]
+    blocks = min(n * c, PLANE_BLOCKS)
+    for blk in prange(blocks):
+        total, spread = np.empty((h, w)), np.empty(w)          # scratch, once per block of planes
+        for t in range(blk * n * c // blocks, (blk + 1) * n * c // blocks):
+            b, ch = t // c, t % c
+            g, grad = dout[b, ch], dx[b, ch]
+            total[:] = 0.0
+            for p in range(oh):
+                h0, h1, hs, he = _window(p, sh, top, kh, h, bottom)
+                spread[:] = 0.0
+                for q in range(ow):
+                    w0, w1, ws, we = _window(q, sw, left, kw, w, right)
+                    if mode == 2:
+                        o = out[b, ch, p, q]
+                        share = g[p, q] / o if o > 0 else 0.0
+                    else:
+                        share = g[p, q] / ((h1 - h0) * (w1 - w0) if include_pad else (he - hs) * (we - ws))
+                    for col in range(ws, we):
+                        spread[col] += share
+                for hh in range(hs, he):
+                    row = total[hh]
+                    for col in range(w):
+                        row[col] += spread[col]
+            for hh in range(h):
+                for col in range(w):
+                    grad[hh, col] = total[hh, col] * x[b, ch, hh, col] if mode == 2 else total[hh, col]
 
 
 def pool2d_output_numba(x, mode, kernel, stride, padding, out_hw, count_include_pad):
     """``(out, argmax)`` for a validated NumPy ``x``; ``argmax`` (max pool only, else None) indexes the
     flattened H*W plane. ``mode`` in ``{'max', 'avg', 'l2'}``; ``padding`` (top, bottom, left, right)."""
     x = np.ascontiguousarray(x)
-    n, c = x.shape[:2]
-    out = np.empty((n, c) + tuple(out_hw), dtype=x.dtype)
-    argmax = np.empty((n, c) + tuple(out_hw) if mode == "max" else (1, 1, 1, 1), dtype=np.int64)
+    out = np.empty(x.shape[:2] + tuple(out_hw), dtype=x.dtype)
+    argmax = None
     with single_thread_below(x.size + out.size):
-        _pool_forward(x, _MODES[mode], kernel[0], kernel[1], stride[0], stride[1], *padding,
-                      bool(count_include_pad), out, argmax)
-    return out, (argmax if mode == "max" else None)
+        if mode == "max":
+            argmax = np.empty(out.shape, dtype=np.int64)
+            _max_pool_argmax_forward(x, *kernel, *stride, padding[0], padding[2], out, argmax)
+        else:
+            _sum_pool_forward(x, _MODES[mode], *kernel, *stride, *padding, bool(count_include_pad), out)
+    return out, argmax
 
 
 def pool2d_dx_numba(dout, x, out, argmax, mode, kernel, stride, padding, count_include_pad):
     """``dx`` of :func:`pool2d_output_numba` for a validated ``dout``: ``out`` is needed by L2 pooling,
     ``argmax`` by max pooling (None otherwise); the other arguments as given to the forward."""
     x = np.ascontiguousarray(x)
-    out = out if out is not None else np.empty((1, 1, 1, 1), dtype=x.dtype)
-    argmax = argmax if argmax is not None else np.empty((1, 1, 1, 1), dtype=np.int64)
     dx = np.empty_like(x)
     with single_thread_below(x.size + dout.size):
-        _pool_backward(np.ascontiguousarray(dout), x, out, argmax, _MODES[mode], *kernel, *stride, *padding,
-                       bool(count_include_pad), dx)
+        if mode == "max":
+            _max_pool_backward(np.ascontiguousarray(dout), argmax, dx)
+        else:
+            out = out if out is not None else np.empty((1, 1, 1, 1), dtype=x.dtype)
+            _sum_pool_backward(np.ascontiguousarray(dout), x, out, _MODES[mode], *kernel, *stride, *padding,
+                               bool(count_include_pad), dx)
     return dx
 
 
