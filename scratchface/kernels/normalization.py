@@ -39,15 +39,20 @@ def _neg_power(d, beta, out):
             out[p] = d[p] ** -beta
 
 
+@numba.njit(cache=True)
+def _task(t, blocks, npix):
+    """Task ``t``: image ``b`` and its pixels ``p0 .. p1`` (``blocks`` blocks of ``BLOCK`` per image)."""
+    p0 = (t % blocks) * BLOCK
+    return t // blocks, p0, min(p0 + BLOCK, npix)
+
+
 @numba.njit(cache=True, parallel=True)
 def _lrn_forward(x, before, after, scale, k, beta, out, denom):
     """``denom = k + scale * window sum of x^2`` over channels ``c - before .. c + after``; ``out = x denom^-beta``."""
     n, c, npix = x.shape
-    blocks = (npix + BLOCK - 1) // BLOCK
+    blocks = -(-npix // BLOCK)
     for t in prange(n * blocks):
-        b = t // blocks
-        p0 = (t % blocks) * BLOCK
-        p1 = min(p0 + BLOCK, npix)
+        b, p0, p1 = _task(t, blocks, npix)
         for ch in range(c):
             d = denom[b, ch]
             for p in range(p0, p1):
@@ -69,11 +74,9 @@ def _lrn_forward(x, before, after, scale, k, beta, out, denom):
 def _lrn_backward(dout, x, denom, before, after, scale2, beta, dx):
     """``dx = dout D^-beta - scale2 x sum_{c in W(j)} dout_c x_c D_c^{-beta-1}``, ``W`` the reflected window."""
     n, c, npix = x.shape
-    blocks = (npix + BLOCK - 1) // BLOCK
+    blocks = -(-npix // BLOCK)
     for t in prange(n * blocks):
-        b = t // blocks
-        p0 = (t % blocks) * BLOCK
-        p1 = min(p0 + BLOCK, npix)
+        b, p0, p1 = _task(t, blocks, npix)
         w = np.empty((c, p1 - p0), dtype=x.dtype)          # dout x D^-beta / D of the block
         scaled = np.empty((c, p1 - p0), dtype=x.dtype)     # D^-beta of the block
         for ch in range(c):
