@@ -188,8 +188,8 @@ def conv2d_prelu(x, w, b, alpha, *, stride=1, padding=0, impl="auto"):
 
     Notes
     -----
-    .. math:: \mathrm{out} = \max(z, 0) + \alpha_f \min(z, 0), \qquad
-              z = \mathrm{conv2d}(x, w) + b_f
+    .. math:: \\mathrm{out} = \\max(z, 0) + \\alpha_f \\min(z, 0), \\qquad
+              z = \\mathrm{conv2d}(x, w) + b_f
 
     The Numba path applies the bias and the slope where the GEMM's result is written
     (the epilogue), instead of a second pass over the output.

@@ -237,8 +237,9 @@ def pnet_forward(x, weights=None) -> PNetOutput:
     heads = [name for name, _, _ in PNET_HEADS]
     out, _ = conv2d_forward(x, np.concatenate([w[f"pnet.{h}.w"] for h in heads]),
                             np.concatenate([w[f"pnet.{h}.b"] for h in heads]))
-    probs, _ = softmax_forward(out[:, :2], axis=1)
-    return PNetOutput(probs, out[:, 2:])
+    face = PNET_HEADS[0][2]                            # the face logits, then the box offsets
+    probs, _ = softmax_forward(out[:, :face], axis=1)
+    return PNetOutput(probs, out[:, face:])
 
 
 def rnet_forward(x, weights=None) -> RNetOutput:
