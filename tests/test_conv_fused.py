@@ -13,6 +13,8 @@ TOL = {np.float64: 1e-12, np.float32: 1e-5}
 # (N, C, H, W, F, KH, KW, stride, padding): the odd cases the issue names
 ODD_SHAPES = [
     (1, 1, 5, 7, 1, 3, 3, (1, 1), (1, 1, 1, 1)),          # N = 1, C = 1, F = 1, non-square
+    (2, 3, 6, 9, 5, 2, 3, (1, 1), (0, 1, 2, 0)),          # 2x3 kernel, odd F, asymmetric padding
+    (1, 3, 14, 70, 10, 3, 3, (1, 1), (0, 0, 0, 0)),       # P-Net conv1 on a wide row: the direct kernel
     (3, 2, 9, 6, 4, 3, 2, (2, 1), (1, 0, 2, 1)),          # stride (2, 1), asymmetric padding, 3x2 kernel
     (2, 5, 4, 4, 3, 1, 1, (1, 1), (0, 0, 0, 0)),          # 1x1
     (2, 3, 7, 5, 2, 1, 1, (2, 2), (0, 1, 1, 0)),          # 1x1 with stride and padding
@@ -42,13 +44,18 @@ def check_equal(shape, dtype, rng):
         assert rel(got, want) < TOL[dtype]
 
 
-@pytest.fixture(params=["default", "many chunks, threads"])
+@pytest.fixture(params=["default", "many chunks, threads", "direct kernel"])
 def chunking(request, monkeypatch):
-    """As shipped, and with tiny chunks on all threads (rows of one image split between chunks)."""
-    if request.param != "default":
+    """As shipped, with tiny chunks on all threads (rows of one image split between chunks), and with
+    the direct kernel taking every stride-1, 3-wide kernel (as shipped, only wide rows of few channels)."""
+    if request.param == "many chunks, threads":
         monkeypatch.setattr(kconv, "COLS_CHUNK", 7)
         monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
         monkeypatch.setattr(kconv, "MIN_CHUNK_PIXELS", 1)
+    if request.param == "direct kernel":
+        monkeypatch.setattr(kconv, "DIRECT_MIN_OW", 1)
+        monkeypatch.setattr(kconv, "DIRECT_MAX_CF", 10 ** 9)
+        monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
     return request.param
 
 
@@ -118,17 +125,31 @@ def conv_shapes(draw):
     return (draw(st.integers(1, 4)), draw(st.integers(1, 5)), h, wd, draw(st.integers(1, 5)), kh, kw, stride, padding)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(shape=conv_shapes(), dtype=st.sampled_from([np.float64, np.float32]), small=st.booleans())
-def test_fused_equals_reference_hypothesis(shape, dtype, small):
-    """Random shapes, strides, paddings: equal to the reference (no out-of-bounds read would stay equal)."""
-    chunk, work, pixels = kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK, kconv.MIN_CHUNK_PIXELS
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shape=conv_shapes(), dtype=st.sampled_from([np.float64, np.float32]), small=st.booleans(),
+       direct=st.booleans())
+def test_fused_equals_reference_hypothesis(shape, dtype, small, direct):
+    """Random shapes, strides, paddings: equal to the reference (no out-of-bounds read would stay equal);
+    ``direct``: the direct kernel wherever it applies (stride 1, 3-wide kernels)."""
+    names = ("COLS_CHUNK", "CONV_SMALL_WORK", "MIN_CHUNK_PIXELS", "DIRECT_MIN_OW", "DIRECT_MAX_CF")
+    shipped = [getattr(kconv, name) for name in names]
     if small:
         kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK, kconv.MIN_CHUNK_PIXELS = 5, 0, 1
+    if direct:
+        kconv.DIRECT_MIN_OW, kconv.DIRECT_MAX_CF = 1, 10 ** 9
     try:
         check_equal(shape, dtype, np.random.default_rng(0))
     finally:
-        kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK, kconv.MIN_CHUNK_PIXELS = chunk, work, pixels
+        for name, value in zip(names, shipped):
+            setattr(kconv, name, value)
+
+
+def test_the_direct_kernel_takes_pnet_and_leaves_rnet():
+    """As shipped: P-Net's convolutions on a wide level go to the direct kernel, R-Net's to im2col + GEMM."""
+    assert kconv._direct_pays(3, 10, 3, (1, 1), 1190) and kconv._direct_pays(16, 32, 3, (1, 1), 590)
+    assert not kconv._direct_pays(28, 48, 3, (1, 1), 9)          # R-Net conv2 on 11x11 crops
+    assert not kconv._direct_pays(3, 10, 3, (2, 2), 1190)        # stride 2
+    assert not kconv._direct_pays(64, 192, 3, (1, 1), 96)        # NN2 conv2: too many channels
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -23,6 +23,17 @@ columns stay in L2 / L3 between being written and being multiplied. One Numba
   that image: backward of 16x64x56x56 -> 192, 3x3: 1590 vs 1881 ms with 2 image
   chunks (loaded machine); equal at 28x28 and 24x24 (443 vs 452, 299 vs 296 ms).
 
+Few channels on wide rows (MTCNN's P-Net on the large pyramid levels: 3 -> 10, 10 -> 16,
+16 -> 32 on rows of hundreds of pixels) go to a **direct kernel** instead (``_direct_forward``;
+stride 1, 3-wide kernels, ``C F <= DIRECT_MAX_CF``, ``OW >= DIRECT_MIN_OW``): one task per output
+row, filters in pairs, each kernel row of each input channel added as three taps along the output
+row, so no columns are written and every load feeds two filters. There the GEMM's reduction
+(``C KH KW`` = 27 to 144) and its ``F`` (10 to 32) are too small for BLAS to run well, and the
+columns cost as much as the product. One thread, conv + PReLU on P-Net's first level of
+bald_guys.jpg (im2col + GEMM -> direct): 3 -> 10 86 -> 40 ms, 10 -> 16 78 -> 36 ms, 16 -> 32
+160 -> 111 ms; on 256 R-Net / O-Net crops (11- and 23-pixel rows) it is slower (36 -> 77 ms,
+218 -> 440 ms), hence the row width in the rule.
+
 BLAS is held to one thread for the call
 (``scratchface.kernels._numba.blas_single_threaded``, threadpoolctl): the
 parallelism is Numba's alone.
@@ -140,6 +151,53 @@ def _fused_forward(xpad, wmat, bias, alpha, has_alpha, kh, kw, sh, sw, oh, ow, n
 
 
 @numba.njit(cache=True)
+def _direct_rows(xpad, w, bias, alpha, has_alpha, b, y, f0, f1, out):
+    """Output row ``y`` of image ``b`` for filters ``f0`` and ``f1`` (``f1 = -1``: ``f0`` alone), stride 1,
+    ``KW = 3``: for every input channel and kernel row, three taps of that input row added along the
+    output row (contiguous: vectorised); each input value loaded feeds both filters."""
+    c, kh = xpad.shape[1], w.shape[2]
+    ow = out.shape[3]
+    two = f1 >= 0
+    g1 = f1 if two else f0
+    a0, a1 = out[b, f0, y], out[b, g1, y]
+    for q in range(ow):
+        a0[q] = bias[f0]
+    if two:
+        for q in range(ow):
+            a1[q] = bias[f1]
+    for ci in range(c):
+        for i in range(kh):
+            line = xpad[b, ci, y + i]
+            u0, u1, u2 = w[f0, ci, i, 0], w[f0, ci, i, 1], w[f0, ci, i, 2]
+            if two:
+                v0, v1, v2 = w[f1, ci, i, 0], w[f1, ci, i, 1], w[f1, ci, i, 2]
+                for q in range(ow):
+                    l0, l1, l2 = line[q], line[q + 1], line[q + 2]
+                    a0[q] += u0 * l0 + u1 * l1 + u2 * l2
+                    a1[q] += v0 * l0 + v1 * l1 + v2 * l2
+            else:
+                for q in range(ow):
+                    a0[q] += u0 * line[q] + u1 * line[q + 1] + u2 * line[q + 2]
+    if has_alpha:
+        for fo in range(f0, g1 + 1, max(g1 - f0, 1)):       # f0, and f1 when there are two
+            slope, row = alpha[fo], out[b, fo, y]
+            for q in range(ow):
+                v = row[q]
+                row[q] = v if v > 0 else slope * v
+
+
+@numba.njit(cache=True, parallel=True)
+def _direct_forward(xpad, w, bias, alpha, has_alpha, out):
+    """Direct convolution (stride 1, ``KW = 3``), one task per output row of an image, filters in pairs."""
+    n, f, oh = out.shape[0], out.shape[1], out.shape[2]
+    for t in prange(n * oh):
+        for f0 in range(0, f - 1, 2):
+            _direct_rows(xpad, w, bias, alpha, has_alpha, t // oh, t % oh, f0, f0 + 1, out)
+        if f % 2:
+            _direct_rows(xpad, w, bias, alpha, has_alpha, t // oh, t % oh, f - 1, -1, out)
+
+
+@numba.njit(cache=True)
 def _backward_one_image_by_rows(dout, xpad, wmat_t, b, rows, kh, kw, sh, sw, top, left, oh, ow, dx, dw_acc, db_acc):
     """The backward chunk for one large image, in blocks of ``rows`` output rows: each block's columns
     (about ``COLS_CHUNK`` elements) stay in cache for their two GEMMs; col2im adds into a padded
@@ -231,14 +289,25 @@ def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
     oh = (x.shape[2] + top + bottom - kh) // stride[0] + 1
     ow = (x.shape[3] + left + right - kw) // stride[1] + 1
     cols_size = n * oh * ow * c * kh * kw
+    bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
+    slopes = bias if alpha is None else np.ascontiguousarray(alpha)
+    if _direct_pays(c, f, kw, stride, ow):
+        out = np.empty((n, f, oh, ow), dtype=x.dtype)
+        with single_thread_below(cols_size, CONV_SMALL_WORK):
+            _direct_forward(_padded(x, padding), np.ascontiguousarray(w), bias, slopes, alpha is not None, out)
+        return out
     with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
         out = np.empty((n, f, oh * ow), dtype=x.dtype)
-        bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
         nchunks = _chunks(n * oh, cols_size)
-        slopes = bias if alpha is None else np.ascontiguousarray(alpha)
         _fused_forward(_padded(x, padding), np.ascontiguousarray(w).reshape(f, -1), bias,
                        slopes, alpha is not None, kh, kw, stride[0], stride[1], oh, ow, nchunks, out)
     return out.reshape(n, f, oh, ow)
+
+
+def _direct_pays(c, f, kw, stride, ow):
+    """The direct kernel for stride 1, ``KW = 3``, few channels (``C F <= DIRECT_MAX_CF``) on wide rows
+    (``OW >= DIRECT_MIN_OW``): MTCNN's P-Net on the large pyramid levels."""
+    return stride == (1, 1) and kw == 3 and c * f <= DIRECT_MAX_CF and ow >= DIRECT_MIN_OW
 
 
 def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
@@ -266,6 +335,8 @@ CONV_SMALL_WORK = 1 << 16  # im2col elements below which one chunk on one thread
 MIN_CHUNK = 1 << 15        # above CONV_SMALL_WORK, chunks of at least this many elements ...
 MIN_CHUNKS = 8             # ... and, work permitting, at least this many (work for up to 8 threads),
 MIN_CHUNK_PIXELS = 128     # backward: never under this many output pixels (dW's GEMM depth) per chunk
+DIRECT_MAX_CF = 512       # forward: the direct kernel for C * F up to this (P-Net's 3*10, 10*16, 16*32) ...
+DIRECT_MIN_OW = 64        # ... on rows at least this wide (R-Net / O-Net's 11 / 23-pixel rows: im2col + GEMM)
 MAX_PARTS = 16             # backward: dW / db accumulators, each summing a fixed run of chunks
 
 

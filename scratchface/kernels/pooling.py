@@ -18,7 +18,7 @@ in place, where im2col would first write ``KH*KW`` copies of the input.
 
 Inference (:func:`max_pool2d_values_numba`, for
 :func:`scratchface.layers.pooling.max_pool2d`, MTCNN's pools) needs no argmax:
-:func:`_max_pool_forward` is separable, per output row the maximum over the window's
+``_max_pool_forward`` is separable, per output row the maximum over the window's
 rows (contiguous, vectorised), then over the window's columns (no bounds tests on the
 interior columns). MTCNN's 18 pools on ``detect_faces`` of bald_guys.jpg, 2 threads:
 229 ms -> 88 ms (``cProfile``, the kernels' own time). Computing the argmax again in
