@@ -5,23 +5,40 @@ separately. The validated entry point is :func:`scratchface.layers.conv.conv2d_f
 which imports this module lazily (it imports Numba).
 
 Method (chosen by measurement, see ``benchmarks/bench_conv.py``). With
-``K = C*KH*KW`` and ``P = OH*OW``, the work is cut into chunks (forward: runs of
-the ``N*OH`` output rows; backward: runs of whole images), at least one per
-thread and about ``COLS_CHUNK`` = 256 Ki column elements each, so that a chunk's
-columns stay in L2 / L3 between being written and being multiplied. One Numba
-``prange`` over the chunks; inside it, each thread:
+``K = KH*KW*C`` and ``P = OH*OW``, the input is first padded and turned
+**channels last**, ``xh (N, Hp, Wp, C)`` (one parallel pass), so that kernel row
+``i`` of one output pixel's receptive field is ``KW*C`` consecutive values. The work
+is cut into chunks (forward: runs of the ``N*OH`` output rows; backward: runs of
+whole images), at least one per thread and about ``COLS_CHUNK`` = 256 Ki column
+elements each, so that a chunk's columns stay in L2 / L3 between being written and
+being multiplied. One Numba ``prange`` over the chunks; inside it, each thread:
 
-* forward: im2col of its rows into ``cols (K, rows*OW)``, one GEMM
-  ``W (F, K) @ cols`` (``np.dot`` in Numba: BLAS, on this thread), the result
+* forward: the columns of its rows, ``cols (pixels, K)``, row ``(b, p, q)`` holding
+  ``xh[b, p*sh + i, q*sw : q*sw + KW, :]`` for each ``i`` (``KH`` copies of ``KW*C``
+  values; a 1x1, stride-1, unpadded convolution uses ``xh`` itself), one GEMM
+  ``cols @ W (K, F)`` (``np.dot`` in Numba: BLAS, on this thread; ``W (F, K) @ cols.T``
+  when the chunk has fewer pixels than filters, which BLAS runs faster), the result
   written straight into NCHW with the bias added;
-* backward: ``dout`` of its images to ``(F, pixels)`` (the bias gradient summed
-  in the same pass, float64), im2col, ``dW_t += dout_t @ cols.T`` into the
-  thread's own accumulator (summed over threads at the end), ``dcols = W.T @ dout_t``,
-  col2im into its own images of ``dx`` (no two threads write one pixel). When one
+* backward: ``dout`` of its images to ``(pixels, F)`` (the bias gradient summed
+  in the same pass, float64), the columns, ``dW_t (K, F) += cols.T @ dout_t`` into
+  the thread's own accumulator (summed over threads at the end),
+  ``dcols = dout_t @ W``, added back onto channels-last padded planes of its own
+  images, whose interior becomes ``dx`` (no two threads write one pixel). When one
   image's columns exceed ``COLS_CHUNK`` (conv2 at 56x56: 7 MB), a chunk is one image
-  done in blocks of output rows, col2im adding into a padded ``(C, Hp, Wp)`` copy of
-  that image: backward of 16x64x56x56 -> 192, 3x3: 1590 vs 1881 ms with 2 image
-  chunks (loaded machine); equal at 28x28 and 24x24 (443 vs 452, 299 vs 296 ms).
+  done in blocks of output rows.
+
+Why channels last. The columns used to be ``(K, pixels)`` from the NCHW input: each
+copy was one output row of one ``(c, i, j)``, ``OW`` values (12 on NN2's inception
+layers, 9-10 on MTCNN's crops), and the columns cost a third of the forward (3a 5x5:
+im2col 3.0 ms, GEMM 4.0 ms, one thread, 0.5 G values/s). Channels last, a copy is
+``KW*C`` values (80 to 576) and the GEMM's ``(pixels, F)`` orientation is as fast or
+faster for BLAS. Same process, the two versions called in turn (min of 6; quiet
+2-core machine), forward + backward, old / new time: 1 thread conv1 1.18x, 3a 5x5
+1.42x, 3b 5x5 1.27x, 3a 3x3 1.14x, conv2 1.09x, 3a 1x1 1.01x, 4e 5x5/2 1.17x,
+5a 3x3 0.98x, R-Net conv1 / conv2 1.01x / 1.27x, O-Net conv2 / conv3 1.14x / 1.23x;
+2 threads within 0.05 of these. (Before that: the backward's columns in NCHW row
+blocks of one large image, 16x64x56x56 -> 192, 3x3: 1590 vs 1881 ms with 2 image
+chunks, loaded machine.)
 
 Few channels on wide rows (MTCNN's P-Net on the large pyramid levels: 3 -> 10, 10 -> 16,
 16 -> 32 on rows of hundreds of pixels) go to a **direct kernel** instead (``_direct_forward``;
@@ -77,77 +94,100 @@ __all__ = ["conv2d_grads_numba", "conv2d_output_numba"]
 
 
 # ---------------------------------------------------------------- fused, one thread pool
-@numba.njit(cache=True)
-def _im2col_rows(xpad, r0, r1, kh, kw, sh, sw, oh, ow, cols):
-    """``cols[(c, i, j), (r - r0)*OW + q] = xpad[b, c, p*sh + i, q*sw + j]`` for the output rows
-    ``r = b*OH + p`` in ``[r0, r1)`` (whole images ``b0 .. b1``: ``r0 = b0*OH``, ``r1 = b1*OH``)."""
-    c = xpad.shape[1]
-    for k in range(c * kh * kw):
-        ci = k // (kh * kw)
-        i = (k // kw) % kh
-        j = k % kw
-        row = cols[k]
-        for r in range(r0, r1):
-            line = xpad[r // oh, ci, (r % oh) * sh + i]
-            start = (r - r0) * ow
-            for q in range(ow):
-                row[start + q] = line[q * sw + j]
+@numba.njit(cache=True, parallel=True)
+def _padded_channels_last(x, top, left, xh):
+    """``xh[b, y + top, x + left, c] = x[b, c, y, x]``, zeros elsewhere: the input padded, channels last."""
+    n, c, h, w = x.shape
+    hp, wp = xh.shape[1], xh.shape[2]
+    for t in prange(n * hp):
+        b, y = t // hp, t % hp
+        line = xh[b, y]
+        line[:] = 0
+        if top <= y < top + h:
+            for ci in range(c):
+                src = x[b, ci, y - top]
+                for u in range(w):
+                    line[left + u, ci] = src[u]
 
 
 @numba.njit(cache=True)
-def _col2im_images(dcols, b0, b1, kh, kw, sh, sw, top, left, oh, ow, dx):
-    """Adjoint of ``_im2col_rows`` over whole images: add the columns onto a padded plane, keep its interior in ``dx[b0:b1]``."""
-    c, h, w = dx.shape[1:]
-    npix = oh * ow
-    hp = max((oh - 1) * sh + kh, top + h)
-    wp = max((ow - 1) * sw + kw, left + w)
-    acc = np.empty((hp, wp), dtype=dx.dtype)
-    for b in range(b0, b1):
-        for ci in range(c):
-            acc[:] = 0
+def _im2col_rows(xh, g0, g1, kh, kw, sh, sw, oh, ow, cols):
+    """``cols[(g - g0)*OW + q, (i, j, c)] = xh[b, p*sh + i, q*sw + j, c]`` for the output rows
+    ``g = b*OH + p`` in ``[g0, g1)``: with channels last, kernel row ``i`` of one output pixel is
+    ``KW*C`` consecutive input values, copied in one run."""
+    c, wp = xh.shape[3], xh.shape[2]
+    xf = xh.reshape(-1)
+    run = kw * c
+    hw = xh.shape[1] * wp
+    pix = 0
+    for g in range(g0, g1):
+        b, p = g // oh, g % oh
+        for q in range(ow):
             for i in range(kh):
-                for j in range(kw):
-                    row = dcols[(ci * kh + i) * kw + j]
-                    for p in range(oh):
-                        line = acc[p * sh + i]
-                        start = (b - b0) * npix + p * ow
-                        for q in range(ow):
-                            line[q * sw + j] += row[start + q]
-            for y in range(h):
-                for x in range(w):
-                    dx[b, ci, y, x] = acc[y + top, x + left]
+                src = (b * hw + (p * sh + i) * wp + q * sw) * c
+                for e in range(run):
+                    cols[pix, i * run + e] = xf[src + e]
+            pix += 1
+
+
+@numba.njit(cache=True)
+def _col2im_rows(dcols, g0, g1, b0, kh, kw, sh, sw, oh, ow, acc):
+    """Adjoint of ``_im2col_rows``: add ``dcols`` onto the padded channels-last planes ``acc[b - b0]``."""
+    c, wp = acc.shape[3], acc.shape[2]
+    af = acc.reshape(-1)
+    run = kw * c
+    hw = acc.shape[1] * wp
+    pix = 0
+    for g in range(g0, g1):
+        b, p = g // oh - b0, g % oh
+        for q in range(ow):
+            for i in range(kh):
+                dst = (b * hw + (p * sh + i) * wp + q * sw) * c
+                for e in range(run):
+                    af[dst + e] += dcols[pix, i * run + e]
+            pix += 1
+
+
+@numba.njit(cache=True)
+def _columns(xh, g0, g1, kh, kw, sh, sw, oh, ow):
+    """The columns ``(pixels, KH*KW*C)`` of output rows ``[g0, g1)``; for a 1x1, stride-1 convolution
+    without padding, a view of the input itself (nothing copied)."""
+    n, hp, wp, c = xh.shape
+    if kh == 1 and kw == 1 and sh == 1 and sw == 1 and hp == oh and wp == ow:
+        return xh.reshape(n * hp * wp, c)[g0 * ow:g1 * ow]
+    cols = np.empty(((g1 - g0) * ow, kh * kw * c), dtype=xh.dtype)
+    _im2col_rows(xh, g0, g1, kh, kw, sh, sw, oh, ow, cols)
+    return cols
 
 
 @numba.njit(cache=True, parallel=True)
-def _fused_forward(xpad, wmat, bias, alpha, has_alpha, kh, kw, sh, sw, oh, ow, nchunks, out):
-    """Chunk ``t`` of the ``N*OH`` output rows: im2col of its rows, one GEMM, the result written as NCHW
-    + bias, and through PReLU with slopes ``alpha`` when ``has_alpha`` (the epilogue: no second pass).
-    All in the dtype of ``x`` (``bias`` zeros when there is none), as the two layers one after the other."""
-    rows = xpad.shape[0] * oh
-    f, kdim = wmat.shape
+def _fused_forward(xh, wmat, wmat_t, bias, alpha, has_alpha, kh, kw, sh, sw, oh, ow, nchunks, out):
+    """Chunk ``t`` of the ``N*OH`` output rows: its columns, one GEMM ``cols @ W (KH*KW*C, F)``, the result
+    written as NCHW + bias, and through PReLU with slopes ``alpha`` when ``has_alpha`` (the epilogue:
+    no second pass). All in the dtype of ``x`` (``bias`` zeros when there is none)."""
+    rows = out.shape[0] * oh
+    f = wmat.shape[1]
     for t in prange(nchunks):
-        r0 = t * rows // nchunks
-        r1 = (t + 1) * rows // nchunks
-        if r1 == r0:
+        g0 = t * rows // nchunks
+        g1 = (t + 1) * rows // nchunks
+        if g1 == g0:
             continue
-        cols = np.empty((kdim, (r1 - r0) * ow), dtype=xpad.dtype)
-        _im2col_rows(xpad, r0, r1, kh, kw, sh, sw, oh, ow, cols)
-        res = np.dot(wmat, cols)                                   # (F, chunk pixels), BLAS on this thread
-        for k in range(f):
-            add = bias[k]
-            slope = alpha[k]
-            src = res[k]
-            for r in range(r0, r1):
-                dst = out[r // oh, k]
-                start = (r - r0) * ow
-                base = (r % oh) * ow
-                if has_alpha:
-                    for q in range(ow):
-                        v = src[start + q] + add
-                        dst[base + q] = v if v > 0 else slope * v
-                else:
-                    for q in range(ow):
-                        dst[base + q] = src[start + q] + add
+        cols = _columns(xh, g0, g1, kh, kw, sh, sw, oh, ow)
+        if (g1 - g0) * ow < f:                                  # few pixels: BLAS is faster on (F, pixels)
+            res = np.dot(wmat_t, cols.T).T
+        else:
+            res = np.dot(cols, wmat)                            # (pixels, F), BLAS on this thread
+        for g in range(g0, g1):
+            b, base, start = g // oh, (g % oh) * ow, (g - g0) * ow
+            for k in range(f):
+                add = bias[k]
+                slope = alpha[k]
+                dst = out[b, k]
+                for q in range(ow):
+                    v = res[start + q, k] + add
+                    if has_alpha and v <= 0:
+                        v *= slope
+                    dst[base + q] = v
 
 
 @numba.njit(cache=True)
@@ -198,55 +238,51 @@ def _direct_forward(xpad, w, bias, alpha, has_alpha, out):
 
 
 @numba.njit(cache=True)
-def _backward_one_image_by_rows(dout, xpad, wmat_t, b, rows, kh, kw, sh, sw, top, left, oh, ow, dx, dw_acc, db_acc):
-    """The backward chunk for one large image, in blocks of ``rows`` output rows: each block's columns
-    (about ``COLS_CHUNK`` elements) stay in cache for their two GEMMs; col2im adds into a padded
-    ``(C, Hp, Wp)`` plane of this image, whose interior becomes ``dx[b]`` at the end."""
+def _backward_rows(dout, xh, wmat_t, g0, g1, b0, kh, kw, sh, sw, oh, ow, acc, dw_acc, db_acc):
+    """Output rows ``[g0, g1)`` (whole images, or a block of one): ``dout`` to ``(pixels, F)`` (the bias
+    gradient summed in the same pass, float64), the columns, ``dW_acc (KH*KW*C, F) += cols.T @ dout_t``,
+    ``dcols = dout_t @ W``, added back onto the padded channels-last planes ``acc[b - b0]``."""
     f = dout.shape[1]
-    kdim = wmat_t.shape[0]
-    c, h, w = dx.shape[1:]
-    acc = np.zeros((c, max((oh - 1) * sh + kh, top + h), max((ow - 1) * sw + kw, left + w)), dtype=dx.dtype)
-    for r0 in range(0, oh, rows):
-        r1 = min(oh, r0 + rows)
-        m = (r1 - r0) * ow
-        dout_t = np.empty((f, m), dtype=dout.dtype)
-        for k in range(f):
-            total = 0.0
-            src = dout[b, k]
-            for t in range(m):
-                v = src[r0 * ow + t]
-                dout_t[k, t] = v
+    m = (g1 - g0) * ow
+    dout_t = np.empty((m, f), dtype=dout.dtype)
+    for k in range(f):
+        total = 0.0
+        for g in range(g0, g1):
+            src = dout[g // oh, k]
+            base, start = (g % oh) * ow, (g - g0) * ow
+            for q in range(ow):
+                v = src[base + q]
+                dout_t[start + q, k] = v
                 total += v
-            db_acc[k] += total
-        cols = np.empty((kdim, m), dtype=dout.dtype)
-        _im2col_rows(xpad, b * oh + r0, b * oh + r1, kh, kw, sh, sw, oh, ow, cols)
-        dw_acc += np.dot(dout_t, cols.T)
-        dcols = np.dot(wmat_t, dout_t)
-        for k in range(kdim):
-            ci = k // (kh * kw)
-            i = (k // kw) % kh
-            j = k % kw
-            row = dcols[k]
-            for p in range(r0, r1):
-                line = acc[ci, p * sh + i]
-                start = (p - r0) * ow
-                for q in range(ow):
-                    line[q * sw + j] += row[start + q]
-    for ci in range(c):
-        for y in range(h):
-            for x in range(w):
-                dx[b, ci, y, x] = acc[ci, y + top, x + left]
+        db_acc[k] += total
+    cols = _columns(xh, g0, g1, kh, kw, sh, sw, oh, ow)
+    dw_acc += np.dot(cols.T, dout_t)
+    dcols = np.dot(dout_t, wmat_t)
+    _col2im_rows(dcols, g0, g1, b0, kh, kw, sh, sw, oh, ow, acc)
+
+
+@numba.njit(cache=True)
+def _interior_to_nchw(acc, b0, top, left, dx):
+    """``dx[b0 + b, c, y, x] = acc[b, y + top, x + left, c]``."""
+    c, h, w = dx.shape[1:]
+    for b in range(acc.shape[0]):
+        for ci in range(c):
+            for y in range(h):
+                line = acc[b, y + top]
+                dst = dx[b0 + b, ci, y]
+                for u in range(w):
+                    dst[u] = line[left + u, ci]
 
 
 @numba.njit(cache=True, parallel=True)
-def _fused_backward(dout, xpad, wmat, kh, kw, sh, sw, top, left, oh, ow, nchunks, rows, dx, dw_parts, db_parts):
-    """Part ``t`` of ``T`` takes chunks ``t*nchunks//T .. (t+1)*nchunks//T``; per chunk: dout to ``(F, pixels)``,
-    im2col, ``dW_t += dout_t @ cols.T``, ``dcols = W.T @ dout_t``, col2im into its own images of ``dx``.
-    With ``rows < OH`` (one image's columns exceed ``COLS_CHUNK``) a chunk is one image, done by row blocks."""
-    n, f, npix = dout.shape
-    kdim = wmat.shape[1]
+def _fused_backward(dout, xh, wmat_t, kh, kw, sh, sw, top, left, oh, ow, nchunks, rows, dx, dw_parts, db_parts):
+    """Part ``t`` of ``T`` takes chunks ``t*nchunks//T .. (t+1)*nchunks//T``; a chunk is a run of whole images
+    (``_backward_rows`` once), or, with ``rows < OH`` (one image's columns exceed ``COLS_CHUNK``), one image
+    done in blocks of ``rows`` output rows, each block's columns in cache for its two GEMMs. ``dx`` of the
+    chunk's images is summed in its own padded channels-last planes: no two threads write one pixel."""
+    n = dout.shape[0]
+    hp, wp, c = xh.shape[1:]
     parts = dw_parts.shape[0]
-    wmat_t = wmat.T
     for t in prange(parts):
         dw_acc = dw_parts[t]
         db_acc = db_parts[t]
@@ -255,26 +291,12 @@ def _fused_backward(dout, xpad, wmat, kh, kw, sh, sw, top, left, oh, ow, nchunks
             b1 = (s + 1) * n // nchunks
             if b1 == b0:
                 continue
-            if rows < oh:
-                for b in range(b0, b1):
-                    _backward_one_image_by_rows(dout, xpad, wmat_t, b, rows, kh, kw, sh, sw, top, left, oh, ow,
-                                                dx, dw_acc, db_acc)
-                continue
-            dout_t = np.empty((f, (b1 - b0) * npix), dtype=dout.dtype)
-            for k in range(f):
-                acc = 0.0
-                for b in range(b0, b1):
-                    src = dout[b, k]
-                    for p in range(npix):
-                        v = src[p]
-                        dout_t[k, (b - b0) * npix + p] = v
-                        acc += v
-                db_acc[k] += acc
-            cols = np.empty((kdim, (b1 - b0) * npix), dtype=dout.dtype)
-            _im2col_rows(xpad, b0 * oh, b1 * oh, kh, kw, sh, sw, oh, ow, cols)
-            dw_acc += np.dot(dout_t, cols.T)
-            dcols = np.dot(wmat_t, dout_t)
-            _col2im_images(dcols, b0, b1, kh, kw, sh, sw, top, left, oh, ow, dx)
+            acc = np.zeros((b1 - b0, hp, wp, c), dtype=dx.dtype)
+            step = rows if rows < oh else (b1 - b0) * oh
+            for g0 in range(b0 * oh, b1 * oh, step):
+                _backward_rows(dout, xh, wmat_t, g0, min(b1 * oh, g0 + step), b0, kh, kw, sh, sw, oh, ow,
+                               acc, dw_acc, db_acc)
+            _interior_to_nchw(acc, b0, top, left, dx)
 
 
 def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
@@ -299,8 +321,9 @@ def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
     with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
         out = np.empty((n, f, oh * ow), dtype=x.dtype)
         nchunks = _chunks(n * oh, cols_size)
-        _fused_forward(_padded(x, padding), np.ascontiguousarray(w).reshape(f, -1), bias,
-                       slopes, alpha is not None, kh, kw, stride[0], stride[1], oh, ow, nchunks, out)
+        wmat_t = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(f, -1)     # (F, KH*KW*C)
+        _fused_forward(_channels_last(x, padding), np.ascontiguousarray(wmat_t.T), wmat_t, bias, slopes, alpha is not None,
+                       kh, kw, stride[0], stride[1], oh, ow, nchunks, out)
     return out.reshape(n, f, oh, ow)
 
 
@@ -320,13 +343,15 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
         rows = max(1, COLS_CHUNK // (c * kh * kw * ow))               # output rows per block of one image
         nchunks = _chunks(n, cols_size, n * oh * ow) if rows >= oh else n   # large images: one chunk each
         parts = min(MAX_PARTS, nchunks)      # one dW / db accumulator per part (not per thread: see _chunks)
-        dw_parts = np.zeros((parts, f, c * kh * kw), dtype=x.dtype)
+        dw_parts = np.zeros((parts, kh * kw * c, f), dtype=x.dtype)
         db_parts = np.zeros((parts, f), dtype=np.float64)
         dx = np.empty(x.shape, dtype=x.dtype)
-        _fused_backward(np.ascontiguousarray(dout).reshape(n, f, oh * ow), _padded(x, padding),
-                        np.ascontiguousarray(w).reshape(f, -1), kh, kw, stride[0], stride[1], padding[0], padding[2],
-                        oh, ow, nchunks, rows, dx, dw_parts, db_parts)
-    dw = (dw_parts[0] if parts == 1 else dw_parts.sum(axis=0)).reshape(w.shape)
+        wmat_t = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(f, -1)     # (F, KH*KW*C)
+        _fused_backward(np.ascontiguousarray(dout).reshape(n, f, oh * ow), _channels_last(x, padding), wmat_t,
+                        kh, kw, stride[0], stride[1], padding[0], padding[2], oh, ow, nchunks, rows, dx,
+                        dw_parts, db_parts)
+    dw = dw_parts[0] if parts == 1 else dw_parts.sum(axis=0)
+    dw = np.ascontiguousarray(dw.reshape(kh, kw, c, f).transpose(3, 2, 0, 1))
     return dx, dw, (db_parts.sum(axis=0).astype(x.dtype) if has_bias else None)
 
 
@@ -361,6 +386,15 @@ def _chunks(units, cols_size, pixels=None):
     if pixels is not None:
         chunks = min(chunks, max(1, pixels // MIN_CHUNK_PIXELS))
     return int(min(units, chunks))
+
+
+def _channels_last(x, padding):
+    """``x (N, C, H, W)`` padded and channels last: ``(N, top + H + bottom, left + W + right, C)``."""
+    top, bottom, left, right = padding
+    n, c, h, w = x.shape
+    xh = np.empty((n, top + h + bottom, left + w + right, c), dtype=x.dtype)
+    _padded_channels_last(np.ascontiguousarray(x), top, left, xh)
+    return xh
 
 
 def _padded(x, padding):
