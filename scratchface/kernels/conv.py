@@ -16,7 +16,7 @@ being multiplied. One Numba ``prange`` over the chunks; inside it, each thread:
 * forward: the columns of its rows, ``cols (pixels, K)``, row ``(b, p, q)`` holding
   ``xh[b, p*sh + i, q*sw : q*sw + KW, :]`` for each ``i`` (``KH`` copies of ``KW*C``
   values; a 1x1, stride-1, unpadded convolution uses ``xh`` itself), one GEMM
-  ``cols @ W (K, F)`` (``np.dot`` in Numba: BLAS, on this thread; ``W (F, K) @ cols.T``
+  ``cols @ W.T`` for ``W (F, K)`` (``np.dot`` in Numba: BLAS, on this thread; ``W @ cols.T``
   when the chunk has fewer pixels than filters, which BLAS runs faster), the result
   written straight into NCHW with the bias added;
 * backward: ``dout`` of its images to ``(pixels, F)`` (the bias gradient summed
@@ -161,12 +161,12 @@ def _columns(xh, g0, g1, kh, kw, sh, sw, oh, ow):
 
 
 @numba.njit(cache=True, parallel=True)
-def _fused_forward(xh, wmat, wmat_t, bias, alpha, has_alpha, kh, kw, sh, sw, oh, ow, nchunks, out):
-    """Chunk ``t`` of the ``N*OH`` output rows: its columns, one GEMM ``cols @ W (KH*KW*C, F)``, the result
+def _fused_forward(xh, wmat, bias, alpha, has_alpha, kh, kw, sh, sw, oh, ow, nchunks, out):
+    """Chunk ``t`` of the ``N*OH`` output rows: its columns, one GEMM ``cols @ W.T`` (``W (F, KH*KW*C)``), the result
     written as NCHW + bias, and through PReLU with slopes ``alpha`` when ``has_alpha`` (the epilogue:
     no second pass). All in the dtype of ``x`` (``bias`` zeros when there is none)."""
     rows = out.shape[0] * oh
-    f = wmat.shape[1]
+    f = wmat.shape[0]
     for t in prange(nchunks):
         g0 = t * rows // nchunks
         g1 = (t + 1) * rows // nchunks
@@ -174,9 +174,9 @@ def _fused_forward(xh, wmat, wmat_t, bias, alpha, has_alpha, kh, kw, sh, sw, oh,
             continue
         cols = _columns(xh, g0, g1, kh, kw, sh, sw, oh, ow)
         if (g1 - g0) * ow < f:                                  # few pixels: BLAS is faster on (F, pixels)
-            res = np.dot(wmat_t, cols.T).T
+            res = np.dot(wmat, cols.T).T
         else:
-            res = np.dot(cols, wmat)                            # (pixels, F), BLAS on this thread
+            res = np.dot(cols, wmat.T)                          # (pixels, F), BLAS on this thread
         for g in range(g0, g1):
             b, base, start = g // oh, (g % oh) * ow, (g - g0) * ow
             for k in range(f):
@@ -238,7 +238,7 @@ def _direct_forward(xpad, w, bias, alpha, has_alpha, out):
 
 
 @numba.njit(cache=True)
-def _backward_rows(dout, xh, wmat_t, g0, g1, b0, kh, kw, sh, sw, oh, ow, acc, dw_acc, db_acc):
+def _backward_rows(dout, xh, wmat, g0, g1, b0, kh, kw, sh, sw, oh, ow, acc, dw_acc, db_acc):
     """Output rows ``[g0, g1)`` (whole images, or a block of one): ``dout`` to ``(pixels, F)`` (the bias
     gradient summed in the same pass, float64), the columns, ``dW_acc (KH*KW*C, F) += cols.T @ dout_t``,
     ``dcols = dout_t @ W``, added back onto the padded channels-last planes ``acc[b - b0]``."""
@@ -257,7 +257,7 @@ def _backward_rows(dout, xh, wmat_t, g0, g1, b0, kh, kw, sh, sw, oh, ow, acc, dw
         db_acc[k] += total
     cols = _columns(xh, g0, g1, kh, kw, sh, sw, oh, ow)
     dw_acc += np.dot(cols.T, dout_t)
-    dcols = np.dot(dout_t, wmat_t)
+    dcols = np.dot(dout_t, wmat)
     _col2im_rows(dcols, g0, g1, b0, kh, kw, sh, sw, oh, ow, acc)
 
 
@@ -275,7 +275,7 @@ def _interior_to_nchw(acc, b0, top, left, dx):
 
 
 @numba.njit(cache=True, parallel=True)
-def _fused_backward(dout, xh, wmat_t, kh, kw, sh, sw, top, left, oh, ow, nchunks, rows, dx, dw_parts, db_parts):
+def _fused_backward(dout, xh, wmat, kh, kw, sh, sw, top, left, oh, ow, nchunks, rows, dx, dw_parts, db_parts):
     """Part ``t`` of ``T`` takes chunks ``t*nchunks//T .. (t+1)*nchunks//T``; a chunk is a run of whole images
     (``_backward_rows`` once), or, with ``rows < OH`` (one image's columns exceed ``COLS_CHUNK``), one image
     done in blocks of ``rows`` output rows, each block's columns in cache for its two GEMMs. ``dx`` of the
@@ -294,7 +294,7 @@ def _fused_backward(dout, xh, wmat_t, kh, kw, sh, sw, top, left, oh, ow, nchunks
             acc = np.zeros((b1 - b0, hp, wp, c), dtype=dx.dtype)
             step = rows if rows < oh else (b1 - b0) * oh
             for g0 in range(b0 * oh, b1 * oh, step):
-                _backward_rows(dout, xh, wmat_t, g0, min(b1 * oh, g0 + step), b0, kh, kw, sh, sw, oh, ow,
+                _backward_rows(dout, xh, wmat, g0, min(b1 * oh, g0 + step), b0, kh, kw, sh, sw, oh, ow,
                                acc, dw_acc, db_acc)
             _interior_to_nchw(acc, b0, top, left, dx)
 
@@ -321,8 +321,8 @@ def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
     with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
         out = np.empty((n, f, oh * ow), dtype=x.dtype)
         nchunks = _chunks(n * oh, cols_size)
-        wmat_t = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(f, -1)     # (F, KH*KW*C)
-        _fused_forward(_channels_last(x, padding), np.ascontiguousarray(wmat_t.T), wmat_t, bias, slopes, alpha is not None,
+        wmat = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(f, -1)     # (F, KH*KW*C)
+        _fused_forward(_channels_last(x, padding), wmat, bias, slopes, alpha is not None,
                        kh, kw, stride[0], stride[1], oh, ow, nchunks, out)
     return out.reshape(n, f, oh, ow)
 
@@ -346,8 +346,8 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
         dw_parts = np.zeros((parts, kh * kw * c, f), dtype=x.dtype)
         db_parts = np.zeros((parts, f), dtype=np.float64)
         dx = np.empty(x.shape, dtype=x.dtype)
-        wmat_t = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(f, -1)     # (F, KH*KW*C)
-        _fused_backward(np.ascontiguousarray(dout).reshape(n, f, oh * ow), _channels_last(x, padding), wmat_t,
+        wmat = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(f, -1)     # (F, KH*KW*C)
+        _fused_backward(np.ascontiguousarray(dout).reshape(n, f, oh * ow), _channels_last(x, padding), wmat,
                         kh, kw, stride[0], stride[1], padding[0], padding[2], oh, ow, nchunks, rows, dx,
                         dw_parts, db_parts)
     dw = dw_parts[0] if parts == 1 else dw_parts.sum(axis=0)
