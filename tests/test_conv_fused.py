@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from scratchface.layers.conv import conv2d_backward, conv2d_forward, conv2d_reference_backward, conv2d_reference_forward
 
 kconv = pytest.importorskip("scratchface.kernels.conv")
+kwino = pytest.importorskip("scratchface.kernels.winograd")
 
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 
@@ -21,6 +22,8 @@ ODD_SHAPES = [
     (1, 4, 3, 3, 6, 5, 5, (1, 1), (2, 2, 2, 2)),          # kernel larger than the input (padding makes it fit)
     (5, 2, 11, 11, 3, 7, 7, (2, 2), (3, 3, 3, 3)),        # conv1-like
     (4, 6, 1, 8, 2, 1, 3, (1, 3), (0, 0, 1, 1)),          # one row
+    (2, 3, 6, 9, 4, 3, 3, (1, 1), (0, 2, 1, 0)),          # 3x3, asymmetric padding, odd output (Winograd tiles hang over)
+    (1, 2, 3, 4, 3, 3, 3, (1, 1), (2, 2, 0, 1)),          # 3x3 with padding 2 (Winograd's dx: no padding)
 ]
 
 
@@ -44,10 +47,12 @@ def check_equal(shape, dtype, rng):
         assert rel(got, want) < TOL[dtype]
 
 
-@pytest.fixture(params=["default", "many chunks, threads", "direct kernel"])
+@pytest.fixture(params=["default", "many chunks, threads", "direct kernel", "winograd"])
 def chunking(request, monkeypatch):
-    """As shipped, with tiny chunks on all threads (rows of one image split between chunks), and with
-    the direct kernel taking every stride-1, 3-wide kernel (as shipped, only wide rows of few channels)."""
+    """As shipped, with tiny chunks on all threads (rows of one image split between chunks), with
+    the direct kernel taking every stride-1, 3-wide kernel (as shipped, only wide rows of few channels),
+    and with Winograd taking every 3x3, stride-1 forward and dx (as shipped, >= 64 channels on >= 20x20),
+    in chunks of one tile row."""
     if request.param == "many chunks, threads":
         monkeypatch.setattr(kconv, "COLS_CHUNK", 7)
         monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
@@ -55,6 +60,11 @@ def chunking(request, monkeypatch):
     if request.param == "direct kernel":
         monkeypatch.setattr(kconv, "DIRECT_MIN_OW", 1)
         monkeypatch.setattr(kconv, "DIRECT_MAX_CF", 10 ** 9)
+        monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
+    if request.param == "winograd":
+        monkeypatch.setattr(kwino, "WINOGRAD_MIN_C", 1)
+        monkeypatch.setattr(kwino, "WINOGRAD_MIN_OUT", 1)
+        monkeypatch.setattr(kwino, "WINOGRAD_CHUNK", 1)
         monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
     return request.param
 
@@ -187,3 +197,45 @@ def test_conv_prelu_bad_input():
         conv2d_prelu(np.zeros((1, 2, 2, 2)), w, b, np.zeros(3))
     with pytest.raises(ValueError, match="input channels"):
         conv2d_prelu(np.zeros((1, 4, 5, 5)), w, b, np.zeros(3))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 3), c=st.integers(1, 4), f=st.integers(1, 4), h=st.integers(1, 9), wd=st.integers(1, 9),
+       padding=st.tuples(*[st.integers(0, 3)] * 4), chunk=st.sampled_from([1, 300, 1 << 20]),
+       dtype=st.sampled_from([np.float64, np.float32]))
+def test_winograd_equals_reference_hypothesis(n, c, f, h, wd, padding, chunk, dtype):
+    """3x3, stride 1 through Winograd F(2x2, 3x3) (forward and dx; padding 3: im2col), any size the padding
+    lets the kernel fit, tiles hanging over odd outputs, chunks of one tile row up to all."""
+    if h + padding[0] + padding[1] < 3 or wd + padding[2] + padding[3] < 3:
+        return
+    shipped = (kwino.WINOGRAD_MIN_C, kwino.WINOGRAD_MIN_OUT, kwino.WINOGRAD_CHUNK)
+    kwino.WINOGRAD_MIN_C, kwino.WINOGRAD_MIN_OUT, kwino.WINOGRAD_CHUNK = 1, 1, chunk
+    try:
+        check_equal((n, c, h, wd, f, 3, 3, (1, 1), padding), dtype, np.random.default_rng(1))
+    finally:
+        kwino.WINOGRAD_MIN_C, kwino.WINOGRAD_MIN_OUT, kwino.WINOGRAD_CHUNK = shipped
+
+
+def test_winograd_kernel_transform_by_hand():
+    """``U = G g G^T`` (Lavin & Gray eq. 7): for ``g`` = the 3x3 ramp 0..8, rows of ``G g`` are
+    ``g_0``, ``(g_0 + g_1 + g_2)/2``, ``(g_0 - g_1 + g_2)/2``, ``g_2``; the same on the columns."""
+    g = np.arange(9.0).reshape(3, 3)
+    gg = np.array([g[0], (g[0] + g[1] + g[2]) / 2, (g[0] - g[1] + g[2]) / 2, g[2]])          # G g
+    expected = np.stack([gg[:, 0], (gg[:, 0] + gg[:, 1] + gg[:, 2]) / 2,
+                         (gg[:, 0] - gg[:, 1] + gg[:, 2]) / 2, gg[:, 2]], axis=1)         # (G g) G^T
+    u = kwino.winograd_weights(g[None, None])
+    assert u.shape == (16, 1, 1)
+    np.testing.assert_allclose(u[:, 0, 0].reshape(4, 4), expected, rtol=0, atol=1e-15)
+
+
+def test_winograd_takes_nn2_conv2_and_leaves_the_rest():
+    """As shipped: 3x3 stride 1 with >= 64 channels on >= 20x20 outputs (NN2's conv2; inception 3 at 224)."""
+    assert kwino.winograd_pays(64, 192, 3, 3, (1, 1), 24, 24, (1, 1, 1, 1))       # conv2 at 96x96 input
+    assert kwino.winograd_pays(192, 64, 3, 3, (1, 1), 24, 24, (1, 1, 1, 1))       # ... and its dx
+    assert kwino.winograd_pays(96, 128, 3, 3, (1, 1), 28, 28, (1, 1, 1, 1))      # 3a 3x3 at 224x224
+    assert not kwino.winograd_pays(96, 128, 3, 3, (1, 1), 12, 12, (1, 1, 1, 1))  # 3a 3x3 at 96: too few outputs
+    assert not kwino.winograd_pays(32, 64, 3, 3, (1, 1), 21, 21)                 # O-Net conv2: few channels
+    assert not kwino.winograd_pays(64, 32, 3, 3, (1, 1), 23, 23, (2, 2, 2, 2))   # ... its dx: 32 out
+    assert not kwino.winograd_pays(64, 64, 3, 3, (2, 2), 24, 24)                 # stride 2
+    assert not kwino.winograd_pays(64, 64, 5, 5, (1, 1), 24, 24)                 # 5x5
+    assert not kwino.winograd_pays(64, 64, 3, 3, (1, 1), 24, 24, (3, 3, 3, 3))   # padding 3: dx would crop

@@ -5,8 +5,10 @@ Grouped by operation; the same operation has the same module name on both sides:
     kernels/
         _numba.py             single_thread_below: small problems on one thread;
                               blas_single_threaded: one pool (Numba's) around BLAS calls
-        conv.py               conv2d_output_numba, conv2d_grads_numba      (im2col + GEMM per thread;
-                                                                           PReLU in the forward's epilogue)
+        conv.py               conv2d_output_numba, conv2d_grads_numba      (channels-last im2col + GEMM
+                                                                           per thread; 1x1 as one GEMM per
+                                                                           image; PReLU in the epilogue)
+        winograd.py           winograd_output_numba                        (F(2x2, 3x3) for NN2's conv2)
         pooling.py            pool2d_output_numba, pool2d_dx_numba         (max / avg / L2);
                               max_pool2d_values_numba                      (inference: no argmax)
         locally_connected.py  locally_connected2d_output_numba, ..._grads_numba

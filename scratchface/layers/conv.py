@@ -143,13 +143,16 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, impl="auto"):
               \\tilde x[n, c, s_h p + i, s_w q + j].
 
     The reference computes it as ``KH * KW`` contractions over ``c`` of a strided
-    slice of :math:`\\tilde x`; the Numba path as ``W (F, C KH KW) @ cols`` with the
-    patches unrolled into columns (im2col).
+    slice of :math:`\\tilde x`; the Numba path as ``cols @ W.T`` with the patches
+    unrolled into columns (im2col, channels last), a 1x1 convolution as one matrix
+    product per image, and NN2's large 3x3 layers by Winograd F(2x2, 3x3)
+    (``scratchface.kernels.winograd``; Lavin & Gray 2016).
 
     References
     ----------
     FaceNet (Schroff et al. 2015) table 2 (NN2) for the shapes benchmarked;
-    CS231n "Convolutional Neural Networks" notes for im2col.
+    CS231n "Convolutional Neural Networks" notes for im2col; Lavin & Gray, "Fast
+    Algorithms for Convolutional Neural Networks" (CVPR 2016) for Winograd.
     """
     _check_params(x, w, b)
     stride = check_int_pair(stride, "stride")

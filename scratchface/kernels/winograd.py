@@ -1,0 +1,158 @@
+r"""Winograd F(2x2, 3x3): a 3x3, stride-1 convolution with 16 multiplications per 2x2 outputs instead of 36 (#16).
+
+Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks" (CVPR 2016), eq. 7-8. The output
+is cut into 2x2 tiles; tile :math:`Y` of filter :math:`f` is
+
+.. math:: Y = A^T \Big[\sum_c (G\, g_{f,c}\, G^T) \odot (B^T d_c B)\Big] A
+
+with :math:`d_c` the 4x4 input patch under the tile (channel :math:`c`), :math:`g_{f,c}` the 3x3 kernel and
+
+.. math:: B^T = \begin{pmatrix} 1 & 0 & -1 & 0 \\ 0 & 1 & 1 & 0 \\ 0 & -1 & 1 & 0 \\ 0 & 1 & 0 & -1 \end{pmatrix},\quad
+          G = \begin{pmatrix} 1 & 0 & 0 \\ \frac12 & \frac12 & \frac12 \\ \frac12 & -\frac12 & \frac12 \\ 0 & 0 & 1
+          \end{pmatrix},\quad
+          A^T = \begin{pmatrix} 1 & 1 & 1 & 0 \\ 0 & 1 & -1 & -1 \end{pmatrix}.
+
+The sum over channels is, for each of the 16 positions :math:`e` of the 4x4 transformed tile, one matrix
+product ``M[e] (F, tiles) = U[e] (F, C) @ V[e] (C, tiles)``: 16 GEMMs of ``F x C x tiles`` instead of one
+of ``F x 9C x 4 tiles``, 2.25 times fewer multiply-adds. The transforms are additions only. Like
+``conv.py``, the work is cut into chunks of tile rows, one ``prange`` over them, each thread transforming
+its tiles, running its 16 GEMMs with BLAS on the thread and writing its outputs (bias and PReLU in the
+same pass). ``scratchface.kernels.conv.conv2d_output_numba`` sends 3x3, stride-1 convolutions here when
+they have enough channels and outputs (``winograd_pays``); the readable reference is
+``scratchface.layers.conv.conv2d_reference_forward``, which the tests compare it to (float32: the
+transforms' rounding stays at float32 precision, 1e-6 relative).
+
+Measured (2 threads, quiet 2-core machine, forward, im2col + GEMM -> Winograd, same process): NN2 conv2
+(64 -> 192 at 24x24, batch 32) 60 -> 40 ms (1.5x), at 56x56 (the 224x224 input) 321 -> 207 ms, inception
+3a 3x3 at 28x28 80 -> 54 ms; but 3a 3x3 at 12x12 0.93-1.14x, 4a / 4d 3x3 at 6x6 0.71-0.75x, 5a at 3x3
+0.30x (tiles hanging over), O-Net conv2 (32 channels) 1.0x, R-Net conv2 0.85x: the 16 GEMMs reduce over
+``C`` only (64 to 96), where OpenBLAS runs at 26 GFLOP/s per core against 36-40 for im2col's ``9 C``, and
+the transforms take a third of the time. Hence ``winograd_pays``. ``dx`` of the same layers goes here too
+(``conv2d_grads_numba``): conv2's backward 1.15x faster.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+__all__ = ["winograd_output_numba", "winograd_pays", "winograd_weights"]
+
+
+def winograd_weights(w):
+    """``U (16, F, C)``: ``G g G^T`` of every 3x3 kernel ``g = w[f, c]``, flattened row-major over the 4x4."""
+    g = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]], dtype=w.dtype)
+    u = np.einsum("ai,fcij,bj->abfc", g, w, g)                    # (4, 4, F, C)
+    return np.ascontiguousarray(u.reshape(16, w.shape[0], w.shape[1]))
+
+
+@numba.njit(cache=True)
+def _input_tiles(xpad, g0, g1, th, tw, v):
+    """``V[e, c, t] = (B^T d B)[e]`` for the 4x4 patch ``d`` of channel ``c`` under tile ``t`` of tile rows
+    ``[g0, g1)`` (tile row ``g = b*TH + ty``; tile ``t = (g - g0)*TW + tx``)."""
+    c = xpad.shape[1]
+    d = np.empty((4, 4), dtype=xpad.dtype)
+    for ci in range(c):
+        for g in range(g0, g1):
+            b, y = g // th, 2 * (g % th)
+            for tx in range(tw):
+                x = 2 * tx
+                for i in range(4):
+                    r0, r1, r2, r3 = (xpad[b, ci, y + i, x], xpad[b, ci, y + i, x + 1],
+                                      xpad[b, ci, y + i, x + 2], xpad[b, ci, y + i, x + 3])
+                    d[i, 0], d[i, 1], d[i, 2], d[i, 3] = r0 - r2, r1 + r2, r2 - r1, r1 - r3     # d B
+                t = (g - g0) * tw + tx
+                for j in range(4):                                                       # B^T (d B)
+                    v[j, ci, t] = d[0, j] - d[2, j]
+                    v[4 + j, ci, t] = d[1, j] + d[2, j]
+                    v[8 + j, ci, t] = d[2, j] - d[1, j]
+                    v[12 + j, ci, t] = d[1, j] - d[3, j]
+
+
+@numba.njit(cache=True)
+def _output_tiles(m, g0, g1, th, tw, bias, alpha, has_alpha, out):
+    """``out[b, f, 2ty + i, 2tx + j] = (A^T m A)[i, j] + bias[f]`` (through PReLU when ``has_alpha``), cropped
+    to the output's size (the last tile row / column may hang over)."""
+    f = m.shape[1]
+    oh, ow = out.shape[2], out.shape[3]
+    for k in range(f):
+        add, slope = bias[k], alpha[k]
+        for g in range(g0, g1):
+            b, y = g // th, 2 * (g % th)
+            for tx in range(tw):
+                t = (g - g0) * tw + tx
+                x = 2 * tx
+                a0 = m[0, k, t] + m[4, k, t] + m[8, k, t]                              # A^T m: row 0
+                a1 = m[1, k, t] + m[5, k, t] + m[9, k, t]
+                a2 = m[2, k, t] + m[6, k, t] + m[10, k, t]
+                a3 = m[3, k, t] + m[7, k, t] + m[11, k, t]
+                c0 = m[4, k, t] - m[8, k, t] - m[12, k, t]                             # row 1
+                c1 = m[5, k, t] - m[9, k, t] - m[13, k, t]
+                c2 = m[6, k, t] - m[10, k, t] - m[14, k, t]
+                c3 = m[7, k, t] - m[11, k, t] - m[15, k, t]
+                for i in range(2):                                                     # (A^T m) A
+                    if y + i >= oh:
+                        break
+                    if i == 0:
+                        v0, v1 = a0 + a1 + a2 + add, a1 - a2 - a3 + add
+                    else:
+                        v0, v1 = c0 + c1 + c2 + add, c1 - c2 - c3 + add
+                    if has_alpha:
+                        v0 = v0 if v0 > 0 else slope * v0
+                        v1 = v1 if v1 > 0 else slope * v1
+                    out[b, k, y + i, x] = v0
+                    if x + 1 < ow:
+                        out[b, k, y + i, x + 1] = v1
+
+
+@numba.njit(cache=True, parallel=True)
+def _winograd_forward(xpad, u, bias, alpha, has_alpha, th, tw, nchunks, out):
+    """Chunk ``t`` of the ``N*TH`` tile rows: input transform, 16 GEMMs, output transform."""
+    rows = xpad.shape[0] * th
+    c, f = xpad.shape[1], u.shape[1]
+    for t in prange(nchunks):
+        g0 = t * rows // nchunks
+        g1 = (t + 1) * rows // nchunks
+        if g1 == g0:
+            continue
+        tiles = (g1 - g0) * tw
+        v = np.empty((16, c, tiles), dtype=xpad.dtype)
+        _input_tiles(xpad, g0, g1, th, tw, v)
+        m = np.empty((16, f, tiles), dtype=xpad.dtype)
+        for e in range(16):
+            m[e] = np.dot(u[e], v[e])                              # BLAS on this thread
+        _output_tiles(m, g0, g1, th, tw, bias, alpha, has_alpha, out)
+
+
+WINOGRAD_MIN_C = 64         # input and output channels (the GEMMs' depth and rows): below, too slow for 2.25x
+WINOGRAD_MIN_OUT = 400      # output pixels per image (20x20): below, the transforms cost what is saved
+WINOGRAD_CHUNK = 1 << 20    # elements of V and M per chunk (4 MiB in float32): in L3 for the GEMMs
+
+
+def winograd_pays(c, f, kh, kw, stride, oh, ow, padding=(0, 0, 0, 0)):
+    """Winograd for 3x3, stride-1 kernels with at least ``WINOGRAD_MIN_C`` input and output channels on
+    outputs of at least ``WINOGRAD_MIN_OUT`` pixels, padded by at most 2 (NN2's conv2 and, at 224x224,
+    inception 3)."""
+    return (kh == 3 and kw == 3 and stride == (1, 1) and min(c, f) >= WINOGRAD_MIN_C
+            and oh * ow >= WINOGRAD_MIN_OUT and max(padding) <= 2)
+
+
+def winograd_output_numba(x, w, bias, alpha, padding, out):
+    """Write ``conv2d(x, w) + bias`` (through PReLU with slopes ``alpha`` if given) into ``out (N, F, OH, OW)``.
+
+    ``x (N, C, H, W)``, ``w (F, C, 3, 3)``, stride 1, ``padding = (top, bottom, left, right)``;
+    ``bias`` an array (zeros for none), ``alpha`` an array or None. Called with the thread settings of
+    ``conv2d_output_numba`` in force (BLAS on one thread).
+    """
+    n, c, h, wd = x.shape
+    f, oh, ow = out.shape[1:]
+    th, tw = -(-oh // 2), -(-ow // 2)
+    top, _, left, _ = padding
+    xpad = np.zeros((n, c, 2 * th + 2, 2 * tw + 2), dtype=x.dtype)       # the tiles' 4x4 patches all inside
+    ys, xs = min(h, 2 * th + 2 - top), min(wd, 2 * tw + 2 - left)
+    xpad[:, :, top:top + ys, left:left + xs] = x[:, :, :ys, :xs]
+    per_row = 16 * (c + f) * tw
+    nchunks = int(min(n * th, max(1, -(-n * th * per_row // WINOGRAD_CHUNK))))
+    slopes = bias if alpha is None else alpha
+    _winograd_forward(xpad, winograd_weights(w), bias, slopes, alpha is not None, th, tw, nchunks, out)
+    return out
