@@ -47,12 +47,13 @@ def check_equal(shape, dtype, rng):
         assert rel(got, want) < TOL[dtype]
 
 
-@pytest.fixture(params=["default", "many chunks, threads", "direct kernel", "winograd"])
+@pytest.fixture(params=["default", "many chunks, threads", "direct kernel", "winograd", "pointwise"])
 def chunking(request, monkeypatch):
     """As shipped, with tiny chunks on all threads (rows of one image split between chunks), with
     the direct kernel taking every stride-1, 3-wide kernel (as shipped, only wide rows of few channels),
-    and with Winograd taking every 3x3, stride-1 forward and dx (as shipped, >= 64 channels on >= 20x20),
-    in chunks of one tile row."""
+    with Winograd taking every 3x3, stride-1 forward and dx (as shipped, >= 64 channels on >= 20x20),
+    in chunks of one tile row, and with one GEMM per image for every 1x1, stride-1, unpadded convolution
+    (as shipped, from 4 images of 64 pixels)."""
     if request.param == "many chunks, threads":
         monkeypatch.setattr(kconv, "COLS_CHUNK", 7)
         monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
@@ -65,6 +66,10 @@ def chunking(request, monkeypatch):
         monkeypatch.setattr(kwino, "WINOGRAD_MIN_C", 1)
         monkeypatch.setattr(kwino, "WINOGRAD_MIN_OUT", 1)
         monkeypatch.setattr(kwino, "WINOGRAD_CHUNK", 1)
+        monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
+    if request.param == "pointwise":
+        monkeypatch.setattr(kconv, "POINTWISE_MIN_PIXELS", 1)
+        monkeypatch.setattr(kconv, "POINTWISE_MIN_IMAGES", 1)
         monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
     return request.param
 
@@ -154,6 +159,18 @@ def test_fused_equals_reference_hypothesis(shape, dtype, small, direct):
             setattr(kconv, name, value)
 
 
+def test_one_gemm_per_image_for_nn2s_1x1_layers():
+    """As shipped: NN2's 1x1 layers at 24x24 and 12x12 (batch 32) as one GEMM per image; not at 6x6, not one
+    image (P-Net's heads: row chunks on all threads), not with stride or padding."""
+    assert kconv._pointwise_pays(32, 1, 1, (1, 1), (0, 0, 0, 0), 24 * 24)
+    assert kconv._pointwise_pays(32, 1, 1, (1, 1), (0, 0, 0, 0), 12 * 12)
+    assert not kconv._pointwise_pays(32, 1, 1, (1, 1), (0, 0, 0, 0), 6 * 6)
+    assert not kconv._pointwise_pays(1, 1, 1, (1, 1), (0, 0, 0, 0), 590 * 400)
+    assert not kconv._pointwise_pays(32, 1, 1, (2, 2), (0, 0, 0, 0), 24 * 24)
+    assert not kconv._pointwise_pays(32, 1, 1, (1, 1), (0, 1, 0, 0), 24 * 24)
+    assert not kconv._pointwise_pays(32, 3, 3, (1, 1), (0, 0, 0, 0), 24 * 24)
+
+
 def test_the_direct_kernel_takes_pnet_and_leaves_rnet():
     """As shipped: P-Net's convolutions on a wide level go to the direct kernel, R-Net's to im2col + GEMM."""
     assert kconv._direct_pays(3, 10, 3, (1, 1), 1190) and kconv._direct_pays(16, 32, 3, (1, 1), 590)
@@ -239,3 +256,26 @@ def test_winograd_takes_nn2_conv2_and_leaves_the_rest():
     assert not kwino.winograd_pays(64, 64, 3, 3, (2, 2), 24, 24)                 # stride 2
     assert not kwino.winograd_pays(64, 64, 5, 5, (1, 1), 24, 24)                 # 5x5
     assert not kwino.winograd_pays(64, 64, 3, 3, (1, 1), 24, 24, (3, 3, 3, 3))   # padding 3: dx would crop
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 7, 9, 4, (1, 1, 1, 1)), (1, 5, 6, 5, 2, (0, 2, 1, 0)), (3, 1, 3, 3, 1, (0, 0, 0, 0))])
+def test_winograd_reference_and_kernel_equal_the_convolution(shape):
+    """The readable NumPy Winograd (B^T d B, G g G^T, A^T M A by einsum) and the Numba kernel both equal the
+    reference convolution, float64 to 1e-12."""
+    n, c, h, wd, f, padding = shape
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal((n, c, h, wd)), rng.standard_normal((f, c, 3, 3)), rng.standard_normal(f)
+    want = conv2d_reference_forward(x, w, b, (1, 1), padding)
+    assert rel(kwino.winograd_reference_forward(x, w, b, padding), want) < 1e-12
+    got = kwino.winograd_output_numba(x, w, b, None, padding, np.empty_like(want))
+    assert rel(got, want) < 1e-12
+
+
+def test_blas_warmed_once_and_threads_restored(rng):
+    import numba
+
+    from scratchface.kernels import _numba
+    before = numba.get_num_threads()
+    x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
+    conv2d_forward(x, rng.standard_normal((4, 3, 3, 3)).astype(np.float32), padding=1, impl="numba")
+    assert _numba._BLAS_WARM == [True] and numba.get_num_threads() == before

@@ -84,7 +84,7 @@ def _warm_sgemm_on_every_thread():
     removes the slowdown for the life of the thread, and ``dgemm`` is not affected. The cause is
     inside OpenBLAS and was not found. The convolutions' forward GEMMs (M = pixels, N = filters <=
     384) never trigger it themselves: ``detect_faces`` ran 8 % slower than after this warm-up
-    (13 photos, 2 threads: 1.80 against 1.66 s). Cost: 8 MFLOP per thread, once.
+    (the nine dlib photos and bald_guys.jpg, 2 threads: 1.80 against 1.66 s). Cost: 8 MFLOP per thread, once.
     """
     m, k, n = WARM_SGEMM
     threads = numba.config.NUMBA_NUM_THREADS

@@ -364,7 +364,7 @@ def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
         out = np.empty((n, f, oh, ow), dtype=x.dtype)
         with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
             return winograd_output_numba(x, w, bias, alpha, padding, out)
-    if _pointwise_pays(kh, kw, stride, padding, oh * ow):
+    if _pointwise_pays(n, kh, kw, stride, padding, oh * ow):
         out = np.empty((n, f, oh * ow), dtype=x.dtype)
         with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
             _pointwise_forward(np.ascontiguousarray(x).reshape(n, c, -1), np.ascontiguousarray(w).reshape(f, c),
@@ -384,10 +384,12 @@ def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
     return out.reshape(n, f, oh, ow)
 
 
-def _pointwise_pays(kh, kw, stride, padding, npix):
-    """A 1x1, stride-1, unpadded convolution on at least ``POINTWISE_MIN_PIXELS`` pixels per image is one
-    matrix product per image, in NCHW as it is (no columns, no transposes)."""
-    return kh == 1 and kw == 1 and stride == (1, 1) and not any(padding) and npix >= POINTWISE_MIN_PIXELS
+def _pointwise_pays(n, kh, kw, stride, padding, npix):
+    """A 1x1, stride-1, unpadded convolution of at least ``POINTWISE_MIN_IMAGES`` images (one per task)
+    with at least ``POINTWISE_MIN_PIXELS`` pixels each is one matrix product per image, in NCHW as it is
+    (no columns, no transposes). P-Net's heads (one image) keep the row chunks, on every thread."""
+    return (kh == 1 and kw == 1 and stride == (1, 1) and not any(padding) and n >= POINTWISE_MIN_IMAGES
+            and npix >= POINTWISE_MIN_PIXELS)
 
 
 def _direct_pays(c, f, kw, stride, ow):
@@ -402,7 +404,7 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
     f, c, kh, kw = w.shape
     oh, ow = dout.shape[2:]
     cols_size = n * oh * ow * c * kh * kw
-    if _pointwise_pays(kh, kw, stride, padding, oh * ow):
+    if _pointwise_pays(n, kh, kw, stride, padding, oh * ow):
         parts = min(MAX_PARTS, n)
         dw_parts = np.zeros((parts, f, c), dtype=x.dtype)
         db_parts = np.zeros((parts, f), dtype=np.float64)
@@ -441,7 +443,8 @@ CONV_SMALL_WORK = 1 << 16  # im2col elements below which one chunk on one thread
 MIN_CHUNK = 1 << 15        # above CONV_SMALL_WORK, chunks of at least this many elements ...
 MIN_CHUNKS = 8             # ... and, work permitting, at least this many (work for up to 8 threads),
 MIN_CHUNK_PIXELS = 128     # backward: never under this many output pixels (dW's GEMM depth) per chunk
-POINTWISE_MIN_PIXELS = 64  # 1x1 convolutions: one GEMM per image from this many pixels (8x8) per image
+POINTWISE_MIN_PIXELS = 64  # 1x1 convolutions: one GEMM per image from this many pixels (8x8) per image ...
+POINTWISE_MIN_IMAGES = 4   # ... and this many images (one task each)
 DIRECT_MAX_CF = 512       # forward: the direct kernel for C * F up to this (P-Net's 3*10, 10*16, 16*32) ...
 DIRECT_MIN_OW = 64        # ... on rows at least this wide (R-Net / O-Net's 11 / 23-pixel rows: im2col + GEMM)
 MAX_PARTS = 16             # backward: dW / db accumulators, each summing a fixed run of chunks
