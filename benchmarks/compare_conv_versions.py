@@ -26,6 +26,8 @@ SHAPES = {  # name: (N, C, H, F, K, stride, padding), square inputs and kernels
     "4e 5x5/2": (32, 64, 6, 128, 5, 2, 2), "5a 3x3": (32, 192, 3, 384, 3, 1, 1),
     "R-Net conv1": (256, 3, 24, 28, 3, 1, 0), "R-Net conv2": (256, 28, 11, 48, 3, 1, 0),
     "O-Net conv2": (256, 32, 23, 64, 3, 1, 0), "O-Net conv3": (256, 64, 10, 64, 3, 1, 0),
+    "P-Net conv1": (1, 3, 300, 10, 3, 1, 0), "P-Net conv2": (1, 10, 149, 16, 3, 1, 0),
+    "P-Net conv3": (1, 16, 147, 32, 3, 1, 0),                    # a large pyramid level (direct kernel)
 }
 
 
