@@ -43,12 +43,13 @@ chunks, loaded machine.)
 Two shapes skip the columns altogether. A **1x1, stride-1, unpadded** convolution on at least
 ``POINTWISE_MIN_PIXELS`` pixels per image is one matrix product per image in NCHW as it is
 (``_pointwise_forward``: ``out[b] = W @ x[b]``; backward ``dW += dout[b] @ x[b].T``,
-``dx[b] = W.T @ dout[b]``): NN2's 1x1 layers at 24x24 / 12x12, fwd + bwd, 1.42x / 1.50x faster than
-through channels-last columns (2 threads; at 6x6 and 3x3 the per-image products are too small: 4a 1x1
-0.90x, 5a 1x1 0.36x, hence the threshold). A **3x3, stride-1** convolution with at least 64 input and
+``dx[b] = W.T @ dout[b]``): NN2's 1x1 layers at 24x24 / 12x12, fwd + bwd, 1.38x / 1.35x faster than
+the NCHW columns of commit 4c92194 (2 threads, ``benchmarks/compare_conv_versions.py``), about 1.4x faster
+than the channels-last columns; at 6x6 and 3x3 the per-image products are too small (4a 1x1 0.90x, 5a 1x1
+0.36x), hence the threshold. A **3x3, stride-1** convolution with at least 64 input and
 output channels on at least 20x20 outputs goes to Winograd F(2x2, 3x3) (``scratchface.kernels.winograd``;
 NN2's conv2, and inception 3 at 224x224), and so does its ``dx``, a 3x3 convolution of ``dout`` with the
-kernels turned by 180 degrees: conv2 forward 1.62x, backward 1.15x faster.
+kernels turned by 180 degrees: conv2 forward 1.69x, backward 1.16x faster than 4c92194's columns.
 
 Few channels on wide rows (MTCNN's P-Net on the large pyramid levels: 3 -> 10, 10 -> 16,
 16 -> 32 on rows of hundreds of pixels) go to a **direct kernel** instead (``_direct_forward``;
