@@ -17,10 +17,9 @@ from __future__ import annotations
 import contextlib
 
 import numba
+import numpy as np
 
 __all__ = ["SMALL_WORK", "blas_single_threaded", "single_thread_below"]
-
-import numpy as np
 
 SMALL_WORK = 1 << 21   # elements written; below it the kernels run on the calling thread
 

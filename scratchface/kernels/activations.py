@@ -16,7 +16,13 @@ from numba import prange
 
 from ._numba import single_thread_below
 
-__all__ = ["prelu_output_numba"]
+__all__ = ["prelu", "prelu_output_numba"]
+
+
+@numba.njit(cache=True, inline="always")
+def prelu(v, slope):
+    """``v if v > 0 else slope * v``: PReLU of one value (also the convolutions' epilogue)."""
+    return v if v > 0 else slope * v
 
 
 @numba.njit(cache=True, parallel=True)
@@ -31,7 +37,7 @@ def _prelu_forward(x, alpha, out):
         dst = out[b, ch]
         for p in range(npix):
             v = src[p]
-            dst[p] = v if v > 0 else slope * v
+            dst[p] = prelu(v, slope)
 
 
 def prelu_output_numba(x, alpha):

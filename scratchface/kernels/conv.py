@@ -100,6 +100,7 @@ import numpy as np
 from numba import prange
 
 from ._numba import blas_single_threaded, single_thread_below
+from .activations import prelu
 from .winograd import winograd_output_numba, winograd_pays
 
 __all__ = ["conv2d_grads_numba", "conv2d_output_numba"]
@@ -123,40 +124,30 @@ def _padded_channels_last(x, top, left, xh):
 
 
 @numba.njit(cache=True)
-def _im2col_rows(xh, g0, g1, kh, kw, sh, sw, oh, ow, cols):
-    """``cols[(g - g0)*OW + q, (i, j, c)] = xh[b, p*sh + i, q*sw + j, c]`` for the output rows
-    ``g = b*OH + p`` in ``[g0, g1)``: with channels last, kernel row ``i`` of one output pixel is
-    ``KW*C`` consecutive input values, copied in one run."""
-    c, wp = xh.shape[3], xh.shape[2]
-    xf = xh.reshape(-1)
-    run = kw * c
-    hw = xh.shape[1] * wp
-    pix = 0
-    for g in range(g0, g1):
-        b, p = g // oh, g % oh
-        for q in range(ow):
-            for i in range(kh):
-                src = (b * hw + (p * sh + i) * wp + q * sw) * c
-                for e in range(run):
-                    cols[pix, i * run + e] = xf[src + e]
-            pix += 1
+def _patch_rows(planes, g0, g1, b0, kh, kw, sh, sw, oh, ow, cols, adjoint):
+    """im2col and its adjoint over the output rows ``g = b*OH + p`` in ``[g0, g1)``, on channels-last
+    planes ``(N, Hp, Wp, C)`` (image ``b`` at ``planes[b - b0]``): kernel row ``i`` of output pixel
+    ``(b, p, q)`` is ``KW*C`` consecutive values, ``planes[b - b0, p*sh + i, q*sw : q*sw + KW, :]``,
+    column block ``i`` of row ``(g - g0)*OW + q`` of ``cols (pixels, KH*KW*C)``.
 
-
-@numba.njit(cache=True)
-def _col2im_rows(dcols, g0, g1, b0, kh, kw, sh, sw, oh, ow, acc):
-    """Adjoint of ``_im2col_rows``: add ``dcols`` onto the padded channels-last planes ``acc[b - b0]``."""
-    c, wp = acc.shape[3], acc.shape[2]
-    af = acc.reshape(-1)
+    ``adjoint`` False (im2col): copy the patches into ``cols``; True (col2im): add ``cols`` back onto
+    the planes, where patches overlap."""
+    c, wp = planes.shape[3], planes.shape[2]
+    flat = planes.reshape(-1)
     run = kw * c
-    hw = acc.shape[1] * wp
+    hw = planes.shape[1] * wp
     pix = 0
     for g in range(g0, g1):
         b, p = g // oh - b0, g % oh
         for q in range(ow):
             for i in range(kh):
-                dst = (b * hw + (p * sh + i) * wp + q * sw) * c
-                for e in range(run):
-                    af[dst + e] += dcols[pix, i * run + e]
+                at = (b * hw + (p * sh + i) * wp + q * sw) * c
+                if adjoint:
+                    for e in range(run):
+                        flat[at + e] += cols[pix, i * run + e]
+                else:
+                    for e in range(run):
+                        cols[pix, i * run + e] = flat[at + e]
             pix += 1
 
 
@@ -168,7 +159,7 @@ def _columns(xh, g0, g1, kh, kw, sh, sw, oh, ow):
     if kh == 1 and kw == 1 and sh == 1 and sw == 1 and hp == oh and wp == ow:
         return xh.reshape(n * hp * wp, c)[g0 * ow:g1 * ow]
     cols = np.empty(((g1 - g0) * ow, kh * kw * c), dtype=xh.dtype)
-    _im2col_rows(xh, g0, g1, kh, kw, sh, sw, oh, ow, cols)
+    _patch_rows(xh, g0, g1, 0, kh, kw, sh, sw, oh, ow, cols, False)
     return cols
 
 
@@ -197,8 +188,8 @@ def _fused_forward(xh, wmat, bias, alpha, has_alpha, kh, kw, sh, sw, oh, ow, nch
                 dst = out[b, k]
                 for q in range(ow):
                     v = res[start + q, k] + add
-                    if has_alpha and v <= 0:
-                        v *= slope
+                    if has_alpha:
+                        v = prelu(v, slope)
                     dst[base + q] = v
 
 
@@ -213,8 +204,8 @@ def _pointwise_forward(x, wmat, bias, alpha, has_alpha, out):
             add, slope, row = bias[k], alpha[k], res[k]
             for q in range(row.shape[0]):
                 v = row[q] + add
-                if has_alpha and v <= 0:
-                    v *= slope
+                if has_alpha:
+                    v = prelu(v, slope)
                 row[q] = v
 
 
@@ -267,8 +258,7 @@ def _direct_rows(xpad, w, bias, alpha, has_alpha, b, y, f0, f1, out):
         for fo in range(f0, g1 + 1, max(g1 - f0, 1)):       # f0, and f1 when there are two
             slope, row = alpha[fo], out[b, fo, y]
             for q in range(ow):
-                v = row[q]
-                row[q] = v if v > 0 else slope * v
+                row[q] = prelu(row[q], slope)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -303,7 +293,7 @@ def _backward_rows(dout, xh, wmat, g0, g1, b0, kh, kw, sh, sw, oh, ow, acc, dw_a
     cols = _columns(xh, g0, g1, kh, kw, sh, sw, oh, ow)
     dw_acc += np.dot(cols.T, dout_t)
     if want_dx:
-        _col2im_rows(np.dot(dout_t, wmat), g0, g1, b0, kh, kw, sh, sw, oh, ow, acc)
+        _patch_rows(acc, g0, g1, b0, kh, kw, sh, sw, oh, ow, np.dot(dout_t, wmat), True)
 
 
 @numba.njit(cache=True)
@@ -413,8 +403,7 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
         with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
             _pointwise_backward(np.ascontiguousarray(dout).reshape(n, f, -1), np.ascontiguousarray(x).reshape(n, c, -1),
                                 np.ascontiguousarray(w).reshape(f, c), dx.reshape(n, c, -1), dw_parts, db_parts)
-        dw = (dw_parts[0] if parts == 1 else dw_parts.sum(axis=0)).reshape(w.shape)
-        return dx, dw, (db_parts.sum(axis=0).astype(x.dtype) if has_bias else None)
+        return dx, _parts_sum(dw_parts).reshape(w.shape), _bias_grad(db_parts, has_bias, x.dtype)
     with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
         rows = max(1, COLS_CHUNK // (c * kh * kw * ow))               # output rows per block of one image
         nchunks = _chunks(n, cols_size, n * oh * ow) if rows >= oh else n   # large images: one chunk each
@@ -434,9 +423,17 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
             w_turned = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
             winograd_output_numba(np.ascontiguousarray(dout), w_turned, np.zeros(c, dtype=x.dtype), None,
                                   dx_padding, dx)
-    dw = dw_parts[0] if parts == 1 else dw_parts.sum(axis=0)
-    dw = np.ascontiguousarray(dw.reshape(kh, kw, c, f).transpose(3, 2, 0, 1))
-    return dx, dw, (db_parts.sum(axis=0).astype(x.dtype) if has_bias else None)
+    dw = np.ascontiguousarray(_parts_sum(dw_parts).reshape(kh, kw, c, f).transpose(3, 2, 0, 1))
+    return dx, dw, _bias_grad(db_parts, has_bias, x.dtype)
+
+
+def _parts_sum(parts):
+    """The backward's partial sums added in a fixed order (the same bits on any number of threads)."""
+    return parts[0] if len(parts) == 1 else parts.sum(axis=0)
+
+
+def _bias_grad(db_parts, has_bias, dtype):
+    return _parts_sum(db_parts).astype(dtype) if has_bias else None
 
 
 COLS_CHUNK = 1 << 18      # elements of one im2col block (1 MiB in float32: it stays in L2 / L3 for its GEMM)

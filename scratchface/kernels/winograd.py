@@ -37,6 +37,8 @@ import numba
 import numpy as np
 from numba import prange
 
+from .activations import prelu
+
 __all__ = ["winograd_output_numba", "winograd_pays", "winograd_reference_forward", "winograd_weights"]
 
 B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
@@ -50,18 +52,26 @@ def winograd_reference_forward(x, w, b, padding):
     Every 4x4 patch ``d`` under a 2x2 output tile (stride 2) is transformed to ``B^T d B``, every kernel
     to ``G g G^T``; their elementwise products summed over the channels, ``M``, give the tile ``A^T M A``.
     """
+    xpad, oh, ow = _tiled_input(x.astype(np.float64), padding)
+    n, f, c = x.shape[0], w.shape[0], w.shape[1]
+    th, tw = (xpad.shape[2] - 2) // 2, (xpad.shape[3] - 2) // 2
+    d = np.lib.stride_tricks.sliding_window_view(xpad, (4, 4), axis=(2, 3))[:, :, ::2, ::2]   # (N, C, TH, TW, 4, 4)
+    v = np.einsum("ai,nctuij,bj->nctuab", B_T, d, B_T)                                      # B^T d B
+    u = winograd_weights(w.astype(np.float64)).reshape(4, 4, f, c)                          # G g G^T
+    m = np.einsum("abfc,nctuab->nftuab", u, v)                                              # sum over c
+    y = np.einsum("ia,nftuab,jb->nftiuj", A_T, m, A_T).reshape(n, -1, 2 * th, 2 * tw)       # A^T M A
+    return (y[:, :, :oh, :ow] + b[None, :, None, None]).astype(x.dtype)
+
+
+def _tiled_input(x, padding):
+    """``x`` zero-padded by ``padding`` and on to cover whole 2x2 output tiles: ``(N, C, 2 TH + 2, 2 TW + 2)``,
+    with the output's size ``OH, OW`` (3x3, stride 1)."""
     top, bottom, left, right = padding
     n, c, h, wd = x.shape
     oh, ow = h + top + bottom - 2, wd + left + right - 2
-    th, tw = -(-oh // 2), -(-ow // 2)
-    xpad = np.zeros((n, c, 2 * th + 2, 2 * tw + 2), dtype=np.float64)
+    xpad = np.zeros((n, c, 2 * -(-oh // 2) + 2, 2 * -(-ow // 2) + 2), dtype=x.dtype)
     xpad[:, :, top:top + h, left:left + wd] = x
-    d = np.lib.stride_tricks.sliding_window_view(xpad, (4, 4), axis=(2, 3))[:, :, ::2, ::2]   # (N, C, TH, TW, 4, 4)
-    v = np.einsum("ai,nctuij,bj->nctuab", B_T, d, B_T)                                      # B^T d B
-    u = np.einsum("ai,fcij,bj->fcab", G, w, G)                                              # G g G^T
-    m = np.einsum("fcab,nctuab->nftuab", u, v)                                              # sum over c
-    y = np.einsum("ia,nftuab,jb->nftiuj", A_T, m, A_T).reshape(n, -1, 2 * th, 2 * tw)       # A^T M A
-    return (y[:, :, :oh, :ow] + b[None, :, None, None]).astype(x.dtype)
+    return xpad, oh, ow
 
 
 def winograd_weights(w):
@@ -98,8 +108,7 @@ def _input_tiles(xpad, g0, g1, th, tw, v):
 def _output_tiles(m, g0, g1, th, tw, bias, alpha, has_alpha, out):
     """``out[b, f, 2ty + i, 2tx + j] = (A^T m A)[i, j] + bias[f]`` (through PReLU when ``has_alpha``), cropped
     to the output's size (the last tile row / column may hang over)."""
-    f = m.shape[1]
-    oh, ow = out.shape[2], out.shape[3]
+    f, oh = m.shape[1], out.shape[2]
     for k in range(f):
         add, slope = bias[k], alpha[k]
         for g in range(g0, g1):
@@ -115,19 +124,17 @@ def _output_tiles(m, g0, g1, th, tw, bias, alpha, has_alpha, out):
                 c1 = m[5, k, t] - m[9, k, t] - m[13, k, t]
                 c2 = m[6, k, t] - m[10, k, t] - m[14, k, t]
                 c3 = m[7, k, t] - m[11, k, t] - m[15, k, t]
-                for i in range(2):                                                     # (A^T m) A
-                    if y + i >= oh:
-                        break
-                    if i == 0:
-                        v0, v1 = a0 + a1 + a2 + add, a1 - a2 - a3 + add
-                    else:
-                        v0, v1 = c0 + c1 + c2 + add, c1 - c2 - c3 + add
-                    if has_alpha:
-                        v0 = v0 if v0 > 0 else slope * v0
-                        v1 = v1 if v1 > 0 else slope * v1
-                    out[b, k, y + i, x] = v0
-                    if x + 1 < ow:
-                        out[b, k, y + i, x + 1] = v1
+                _store_pair(out, b, k, y, x, a0 + a1 + a2 + add, a1 - a2 - a3 + add, has_alpha, slope)
+                if y + 1 < oh:                                                         # (A^T m) A
+                    _store_pair(out, b, k, y + 1, x, c0 + c1 + c2 + add, c1 - c2 - c3 + add, has_alpha, slope)
+
+
+@numba.njit(cache=True, inline="always")
+def _store_pair(out, b, k, y, x, v0, v1, has_alpha, slope):
+    """``out[b, k, y, x : x + 2] = (v0, v1)`` through PReLU when ``has_alpha``, the second one if inside."""
+    out[b, k, y, x] = prelu(v0, slope) if has_alpha else v0
+    if x + 1 < out.shape[3]:
+        out[b, k, y, x + 1] = prelu(v1, slope) if has_alpha else v1
 
 
 @numba.njit(cache=True, parallel=True)
@@ -169,13 +176,10 @@ def winograd_output_numba(x, w, bias, alpha, padding, out):
     ``bias`` an array (zeros for none), ``alpha`` an array or None. Called with the thread settings of
     ``conv2d_output_numba`` in force (BLAS on one thread).
     """
-    n, c, h, wd = x.shape
-    f, oh, ow = out.shape[1:]
-    th, tw = -(-oh // 2), -(-ow // 2)
-    top, _, left, _ = padding
-    xpad = np.zeros((n, c, 2 * th + 2, 2 * tw + 2), dtype=x.dtype)       # the tiles' 4x4 patches all inside
-    ys, xs = min(h, 2 * th + 2 - top), min(wd, 2 * tw + 2 - left)
-    xpad[:, :, top:top + ys, left:left + xs] = x[:, :, :ys, :xs]
+    n, c = x.shape[:2]
+    f = out.shape[1]
+    xpad, _, _ = _tiled_input(x, padding)                     # the tiles' 4x4 patches all inside
+    th, tw = (xpad.shape[2] - 2) // 2, (xpad.shape[3] - 2) // 2
     per_row = 16 * (c + f) * tw
     nchunks = int(min(n * th, max(1, -(-n * th * per_row // WINOGRAD_CHUNK))))
     slopes = bias if alpha is None else alpha
