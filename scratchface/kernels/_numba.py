@@ -76,14 +76,15 @@ def _sgemm_per_thread(a, b, threads):
 def _warm_sgemm_on_every_thread():
     """One ``(512, 16) @ (16, 512)`` float32 product on every Numba thread, once per process.
 
-    Measured with OpenBLAS 0.3.31 (NumPy's and SciPy's wheels) on this project's AMD EPYC
-    machines: on a thread that has not yet run a float32 GEMM with both M and N above about
-    384, every ``sgemm`` runs 3.3x slower (``(432, 576) @ (576, 192)``, NN2 conv2's chunk: 7.5
-    against 2.2 ms, one thread, the same output buffer, no page faults); one such product
-    removes the slowdown for the life of the thread, and ``dgemm`` is not affected. The cause is
-    inside OpenBLAS and was not found. The convolutions' forward GEMMs (M = pixels, N = filters <=
-    384) never trigger it themselves: ``detect_faces`` ran 8 % slower than after this warm-up
-    (the nine dlib photos and bald_guys.jpg, 2 threads: 1.80 against 1.66 s). Cost: 8 MFLOP per thread, once.
+    Measured with OpenBLAS 0.3.31 (NumPy's and SciPy's wheels) on this project's AMD EPYC machines
+    (``python benchmarks/bench_blas_warmup.py``): on a fresh thread, NN2 conv2's chunk product
+    ``(432, 576) @ (576, 192)`` in float32 takes 7.0 ms; after this one small product, 2.2 ms (3.2x),
+    for the life of the thread; float64 is not affected (4.7 ms both). A large enough float64
+    product also ends the slow state, so the convolutions' backward does; their float32 forward
+    products (N = filters <= 384) do not, and inference ran slow: ``detect_faces`` on the nine dlib
+    photos and bald_guys.jpg, 2 threads, 1.80 against 1.66 s (a timing script, not kept). The cause
+    is inside OpenBLAS and was not found (no page faults; the same output buffer). Cost: 8 MFLOP per
+    thread, once.
     """
     m, k, n = WARM_SGEMM
     threads = numba.config.NUMBA_NUM_THREADS

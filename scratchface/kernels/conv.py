@@ -30,10 +30,12 @@ being multiplied. One Numba ``prange`` over the chunks; inside it, each thread:
 Why channels last. The columns used to be ``(K, pixels)`` from the NCHW input: each
 copy was one output row of one ``(c, i, j)``, ``OW`` values (12 on NN2's inception
 layers, 9-10 on MTCNN's crops), and the columns cost a third of the forward (3a 5x5:
-im2col 3.0 ms, GEMM 4.0 ms, one thread, 0.5 G values/s). Channels last, a copy is
+im2col 3.0 ms, GEMM 4.0 ms, one thread, 0.5 G values/s; a timing script on 4c92194, not kept).
+Channels last, a copy is
 ``KW*C`` values (80 to 576) and the GEMM's ``(pixels, F)`` orientation is as fast or
-faster for BLAS. Same process, the two versions called in turn (min of 6; quiet
-2-core machine), forward + backward, old / new time: 1 thread conv1 1.18x, 3a 5x5
+faster for BLAS. Commit 51c83f6 (this change alone) against 4c92194, called in turn in one process
+(``benchmarks/compare_conv_versions.py --threads 1`` run from a checkout of 51c83f6; quiet 2-core
+machine), forward + backward, old / new time: 1 thread conv1 1.18x, 3a 5x5
 1.42x, 3b 5x5 1.27x, 3a 3x3 1.14x, conv2 1.09x, 3a 1x1 1.01x, 4e 5x5/2 1.17x,
 5a 3x3 0.98x, R-Net conv1 / conv2 1.01x / 1.27x, O-Net conv2 / conv3 1.14x / 1.23x;
 2 threads within 0.05 of these. (Before that: the backward's columns in NCHW row
@@ -44,8 +46,8 @@ Two shapes skip the columns altogether. A **1x1, stride-1, unpadded** convolutio
 ``POINTWISE_MIN_PIXELS`` pixels per image is one matrix product per image in NCHW as it is
 (``_pointwise_forward``: ``out[b] = W @ x[b]``; backward ``dW += dout[b] @ x[b].T``,
 ``dx[b] = W.T @ dout[b]``): NN2's 1x1 layers at 24x24 / 12x12, fwd + bwd, 1.38x / 1.35x faster than
-the NCHW columns of commit 4c92194 (2 threads, ``benchmarks/compare_conv_versions.py``), about 1.4x faster
-than the channels-last columns; at 6x6 and 3x3 the per-image products are too small (4a 1x1 0.90x, 5a 1x1
+the NCHW columns of commit 4c92194 (2 threads, ``benchmarks/compare_conv_versions.py``); at 6x6 and 3x3
+the per-image products are too small (same command with ``POINTWISE_MIN_PIXELS = 1``: 4a 1x1 0.90x, 5a 1x1
 0.36x), hence the threshold. A **3x3, stride-1** convolution with at least 64 input and
 output channels on at least 20x20 outputs goes to Winograd F(2x2, 3x3) (``scratchface.kernels.winograd``;
 NN2's conv2, and inception 3 at 224x224), and so does its ``dx``, a 3x3 convolution of ``dout`` with the

@@ -23,13 +23,15 @@ algorithm in NumPy, one einsum per matrix product, to read; the tests compare bo
 ``scratchface.layers.conv.conv2d_reference_forward`` (float64 1e-12; float32: the transforms' rounding
 stays at float32 precision, 1e-6 relative).
 
-Measured (2 threads, quiet 2-core machine, forward, im2col + GEMM -> Winograd, same process): NN2 conv2
-(64 -> 192 at 24x24, batch 32) 60 -> 40 ms (1.5x), at 56x56 (the 224x224 input) 321 -> 207 ms, inception
-3a 3x3 at 28x28 80 -> 54 ms; but 3a 3x3 at 12x12 0.93-1.14x, 4a / 4d 3x3 at 6x6 0.71-0.75x, 5a at 3x3
-0.30x (tiles hanging over), O-Net conv2 (32 channels) 1.0x, R-Net conv2 0.85x: the 16 GEMMs reduce over
-``C`` only (64 to 96), where OpenBLAS runs at 26 GFLOP/s per core against 36-40 for im2col's ``9 C``, and
-the transforms take a third of the time. Hence ``winograd_pays``. ``dx`` of the same layers goes here too
-(``conv2d_grads_numba``): conv2's backward 1.15x faster.
+Measured (``python benchmarks/bench_winograd.py``: 2 threads, quiet 2-core machine, forward, the columns
+path of ``conv.py`` and Winograd in turn, one process), columns time / Winograd time: NN2 conv2 at 24x24
+(batch 32) 1.55x, at 56x56 (the 224x224 input) 1.56x, inception 3a 3x3 at 28x28 1.48x; but 3a / 3b 3x3
+at 12x12 0.98x / 1.17x, 4a / 4d 3x3 at 6x6 0.75x / 0.79x, 5a at 3x3 0.30x (tiles hanging over), O-Net
+conv2 and conv3 (32 / 64 channels at 21x21 / 8x8) 1.14x / 0.93x, R-Net conv2 0.89x
+(``docs/benchmark_tables/bench_winograd.txt``): the 16 GEMMs reduce
+over ``C`` only (64 to 128), where OpenBLAS runs well below its rate on im2col's ``9 C``, and the
+transforms take a third of the time. Hence ``winograd_pays`` (>= 64 channels in and out, >= 20x20
+outputs). ``dx`` of the same layers goes here too (``conv2d_grads_numba``).
 """
 from __future__ import annotations
 

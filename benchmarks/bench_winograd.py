@@ -1,0 +1,73 @@
+"""Benchmark: Winograd F(2x2, 3x3) against the channels-last im2col + GEMM path, forward, on 3x3 layers.
+
+Both paths of this checkout, in one process, called in turn (minimum of ``--repeats`` after a warm-up):
+``scratchface.kernels.winograd.winograd_output_numba`` and ``conv2d_output_numba`` with Winograd switched
+off. The figures behind ``winograd_pays`` (the module docstring of ``scratchface/kernels/winograd.py``)::
+
+    python benchmarks/bench_winograd.py [--threads 2] [--repeats 7]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+SHAPES = {  # name: (N, C, H, F, padding), 3x3 stride 1, square inputs
+    "conv2 at 56x56 (224 input)": (32, 64, 56, 192, 1), "3a 3x3 at 28x28 (224)": (32, 96, 28, 128, 1),
+    "conv2 at 24x24 (96 input)": (32, 64, 24, 192, 1), "3a 3x3 at 12x12": (32, 96, 12, 128, 1),
+    "3b 3x3 at 12x12": (32, 128, 12, 192, 1), "4a 3x3 at 6x6": (32, 96, 6, 192, 1),
+    "4d 3x3 at 6x6": (32, 144, 6, 288, 1), "5a 3x3 at 3x3": (32, 192, 3, 384, 1),
+    "R-Net conv2": (256, 28, 11, 48, 0), "O-Net conv2": (256, 32, 23, 64, 0), "O-Net conv3": (256, 64, 10, 64, 0),
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import numpy as np
+
+    from scratchface.kernels import conv, winograd
+    from scratchface.kernels._numba import blas_single_threaded
+
+    def im2col(x, w, b, pad):
+        shipped = winograd.WINOGRAD_MIN_C
+        winograd.WINOGRAD_MIN_C = 1 << 30                          # Winograd off: the columns path
+        try:
+            return conv.conv2d_output_numba(x, w, b, (1, 1), (pad,) * 4)
+        finally:
+            winograd.WINOGRAD_MIN_C = shipped
+
+    def wino(x, w, b, pad):
+        out = np.empty((x.shape[0], w.shape[0], x.shape[2] + 2 * pad - 2, x.shape[3] + 2 * pad - 2), x.dtype)
+        with blas_single_threaded():
+            return winograd.winograd_output_numba(x, w, b, None, (pad,) * 4, out)
+
+    rng = np.random.default_rng(0)
+    print(f"threads {args.threads}; float32; forward; min of {args.repeats} after a warm-up")
+    for name, (n, c, h, f, pad) in SHAPES.items():
+        x = rng.standard_normal((n, c, h, h), dtype=np.float32)
+        w = rng.standard_normal((f, c, 3, 3), dtype=np.float32)
+        b = rng.standard_normal(f, dtype=np.float32)
+        best = {im2col: np.inf, wino: np.inf}
+        for rep in range(args.repeats + 1):
+            for fn in best:
+                t0 = time.perf_counter()
+                fn(x, w, b, pad)
+                if rep:
+                    best[fn] = min(best[fn], time.perf_counter() - t0)
+        err = np.abs(wino(x, w, b, pad) - im2col(x, w, b, pad)).max() / np.abs(im2col(x, w, b, pad)).max()
+        o = h + 2 * pad - 2
+        shipped = "Winograd" if winograd.winograd_pays(c, f, 3, 3, (1, 1), o, o) else "columns"
+        print(f"{name:28s} im2col + GEMM {best[im2col] * 1e3:8.2f} ms   Winograd {best[wino] * 1e3:8.2f} ms   "
+              f"({best[im2col] / best[wino]:.2f}x)   max diff {err:.1e}   {shipped} as shipped")
+
+
+if __name__ == "__main__":
+    main()
