@@ -47,6 +47,7 @@ def main():
     spec = importlib.util.spec_from_file_location(           # a sibling module: its relative imports resolve
         "scratchface.kernels._conv_other", Path(args.other) / "scratchface" / "kernels" / "conv.py")
     old = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = old        # registered, so that Numba's cache of its parallel kernels reloads
     spec.loader.exec_module(old)
     rng = np.random.default_rng(0)
     print(f"threads {args.threads}; min of {args.repeats} after a warm-up; old = {args.other}")

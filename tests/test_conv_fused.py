@@ -8,6 +8,7 @@ from scratchface.layers.conv import conv2d_backward, conv2d_forward, conv2d_refe
 
 kconv = pytest.importorskip("scratchface.kernels.conv")
 kwino = pytest.importorskip("scratchface.kernels.winograd")
+kimp = pytest.importorskip("scratchface.kernels.implicit_conv")
 
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 
@@ -24,6 +25,8 @@ ODD_SHAPES = [
     (4, 6, 1, 8, 2, 1, 3, (1, 3), (0, 0, 1, 1)),          # one row
     (2, 3, 6, 9, 4, 3, 3, (1, 1), (0, 2, 1, 0)),          # 3x3, asymmetric padding, odd output (Winograd tiles hang over)
     (1, 2, 3, 4, 3, 3, 3, (1, 1), (2, 2, 0, 1)),          # 3x3 with padding 2 (Winograd's dx: no padding)
+    (3, 17, 5, 6, 19, 3, 3, (1, 1), (1, 0, 2, 1)),        # 17 -> 19 channels: a part-filled tile of 16 filters,
+    (2, 21, 4, 5, 7, 5, 5, (1, 1), (2, 2, 2, 2)),         # patch rows of 5*17, 5*21 values (not whole tiles)
 ]
 
 
@@ -47,13 +50,15 @@ def check_equal(shape, dtype, rng):
         assert rel(got, want) < TOL[dtype]
 
 
-@pytest.fixture(params=["default", "many chunks, threads", "direct kernel", "winograd", "pointwise"])
+@pytest.fixture(params=["default", "many chunks, threads", "direct kernel", "winograd", "pointwise", "implicit"])
 def chunking(request, monkeypatch):
     """As shipped, with tiny chunks on all threads (rows of one image split between chunks), with
     the direct kernel taking every stride-1, 3-wide kernel (as shipped, only wide rows of few channels),
     with Winograd taking every 3x3, stride-1 forward and dx (as shipped, >= 64 channels on >= 20x20),
     in chunks of one tile row, and with one GEMM per image for every 1x1, stride-1, unpadded convolution
-    (as shipped, from 4 images of 64 pixels)."""
+    (as shipped, from 4 images of 64 pixels), and with the micro-kernel's backward (dW over the patches, dx as a
+    forward convolution) for every stride-1 kernel larger than 1x1 (as shipped, from 16 input channels), its
+    forward in tasks of one tile and its weight gradient in blocks of 3 pixels, 3 partial sums."""
     if request.param == "many chunks, threads":
         monkeypatch.setattr(kconv, "COLS_CHUNK", 7)
         monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
@@ -66,6 +71,12 @@ def chunking(request, monkeypatch):
         monkeypatch.setattr(kwino, "WINOGRAD_MIN_C", 1)
         monkeypatch.setattr(kwino, "WINOGRAD_MIN_OUT", 1)
         monkeypatch.setattr(kwino, "WINOGRAD_CHUNK", 1)
+        monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
+    if request.param == "implicit":
+        monkeypatch.setattr(kconv, "DX_BY_FORWARD_MIN_C", 1)
+        monkeypatch.setattr(kimp, "CHUNK_TILES", 1)
+        monkeypatch.setattr(kimp, "BLOCK_PIXELS", 3)
+        monkeypatch.setattr(kimp, "WEIGHT_GRAD_PARTS", 3)
         monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
     if request.param == "pointwise":
         monkeypatch.setattr(kconv, "POINTWISE_MIN_PIXELS", 1)
@@ -91,14 +102,15 @@ def test_chunks_cover_rows_and_images():
     assert kconv._chunks(1000, 100 * kconv.COLS_CHUNK, 10 ** 9) == 100          # many pixels: not the limit
 
 
+@pytest.mark.parametrize("channels", [3, 24])      # the columns' backward; the micro-kernel's
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_same_bits_on_one_thread_and_on_all(dtype, rng, monkeypatch):
+def test_same_bits_on_one_thread_and_on_all(dtype, channels, rng, monkeypatch):
     # the chunks and the backward's partial sums depend on the shapes only, and BLAS runs on one thread
     # inside: a seeded training run must give the same weights whatever the number of Numba or BLAS threads
     import numba
     from threadpoolctl import threadpool_limits
-    x = rng.standard_normal((6, 3, 17, 13)).astype(dtype)
-    w = rng.standard_normal((5, 3, 3, 3)).astype(dtype)
+    x = rng.standard_normal((6, channels, 17, 13)).astype(dtype)
+    w = rng.standard_normal((5, channels, 3, 3)).astype(dtype)
     b = rng.standard_normal(5).astype(dtype)
     dout = rng.standard_normal((6, 5, 17, 13)).astype(dtype)
     runs = []
@@ -142,41 +154,60 @@ def conv_shapes(draw):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shape=conv_shapes(), dtype=st.sampled_from([np.float64, np.float32]), small=st.booleans(),
-       direct=st.booleans())
-def test_fused_equals_reference_hypothesis(shape, dtype, small, direct):
+       direct=st.booleans(), implicit=st.booleans())
+def test_fused_equals_reference_hypothesis(shape, dtype, small, direct, implicit):
     """Random shapes, strides, paddings: equal to the reference (no out-of-bounds read would stay equal);
-    ``direct``: the direct kernel wherever it applies (stride 1, 3-wide kernels)."""
-    names = ("COLS_CHUNK", "CONV_SMALL_WORK", "MIN_CHUNK_PIXELS", "DIRECT_MIN_OW", "DIRECT_MAX_CF")
-    shipped = [getattr(kconv, name) for name in names]
+    ``direct``: the direct kernel wherever it applies (stride 1, 3-wide kernels); ``implicit``: the
+    micro-kernel's backward wherever it applies (stride 1), in tasks of one tile and blocks of 2 pixels."""
+    names = ("COLS_CHUNK", "CONV_SMALL_WORK", "MIN_CHUNK_PIXELS", "DIRECT_MIN_OW", "DIRECT_MAX_CF", "DX_BY_FORWARD_MIN_C")
+    shipped = [getattr(kconv, name) for name in names] + [kimp.CHUNK_TILES, kimp.BLOCK_PIXELS]
     if small:
         kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK, kconv.MIN_CHUNK_PIXELS = 5, 0, 1
     if direct:
         kconv.DIRECT_MIN_OW, kconv.DIRECT_MAX_CF = 1, 10 ** 9
+    if implicit:
+        kconv.DX_BY_FORWARD_MIN_C, kimp.CHUNK_TILES, kimp.BLOCK_PIXELS = 1, 1, 2
     try:
         check_equal(shape, dtype, np.random.default_rng(0))
     finally:
         for name, value in zip(names, shipped):
             setattr(kconv, name, value)
+        kimp.CHUNK_TILES, kimp.BLOCK_PIXELS = shipped[-2:]
 
 
 def test_one_gemm_per_image_for_nn2s_1x1_layers():
     """As shipped: NN2's 1x1 layers at 24x24 and 12x12 (batch 32) as one GEMM per image; not at 6x6, not one
     image (P-Net's heads: row chunks on all threads), not with stride or padding."""
-    assert kconv._pointwise_pays(32, 1, 1, (1, 1), (0, 0, 0, 0), 24 * 24)
-    assert kconv._pointwise_pays(32, 1, 1, (1, 1), (0, 0, 0, 0), 12 * 12)
-    assert not kconv._pointwise_pays(32, 1, 1, (1, 1), (0, 0, 0, 0), 6 * 6)
-    assert not kconv._pointwise_pays(1, 1, 1, (1, 1), (0, 0, 0, 0), 590 * 400)
-    assert not kconv._pointwise_pays(32, 1, 1, (2, 2), (0, 0, 0, 0), 24 * 24)
-    assert not kconv._pointwise_pays(32, 1, 1, (1, 1), (0, 1, 0, 0), 24 * 24)
-    assert not kconv._pointwise_pays(32, 3, 3, (1, 1), (0, 0, 0, 0), 24 * 24)
+    assert kconv._is_pointwise(1, 1, (1, 1), (0, 0, 0, 0))
+    assert not kconv._is_pointwise(1, 1, (2, 2), (0, 0, 0, 0))
+    assert not kconv._is_pointwise(1, 1, (1, 1), (0, 1, 0, 0))
+    assert not kconv._is_pointwise(3, 3, (1, 1), (0, 0, 0, 0))
+    assert kconv._pointwise_pays(32, 24 * 24) and kconv._pointwise_pays(32, 12 * 12)
+    assert not kconv._pointwise_pays(32, 6 * 6)
+    assert not kconv._pointwise_pays(1, 590 * 400)
 
 
-def test_the_direct_kernel_takes_pnet_and_leaves_rnet():
-    """As shipped: P-Net's convolutions on a wide level go to the direct kernel, R-Net's to im2col + GEMM."""
-    assert kconv._direct_pays(3, 10, 3, (1, 1), 1190) and kconv._direct_pays(16, 32, 3, (1, 1), 590)
+def test_the_direct_kernel_takes_pnets_first_layer_only():
+    """As shipped: P-Net's first convolution (10 filters) on a wide level goes to the direct kernel; its
+    16- and 32-filter layers and R-Net's go to the micro-kernel (a tile of 16 filters is full)."""
+    assert kconv._direct_pays(3, 10, 3, (1, 1), 1190)
+    assert not kconv._direct_pays(10, 16, 3, (1, 1), 590) and not kconv._direct_pays(16, 32, 3, (1, 1), 590)
     assert not kconv._direct_pays(28, 48, 3, (1, 1), 9)          # R-Net conv2 on 11x11 crops
     assert not kconv._direct_pays(3, 10, 3, (2, 2), 1190)        # stride 2
     assert not kconv._direct_pays(64, 192, 3, (1, 1), 96)        # NN2 conv2: too many channels
+
+
+def test_chunk_and_block_counts():
+    """The micro-kernel's tasks depend on the shapes only; every part of the weight gradient gets as many
+    pixel blocks."""
+    assert kimp.forward_chunk(1) == 1
+    assert kimp.forward_chunk(32 * 12 * 12) == kimp.CHUNK_TILES                 # many pixels: full chunks
+    tiles = -(-288 // kimp.TILE_ROWS)
+    assert kimp.forward_chunk(288) == tiles // kimp.MIN_CHUNKS                   # NN2 5a: MIN_CHUNKS tasks
+    for pixels in (1, 100, 288, 1152, 4608, 10 ** 6):
+        blocks, parts = kimp.weight_grad_blocks(pixels)
+        assert 1 <= parts <= kimp.WEIGHT_GRAD_PARTS and blocks % parts == 0 and blocks <= max(pixels, parts)
+        assert abs(pixels / blocks - kimp.BLOCK_PIXELS) <= kimp.BLOCK_PIXELS or blocks == parts
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -103,6 +103,10 @@ from numba import prange
 
 from ._numba import blas_single_threaded, single_thread_below
 from .activations import prelu
+from .pointwise import per_image_backward, per_image_forward
+from .implicit_conv import (filter_major, forward_chunk, implicit_conv_output, implicit_conv_weight_grad,
+                            packed_weights, weight_grad_blocks)
+from .microkernel import aligned_empty, tile_width
 from .winograd import winograd_output_numba, winograd_pays
 
 __all__ = ["conv2d_grads_numba", "conv2d_output_numba"]
@@ -195,39 +199,6 @@ def _fused_forward(xh, wmat, bias, alpha, has_alpha, kh, kw, sh, sw, oh, ow, nch
                     dst[base + q] = v
 
 
-@numba.njit(cache=True, parallel=True)
-def _pointwise_forward(x, wmat, bias, alpha, has_alpha, out):
-    """1x1, stride 1, no padding: ``out[b] = W (F, C) @ x[b] (C, H*W)`` per image, bias and PReLU in place."""
-    n, f = out.shape[0], out.shape[1]
-    for b in prange(n):
-        res = out[b]
-        np.dot(wmat, x[b], res)                                     # BLAS on this thread, into out
-        for k in range(f):
-            add, slope, row = bias[k], alpha[k], res[k]
-            for q in range(row.shape[0]):
-                v = row[q] + add
-                if has_alpha:
-                    v = prelu(v, slope)
-                row[q] = v
-
-
-@numba.njit(cache=True, parallel=True)
-def _pointwise_backward(dout, x, wmat, dx, dw_parts, db_parts):
-    """1x1, stride 1, no padding, part ``t`` of the images: ``dW_t += dout[b] @ x[b].T``, ``db_t += dout[b]``
-    summed over pixels, ``dx[b] = W.T @ dout[b]``."""
-    n, f = dout.shape[0], dout.shape[1]
-    parts = dw_parts.shape[0]
-    for t in prange(parts):
-        for b in range(t * n // parts, (t + 1) * n // parts):
-            dw_parts[t] += np.dot(dout[b], x[b].T)
-            np.dot(wmat.T, dout[b], dx[b])
-            for k in range(f):
-                total = 0.0
-                for v in dout[b, k]:
-                    total += v
-                db_parts[t, k] += total
-
-
 @numba.njit(cache=True)
 def _direct_rows(xpad, w, bias, alpha, has_alpha, b, y, f0, f1, out):
     """Output row ``y`` of image ``b`` for filters ``f0`` and ``f1`` (``f1 = -1``: ``f0`` alone), stride 1,
@@ -275,7 +246,7 @@ def _direct_forward(xpad, w, bias, alpha, has_alpha, out):
 
 
 @numba.njit(cache=True)
-def _backward_rows(dout, xh, wmat, g0, g1, b0, kh, kw, sh, sw, oh, ow, acc, dw_acc, db_acc, want_dx):
+def _backward_rows(dout, xh, wmat, g0, g1, b0, kh, kw, sh, sw, oh, ow, acc, dw_acc, db_acc):
     """Output rows ``[g0, g1)`` (whole images, or a block of one): ``dout`` to ``(pixels, F)`` (the bias
     gradient summed in the same pass, float64), the columns, ``dW_acc (KH*KW*C, F) += cols.T @ dout_t``,
     ``dcols = dout_t @ W``, added back onto the padded channels-last planes ``acc[b - b0]``."""
@@ -294,8 +265,7 @@ def _backward_rows(dout, xh, wmat, g0, g1, b0, kh, kw, sh, sw, oh, ow, acc, dw_a
         db_acc[k] += total
     cols = _columns(xh, g0, g1, kh, kw, sh, sw, oh, ow)
     dw_acc += np.dot(cols.T, dout_t)
-    if want_dx:
-        _patch_rows(acc, g0, g1, b0, kh, kw, sh, sw, oh, ow, np.dot(dout_t, wmat), True)
+    _patch_rows(acc, g0, g1, b0, kh, kw, sh, sw, oh, ow, np.dot(dout_t, wmat), True)
 
 
 @numba.njit(cache=True)
@@ -312,13 +282,11 @@ def _interior_to_nchw(acc, b0, top, left, dx):
 
 
 @numba.njit(cache=True, parallel=True)
-def _fused_backward(dout, xh, wmat, kh, kw, sh, sw, top, left, oh, ow, nchunks, rows, dx, dw_parts, db_parts,
-                    want_dx):
+def _fused_backward(dout, xh, wmat, kh, kw, sh, sw, top, left, oh, ow, nchunks, rows, dx, dw_parts, db_parts):
     """Part ``t`` of ``T`` takes chunks ``t*nchunks//T .. (t+1)*nchunks//T``; a chunk is a run of whole images
     (``_backward_rows`` once), or, with ``rows < OH`` (one image's columns exceed ``COLS_CHUNK``), one image
     done in blocks of ``rows`` output rows, each block's columns in cache for its two GEMMs. ``dx`` of the
-    chunk's images is summed in its own padded channels-last planes: no two threads write one pixel
-    (``want_dx`` False: ``dW`` and ``db`` only)."""
+    chunk's images is summed in its own padded channels-last planes: no two threads write one pixel."""
     n = dout.shape[0]
     hp, wp, c = xh.shape[1:]
     parts = dw_parts.shape[0]
@@ -330,13 +298,12 @@ def _fused_backward(dout, xh, wmat, kh, kw, sh, sw, top, left, oh, ow, nchunks, 
             b1 = (s + 1) * n // nchunks
             if b1 == b0:
                 continue
-            acc = np.zeros((b1 - b0 if want_dx else 0, hp, wp, c), dtype=dx.dtype)
+            acc = np.zeros((b1 - b0, hp, wp, c), dtype=dx.dtype)
             step = rows if rows < oh else (b1 - b0) * oh
             for g0 in range(b0 * oh, b1 * oh, step):
                 _backward_rows(dout, xh, wmat, g0, min(b1 * oh, g0 + step), b0, kh, kw, sh, sw, oh, ow,
-                               acc, dw_acc, db_acc, want_dx)
-            if want_dx:
-                _interior_to_nchw(acc, b0, top, left, dx)
+                               acc, dw_acc, db_acc)
+            _interior_to_nchw(acc, b0, top, left, dx)
 
 
 def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
@@ -357,38 +324,46 @@ def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
         out = np.empty((n, f, oh, ow), dtype=x.dtype)
         with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
             return winograd_output_numba(x, w, bias, alpha, padding, out)
-    if _pointwise_pays(n, kh, kw, stride, padding, oh * ow):
+    if _is_pointwise(kh, kw, stride, padding) and _pointwise_pays(n, oh * ow):
         out = np.empty((n, f, oh * ow), dtype=x.dtype)
         with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
-            _pointwise_forward(np.ascontiguousarray(x).reshape(n, c, -1), np.ascontiguousarray(w).reshape(f, c),
-                               bias, slopes, alpha is not None, out)
+            per_image_forward(np.ascontiguousarray(x).reshape(n, c, -1), np.ascontiguousarray(w).reshape(f, c),
+                              bias, slopes, alpha is not None, out)
         return out.reshape(n, f, oh, ow)
     if _direct_pays(c, f, kw, stride, ow):
         out = np.empty((n, f, oh, ow), dtype=x.dtype)
         with single_thread_below(cols_size, CONV_SMALL_WORK):
             _direct_forward(_padded(x, padding), np.ascontiguousarray(w), bias, slopes, alpha is not None, out)
         return out
-    with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
+    if _is_pointwise(kh, kw, stride, padding):      # few pixels per image: channels last, x is the columns
         out = np.empty((n, f, oh * ow), dtype=x.dtype)
-        nchunks = _chunks(n * oh, cols_size)
-        wmat = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(f, -1)     # (F, KH*KW*C)
-        _fused_forward(_channels_last(x, padding), wmat, bias, slopes, alpha is not None,
-                       kh, kw, stride[0], stride[1], oh, ow, nchunks, out)
-    return out.reshape(n, f, oh, ow)
+        with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
+            _fused_forward(_channels_last(x, padding), np.ascontiguousarray(w).reshape(f, c), bias, slopes,
+                           alpha is not None, 1, 1, 1, 1, oh, ow, _chunks(n * oh, cols_size), out)
+        return out.reshape(n, f, oh, ow)
+    out = np.empty((n, f, oh, ow), dtype=x.dtype)
+    with single_thread_below(cols_size, CONV_SMALL_WORK):
+        implicit_conv_output(_channels_last(x, padding), packed_weights(w), bias, slopes, alpha is not None,
+                             kh, kw, stride[0], stride[1], oh, ow, forward_chunk(n * oh * ow), out)
+    return out
 
 
-def _pointwise_pays(n, kh, kw, stride, padding, npix):
-    """A 1x1, stride-1, unpadded convolution of at least ``POINTWISE_MIN_IMAGES`` images (one per task)
-    with at least ``POINTWISE_MIN_PIXELS`` pixels each is one matrix product per image, in NCHW as it is
-    (no columns, no transposes). P-Net's heads (one image) keep the row chunks, on every thread."""
-    return (kh == 1 and kw == 1 and stride == (1, 1) and not any(padding) and n >= POINTWISE_MIN_IMAGES
-            and npix >= POINTWISE_MIN_PIXELS)
+def _is_pointwise(kh, kw, stride, padding):
+    """A 1x1, stride-1, unpadded convolution: a matrix product (``scratchface.kernels.pointwise``)."""
+    return kh == 1 and kw == 1 and stride == (1, 1) and not any(padding)
+
+
+def _pointwise_pays(n, npix):
+    """A 1x1 convolution of at least ``POINTWISE_MIN_IMAGES`` images (one per task) with at least
+    ``POINTWISE_MIN_PIXELS`` pixels each is one matrix product per image, in NCHW as it is (no copies);
+    the others are one product over the whole batch, channel major."""
+    return n >= POINTWISE_MIN_IMAGES and npix >= POINTWISE_MIN_PIXELS
 
 
 def _direct_pays(c, f, kw, stride, ow):
     """The direct kernel for stride 1, ``KW = 3``, few channels (``C F <= DIRECT_MAX_CF``) on wide rows
     (``OW >= DIRECT_MIN_OW``): MTCNN's P-Net on the large pyramid levels."""
-    return stride == (1, 1) and kw == 3 and c * f <= DIRECT_MAX_CF and ow >= DIRECT_MIN_OW
+    return stride == (1, 1) and kw == 3 and c * f <= DIRECT_MAX_CF and ow >= DIRECT_MIN_OW and f < DIRECT_MAX_F
 
 
 def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
@@ -397,15 +372,19 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
     f, c, kh, kw = w.shape
     oh, ow = dout.shape[2:]
     cols_size = n * oh * ow * c * kh * kw
-    if _pointwise_pays(n, kh, kw, stride, padding, oh * ow):
-        parts = min(MAX_PARTS, n)
-        dw_parts = np.zeros((parts, f, c), dtype=x.dtype)
-        db_parts = np.zeros((parts, f), dtype=np.float64)
-        dx = np.empty(x.shape, dtype=x.dtype)
+    if _is_pointwise(kh, kw, stride, padding) and _pointwise_pays(n, oh * ow):
+        args = (np.ascontiguousarray(dout).reshape(n, f, -1), np.ascontiguousarray(x).reshape(n, c, -1),
+                np.ascontiguousarray(w).reshape(f, c))
         with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
-            _pointwise_backward(np.ascontiguousarray(dout).reshape(n, f, -1), np.ascontiguousarray(x).reshape(n, c, -1),
-                                np.ascontiguousarray(w).reshape(f, c), dx.reshape(n, c, -1), dw_parts, db_parts)
+            parts = min(MAX_PARTS, n)
+            dw_parts = np.zeros((parts, f, c), dtype=x.dtype)
+            db_parts = np.zeros((parts, f), dtype=np.float64)
+            dx = np.empty(x.shape, dtype=x.dtype)
+            per_image_backward(*args, dx.reshape(n, c, -1), dw_parts, db_parts)
         return dx, _parts_sum(dw_parts).reshape(w.shape), _bias_grad(db_parts, has_bias, x.dtype)
+    dx_padding = (kh - 1 - padding[0], kh - 1 - padding[1], kw - 1 - padding[2], kw - 1 - padding[3])
+    if stride == (1, 1) and kh * kw > 1 and min(dx_padding) >= 0 and c >= DX_BY_FORWARD_MIN_C:
+        return _implicit_grads(dout, x, w, has_bias, padding, dx_padding)
     with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
         rows = max(1, COLS_CHUNK // (c * kh * kw * ow))               # output rows per block of one image
         nchunks = _chunks(n, cols_size, n * oh * ow) if rows >= oh else n   # large images: one chunk each
@@ -414,19 +393,31 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
         db_parts = np.zeros((parts, f), dtype=np.float64)
         dx = np.empty(x.shape, dtype=x.dtype)
         wmat = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(f, -1)     # (F, KH*KW*C)
-        # dx by Winograd where the forward would use it: a 3x3, stride-1 convolution of dout with the
-        # kernels turned by 180 degrees and C <-> F swapped, padded by 2 - padding (<= 2 each side)
-        dx_padding = tuple(2 - p for p in padding)
-        winograd_dx = min(dx_padding) >= 0 and winograd_pays(f, c, kh, kw, stride, x.shape[2], x.shape[3], dx_padding)
         _fused_backward(np.ascontiguousarray(dout).reshape(n, f, oh * ow), _channels_last(x, padding), wmat,
                         kh, kw, stride[0], stride[1], padding[0], padding[2], oh, ow, nchunks, rows, dx,
-                        dw_parts, db_parts, not winograd_dx)
-        if winograd_dx:
-            w_turned = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-            winograd_output_numba(np.ascontiguousarray(dout), w_turned, np.zeros(c, dtype=x.dtype), None,
-                                  dx_padding, dx)
+                        dw_parts, db_parts)
     dw = np.ascontiguousarray(_parts_sum(dw_parts).reshape(kh, kw, c, f).transpose(3, 2, 0, 1))
     return dx, dw, _bias_grad(db_parts, has_bias, x.dtype)
+
+
+def _implicit_grads(dout, x, w, has_bias, padding, dx_padding):
+    """Stride 1: ``dW`` by the micro-kernel over the patches where they lie, ``dx`` as the forward
+    convolution of ``dout`` with the kernels turned by 180 degrees and ``C <-> F`` swapped, padded by
+    ``K - 1 - padding`` (any forward kernel, Winograd included)."""
+    n = x.shape[0]
+    f, c, kh, kw = w.shape
+    oh, ow = dout.shape[2:]
+    dout = np.ascontiguousarray(dout)
+    with single_thread_below(n * oh * ow * c * kh * kw, CONV_SMALL_WORK):
+        buffer, xh = _channels_last(x, padding, slack=tile_width(x))
+        dout_f, db = filter_major(dout)
+        blocks, parts = weight_grad_blocks(n * oh * ow)
+        dw_parts = np.zeros((parts, f, kh * kw * c), dtype=x.dtype)
+        implicit_conv_weight_grad(buffer, xh, dout_f, kh, kw, 1, 1, oh, ow, blocks, dw_parts)
+    w_turned = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    dx = conv2d_output_numba(dout, w_turned, None, (1, 1), dx_padding)
+    dw = np.ascontiguousarray(_parts_sum(dw_parts).reshape(f, kh, kw, c).transpose(0, 3, 1, 2))
+    return dx, dw, (db.astype(x.dtype) if has_bias else None)
 
 
 def _parts_sum(parts):
@@ -447,6 +438,8 @@ POINTWISE_MIN_PIXELS = 64  # 1x1 convolutions: one GEMM per image from this many
 POINTWISE_MIN_IMAGES = 4   # ... and this many images (one task each)
 DIRECT_MAX_CF = 512       # forward: the direct kernel for C * F up to this (P-Net's 3*10, 10*16, 16*32) ...
 DIRECT_MIN_OW = 64        # ... on rows at least this wide (R-Net / O-Net's 11 / 23-pixel rows: im2col + GEMM)
+DIRECT_MAX_F = 16         # ... and fewer filters than this (P-Net's first layer)
+DX_BY_FORWARD_MIN_C = 16   # stride 1 from this many input channels: dx as a forward convolution (micro-kernel)
 MAX_PARTS = 16             # backward: dW / db accumulators, each summing a fixed run of chunks
 
 
@@ -473,13 +466,17 @@ def _chunks(units, cols_size, pixels=None):
     return int(min(units, chunks))
 
 
-def _channels_last(x, padding):
-    """``x (N, C, H, W)`` padded and channels last: ``(N, top + H + bottom, left + W + right, C)``."""
+def _channels_last(x, padding, slack=0):
+    """``x (N, C, H, W)`` padded and channels last: ``(N, top + H + bottom, left + W + right, C)``; with
+    ``slack``, also the buffer it lies in, ``slack`` zeros longer: ``(buffer, xh)``."""
     top, bottom, left, right = padding
     n, c, h, w = x.shape
-    xh = np.empty((n, top + h + bottom, left + w + right, c), dtype=x.dtype)
+    shape = (n, top + h + bottom, left + w + right, c)
+    buffer = aligned_empty(int(np.prod(shape)) + slack, x.dtype)
+    buffer[buffer.size - slack:] = 0
+    xh = buffer[:buffer.size - slack].reshape(shape)
     _padded_channels_last(np.ascontiguousarray(x), top, left, xh)
-    return xh
+    return (buffer, xh) if slack else xh
 
 
 def _padded(x, padding):

@@ -1,0 +1,184 @@
+r"""Convolution as an implicit GEMM: the micro-kernel reads the patches where they are, no im2col (#16).
+
+With the input padded and channels last, ``xh (N, Hp, Wp, C)``, kernel row ``i`` of output pixel
+``(b, p, q)``'s receptive field is ``KW*C`` consecutive values starting at
+``xh[b, p*sh + i, q*sw, 0]``: a row of the im2col matrix, already in memory. With the weights packed as
+``W_pack (KH*KW*C, F_pad)`` (``W_pack[(i, j, c), f] = w[f, c, i, j]``, ``F`` rounded up to the micro-kernel's
+tile width with zero filters),
+
+.. math:: \mathrm{out}[b, f, p, q] = \mathrm{bias}_f + \sum_{i < KH} \sum_{e < KW C}
+          xh[b, p s_h + i, q s_w, 0][e] \; W_{pack}[i\,KW C + e, f],
+
+one ``tile_fma`` (:mod:`scratchface.kernels.microkernel`) per kernel row for every tile of 4 output
+pixels by 16 filters (float32; 8 in float64). Four consecutive output pixels (in the order
+``(b, p, q)``, across rows and images alike) make a tile; the last tile of a short run is moved back to end
+on the last pixel (its first pixels are computed twice, the same bits). The work is cut into chunks of
+``CHUNK_TILES`` tiles, one ``prange`` over them; inside a chunk the filter tiles are the outer loop, so a
+slice ``W_pack[:, f0:f0 + 16]`` stays in L1 / L2 while the chunk's patches stream past it. The results
+do not depend on the chunking or the thread count (each output is one fixed sum).
+
+:mod:`scratchface.kernels.conv` sends float32 and float64 convolutions here (``implicit_pays``) and
+keeps its im2col + BLAS path for the rest; the tests hold both equal to the reference convolution.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+from .activations import prelu
+from .microkernel import TILE_ROWS, aligned_empty, tile_fma, tile_fma_gather, tile_width
+
+__all__ = ["filter_major", "forward_chunk", "implicit_conv_output", "implicit_conv_weight_grad", "packed_weights", "weight_grad_blocks"]
+
+CHUNK_TILES = 32           # tiles of 4 output pixels per task (128 pixels) at most ...
+MIN_CHUNKS = 8             # ... and at least this many chunks of pixels, work permitting
+RUN_BLOCK = 256            # rows of a weight panel (16 KB in float32) multiplied by every tile of a chunk in turn
+BLOCK_PIXELS = 256         # weight gradient: output pixels per reduction of one tile ...
+WEIGHT_GRAD_PARTS = 4      # ... runs of blocks summed apart (at most) ...
+WEIGHT_GRAD_GROUPS = 4     # ... times this many groups of column blocks: the tasks
+
+
+def packed_weights(w):
+    """``W_pack (F_pad / width, KH*KW*C, width)`` for ``w (F, C, KH, KW)``, ``width = tile_width(w)``: panel
+    ``s`` holds filters ``s*width .. s*width + width - 1`` (zeros past ``F``), row ``(i, j, c)`` =
+    ``w[f, c, i, j]``; 64-byte aligned, so that a panel row is one cache line (float32)."""
+    f, c, kh, kw = w.shape
+    width = tile_width(w)
+    panels = -(-f // width)
+    pack = np.zeros((panels * width, kh * kw * c), dtype=w.dtype)
+    pack[:f] = w.transpose(0, 2, 3, 1).reshape(f, kh * kw * c)
+    out = aligned_empty(pack.size, w.dtype).reshape(panels, kh * kw * c, width)
+    out[...] = pack.reshape(panels, width, -1).transpose(0, 2, 1)
+    return out
+
+
+@numba.njit(cache=True)
+def _pixel_offset(xh, pix, sh, sw, oh, ow):
+    """Where output pixel ``pix = (b*OH + p)*OW + q``'s receptive field starts in ``xh.reshape(-1)``."""
+    hp, wp, c = xh.shape[1], xh.shape[2], xh.shape[3]
+    g, q = pix // ow, pix % ow
+    b, p = g // oh, g % oh
+    return ((b * hp + p * sh) * wp + q * sw) * c
+
+
+@numba.njit(cache=True, parallel=True)
+def implicit_conv_output(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, oh, ow, chunk, out):
+    """``out (N, F, OH, OW)`` = the convolution of the padded channels-last ``xh`` (see the module
+    docstring), plus ``bias``, through PReLU with slopes ``alpha`` when ``has_alpha``; tasks of ``chunk`` tiles."""
+    n, f = out.shape[0], out.shape[1]
+    c, wp = xh.shape[3], xh.shape[2]
+    width = tile_width(xh)
+    panels, k = w_pack.shape[0], w_pack.shape[1]
+    run = kw * c
+    pixels = n * oh * ow
+    tiles = -(-pixels // TILE_ROWS)
+    x_flat = xh.reshape(-1)
+    w_flat = w_pack.reshape(-1)
+    out_flat = out.reshape(n, f, oh * ow)
+    for t in prange(-(-tiles // chunk)):
+        tile0, tile1 = t * chunk, min(tiles, (t + 1) * chunk)
+        acc = np.empty((tile1 - tile0, TILE_ROWS, width), dtype=xh.dtype)   # one tile of C per tile of pixels
+        starts = np.empty((tile1 - tile0, TILE_ROWS), dtype=np.int64)      # where each pixel's patch starts
+        offsets = np.empty(TILE_ROWS, dtype=np.int64)
+        for tile in range(tile0, tile1):
+            first = max(0, min(tile * TILE_ROWS, pixels - TILE_ROWS))
+            for r in range(TILE_ROWS):
+                starts[tile - tile0, r] = _pixel_offset(xh, min(first + r, pixels - 1), sh, sw, oh, ow)
+        for s in range(panels):
+            f0 = s * width
+            acc[:] = 0
+            for i in range(kh):
+                for e0 in range(0, run, RUN_BLOCK):     # outside the tiles: these rows of the panel stay in L1
+                    length = min(RUN_BLOCK, run - e0)
+                    for tile in range(tile1 - tile0):
+                        for r in range(TILE_ROWS):
+                            offsets[r] = starts[tile, r] + i * wp * c + e0
+                        tile_fma(x_flat, offsets, w_flat, (s * k + i * run + e0) * width, width, length, acc[tile])
+            for tile in range(tile0, tile1):
+                first = max(0, min(tile * TILE_ROWS, pixels - TILE_ROWS))
+                for r in range(min(TILE_ROWS, pixels - first)):
+                    b, pq = (first + r) // (oh * ow), (first + r) % (oh * ow)
+                    for v in range(min(width, f - f0)):
+                        value = acc[tile - tile0, r, v] + bias[f0 + v]
+                        if has_alpha:
+                            value = prelu(value, alpha[f0 + v])
+                        out_flat[b, f0 + v, pq] = value
+
+
+@numba.njit(cache=True, parallel=True)
+def filter_major(dout):
+    """``dout (N, F, OH, OW)`` as ``(F, N*OH*OW)`` (each filter's gradient over all output pixels in one row)
+    and the bias gradient ``sum dout`` per filter, in float64, in the same pass."""
+    n, f = dout.shape[0], dout.shape[1]
+    plane = dout.shape[2] * dout.shape[3]
+    flat = dout.reshape(n, f, plane)
+    out = np.empty((f, n * plane), dtype=dout.dtype)
+    db = np.zeros(f)
+    for k in prange(f):
+        total = 0.0
+        for b in range(n):
+            src, dst = flat[b, k], out[k, b * plane:(b + 1) * plane]
+            for q in range(plane):
+                dst[q] = src[q]
+                total += src[q]
+        db[k] = total
+    return out, db
+
+
+def forward_chunk(pixels):
+    """Tiles per task of ``implicit_conv_output`` for ``pixels`` output pixels: ``CHUNK_TILES``, or fewer
+    so that there are ``MIN_CHUNKS`` tasks."""
+    return max(1, min(CHUNK_TILES, -(-pixels // TILE_ROWS) // MIN_CHUNKS))
+
+
+def weight_grad_blocks(pixels):
+    """``(blocks, parts)`` for ``implicit_conv_weight_grad`` over ``pixels`` output pixels: blocks of about
+    ``BLOCK_PIXELS`` pixels, as many in each of the (at most ``WEIGHT_GRAD_PARTS``) parts."""
+    blocks = max(1, (pixels + BLOCK_PIXELS // 2) // BLOCK_PIXELS)
+    parts = min(WEIGHT_GRAD_PARTS, blocks)
+    return parts * -(-blocks // parts), parts
+
+
+@numba.njit(cache=True, parallel=True)
+def implicit_conv_weight_grad(x_flat, xh, dout_f, kh, kw, sh, sw, oh, ow, blocks, dw_parts):
+    r"""The weight gradient without columns: ``dw_parts[t] (F, KH*KW*C)`` += for the output pixels of part
+    ``t``, ``dout_f[f, pix]`` times the patch of ``pix`` (row ``(i, j, c)`` as in the forward's ``W_pack``).
+
+    ``x_flat``: the buffer of the padded channels-last ``xh`` with at least ``tile_width`` elements after it
+    (a block of 16 patch values may run past a kernel row: those columns are computed and dropped).
+    Tile: 4 filters by 16 patch values, reduced over a block of ``BLOCK_PIXELS`` pixels in one
+    ``tile_fma_gather`` (rows of ``B`` are the pixels' patches, wherever they are). Tasks: the parts
+    (runs of pixel blocks, each summing into its own ``dw_parts[t]``) times groups of the column blocks
+    (disjoint columns): the sums do not depend on the thread count.
+    """
+    hp, wp, c = xh.shape[1], xh.shape[2], xh.shape[3]
+    f, pixels = dout_f.shape
+    width = tile_width(xh)
+    run = kw * c
+    run_blocks = -(-run // width)
+    col_blocks = kh * run_blocks
+    parts = dw_parts.shape[0]
+    groups = min(col_blocks, WEIGHT_GRAD_GROUPS)
+    a_flat = dout_f.reshape(-1)
+    for task in prange(parts * groups):
+        t, g = task // groups, task % groups
+        part = dw_parts[t]
+        acc = np.empty((TILE_ROWS, width), dtype=xh.dtype)
+        offsets = np.empty(TILE_ROWS, dtype=np.int64)
+        starts = np.empty(pixels // blocks + 1, dtype=np.int64)
+        for blk in range(t * blocks // parts, (t + 1) * blocks // parts):
+            p0 = blk * pixels // blocks
+            m = (blk + 1) * pixels // blocks - p0
+            for e in range(m):
+                starts[e] = _pixel_offset(xh, p0 + e, sh, sw, oh, ow)
+            for cb in range(g * col_blocks // groups, (g + 1) * col_blocks // groups):
+                i, e0 = cb // run_blocks, (cb % run_blocks) * width
+                for f0 in range(0, f, TILE_ROWS):
+                    for r in range(TILE_ROWS):
+                        offsets[r] = min(f0 + r, f - 1) * pixels + p0
+                    acc[:] = 0
+                    tile_fma_gather(a_flat, offsets, x_flat, i * wp * c + e0, starts, m, acc)
+                    for r in range(min(TILE_ROWS, f - f0)):
+                        for v in range(min(width, run - e0)):
+                            part[f0 + r, i * run + e0 + v] += acc[r, v]

@@ -1,0 +1,174 @@
+r"""A register-blocked GEMM micro-kernel for Numba, written in LLVM IR: the inner loop of a convolution (#16).
+
+A matrix product spends its time in one small loop. For a tile of ``TILE_ROWS`` = 4 rows of ``A`` and
+``2 L`` columns of ``B`` (``L`` = 8 float32 or 4 float64 lanes of a 256-bit AVX register: 16 or 8
+columns), the tile of ``C`` is held in 8 vector registers while the loop walks the reduction:
+
+.. math:: C_{r, v} \mathrel{+}= \sum_{e < E} A_{r, e}\, B_{e, v}, \qquad r < 4,\ v < 2L
+
+each step loading one row of ``B`` (two vectors), broadcasting one value of each row of ``A`` and
+issuing 8 fused multiply-adds: 16 (float32) floating-point operations per cycle, a core's peak. That is
+what OpenBLAS's and oneDNN's kernels do in assembly. Numba cannot say it: its loop vectoriser keeps the
+tile in memory (a load and a store per multiply-add), and written with 64 scalar accumulators LLVM spills
+them (4 GFLOP/s, measured: second #16 pass and ``docs/results.md``). So ``tile_fma`` builds the loop
+itself as an ``@intrinsic``: LLVM IR whose accumulators are vector values (SSA ``phi`` nodes), inlined into
+the calling Numba function and compiled with it (cached with it too).
+
+The rows of ``A`` are not a matrix: row ``r`` is ``E`` consecutive values of a flat array starting at
+``offsets[r]``, anywhere. A convolution's patch row (``KW*C`` consecutive values of a padded channels-last
+input, :mod:`scratchface.kernels.conv`) is such a row, so a convolution runs through this loop without
+writing im2col's columns (implicit GEMM). ``tile_fma_reference`` is the same contract in three plain
+loops, to read; the tests hold the two equal (float64 1e-12, float32 1e-5).
+
+Measured (one thread, quiet 2-core AMD EPYC (Zen 1), float32, the product of a ``(576, 400)`` by a
+``(400, 32)`` matrix tiled by a plain Numba loop around ``tile_fma``, against NumPy's OpenBLAS 0.3.31
+``np.dot``): 44.9 against 40.8 GFLOP/s; ``(576, 864) @ (864, 128)`` 42.8 against 44.2 (timing script
+``/tmp/mk`` of the third #16 session, not kept; ``benchmarks/bench_conv.py`` measures the convolutions
+that use it).
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+__all__ = ["TILE_ROWS", "aligned_empty", "tile_fma", "tile_fma_gather", "tile_fma_gather_reference", "tile_fma_reference", "tile_width"]
+
+TILE_ROWS = 6
+VECTOR_BYTES = 32          # AVX / AVX2; on narrower machines LLVM splits each vector in two
+
+
+@numba.njit(cache=True)
+def tile_width(a):
+    """Columns of ``B`` in one tile for arrays like ``a``: two vectors of ``VECTOR_BYTES`` (16 float32, 8 float64)."""
+    return 2 * VECTOR_BYTES // a.itemsize
+
+
+def aligned_empty(size, dtype, align=64):
+    """A flat uninitialised array of ``size`` elements whose data starts on an ``align``-byte boundary (a
+    cache line): a tile row of 16 float32 then lies in one line instead of two."""
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.empty(size + align // itemsize, dtype=dtype)
+    skip = (-raw.ctypes.data % align) // itemsize
+    return raw[skip:skip + size]
+
+
+@numba.njit(cache=True)
+def tile_fma_reference(a, offsets, b, b_start, b_stride, length, acc):
+    """``acc[r, v] += sum_e a[offsets[r] + e] * b[b_start + e * b_stride + v]``: what ``tile_fma`` does."""
+    for r in range(acc.shape[0]):
+        for v in range(acc.shape[1]):
+            total = acc[r, v]
+            for e in range(length):
+                total += a[offsets[r] + e] * b[b_start + e * b_stride + v]
+            acc[r, v] = total
+
+
+@numba.njit(cache=True)
+def tile_fma_gather_reference(a, offsets, b, b_start, b_rows, length, acc):
+    """``acc[r, v] += sum_e a[offsets[r] + e] * b[b_start + b_rows[e] + v]``: what ``tile_fma_gather`` does."""
+    for r in range(acc.shape[0]):
+        for v in range(acc.shape[1]):
+            total = acc[r, v]
+            for e in range(length):
+                total += a[offsets[r] + e] * b[b_start + b_rows[e] + v]
+            acc[r, v] = total
+
+
+def _typed(a, b, acc):
+    return (isinstance(a, types.Array) and isinstance(b, types.Array) and isinstance(acc, types.Array)
+            and a.dtype == b.dtype == acc.dtype and a.dtype in (types.float32, types.float64))
+
+
+@intrinsic
+def tile_fma(typingctx, a, offsets, b, b_start, b_stride, length, acc):
+    """``acc (TILE_ROWS, tile_width) += A @ B`` in vector registers (see the module docstring).
+
+    ``a``, ``b``: flat C-contiguous arrays of one float dtype; ``offsets``: ``TILE_ROWS`` int64 starts of
+    the rows of ``A`` in ``a``; row ``e`` of ``B`` starts at ``b_start + e * b_stride``; ``length``: the
+    reduction ``E``; ``acc``: a C-contiguous ``(TILE_ROWS, tile_width)`` array of the same dtype, added to.
+    No bounds are checked: the caller keeps every index inside the arrays.
+    """
+    if not _typed(a, b, acc):
+        return None
+    return types.void(a, offsets, b, types.intp, types.intp, types.intp, acc), _codegen(gather=False)
+
+
+@intrinsic
+def tile_fma_gather(typingctx, a, offsets, b, b_start, b_rows, length, acc):
+    """As ``tile_fma``, but row ``e`` of ``B`` starts at ``b_start + b_rows[e]`` (``b_rows``: int64): the
+    rows of ``B`` anywhere, as the patches of the output pixels for a weight gradient."""
+    if not _typed(a, b, acc):
+        return None
+    return types.void(a, offsets, b, types.intp, b_rows, types.intp, acc), _codegen(gather=True)
+
+
+def _codegen(gather):
+    """The LLVM IR of the loop; ``gather``: B's row starts read from an array instead of a stride."""
+    def codegen(context, builder, signature, args):
+        a_arr, off_arr, b_arr, b_start, b_step, length, acc_arr = args
+        scalar = context.get_value_type(signature.args[0].dtype)
+        lanes = VECTOR_BYTES // (4 if signature.args[0].dtype == types.float32 else 8)
+        vec = ir.VectorType(scalar, lanes)
+        vec_ptr = vec.as_pointer()
+        i64 = ir.IntType(64)
+        a_ptr = context.make_array(signature.args[0])(context, builder, a_arr).data
+        off_ptr = context.make_array(signature.args[1])(context, builder, off_arr).data
+        b_ptr = context.make_array(signature.args[2])(context, builder, b_arr).data
+        acc_ptr = context.make_array(signature.args[6])(context, builder, acc_arr).data
+
+        def acc_vector(j):                                     # j-th vector of the tile, row-major
+            return builder.bitcast(builder.gep(acc_ptr, [ir.Constant(i64, lanes * j)]), vec_ptr)
+
+        n_acc = TILE_ROWS * 2
+        start = [builder.load(acc_vector(j), align=4) for j in range(n_acc)]
+        rows = [builder.gep(a_ptr, [builder.load(builder.gep(off_ptr, [ir.Constant(i64, r)]))])
+                for r in range(TILE_ROWS)]
+        b_row0 = builder.gep(b_ptr, [b_start])
+        rows_ptr = context.make_array(signature.args[4])(context, builder, b_step).data if gather else None
+        entry = builder.block
+        loop = builder.append_basic_block("tile_fma.loop")
+        done = builder.append_basic_block("tile_fma.done")
+        builder.cbranch(builder.icmp_signed(">", length, ir.Constant(i64, 0)), loop, done)
+
+        builder.position_at_end(loop)                          # one step e of the reduction
+        e = builder.phi(i64)
+        acc = [builder.phi(vec) for _ in range(n_acc)]
+        if gather:
+            b_row = builder.gep(b_row0, [builder.load(builder.gep(rows_ptr, [e]))])
+        else:
+            b_row = builder.gep(b_row0, [builder.mul(e, b_step)])
+        b_vec = [builder.load(builder.bitcast(builder.gep(b_row, [ir.Constant(i64, lanes * h)]), vec_ptr), align=4)
+                 for h in range(2)]
+        summed = []
+        zeros = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+        for r in range(TILE_ROWS):
+            value = builder.load(builder.gep(rows[r], [e]), align=4)
+            spread = builder.insert_element(ir.Constant(vec, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+            spread = builder.shuffle_vector(spread, ir.Constant(vec, ir.Undefined), zeros)   # broadcast
+            for h in range(2):                                 # fused where the CPU has FMA ('contract')
+                product = builder.fmul(spread, b_vec[h], flags=("contract",))
+                summed.append(builder.fadd(acc[2 * r + h], product, flags=("contract",)))
+        e_next = builder.add(e, ir.Constant(i64, 1))
+        body_end = builder.block
+        e.add_incoming(ir.Constant(i64, 0), entry)
+        e.add_incoming(e_next, body_end)
+        for phi, first, new in zip(acc, start, summed):
+            phi.add_incoming(first, entry)
+            phi.add_incoming(new, body_end)
+        builder.cbranch(builder.icmp_signed("<", e_next, length), loop, done)
+
+        builder.position_at_end(done)
+        final = []
+        for first, new in zip(start, summed):
+            phi = builder.phi(vec)
+            phi.add_incoming(first, entry)
+            phi.add_incoming(new, body_end)
+            final.append(phi)
+        for j, value in enumerate(final):
+            builder.store(value, acc_vector(j), align=4)
+        return context.get_dummy_value()
+
+    return codegen

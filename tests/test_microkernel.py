@@ -1,0 +1,89 @@
+"""The register-blocked micro-kernel (#16): equal to its three-loop reference, and the weight packing by hand."""
+import numpy as np
+import pytest
+
+numba = pytest.importorskip("numba")
+mk = pytest.importorskip("scratchface.kernels.microkernel")
+kimp = pytest.importorskip("scratchface.kernels.implicit_conv")
+
+
+@numba.njit
+def tile_fma(a, offsets, b, b_start, b_stride, length, acc):       # an intrinsic is called from Numba code
+    mk.tile_fma(a, offsets, b, b_start, b_stride, length, acc)
+
+
+@numba.njit
+def tile_fma_gather(a, offsets, b, b_start, b_rows, length, acc):
+    mk.tile_fma_gather(a, offsets, b, b_start, b_rows, length, acc)
+
+
+def rel(a, ref):
+    return float(np.max(np.abs(np.asarray(a, np.float64) - ref)) / max(np.max(np.abs(ref)), 1e-300))
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-13), (np.float32, 1e-5)])
+@pytest.mark.parametrize("length", [0, 1, 2, 7, 300])
+def test_tile_fma_equals_the_loops(dtype, tol, length, rng):
+    """Rows of A anywhere in a flat array (overlapping too), B rows strided, the tile added to."""
+    width = mk.tile_width(np.zeros(1, dtype))
+    assert width == 64 // np.dtype(dtype).itemsize
+    a = rng.standard_normal(4 * length + 50).astype(dtype)
+    stride = width + 3
+    b = rng.standard_normal(5 + stride * max(length, 1) + width).astype(dtype)
+    offsets = np.array([0, 3, 2 * length + 1, 3][:mk.TILE_ROWS] + [5] * max(0, mk.TILE_ROWS - 4), dtype=np.int64)
+    start = rng.standard_normal((mk.TILE_ROWS, width)).astype(dtype)
+    got, want = start.copy(), start.astype(np.float64)
+    tile_fma(a, offsets, b, 5, stride, length, got)
+    mk.tile_fma_reference(a.astype(np.float64), offsets, b.astype(np.float64), 5, stride, length, want)
+    by_hand = start.astype(np.float64) + np.array(
+        [[sum(float(a[o + e]) * float(b[5 + e * stride + v]) for e in range(length)) for v in range(width)]
+         for o in offsets])
+    assert rel(want, by_hand) < 1e-13
+    assert got.dtype == dtype and rel(got, want) < tol
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-13), (np.float32, 1e-5)])
+def test_tile_fma_gather_equals_the_loops(dtype, tol, rng):
+    width = mk.tile_width(np.zeros(1, dtype))
+    length = 37
+    a = rng.standard_normal(400).astype(dtype)
+    b = rng.standard_normal(1000).astype(dtype)
+    rows = rng.integers(0, 1000 - width - 7, length).astype(np.int64)          # B's rows anywhere, in any order
+    offsets = rng.integers(0, 400 - length, mk.TILE_ROWS).astype(np.int64)
+    got = np.zeros((mk.TILE_ROWS, width), dtype)
+    want = np.zeros((mk.TILE_ROWS, width))
+    tile_fma_gather(a, offsets, b, 7, rows, length, got)
+    mk.tile_fma_gather_reference(a.astype(np.float64), offsets, b.astype(np.float64), 7, rows, length, want)
+    a_rows = np.stack([a[o:o + length] for o in offsets]).astype(np.float64)
+    b_rows = np.stack([b[7 + r:7 + r + width] for r in rows]).astype(np.float64)
+    assert rel(want, a_rows @ b_rows) < 1e-13
+    assert rel(got, want) < tol
+
+
+def test_packed_weights_by_hand():
+    """Panels of ``tile_width`` filters, rows in (kernel row, kernel column, channel) order, zeros past F."""
+    f, c, kh, kw = 19, 2, 3, 2
+    w = np.arange(f * c * kh * kw, dtype=np.float32).reshape(f, c, kh, kw)
+    pack = kimp.packed_weights(w)
+    width = 16
+    assert pack.shape == (2, kh * kw * c, width) and pack.ctypes.data % 64 == 0
+    for filt in range(f):
+        for ch in range(c):
+            for i in range(kh):
+                for j in range(kw):
+                    assert pack[filt // width, (i * kw + j) * c + ch, filt % width] == w[filt, ch, i, j]
+    assert not pack[1, :, f - width:].any()                       # the 13 missing filters of the last panel
+
+
+def test_aligned_empty():
+    for dtype in (np.float32, np.float64):
+        for size in (1, 17, 1000):
+            a = mk.aligned_empty(size, dtype)
+            assert a.shape == (size,) and a.dtype == dtype and a.ctypes.data % 64 == 0 and a.flags.c_contiguous
+
+
+def test_filter_major_and_bias_gradient(rng):
+    dout = rng.standard_normal((3, 4, 2, 5)).astype(np.float32)
+    flat, sums = kimp.filter_major(dout)
+    np.testing.assert_array_equal(flat, dout.transpose(1, 0, 2, 3).reshape(4, -1))
+    np.testing.assert_allclose(sums, dout.astype(np.float64).sum(axis=(0, 2, 3)), rtol=1e-12)
