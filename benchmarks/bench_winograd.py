@@ -1,8 +1,10 @@
-"""Benchmark: Winograd F(2x2, 3x3) against the channels-last im2col + GEMM path, forward, on 3x3 layers.
+"""Benchmark: Winograd F(2x2, 3x3) against the columns path and the micro-kernel, forward, on 3x3 layers.
 
-Both paths of this checkout, in one process, called in turn (minimum of ``--repeats`` after a warm-up):
-``scratchface.kernels.winograd.winograd_output_numba`` and ``conv2d_output_numba`` with Winograd switched
-off. The figures behind ``winograd_pays`` (the module docstring of ``scratchface/kernels/winograd.py``)::
+The three paths of this checkout, in one process, called in turn (minimum of ``--repeats`` after a
+warm-up): ``scratchface.kernels.winograd.winograd_output_numba``, the channels-last im2col + GEMM path
+(``scratchface.kernels.conv.columns_output``) and the implicit GEMM on the micro-kernel
+(``scratchface.kernels.implicit_conv``, what ``conv2d_output_numba`` runs with Winograd switched off). The
+figures behind ``winograd_pays`` (the module docstring of ``scratchface/kernels/winograd.py``)::
 
     python benchmarks/bench_winograd.py [--threads 2] [--repeats 7]
 """
@@ -36,9 +38,12 @@ def main():
     from scratchface.kernels import conv, winograd
     from scratchface.kernels._numba import blas_single_threaded
 
-    def im2col(x, w, b, pad):
+    def columns(x, w, b, pad):
+        return conv.columns_output(x, w, b, b, False, (1, 1), (pad,) * 4)
+
+    def implicit(x, w, b, pad):
         shipped = winograd.WINOGRAD_MIN_C
-        winograd.WINOGRAD_MIN_C = 1 << 30                          # Winograd off: the columns path
+        winograd.WINOGRAD_MIN_C = 1 << 30                          # Winograd off: the micro-kernel
         try:
             return conv.conv2d_output_numba(x, w, b, (1, 1), (pad,) * 4)
         finally:
@@ -50,23 +55,26 @@ def main():
             return winograd.winograd_output_numba(x, w, b, None, (pad,) * 4, out)
 
     rng = np.random.default_rng(0)
-    print(f"threads {args.threads}; float32; forward; min of {args.repeats} after a warm-up")
+    print(f"threads {args.threads}; float32; forward; min of {args.repeats} after a warm-up; "
+          "ratio = the faster of the other two / Winograd")
     for name, (n, c, h, f, pad) in SHAPES.items():
         x = rng.standard_normal((n, c, h, h), dtype=np.float32)
         w = rng.standard_normal((f, c, 3, 3), dtype=np.float32)
         b = rng.standard_normal(f, dtype=np.float32)
-        best = {im2col: np.inf, wino: np.inf}
+        best = {columns: np.inf, implicit: np.inf, wino: np.inf}
         for rep in range(args.repeats + 1):
             for fn in best:
                 t0 = time.perf_counter()
                 fn(x, w, b, pad)
                 if rep:
                     best[fn] = min(best[fn], time.perf_counter() - t0)
-        err = np.abs(wino(x, w, b, pad) - im2col(x, w, b, pad)).max() / np.abs(im2col(x, w, b, pad)).max()
+        want = columns(x, w, b, pad)
+        err = np.abs(wino(x, w, b, pad) - want).max() / np.abs(want).max()
         o = h + 2 * pad - 2
-        shipped = "Winograd" if winograd.winograd_pays(c, f, 3, 3, (1, 1), o, o) else "columns"
-        print(f"{name:28s} im2col + GEMM {best[im2col] * 1e3:8.2f} ms   Winograd {best[wino] * 1e3:8.2f} ms   "
-              f"({best[im2col] / best[wino]:.2f}x)   max diff {err:.1e}   {shipped} as shipped")
+        shipped = "Winograd" if winograd.winograd_pays(c, f, 3, 3, (1, 1), o, o) else "micro-kernel"
+        print(f"{name:28s} columns {best[columns] * 1e3:7.2f} ms   micro-kernel {best[implicit] * 1e3:7.2f} ms   "
+              f"Winograd {best[wino] * 1e3:7.2f} ms   ({min(best[columns], best[implicit]) / best[wino]:.2f}x)   "
+              f"max diff {err:.1e}   {shipped} as shipped")
 
 
 if __name__ == "__main__":

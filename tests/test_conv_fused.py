@@ -57,7 +57,8 @@ def chunking(request, monkeypatch):
     with Winograd taking every 3x3, stride-1 forward and dx (as shipped, >= 64 channels on >= 20x20),
     in chunks of one tile row, and with one GEMM per image for every 1x1, stride-1, unpadded convolution
     (as shipped, from 4 images of 64 pixels), and with the micro-kernel's backward (dW over the patches, dx as a
-    forward convolution) for every stride-1 kernel larger than 1x1 (as shipped, from 16 input channels), its
+    forward convolution) for every stride-1 kernel larger than 1x1 (as shipped, from 16 input channels on
+    'same' convolutions), its
     forward in tasks of one tile and its weight gradient in blocks of 3 pixels, 3 partial sums."""
     if request.param == "many chunks, threads":
         monkeypatch.setattr(kconv, "COLS_CHUNK", 7)
@@ -74,6 +75,7 @@ def chunking(request, monkeypatch):
         monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
     if request.param == "implicit":
         monkeypatch.setattr(kconv, "DX_BY_FORWARD_MIN_C", 1)
+        monkeypatch.setattr(kconv, "DX_MAX_GROWTH", 1e9)
         monkeypatch.setattr(kimp, "CHUNK_TILES", 1)
         monkeypatch.setattr(kimp, "BLOCK_PIXELS", 3)
         monkeypatch.setattr(kimp, "WEIGHT_GRAD_PARTS", 3)
@@ -159,14 +161,15 @@ def test_fused_equals_reference_hypothesis(shape, dtype, small, direct, implicit
     """Random shapes, strides, paddings: equal to the reference (no out-of-bounds read would stay equal);
     ``direct``: the direct kernel wherever it applies (stride 1, 3-wide kernels); ``implicit``: the
     micro-kernel's backward wherever it applies (stride 1), in tasks of one tile and blocks of 2 pixels."""
-    names = ("COLS_CHUNK", "CONV_SMALL_WORK", "MIN_CHUNK_PIXELS", "DIRECT_MIN_OW", "DIRECT_MAX_CF", "DX_BY_FORWARD_MIN_C")
+    names = ("COLS_CHUNK", "CONV_SMALL_WORK", "MIN_CHUNK_PIXELS", "DIRECT_MIN_OW", "DIRECT_MAX_CF", "DX_BY_FORWARD_MIN_C",
+             "DX_MAX_GROWTH")
     shipped = [getattr(kconv, name) for name in names] + [kimp.CHUNK_TILES, kimp.BLOCK_PIXELS]
     if small:
         kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK, kconv.MIN_CHUNK_PIXELS = 5, 0, 1
     if direct:
         kconv.DIRECT_MIN_OW, kconv.DIRECT_MAX_CF = 1, 10 ** 9
     if implicit:
-        kconv.DX_BY_FORWARD_MIN_C, kimp.CHUNK_TILES, kimp.BLOCK_PIXELS = 1, 1, 2
+        kconv.DX_BY_FORWARD_MIN_C, kconv.DX_MAX_GROWTH, kimp.CHUNK_TILES, kimp.BLOCK_PIXELS = 1, 1e9, 1, 2
     try:
         check_equal(shape, dtype, np.random.default_rng(0))
     finally:
@@ -195,6 +198,27 @@ def test_the_direct_kernel_takes_pnets_first_layer_only():
     assert not kconv._direct_pays(28, 48, 3, (1, 1), 9)          # R-Net conv2 on 11x11 crops
     assert not kconv._direct_pays(3, 10, 3, (2, 2), 1190)        # stride 2
     assert not kconv._direct_pays(64, 192, 3, (1, 1), 96)        # NN2 conv2: too many channels
+
+
+def test_the_micro_kernel_takes_layers_with_more_pixels_than_filters():
+    """As shipped: NN2's 5a 3x3 (288 output pixels at batch 32, 384 filters) stays on the columns path."""
+    assert not kconv._implicit_pays(32 * 3 * 3, 384)
+    assert kconv._implicit_pays(32 * 3 * 3, 128) and kconv._implicit_pays(32 * 12 * 12, 128)
+
+
+def test_the_micro_kernels_backward_takes_nn2s_same_convolutions():
+    """As shipped: NN2's stride-1 3x3 / 5x5 layers (same size in and out, >= 16 channels) and P-Net's wide levels
+    take the micro-kernel's backward; MTCNN's valid 3x3 on small crops, 3-channel inputs, stride 2 and 1x1
+    keep the columns."""
+    pays = kconv._implicit_grads_pay
+    assert pays(96, 128, 3, 3, (1, 1), 144, 144, 32, (1, 1, 1, 1))                 # 3a 3x3
+    assert pays(16, 32, 5, 5, (1, 1), 144, 144, 32, (2, 2, 2, 2))                  # 3a 5x5
+    assert pays(16, 32, 3, 3, (1, 1), 149 * 149, 147 * 147, 1, (2, 2, 2, 2))       # P-Net conv3, a wide level
+    assert not pays(64, 64, 3, 3, (1, 1), 100, 64, 256, (2, 2, 2, 2))              # O-Net conv3: 1.56x the work
+    assert not pays(3, 28, 3, 3, (1, 1), 576, 484, 256, (2, 2, 2, 2))              # R-Net conv1: 3 channels
+    assert not pays(128, 256, 3, 3, (2, 2), 144, 36, 32, (1, 1, 1, 1))             # 3c 3x3/2
+    assert not pays(640, 256, 1, 1, (1, 1), 36, 36, 32, (0, 0, 0, 0))              # 4a 1x1
+    assert not pays(192, 384, 3, 3, (1, 1), 9, 9, 32, (1, 1, 1, 1))                # 5a 3x3: fewer pixels than filters
 
 
 def test_chunk_and_block_counts():

@@ -8,8 +8,8 @@ kimp = pytest.importorskip("scratchface.kernels.implicit_conv")
 
 
 @numba.njit
-def tile_fma(a, offsets, b, b_start, b_stride, length, acc):       # an intrinsic is called from Numba code
-    mk.tile_fma(a, offsets, b, b_start, b_stride, length, acc)
+def tile_fma(a, offsets, a_step, b, b_start, b_stride, length, rows, acc):     # an intrinsic is called from Numba
+    mk.tile_fma(a, offsets, a_step, b, b_start, b_stride, length, rows, acc)
 
 
 @numba.njit
@@ -22,23 +22,26 @@ def rel(a, ref):
 
 
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-13), (np.float32, 1e-5)])
-@pytest.mark.parametrize("length", [0, 1, 2, 7, 300])
-def test_tile_fma_equals_the_loops(dtype, tol, length, rng):
-    """Rows of A anywhere in a flat array (overlapping too), B rows strided, the tile added to."""
+@pytest.mark.parametrize("length, rows", [(0, 1), (1, 1), (2, 3), (7, 1), (7, 0), (300, 1), (5, 4)])
+def test_tile_fma_equals_the_loops(dtype, tol, length, rows, rng):
+    """Rows of A anywhere in a flat array (overlapping too), in runs ``a_step`` apart; B rows strided; the
+    tile added to."""
     width = mk.tile_width(np.zeros(1, dtype))
     assert width == 64 // np.dtype(dtype).itemsize
-    a = rng.standard_normal(4 * length + 50).astype(dtype)
+    a_step = length + 11
+    a = rng.standard_normal(4 * length + 50 + rows * a_step).astype(dtype)
     stride = width + 3
-    b = rng.standard_normal(5 + stride * max(length, 1) + width).astype(dtype)
-    offsets = np.array([0, 3, 2 * length + 1, 3][:mk.TILE_ROWS] + [5] * max(0, mk.TILE_ROWS - 4), dtype=np.int64)
+    b = rng.standard_normal(5 + stride * max(length * rows, 1) + width).astype(dtype)
+    offsets = np.array(([0, 3, 2 * length + 1, 3] + [5] * mk.TILE_ROWS)[:mk.TILE_ROWS], dtype=np.int64)
     start = rng.standard_normal((mk.TILE_ROWS, width)).astype(dtype)
     got, want = start.copy(), start.astype(np.float64)
-    tile_fma(a, offsets, b, 5, stride, length, got)
-    mk.tile_fma_reference(a.astype(np.float64), offsets, b.astype(np.float64), 5, stride, length, want)
-    by_hand = start.astype(np.float64) + np.array(
-        [[sum(float(a[o + e]) * float(b[5 + e * stride + v]) for e in range(length)) for v in range(width)]
-         for o in offsets])
-    assert rel(want, by_hand) < 1e-13
+    tile_fma(a, offsets, a_step, b, 5, stride, length, rows, got)
+    mk.tile_fma_reference(a.astype(np.float64), offsets, a_step, b.astype(np.float64), 5, stride, length, rows, want)
+    a_rows = np.array([[a[o + i * a_step + e] for i in range(rows) for e in range(length)] for o in offsets],
+                      dtype=np.float64).reshape(mk.TILE_ROWS, rows * length)
+    b_rows = np.array([b[5 + e * stride:5 + e * stride + width] for e in range(rows * length)],
+                      dtype=np.float64).reshape(rows * length, width)
+    assert rel(want, start + a_rows @ b_rows) < 1e-13
     assert got.dtype == dtype and rel(got, want) < tol
 
 

@@ -1,10 +1,29 @@
-"""Numba kernels for 2-D convolution: im2col + GEMM + scatter fused per thread, in one thread pool (#16).
+"""Numba kernels for 2-D convolution, one thread pool, each path chosen by measurement (#16).
 
 Only NumPy arrays; float32 (fast path) and float64 (gradchecks) compile
 separately. The validated entry point is :func:`scratchface.layers.conv.conv2d_forward`,
 which imports this module lazily (it imports Numba).
 
-Method (chosen by measurement, see ``benchmarks/bench_conv.py``). With
+Which path computes what (``conv2d_output_numba``, ``conv2d_grads_numba``; figures below, in
+``scratchface.kernels.implicit_conv`` and in ``python benchmarks/bench_implicit_conv.py``):
+
+=================================================  ==========================================================
+forward                                            path
+=================================================  ==========================================================
+3x3, stride 1, >= 64 channels in and out, >= 20x20  Winograd F(2x2, 3x3) (``scratchface.kernels.winograd``)
+1x1, stride 1, >= 4 images of >= 64 pixels          one matrix product per image (``scratchface.kernels.pointwise``)
+3-wide, stride 1, < 16 filters, rows >= 64 wide     the direct kernel below (P-Net's first layer)
+other 1x1, stride 1, unpadded                       channels-last ``x`` is the columns: chunks + BLAS (below)
+everything else                                     implicit GEMM on the micro-kernel (``scratchface.kernels.implicit_conv``)
+=================================================  ==========================================================
+
+Backward: the per-image products for the same 1x1 layers; for stride-1 kernels larger than 1x1 with
+at least ``DX_BY_FORWARD_MIN_C`` input channels, ``dW`` by the micro-kernel over the patches and ``dx`` as
+the forward convolution of ``dout`` with the kernels turned by 180 degrees (so by Winograd or the
+micro-kernel, as the table says); the rest (stride 2, 3-channel inputs, the other 1x1 layers) by the
+columns path below.
+
+The columns path (the forward of every layer until the micro-kernel; see ``benchmarks/bench_conv.py``). With
 ``K = KH*KW*C`` and ``P = OH*OW``, the input is first padded and turned
 **channels last**, ``xh (N, Hp, Wp, C)`` (one parallel pass), so that kernel row
 ``i`` of one output pixel's receptive field is ``KW*C`` consecutive values. The work
@@ -109,7 +128,7 @@ from .implicit_conv import (filter_major, forward_chunk, implicit_conv_output, i
 from .microkernel import aligned_empty, tile_width
 from .winograd import winograd_output_numba, winograd_pays
 
-__all__ = ["conv2d_grads_numba", "conv2d_output_numba"]
+__all__ = ["columns_output", "conv2d_grads_numba", "conv2d_output_numba"]
 
 
 # ---------------------------------------------------------------- fused, one thread pool
@@ -335,17 +354,28 @@ def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
         with single_thread_below(cols_size, CONV_SMALL_WORK):
             _direct_forward(_padded(x, padding), np.ascontiguousarray(w), bias, slopes, alpha is not None, out)
         return out
-    if _is_pointwise(kh, kw, stride, padding):      # few pixels per image: channels last, x is the columns
-        out = np.empty((n, f, oh * ow), dtype=x.dtype)
-        with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
-            _fused_forward(_channels_last(x, padding), np.ascontiguousarray(w).reshape(f, c), bias, slopes,
-                           alpha is not None, 1, 1, 1, 1, oh, ow, _chunks(n * oh, cols_size), out)
-        return out.reshape(n, f, oh, ow)
+    if _is_pointwise(kh, kw, stride, padding) or not _implicit_pays(n * oh * ow, f):
+        return columns_output(x, w, bias, slopes, alpha is not None, stride, padding)
     out = np.empty((n, f, oh, ow), dtype=x.dtype)
     with single_thread_below(cols_size, CONV_SMALL_WORK):
         implicit_conv_output(_channels_last(x, padding), packed_weights(w), bias, slopes, alpha is not None,
                              kh, kw, stride[0], stride[1], oh, ow, forward_chunk(n * oh * ow), out)
     return out
+
+
+def columns_output(x, w, bias, alpha, has_alpha, stride, padding):
+    """The forward by the columns path (channels-last im2col + BLAS per chunk), any shape: ``out (N, F, OH, OW)``."""
+    n = x.shape[0]
+    f, c, kh, kw = w.shape
+    oh = (x.shape[2] + padding[0] + padding[1] - kh) // stride[0] + 1
+    ow = (x.shape[3] + padding[2] + padding[3] - kw) // stride[1] + 1
+    cols_size = n * oh * ow * c * kh * kw
+    out = np.empty((n, f, oh * ow), dtype=x.dtype)
+    with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
+        wmat = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(f, -1)     # (F, KH*KW*C)
+        _fused_forward(_channels_last(x, padding), wmat, bias, alpha, has_alpha, kh, kw, stride[0], stride[1],
+                       oh, ow, _chunks(n * oh, cols_size), out)
+    return out.reshape(n, f, oh, ow)
 
 
 def _is_pointwise(kh, kw, stride, padding):
@@ -358,6 +388,25 @@ def _pointwise_pays(n, npix):
     ``POINTWISE_MIN_PIXELS`` pixels each is one matrix product per image, in NCHW as it is (no copies);
     the others are one product over the whole batch, channel major."""
     return n >= POINTWISE_MIN_IMAGES and npix >= POINTWISE_MIN_PIXELS
+
+
+def _implicit_pays(pixels, f):
+    """The micro-kernel for a layer with at least as many output pixels as filters. With fewer (NN2's 5a
+    3x3 at 3x3: 288 pixels, 384 filters) every task streams more weights than patches, and the columns
+    path's BLAS product ``W @ cols.T`` is faster (forward 7.4 against 9.2 ms, ``python
+    benchmarks/bench_winograd.py``)."""
+    return pixels >= f
+
+
+def _implicit_grads_pay(c, f, kh, kw, stride, in_pixels, out_pixels, n, dx_padding):
+    """The micro-kernel's backward (``_implicit_grads``): stride 1, larger than 1x1, and ``dx`` as a forward
+    convolution with ``C`` filters only where that is not wasteful: ``C >= DX_BY_FORWARD_MIN_C`` (with 3,
+    R-Net conv1, its tiles of 16 filters are mostly empty: 0.50x) and at most ``DX_MAX_GROWTH`` times as
+    many input pixels as output pixels (the forward of ``dout`` padded by ``K - 1 - padding`` multiplies
+    the zeros of that padding too: a valid 3x3 on 10x10, O-Net conv3, 1.56 times the work of the
+    columns' col2im, 0.92x; R-Net conv2 0.89x). Measured: ``python benchmarks/bench_implicit_conv.py``."""
+    return (stride == (1, 1) and kh * kw > 1 and min(dx_padding) >= 0 and c >= DX_BY_FORWARD_MIN_C
+            and in_pixels <= DX_MAX_GROWTH * out_pixels and _implicit_pays(n * out_pixels, f))
 
 
 def _direct_pays(c, f, kw, stride, ow):
@@ -383,7 +432,7 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
             per_image_backward(*args, dx.reshape(n, c, -1), dw_parts, db_parts)
         return dx, _parts_sum(dw_parts).reshape(w.shape), _bias_grad(db_parts, has_bias, x.dtype)
     dx_padding = (kh - 1 - padding[0], kh - 1 - padding[1], kw - 1 - padding[2], kw - 1 - padding[3])
-    if stride == (1, 1) and kh * kw > 1 and min(dx_padding) >= 0 and c >= DX_BY_FORWARD_MIN_C:
+    if _implicit_grads_pay(c, f, kh, kw, stride, x.shape[2] * x.shape[3], oh * ow, n, dx_padding):
         return _implicit_grads(dout, x, w, has_bias, padding, dx_padding)
     with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
         rows = max(1, COLS_CHUNK // (c * kh * kw * ow))               # output rows per block of one image
@@ -439,7 +488,8 @@ POINTWISE_MIN_IMAGES = 4   # ... and this many images (one task each)
 DIRECT_MAX_CF = 512       # forward: the direct kernel for C * F up to this (P-Net's 3*10, 10*16, 16*32) ...
 DIRECT_MIN_OW = 64        # ... on rows at least this wide (R-Net / O-Net's 11 / 23-pixel rows: im2col + GEMM)
 DIRECT_MAX_F = 16         # ... and fewer filters than this (P-Net's first layer)
-DX_BY_FORWARD_MIN_C = 16   # stride 1 from this many input channels: dx as a forward convolution (micro-kernel)
+DX_BY_FORWARD_MIN_C = 16   # the micro-kernel's backward from this many input channels ...
+DX_MAX_GROWTH = 1.25       # ... where dx's forward convolution has at most this many times the outputs of the layer
 MAX_PARTS = 16             # backward: dW / db accumulators, each summing a fixed run of chunks
 
 

@@ -33,7 +33,8 @@ __all__ = ["filter_major", "forward_chunk", "implicit_conv_output", "implicit_co
 
 CHUNK_TILES = 32           # tiles of 4 output pixels per task (128 pixels) at most ...
 MIN_CHUNKS = 8             # ... and at least this many chunks of pixels, work permitting
-RUN_BLOCK = 256            # rows of a weight panel (16 KB in float32) multiplied by every tile of a chunk in turn
+RUN_BLOCK = 256            # longer patch rows: blocks of this many panel rows (16 KB in float32), each
+                           # multiplied by every tile of a chunk in turn (they stay in L1)
 BLOCK_PIXELS = 256         # weight gradient: output pixels per reduction of one tile ...
 WEIGHT_GRAD_PARTS = 4      # ... runs of blocks summed apart (at most) ...
 WEIGHT_GRAD_GROUPS = 4     # ... times this many groups of column blocks: the tasks
@@ -88,13 +89,18 @@ def implicit_conv_output(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, oh,
         for s in range(panels):
             f0 = s * width
             acc[:] = 0
-            for i in range(kh):
-                for e0 in range(0, run, RUN_BLOCK):     # outside the tiles: these rows of the panel stay in L1
-                    length = min(RUN_BLOCK, run - e0)
-                    for tile in range(tile1 - tile0):
-                        for r in range(TILE_ROWS):
-                            offsets[r] = starts[tile, r] + i * wp * c + e0
-                        tile_fma(x_flat, offsets, w_flat, (s * k + i * run + e0) * width, width, length, acc[tile])
+            if run <= RUN_BLOCK:                    # all kernel rows in one pass of the registers
+                for tile in range(tile1 - tile0):
+                    tile_fma(x_flat, starts[tile], wp * c, w_flat, s * k * width, width, run, kh, acc[tile])
+            else:                                   # long rows in blocks, each multiplied by every tile in turn
+                for i in range(kh):
+                    for e0 in range(0, run, RUN_BLOCK):
+                        length = min(RUN_BLOCK, run - e0)
+                        for tile in range(tile1 - tile0):
+                            for r in range(TILE_ROWS):
+                                offsets[r] = starts[tile, r] + i * wp * c + e0
+                            tile_fma(x_flat, offsets, 0, w_flat, (s * k + i * run + e0) * width, width, length, 1,
+                                     acc[tile])
             for tile in range(tile0, tile1):
                 first = max(0, min(tile * TILE_ROWS, pixels - TILE_ROWS))
                 for r in range(min(TILE_ROWS, pixels - first)):
@@ -182,3 +188,4 @@ def implicit_conv_weight_grad(x_flat, xh, dout_f, kh, kw, sh, sw, oh, ow, blocks
                     for r in range(min(TILE_ROWS, f - f0)):
                         for v in range(min(width, run - e0)):
                             part[f0 + r, i * run + e0 + v] += acc[r, v]
+

@@ -56,13 +56,15 @@ def aligned_empty(size, dtype, align=64):
 
 
 @numba.njit(cache=True)
-def tile_fma_reference(a, offsets, b, b_start, b_stride, length, acc):
-    """``acc[r, v] += sum_e a[offsets[r] + e] * b[b_start + e * b_stride + v]``: what ``tile_fma`` does."""
+def tile_fma_reference(a, offsets, a_step, b, b_start, b_stride, length, rows, acc):
+    """``acc[r, v] += sum_{i < rows} sum_{e < length} a[offsets[r] + i a_step + e] * b[b_start + (i length + e)
+    b_stride + v]``: what ``tile_fma`` does."""
     for r in range(acc.shape[0]):
         for v in range(acc.shape[1]):
             total = acc[r, v]
-            for e in range(length):
-                total += a[offsets[r] + e] * b[b_start + e * b_stride + v]
+            for i in range(rows):
+                for e in range(length):
+                    total += a[offsets[r] + i * a_step + e] * b[b_start + (i * length + e) * b_stride + v]
             acc[r, v] = total
 
 
@@ -83,17 +85,20 @@ def _typed(a, b, acc):
 
 
 @intrinsic
-def tile_fma(typingctx, a, offsets, b, b_start, b_stride, length, acc):
+def tile_fma(typingctx, a, offsets, a_step, b, b_start, b_stride, length, rows, acc):
     """``acc (TILE_ROWS, tile_width) += A @ B`` in vector registers (see the module docstring).
 
-    ``a``, ``b``: flat C-contiguous arrays of one float dtype; ``offsets``: ``TILE_ROWS`` int64 starts of
-    the rows of ``A`` in ``a``; row ``e`` of ``B`` starts at ``b_start + e * b_stride``; ``length``: the
-    reduction ``E``; ``acc``: a C-contiguous ``(TILE_ROWS, tile_width)`` array of the same dtype, added to.
-    No bounds are checked: the caller keeps every index inside the arrays.
+    ``a``, ``b``: flat C-contiguous arrays of one float dtype; row ``r`` of ``A`` is ``rows`` runs of
+    ``length`` consecutive values of ``a``, starting at ``offsets[r]`` (``TILE_ROWS`` int64) and ``a_step``
+    apart (a convolution: the kernel rows of a patch, an image row apart); row ``e`` of ``B`` (``e <
+    rows * length``) starts at ``b_start + e * b_stride``; ``acc``: a C-contiguous ``(TILE_ROWS,
+    tile_width)`` array of the same dtype, added to. No bounds are checked: the caller keeps every index
+    inside the arrays.
     """
     if not _typed(a, b, acc):
         return None
-    return types.void(a, offsets, b, types.intp, types.intp, types.intp, acc), _codegen(gather=False)
+    sig = types.void(a, offsets, types.intp, b, types.intp, types.intp, types.intp, types.intp, acc)
+    return sig, _codegen(gather=False)
 
 
 @intrinsic
@@ -106,66 +111,92 @@ def tile_fma_gather(typingctx, a, offsets, b, b_start, b_rows, length, acc):
 
 
 def _codegen(gather):
-    """The LLVM IR of the loop; ``gather``: B's row starts read from an array instead of a stride."""
+    """The LLVM IR of the loops; ``gather``: B's row starts read from an array, one run (``tile_fma_gather``)."""
     def codegen(context, builder, signature, args):
-        a_arr, off_arr, b_arr, b_start, b_step, length, acc_arr = args
+        i64 = ir.IntType(64)
+        if gather:
+            a_arr, off_arr, b_arr, b_start, b_rows, length, acc_arr = args
+            a_step, nrows = ir.Constant(i64, 0), ir.Constant(i64, 1)
+            b_type, acc_type = signature.args[2], signature.args[6]
+            rows_ptr = context.make_array(signature.args[4])(context, builder, b_rows).data
+        else:
+            a_arr, off_arr, a_step, b_arr, b_start, b_step, length, nrows, acc_arr = args
+            b_type, acc_type = signature.args[3], signature.args[8]
         scalar = context.get_value_type(signature.args[0].dtype)
         lanes = VECTOR_BYTES // (4 if signature.args[0].dtype == types.float32 else 8)
         vec = ir.VectorType(scalar, lanes)
         vec_ptr = vec.as_pointer()
-        i64 = ir.IntType(64)
         a_ptr = context.make_array(signature.args[0])(context, builder, a_arr).data
         off_ptr = context.make_array(signature.args[1])(context, builder, off_arr).data
-        b_ptr = context.make_array(signature.args[2])(context, builder, b_arr).data
-        acc_ptr = context.make_array(signature.args[6])(context, builder, acc_arr).data
+        b_ptr = context.make_array(b_type)(context, builder, b_arr).data
+        acc_ptr = context.make_array(acc_type)(context, builder, acc_arr).data
 
         def acc_vector(j):                                     # j-th vector of the tile, row-major
             return builder.bitcast(builder.gep(acc_ptr, [ir.Constant(i64, lanes * j)]), vec_ptr)
 
         n_acc = TILE_ROWS * 2
         start = [builder.load(acc_vector(j), align=4) for j in range(n_acc)]
-        rows = [builder.gep(a_ptr, [builder.load(builder.gep(off_ptr, [ir.Constant(i64, r)]))])
-                for r in range(TILE_ROWS)]
+        a_rows = [builder.gep(a_ptr, [builder.load(builder.gep(off_ptr, [ir.Constant(i64, r)]))])
+                  for r in range(TILE_ROWS)]
         b_row0 = builder.gep(b_ptr, [b_start])
-        rows_ptr = context.make_array(signature.args[4])(context, builder, b_step).data if gather else None
         entry = builder.block
-        loop = builder.append_basic_block("tile_fma.loop")
+        outer = builder.append_basic_block("tile_fma.outer")   # one run i (a kernel row)
+        inner = builder.append_basic_block("tile_fma.inner")   # one step e of the run
+        latch = builder.append_basic_block("tile_fma.next_run")
         done = builder.append_basic_block("tile_fma.done")
-        builder.cbranch(builder.icmp_signed(">", length, ir.Constant(i64, 0)), loop, done)
+        work = builder.and_(builder.icmp_signed(">", length, ir.Constant(i64, 0)),
+                            builder.icmp_signed(">", nrows, ir.Constant(i64, 0)))
+        builder.cbranch(work, outer, done)
 
-        builder.position_at_end(loop)                          # one step e of the reduction
+        builder.position_at_end(outer)
+        i = builder.phi(i64)
+        acc_outer = [builder.phi(vec) for _ in range(n_acc)]
+        a_shift = builder.mul(i, a_step)
+        b_shift = builder.mul(i, length)
+        builder.branch(inner)
+
+        builder.position_at_end(inner)
         e = builder.phi(i64)
         acc = [builder.phi(vec) for _ in range(n_acc)]
         if gather:
             b_row = builder.gep(b_row0, [builder.load(builder.gep(rows_ptr, [e]))])
         else:
-            b_row = builder.gep(b_row0, [builder.mul(e, b_step)])
+            b_row = builder.gep(b_row0, [builder.mul(builder.add(b_shift, e), b_step)])
         b_vec = [builder.load(builder.bitcast(builder.gep(b_row, [ir.Constant(i64, lanes * h)]), vec_ptr), align=4)
                  for h in range(2)]
+        a_at = builder.add(a_shift, e)
         summed = []
         zeros = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
         for r in range(TILE_ROWS):
-            value = builder.load(builder.gep(rows[r], [e]), align=4)
+            value = builder.load(builder.gep(a_rows[r], [a_at]), align=4)
             spread = builder.insert_element(ir.Constant(vec, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
             spread = builder.shuffle_vector(spread, ir.Constant(vec, ir.Undefined), zeros)   # broadcast
             for h in range(2):                                 # fused where the CPU has FMA ('contract')
                 product = builder.fmul(spread, b_vec[h], flags=("contract",))
                 summed.append(builder.fadd(acc[2 * r + h], product, flags=("contract",)))
         e_next = builder.add(e, ir.Constant(i64, 1))
-        body_end = builder.block
-        e.add_incoming(ir.Constant(i64, 0), entry)
-        e.add_incoming(e_next, body_end)
-        for phi, first, new in zip(acc, start, summed):
+        builder.cbranch(builder.icmp_signed("<", e_next, length), inner, latch)
+        e.add_incoming(ir.Constant(i64, 0), outer)
+        e.add_incoming(e_next, inner)
+        for phi, first, new in zip(acc, acc_outer, summed):
+            phi.add_incoming(first, outer)
+            phi.add_incoming(new, inner)
+
+        builder.position_at_end(latch)
+        i_next = builder.add(i, ir.Constant(i64, 1))
+        builder.cbranch(builder.icmp_signed("<", i_next, nrows), outer, done)
+        i.add_incoming(ir.Constant(i64, 0), entry)
+        i.add_incoming(i_next, latch)
+        for phi, first, new in zip(acc_outer, start, summed):
             phi.add_incoming(first, entry)
-            phi.add_incoming(new, body_end)
-        builder.cbranch(builder.icmp_signed("<", e_next, length), loop, done)
+            phi.add_incoming(new, latch)
 
         builder.position_at_end(done)
         final = []
         for first, new in zip(start, summed):
             phi = builder.phi(vec)
             phi.add_incoming(first, entry)
-            phi.add_incoming(new, body_end)
+            phi.add_incoming(new, latch)
             final.append(phi)
         for j, value in enumerate(final):
             builder.store(value, acc_vector(j), align=4)
