@@ -2,7 +2,8 @@
 
 Compares, in the same run and with the same number of threads:
 
-* ``scratchface``: the Numba kernels (``impl='numba'``: im2col + GEMM per thread, one thread pool);
+* ``scratchface``: the Numba kernels (``impl='numba'``: the micro-kernel, Winograd, per-image 1x1
+  GEMMs or im2col + GEMM per thread, by shape; one thread pool);
 * ``numpy``: a plain NumPy im2col (``sliding_window_view`` + ``tensordot``; col2im with one
   strided add per kernel offset), written below;
 * ``torch``: ``torch.nn.functional`` on the CPU with autograd (when torch is installed).

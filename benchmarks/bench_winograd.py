@@ -71,7 +71,8 @@ def main():
         want = columns(x, w, b, pad)
         err = np.abs(wino(x, w, b, pad) - want).max() / np.abs(want).max()
         o = h + 2 * pad - 2
-        shipped = "Winograd" if winograd.winograd_pays(c, f, 3, 3, (1, 1), o, o) else "micro-kernel"
+        shipped = ("Winograd" if winograd.winograd_pays(c, f, 3, 3, (1, 1), o, o) else
+                   "micro-kernel" if conv._implicit_pays(n * o * o, f) else "columns")
         print(f"{name:28s} columns {best[columns] * 1e3:7.2f} ms   micro-kernel {best[implicit] * 1e3:7.2f} ms   "
               f"Winograd {best[wino] * 1e3:7.2f} ms   ({min(best[columns], best[implicit]) / best[wino]:.2f}x)   "
               f"max diff {err:.1e}   {shipped} as shipped")

@@ -57,7 +57,7 @@ def chunking(request, monkeypatch):
     with Winograd taking every 3x3, stride-1 forward and dx (as shipped, >= 64 channels on >= 20x20),
     in chunks of one tile row, and with one GEMM per image for every 1x1, stride-1, unpadded convolution
     (as shipped, from 4 images of 64 pixels), and with the micro-kernel's backward (dW over the patches, dx as a
-    forward convolution) for every stride-1 kernel larger than 1x1 (as shipped, from 16 input channels on
+    forward convolution) for every stride-1 kernel larger than 1x1 (as shipped, from 8 input channels on
     'same' convolutions), its
     forward in tasks of one tile and its weight gradient in blocks of 3 pixels, 3 partial sums."""
     if request.param == "many chunks, threads":
@@ -161,8 +161,8 @@ def test_fused_equals_reference_hypothesis(shape, dtype, small, direct, implicit
     """Random shapes, strides, paddings: equal to the reference (no out-of-bounds read would stay equal);
     ``direct``: the direct kernel wherever it applies (stride 1, 3-wide kernels); ``implicit``: the
     micro-kernel's backward wherever it applies (stride 1), in tasks of one tile and blocks of 2 pixels."""
-    names = ("COLS_CHUNK", "CONV_SMALL_WORK", "MIN_CHUNK_PIXELS", "DIRECT_MIN_OW", "DIRECT_MAX_CF", "DX_BY_FORWARD_MIN_C",
-             "DX_MAX_GROWTH")
+    names = ("COLS_CHUNK", "CONV_SMALL_WORK", "MIN_CHUNK_PIXELS", "DIRECT_MIN_OW", "DIRECT_MAX_CF",
+             "DX_BY_FORWARD_MIN_C", "DX_MAX_GROWTH")
     shipped = [getattr(kconv, name) for name in names] + [kimp.CHUNK_TILES, kimp.BLOCK_PIXELS]
     if small:
         kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK, kconv.MIN_CHUNK_PIXELS = 5, 0, 1
@@ -216,6 +216,7 @@ def test_the_micro_kernels_backward_takes_nn2s_same_convolutions():
     assert pays(16, 32, 3, 3, (1, 1), 149 * 149, 147 * 147, 1, (2, 2, 2, 2))       # P-Net conv3, a wide level
     assert not pays(64, 64, 3, 3, (1, 1), 100, 64, 256, (2, 2, 2, 2))              # O-Net conv3: 1.56x the work
     assert not pays(3, 28, 3, 3, (1, 1), 576, 484, 256, (2, 2, 2, 2))              # R-Net conv1: 3 channels
+    assert pays(10, 16, 3, 3, (1, 1), 149 * 149, 147 * 147, 1, (2, 2, 2, 2))       # P-Net conv2, a wide level
     assert not pays(128, 256, 3, 3, (2, 2), 144, 36, 32, (1, 1, 1, 1))             # 3c 3x3/2
     assert not pays(640, 256, 1, 1, (1, 1), 36, 36, 32, (0, 0, 0, 0))              # 4a 1x1
     assert not pays(192, 384, 3, 3, (1, 1), 9, 9, 32, (1, 1, 1, 1))                # 5a 3x3: fewer pixels than filters

@@ -7,21 +7,23 @@ which imports this module lazily (it imports Numba).
 Which path computes what (``conv2d_output_numba``, ``conv2d_grads_numba``; figures below, in
 ``scratchface.kernels.implicit_conv`` and in ``python benchmarks/bench_implicit_conv.py``):
 
-=================================================  ==========================================================
-forward                                            path
-=================================================  ==========================================================
+==================================================  ================================================================
+forward                                             path
+==================================================  ================================================================
 3x3, stride 1, >= 64 channels in and out, >= 20x20  Winograd F(2x2, 3x3) (``scratchface.kernels.winograd``)
 1x1, stride 1, >= 4 images of >= 64 pixels          one matrix product per image (``scratchface.kernels.pointwise``)
 3-wide, stride 1, < 16 filters, rows >= 64 wide     the direct kernel below (P-Net's first layer)
-other 1x1, stride 1, unpadded                       channels-last ``x`` is the columns: chunks + BLAS (below)
-everything else                                     implicit GEMM on the micro-kernel (``scratchface.kernels.implicit_conv``)
-=================================================  ==========================================================
+other 1x1 (stride 1, unpadded)                      the columns path below (channels-last ``x`` is the columns)
+fewer output pixels than filters                    the columns path below (``_implicit_pays``)
+everything else                                     the micro-kernel (``scratchface.kernels.implicit_conv``)
+==================================================  ================================================================
 
 Backward: the per-image products for the same 1x1 layers; for stride-1 kernels larger than 1x1 with
-at least ``DX_BY_FORWARD_MIN_C`` input channels, ``dW`` by the micro-kernel over the patches and ``dx`` as
-the forward convolution of ``dout`` with the kernels turned by 180 degrees (so by Winograd or the
-micro-kernel, as the table says); the rest (stride 2, 3-channel inputs, the other 1x1 layers) by the
-columns path below.
+at least ``DX_BY_FORWARD_MIN_C`` input channels, at most ``DX_MAX_GROWTH`` times as many input as output
+pixels and at least as many output pixels as filters (``_implicit_grads_pay``: NN2's 3x3 / 5x5 layers,
+P-Net), ``dW`` by the micro-kernel over the patches and ``dx`` as the forward convolution of ``dout`` with
+the kernels turned by 180 degrees (by Winograd or the micro-kernel, as the table says); the rest (stride 2,
+3-channel inputs, MTCNN's valid 3x3 on small crops, the other 1x1 layers) by the columns path below.
 
 The columns path (the forward of every layer until the micro-kernel; see ``benchmarks/bench_conv.py``). With
 ``K = KH*KW*C`` and ``P = OH*OW``, the input is first padded and turned
@@ -61,20 +63,20 @@ machine), forward + backward, old / new time: 1 thread conv1 1.18x, 3a 5x5
 blocks of one large image, 16x64x56x56 -> 192, 3x3: 1590 vs 1881 ms with 2 image
 chunks, loaded machine.)
 
-Two shapes skip the columns altogether. A **1x1, stride-1, unpadded** convolution on at least
-``POINTWISE_MIN_PIXELS`` pixels per image is one matrix product per image in NCHW as it is
-(``_pointwise_forward``: ``out[b] = W @ x[b]``; backward ``dW += dout[b] @ x[b].T``,
-``dx[b] = W.T @ dout[b]``): NN2's 1x1 layers at 24x24 / 12x12, fwd + bwd, 1.38x / 1.35x faster than
-the NCHW columns of commit 4c92194 (2 threads, ``benchmarks/compare_conv_versions.py``); at 6x6 and 3x3
-the per-image products are too small (same command with ``POINTWISE_MIN_PIXELS = 1``: 4a 1x1 0.90x, 5a 1x1
-0.36x), hence the threshold. A **3x3, stride-1** convolution with at least 64 input and
+Two shapes skipped the columns before the micro-kernel and still do. A **1x1, stride-1, unpadded**
+convolution on at least ``POINTWISE_MIN_PIXELS`` pixels per image is one matrix product per image
+(``scratchface.kernels.pointwise``). A **3x3, stride-1** convolution with at least 64 input and
 output channels on at least 20x20 outputs goes to Winograd F(2x2, 3x3) (``scratchface.kernels.winograd``;
 NN2's conv2, and inception 3 at 224x224), and so does its ``dx``, a 3x3 convolution of ``dout`` with the
-kernels turned by 180 degrees: conv2 forward 1.69x, backward 1.16x faster than 4c92194's columns.
+kernels turned by 180 degrees: conv2 forward 1.69x, backward 1.16x faster than 4c92194's columns, and
+still 1.24x-1.33x faster than the micro-kernel (``python benchmarks/bench_winograd.py``).
 
 Few channels on wide rows (MTCNN's P-Net on the large pyramid levels: 3 -> 10, 10 -> 16,
-16 -> 32 on rows of hundreds of pixels) go to a **direct kernel** instead (``_direct_forward``;
-stride 1, 3-wide kernels, ``C F <= DIRECT_MAX_CF``, ``OW >= DIRECT_MIN_OW``): one task per output
+16 -> 32 on rows of hundreds of pixels) went to a **direct kernel** instead (``_direct_forward``;
+stride 1, 3-wide kernels, ``C F <= DIRECT_MAX_CF``, ``OW >= DIRECT_MIN_OW``; since the micro-kernel,
+only P-Net's first layer, ``F < DIRECT_MAX_F``: its 10 filters would fill 10 of a tile's 16, and the
+direct kernel is faster there, 2.7 against 6.4 ms on a 375x500 level; the micro-kernel is faster on the
+other two, 16 -> 32 8.4 against 10.6 ms, a timing script, not kept): one task per output
 row, filters in pairs, each kernel row of each input channel added as three taps along the output
 row, so no columns are written and every load feeds two filters. There the GEMM's reduction
 (``C KH KW`` = 27 to 144) and its ``F`` (10 to 32) are too small for BLAS to run well, and the
@@ -122,16 +124,16 @@ from numba import prange
 
 from ._numba import blas_single_threaded, single_thread_below
 from .activations import prelu
-from .pointwise import per_image_backward, per_image_forward
 from .implicit_conv import (filter_major, forward_chunk, implicit_conv_output, implicit_conv_weight_grad,
                             packed_weights, weight_grad_blocks)
 from .microkernel import aligned_empty, tile_width
+from .pointwise import per_image_backward, per_image_forward
 from .winograd import winograd_output_numba, winograd_pays
 
 __all__ = ["columns_output", "conv2d_grads_numba", "conv2d_output_numba"]
 
 
-# ---------------------------------------------------------------- fused, one thread pool
+# ---------------------------------------------------------------- the columns path, one thread pool
 @numba.njit(cache=True, parallel=True)
 def _padded_channels_last(x, top, left, xh):
     """``xh[b, y + top, x + left, c] = x[b, c, y, x]``, zeros elsewhere: the input padded, channels last."""
@@ -401,10 +403,12 @@ def _implicit_pays(pixels, f):
 def _implicit_grads_pay(c, f, kh, kw, stride, in_pixels, out_pixels, n, dx_padding):
     """The micro-kernel's backward (``_implicit_grads``): stride 1, larger than 1x1, and ``dx`` as a forward
     convolution with ``C`` filters only where that is not wasteful: ``C >= DX_BY_FORWARD_MIN_C`` (with 3,
-    R-Net conv1, its tiles of 16 filters are mostly empty: 0.50x) and at most ``DX_MAX_GROWTH`` times as
-    many input pixels as output pixels (the forward of ``dout`` padded by ``K - 1 - padding`` multiplies
-    the zeros of that padding too: a valid 3x3 on 10x10, O-Net conv3, 1.56 times the work of the
-    columns' col2im, 0.92x; R-Net conv2 0.89x). Measured: ``python benchmarks/bench_implicit_conv.py``."""
+    R-Net conv1, its tiles of 16 filters are mostly empty: 0.52x; with 10, P-Net conv2, 1.29x) and at
+    most ``DX_MAX_GROWTH`` times as many input pixels as output pixels (the forward of ``dout`` padded by
+    ``K - 1 - padding`` multiplies the zeros of that padding too: a valid 3x3 on 10x10, O-Net conv3, 1.56
+    times the work of the columns' col2im, 0.94x; R-Net conv2 0.89x). 1x1 layers keep the columns (the
+    micro-kernel's backward: 1.03x-1.18x on NN2's at 6x6, 0.77x-0.80x at 3x3; a timing script, not kept).
+    Measured: ``python benchmarks/bench_implicit_conv.py``."""
     return (stride == (1, 1) and kh * kw > 1 and min(dx_padding) >= 0 and c >= DX_BY_FORWARD_MIN_C
             and in_pixels <= DX_MAX_GROWTH * out_pixels and _implicit_pays(n * out_pixels, f))
 
@@ -488,7 +492,7 @@ POINTWISE_MIN_IMAGES = 4   # ... and this many images (one task each)
 DIRECT_MAX_CF = 512       # forward: the direct kernel for C * F up to this (P-Net's 3*10, 10*16, 16*32) ...
 DIRECT_MIN_OW = 64        # ... on rows at least this wide (R-Net / O-Net's 11 / 23-pixel rows: im2col + GEMM)
 DIRECT_MAX_F = 16         # ... and fewer filters than this (P-Net's first layer)
-DX_BY_FORWARD_MIN_C = 16   # the micro-kernel's backward from this many input channels ...
+DX_BY_FORWARD_MIN_C = 8    # the micro-kernel's backward from this many input channels ...
 DX_MAX_GROWTH = 1.25       # ... where dx's forward convolution has at most this many times the outputs of the layer
 MAX_PARTS = 16             # backward: dW / db accumulators, each summing a fixed run of chunks
 

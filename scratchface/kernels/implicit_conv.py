@@ -1,24 +1,52 @@
 r"""Convolution as an implicit GEMM: the micro-kernel reads the patches where they are, no im2col (#16).
 
 With the input padded and channels last, ``xh (N, Hp, Wp, C)``, kernel row ``i`` of output pixel
-``(b, p, q)``'s receptive field is ``KW*C`` consecutive values starting at
-``xh[b, p*sh + i, q*sw, 0]``: a row of the im2col matrix, already in memory. With the weights packed as
-``W_pack (KH*KW*C, F_pad)`` (``W_pack[(i, j, c), f] = w[f, c, i, j]``, ``F`` rounded up to the micro-kernel's
-tile width with zero filters),
+``(b, p, q)``'s receptive field is ``KW*C`` consecutive values starting at ``xh[b, p*sh + i, q*sw, 0]``:
+a row of the im2col matrix, already in memory, and the ``KH`` kernel rows are an image row
+(``Wp*C`` values) apart. With the weights packed in panels of ``width`` = 16 filters (float32; 8 in
+float64), ``W_pack[s, (i, j, c), v] = w[s*width + v, c, i, j]`` (zeros past ``F``),
 
 .. math:: \mathrm{out}[b, f, p, q] = \mathrm{bias}_f + \sum_{i < KH} \sum_{e < KW C}
-          xh[b, p s_h + i, q s_w, 0][e] \; W_{pack}[i\,KW C + e, f],
+          xh[b, p s_h + i, q s_w, 0][e] \; W_{pack}[f / 16,\, i\,KW C + e,\, f \bmod 16],
 
-one ``tile_fma`` (:mod:`scratchface.kernels.microkernel`) per kernel row for every tile of 4 output
-pixels by 16 filters (float32; 8 in float64). Four consecutive output pixels (in the order
-``(b, p, q)``, across rows and images alike) make a tile; the last tile of a short run is moved back to end
-on the last pixel (its first pixels are computed twice, the same bits). The work is cut into chunks of
-``CHUNK_TILES`` tiles, one ``prange`` over them; inside a chunk the filter tiles are the outer loop, so a
-slice ``W_pack[:, f0:f0 + 16]`` stays in L1 / L2 while the chunk's patches stream past it. The results
-do not depend on the chunking or the thread count (each output is one fixed sum).
+computed for a tile of ``TILE_ROWS`` = 6 output pixels by 16 filters by one ``tile_fma``
+(:mod:`scratchface.kernels.microkernel`) over all kernel rows, the tile in registers throughout. Six
+consecutive output pixels (in the order ``(b, p, q)``, across rows and images alike: any stride) make a
+tile; the last tile is moved back to end on the last pixel (its first pixels are computed twice, the same
+bits). The work is cut into chunks of at most ``CHUNK_TILES`` tiles (at least ``MIN_CHUNKS`` chunks),
+one ``prange`` over them; inside a chunk the panels are the outer loop, so a panel stays in L1 / L2
+while the chunk's patches stream past it (patch rows longer than ``RUN_BLOCK`` go in blocks, each
+multiplied by every tile in turn). Each output is one fixed sum: the bits do not depend on the chunking
+or the thread count. The tile is written into NCHW with the bias (and PReLU's slope: the epilogue).
 
-:mod:`scratchface.kernels.conv` sends float32 and float64 convolutions here (``implicit_pays``) and
-keeps its im2col + BLAS path for the rest; the tests hold both equal to the reference convolution.
+``implicit_conv_weight_grad`` is the weight gradient the same way: ``dW^T (F, KH*KW*C) = dout (F, pixels)
+@ patches (pixels, KH*KW*C)``, a tile of 6 filters by 16 patch values summed over a block of about
+``BLOCK_PIXELS`` output pixels by ``tile_fma_gather`` (the rows of ``B`` are the pixels' patches,
+wherever they are), in at most ``WEIGHT_GRAD_PARTS`` partial sums (fixed by the shapes, added in a fixed
+order). ``dx`` of a stride-1 layer is the forward convolution of ``dout`` with the kernels turned by 180
+degrees (``scratchface.kernels.conv._implicit_grads``).
+
+Measured (quiet 2-core AMD EPYC, 2 threads, float32; ``python benchmarks/bench_implicit_conv.py``, table
+2, the columns path and this one in turn in one process; ``docs/benchmark_tables/bench_implicit_conv.txt``):
+forward 1.1x-1.5x faster than channels-last im2col + OpenBLAS on NN2's 3x3 / 5x5 layers, conv1 and
+MTCNN's R-Net / O-Net / P-Net layers (the columns' copy is gone: 3a 5x5's columns were a third of its
+forward); backward (dW here, dx by this forward) 1.07x-1.31x on NN2's same-size 3x3 / 5x5 layers, 2.2x
+on P-Net's wide levels. Where it loses, ``scratchface.kernels.conv`` keeps the columns (its routing
+rules cite the figures): fewer output pixels than filters (5a 3x3 at 3x3, 0.97x), 1x1 layers on few
+pixels (5a 1x1 0.92x), and the backward of valid convolutions on small crops (O-Net conv3 0.92x: ``dx``'s
+forward multiplies the zero padding too) or of 3-channel inputs (0.50x: tiles of 16 filters for 3).
+
+How it got there (same table, or timing scripts that were not kept): the weights first packed as one
+``(KH*KW*C, F_pad)`` matrix: its rows ``4 F_pad`` bytes apart map to a few cache sets (4K aliasing),
+and 3c 3x3/2 (256 filters) ran 15.5 ms against 12.9 for the columns; in panels of 16 filters (each
+panel contiguous, as BLAS packs), 10.0 ms. Tasks of one panel by a chunk of pixels instead of all
+panels of a chunk: 5a 3x3 6.1 against 9.2 ms but 4d 3x3 18.5 against 13.5 (the chunk's patches re-read
+per panel). 64-byte aligned panels and inputs (a 16-float row in one cache line, not two): dW of 3a 3x3
+32 -> 28 ms on one thread. Weight-gradient blocks of 64 / 256 / 1024 pixels: 26.9 / 31.9 / 30.5 GFLOP/s
+(3a 3x3, one thread). Dropped: a second micro-kernel layout vectorised along the output row in NCHW (6
+filters by 16 consecutive pixels of one row, stored without transposes), for MTCNN's first layers and
+P-Net: R-Net conv1 38 -> 35 ms, O-Net conv1 44 -> 34 ms, P-Net 10 -> 16 and 16 -> 32 0.95x-0.87x of the
+time, but P-Net's first layer 9.1 -> 10.8 ms against the direct kernel; not worth a fifth path.
 """
 from __future__ import annotations
 
@@ -29,9 +57,10 @@ from numba import prange
 from .activations import prelu
 from .microkernel import TILE_ROWS, aligned_empty, tile_fma, tile_fma_gather, tile_width
 
-__all__ = ["filter_major", "forward_chunk", "implicit_conv_output", "implicit_conv_weight_grad", "packed_weights", "weight_grad_blocks"]
+__all__ = ["filter_major", "forward_chunk", "implicit_conv_output", "implicit_conv_weight_grad", "packed_weights",
+           "weight_grad_blocks"]
 
-CHUNK_TILES = 32           # tiles of 4 output pixels per task (128 pixels) at most ...
+CHUNK_TILES = 32           # tiles of TILE_ROWS output pixels per task, at most ...
 MIN_CHUNKS = 8             # ... and at least this many chunks of pixels, work permitting
 RUN_BLOCK = 256            # longer patch rows: blocks of this many panel rows (16 KB in float32), each
                            # multiplied by every tile of a chunk in turn (they stay in L1)
@@ -153,12 +182,12 @@ def implicit_conv_weight_grad(x_flat, xh, dout_f, kh, kw, sh, sw, oh, ow, blocks
 
     ``x_flat``: the buffer of the padded channels-last ``xh`` with at least ``tile_width`` elements after it
     (a block of 16 patch values may run past a kernel row: those columns are computed and dropped).
-    Tile: 4 filters by 16 patch values, reduced over a block of ``BLOCK_PIXELS`` pixels in one
+    Tile: ``TILE_ROWS`` filters by 16 patch values, reduced over a block of about ``BLOCK_PIXELS`` pixels in one
     ``tile_fma_gather`` (rows of ``B`` are the pixels' patches, wherever they are). Tasks: the parts
     (runs of pixel blocks, each summing into its own ``dw_parts[t]``) times groups of the column blocks
     (disjoint columns): the sums do not depend on the thread count.
     """
-    hp, wp, c = xh.shape[1], xh.shape[2], xh.shape[3]
+    wp, c = xh.shape[2], xh.shape[3]
     f, pixels = dout_f.shape
     width = tile_width(xh)
     run = kw * c

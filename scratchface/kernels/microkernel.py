@@ -1,30 +1,37 @@
 r"""A register-blocked GEMM micro-kernel for Numba, written in LLVM IR: the inner loop of a convolution (#16).
 
-A matrix product spends its time in one small loop. For a tile of ``TILE_ROWS`` = 4 rows of ``A`` and
+A matrix product spends its time in one small loop. For a tile of ``TILE_ROWS`` = 6 rows of ``A`` and
 ``2 L`` columns of ``B`` (``L`` = 8 float32 or 4 float64 lanes of a 256-bit AVX register: 16 or 8
-columns), the tile of ``C`` is held in 8 vector registers while the loop walks the reduction:
+columns), the tile of ``C`` is held in 12 vector registers while the loop walks the reduction:
 
-.. math:: C_{r, v} \mathrel{+}= \sum_{e < E} A_{r, e}\, B_{e, v}, \qquad r < 4,\ v < 2L
+.. math:: C_{r, v} \mathrel{+}= \sum_{e < E} A_{r, e}\, B_{e, v}, \qquad r < 6,\ v < 2L
 
 each step loading one row of ``B`` (two vectors), broadcasting one value of each row of ``A`` and
-issuing 8 fused multiply-adds: 16 (float32) floating-point operations per cycle, a core's peak. That is
-what OpenBLAS's and oneDNN's kernels do in assembly. Numba cannot say it: its loop vectoriser keeps the
-tile in memory (a load and a store per multiply-add), and written with 64 scalar accumulators LLVM spills
-them (4 GFLOP/s, measured: second #16 pass and ``docs/results.md``). So ``tile_fma`` builds the loop
-itself as an ``@intrinsic``: LLVM IR whose accumulators are vector values (SSA ``phi`` nodes), inlined into
-the calling Numba function and compiled with it (cached with it too).
+issuing 12 fused multiply-adds (16 registers in all: 12 for the tile, 2 for ``B``, 1 for the broadcast).
+That is what OpenBLAS's and oneDNN's kernels do in assembly. Numba cannot say it: its loop vectoriser
+keeps the tile in memory (a load and a store per multiply-add), and written with 64 scalar
+accumulators LLVM spills them and multiplies one float at a time (4.2 GFLOP/s, ``vfmadd231ss``; a timing
+script, not kept; the SLP vectoriser that could join them is off in Numba, ``NUMBA_SLP_VECTORIZE=0``). So
+``tile_fma`` builds the loop itself as an ``@intrinsic``: LLVM IR whose accumulators are vector values
+(SSA ``phi`` nodes), inlined into the calling Numba function and compiled with it (cached with it too).
+The loop it compiles to is 12 ``vfmadd231ps``, 2 ``vmovups`` and 6 ``vbroadcastss`` per step, nothing
+else but the counter.
 
-The rows of ``A`` are not a matrix: row ``r`` is ``E`` consecutive values of a flat array starting at
-``offsets[r]``, anywhere. A convolution's patch row (``KW*C`` consecutive values of a padded channels-last
-input, :mod:`scratchface.kernels.conv`) is such a row, so a convolution runs through this loop without
-writing im2col's columns (implicit GEMM). ``tile_fma_reference`` is the same contract in three plain
-loops, to read; the tests hold the two equal (float64 1e-12, float32 1e-5).
+The rows of ``A`` are not a matrix: row ``r`` is ``rows`` runs of ``length`` consecutive values of a flat
+array, starting at ``offsets[r]``, ``a_step`` apart. A convolution's patch (``KH`` kernel rows of
+``KW*C`` consecutive values of a padded channels-last input, an image row apart:
+:mod:`scratchface.kernels.implicit_conv`) is such a row, so a convolution runs through this loop without
+writing im2col's columns (implicit GEMM). ``tile_fma_gather`` takes the rows of ``B`` from anywhere
+instead (the patches, for the weight gradient). ``tile_fma_reference`` and ``tile_fma_gather_reference``
+are the same contracts in plain loops, to read; the tests hold them equal (float64 1e-13, float32 1e-5)
+and the loops equal to a matrix product by hand.
 
-Measured (one thread, quiet 2-core AMD EPYC (Zen 1), float32, the product of a ``(576, 400)`` by a
-``(400, 32)`` matrix tiled by a plain Numba loop around ``tile_fma``, against NumPy's OpenBLAS 0.3.31
-``np.dot``): 44.9 against 40.8 GFLOP/s; ``(576, 864) @ (864, 128)`` 42.8 against 44.2 (timing script
-``/tmp/mk`` of the third #16 session, not kept; ``benchmarks/bench_conv.py`` measures the convolutions
-that use it).
+Measured (``python benchmarks/bench_implicit_conv.py``, table 1: one thread, quiet 2-core AMD EPYC
+(Zen 1), float32, ``A @ B`` tiled by a plain Numba loop around ``tile_fma`` against NumPy's OpenBLAS 0.3.31
+``np.dot`` on the matrix shapes of NN2's and MTCNN's convolutions): 35-37 GFLOP/s against 31-35, 1.00x-1.17x
+(``docs/benchmark_tables/bench_implicit_conv.txt``). Tried (timing scripts, not kept): tiles of 4 x 16
+(8 accumulators) a few % slower than 6 x 16; 4 x 24 the same as 6 x 16, 3 x 32 15 % slower (fewer
+broadcasts do not help: the multiply-adds are the limit).
 """
 from __future__ import annotations
 
@@ -34,7 +41,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["TILE_ROWS", "aligned_empty", "tile_fma", "tile_fma_gather", "tile_fma_gather_reference", "tile_fma_reference", "tile_width"]
+__all__ = ["TILE_ROWS", "aligned_empty", "tile_fma", "tile_fma_gather", "tile_fma_gather_reference",
+           "tile_fma_reference", "tile_width"]
 
 TILE_ROWS = 6
 VECTOR_BYTES = 32          # AVX / AVX2; on narrower machines LLVM splits each vector in two

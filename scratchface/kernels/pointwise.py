@@ -1,25 +1,20 @@
-r"""1x1 convolutions (stride 1, no padding) as matrix products, without columns (#16).
+r"""1x1 convolutions (stride 1, no padding) as one matrix product per image, NCHW as it is (#16).
 
-A 1x1 convolution mixes channels pixel by pixel: with the input as a matrix ``X (C, pixels)``,
+A 1x1 convolution mixes channels pixel by pixel: with image ``b`` as a matrix ``X_b = x[b] (C, H*W)``,
 
-.. math:: \mathrm{out} = W X + b\,\mathbf 1^T, \qquad dW = dY\, X^T, \qquad dX = W^T dY,
-          \qquad db = dY\,\mathbf 1
+.. math:: \mathrm{out}[b] = W X_b + b\,\mathbf 1^T, \qquad dW = \sum_b dY_b\, X_b^T, \qquad
+          dX_b = W^T dY_b, \qquad db = \sum_b dY_b\,\mathbf 1
 
-(``W (F, C)``, ``dY (F, pixels)``). Two layouts give these matrices, chosen by
-``scratchface.kernels.conv``:
+(``W (F, C)``, ``dY_b = dout[b] (F, H*W)``): one BLAS product per image and task, nothing copied.
+``scratchface.kernels.conv`` sends a 1x1 layer here from ``POINTWISE_MIN_IMAGES`` = 4 images of
+``POINTWISE_MIN_PIXELS`` = 64 pixels (NN2's 1x1 layers at 24x24 and 12x12, batch 32): 1.35-1.38x faster
+than the columns path of commit 4c92194 (``python benchmarks/compare_conv_versions.py``, third #16 pass);
+at 6x6 and 3x3 the products are too narrow (0.90x, 0.36x) and the columns path (channels-last ``x`` is
+its own columns) keeps them.
 
-* **per image** (``per_image_forward`` / ``per_image_backward``): NCHW as it is, ``X = x[b] (C, H*W)``, one
-  product per image and task: nothing copied, but each product is only ``H*W`` wide, so only from
-  ``POINTWISE_MIN_PIXELS`` pixels and ``POINTWISE_MIN_IMAGES`` images (NN2's 1x1 layers at 24x24 and
-  12x12);
-* **channel major** (``channel_major_forward`` / ``channel_major_backward``): the whole batch as one
-  ``X (C, N*H*W)`` (a transposing copy, one parallel pass, none for one image), so the products are as
-  wide as the batch: NN2's 1x1 layers at 6x6 and 3x3 (36 and 9 pixels per image) and P-Net's heads. The
-  products are cut into row blocks, one task and one BLAS call (on its thread) each; the blocks depend on
-  the shapes only, so the bits do not depend on the number of threads.
-
-Measured (``python benchmarks/compare_conv_versions.py``, 2 threads, forward + backward, against the channels-last
-columns path of bfdd696): see ``docs/benchmark_tables/compare_conv_versions.txt``.
+Tried and dropped: the whole batch as one ``X (C, N*H*W)`` (a transposing copy) and one product cut
+into row blocks, for those narrow layers: 4a 1x1 forward 6.8 -> 8.8 ms, 5a 1x1 backward 9.8 -> 12.5 ms
+(``compare_conv_versions.py``): every task's BLAS call packs the whole of ``X`` again.
 """
 from __future__ import annotations
 
@@ -35,8 +30,7 @@ __all__ = ["per_image_backward", "per_image_forward"]
 @numba.njit(cache=True, parallel=True)
 def per_image_forward(x, wmat, bias, alpha, has_alpha, out):
     """``out[b] = W (F, C) @ x[b] (C, H*W)`` per image, bias and PReLU in place."""
-    n, f = out.shape[0], out.shape[1]
-    for b in prange(n):
+    for b in prange(out.shape[0]):
         res = out[b]
         np.dot(wmat, x[b], res)                                     # BLAS on this thread, into out
         _epilogue(res, bias, alpha, has_alpha)
