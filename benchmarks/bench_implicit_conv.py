@@ -16,11 +16,7 @@ Two tables, everything in this checkout and in one process (each pair called in 
 """
 from __future__ import annotations
 
-import argparse
-import os
-import sys
-import time
-from pathlib import Path
+from _timing import best_in_turn, kernel_bench_args  # benchmarks/ is the script's folder
 
 GEMMS = {  # name: (M, K, N)
     "3a 5x5 (16 ch)": (576, 400, 32), "3b 5x5 (32 ch)": (576, 800, 64), "3a 3x3 (96 ch)": (576, 864, 128),
@@ -39,26 +35,8 @@ LAYERS = {  # name: (N, C, H, F, K, stride, padding), square
 }
 
 
-def _best(fns, repeats):
-    """Minimum time of each function, called in turn ``repeats`` times after a warm-up."""
-    best = [float("inf")] * len(fns)
-    for rep in range(repeats + 1):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            if rep:
-                best[i] = min(best[i], time.perf_counter() - t0)
-    return best
-
-
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args()
-    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    args = kernel_bench_args(__doc__.splitlines()[0])
     import numba
     import numpy as np
     from threadpoolctl import threadpool_limits
@@ -96,7 +74,7 @@ def main():
             out = np.empty((m, n), np.float32)
             tiled_gemm(a, pack, out)
             assert np.allclose(out, a @ b, rtol=1e-4, atol=1e-3)
-            t_mk, t_blas = _best([lambda: tiled_gemm(a, pack, out), lambda: np.dot(a, b)], args.repeats)
+            t_mk, t_blas = best_in_turn([lambda: tiled_gemm(a, pack, out), lambda: np.dot(a, b)], args.repeats)
             flop = 2 * m * k * n / 1e9
             print(f"{name:22s} {f'{m} x {k} x {n}':>18s} | {t_mk * 1e3:7.2f}ms {flop / t_mk:5.1f} | "
                   f"{t_blas * 1e3:7.2f}ms {flop / t_blas:5.1f} | {t_blas / t_mk:5.2f}x")
@@ -133,7 +111,7 @@ def main():
                     conv.DX_BY_FORWARD_MIN_C, conv.DX_MAX_GROWTH = shipped
             return run
 
-        fc, fi, bc, bi = _best([columns_forward, implicit_forward, backward(1 << 30, 0), backward(1, 1e9)],
+        fc, fi, bc, bi = best_in_turn([columns_forward, implicit_forward, backward(1 << 30, 0), backward(1, 1e9)],
                                args.repeats)
         routed = conv._implicit_grads_pay(c, f, k, k, (s, s), h * h, o * o, n, (k - 1 - p,) * 4)
         implicit_bwd = (" (same path: stride 2 or 1x1)" if s > 1 or k == 1 else

@@ -10,11 +10,7 @@ figures behind ``winograd_pays`` (the module docstring of ``scratchface/kernels/
 """
 from __future__ import annotations
 
-import argparse
-import os
-import sys
-import time
-from pathlib import Path
+from _timing import best_in_turn, kernel_bench_args  # benchmarks/ is the script's folder
 
 SHAPES = {  # name: (N, C, H, F, padding), 3x3 stride 1, square inputs
     "conv2 at 56x56 (224 input)": (32, 64, 56, 192, 1), "3a 3x3 at 28x28 (224)": (32, 96, 28, 128, 1),
@@ -26,13 +22,7 @@ SHAPES = {  # name: (N, C, H, F, padding), 3x3 stride 1, square inputs
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args()
-    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    args = kernel_bench_args(__doc__.splitlines()[0])
     import numpy as np
 
     from scratchface.kernels import conv, winograd
@@ -61,13 +51,8 @@ def main():
         x = rng.standard_normal((n, c, h, h), dtype=np.float32)
         w = rng.standard_normal((f, c, 3, 3), dtype=np.float32)
         b = rng.standard_normal(f, dtype=np.float32)
-        best = {columns: np.inf, implicit: np.inf, wino: np.inf}
-        for rep in range(args.repeats + 1):
-            for fn in best:
-                t0 = time.perf_counter()
-                fn(x, w, b, pad)
-                if rep:
-                    best[fn] = min(best[fn], time.perf_counter() - t0)
+        fns = (columns, implicit, wino)
+        best = dict(zip(fns, best_in_turn([lambda fn=fn: fn(x, w, b, pad) for fn in fns], args.repeats)))
         want = columns(x, w, b, pad)
         err = np.abs(wino(x, w, b, pad) - want).max() / np.abs(want).max()
         o = h + 2 * pad - 2

@@ -184,30 +184,26 @@ def _codegen(gather):
                 summed.append(builder.fadd(acc[2 * r + h], product, flags=("contract",)))
         e_next = builder.add(e, ir.Constant(i64, 1))
         builder.cbranch(builder.icmp_signed("<", e_next, length), inner, latch)
-        e.add_incoming(ir.Constant(i64, 0), outer)
-        e.add_incoming(e_next, inner)
-        for phi, first, new in zip(acc, acc_outer, summed):
-            phi.add_incoming(first, outer)
-            phi.add_incoming(new, inner)
+        _join([e] + acc, [ir.Constant(i64, 0)] + acc_outer, outer, [e_next] + summed, inner)
 
         builder.position_at_end(latch)
         i_next = builder.add(i, ir.Constant(i64, 1))
         builder.cbranch(builder.icmp_signed("<", i_next, nrows), outer, done)
-        i.add_incoming(ir.Constant(i64, 0), entry)
-        i.add_incoming(i_next, latch)
-        for phi, first, new in zip(acc_outer, start, summed):
-            phi.add_incoming(first, entry)
-            phi.add_incoming(new, latch)
+        _join([i] + acc_outer, [ir.Constant(i64, 0)] + start, entry, [i_next] + summed, latch)
 
         builder.position_at_end(done)
-        final = []
-        for first, new in zip(start, summed):
-            phi = builder.phi(vec)
-            phi.add_incoming(first, entry)
-            phi.add_incoming(new, latch)
-            final.append(phi)
+        final = [builder.phi(vec) for _ in range(n_acc)]
+        _join(final, start, entry, summed, latch)
         for j, value in enumerate(final):
             builder.store(value, acc_vector(j), align=4)
         return context.get_dummy_value()
 
     return codegen
+
+
+def _join(phis, firsts, first_block, seconds, second_block):
+    """Each ``phi`` takes its ``first`` value when control comes from ``first_block``, its ``second`` from
+    ``second_block``."""
+    for phi, first, second in zip(phis, firsts, seconds):
+        phi.add_incoming(first, first_block)
+        phi.add_incoming(second, second_block)
