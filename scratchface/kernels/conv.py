@@ -381,14 +381,14 @@ def columns_output(x, w, bias, alpha, has_alpha, stride, padding):
 
 
 def _is_pointwise(kh, kw, stride, padding):
-    """A 1x1, stride-1, unpadded convolution: a matrix product (``scratchface.kernels.pointwise``)."""
+    """A 1x1, stride-1, unpadded convolution: the same matrix applied to every pixel's channels."""
     return kh == 1 and kw == 1 and stride == (1, 1) and not any(padding)
 
 
 def _pointwise_pays(n, npix):
     """A 1x1 convolution of at least ``POINTWISE_MIN_IMAGES`` images (one per task) with at least
     ``POINTWISE_MIN_PIXELS`` pixels each is one matrix product per image, in NCHW as it is (no copies);
-    the others are one product over the whole batch, channel major."""
+    the others take the columns path (the channels-last input is its own columns: nothing unrolled)."""
     return n >= POINTWISE_MIN_IMAGES and npix >= POINTWISE_MIN_PIXELS
 
 

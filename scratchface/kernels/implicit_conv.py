@@ -71,7 +71,7 @@ WEIGHT_GRAD_GROUPS = 4     # ... times this many groups of column blocks: the ta
 
 def packed_weights(w):
     """``W_pack (F_pad / width, KH*KW*C, width)`` for ``w (F, C, KH, KW)``, ``width = tile_width(w)``: panel
-    ``s`` holds filters ``s*width .. s*width + width - 1`` (zeros past ``F``), row ``(i, j, c)`` =
+    ``s`` holds filters ``s*width`` to ``s*width + width - 1`` (zeros past ``F``), row ``(i, j, c)`` =
     ``w[f, c, i, j]``; 64-byte aligned, so that a panel row is one cache line (float32)."""
     f, c, kh, kw = w.shape
     width = tile_width(w)
