@@ -69,7 +69,7 @@ convolution on at least ``POINTWISE_MIN_PIXELS`` pixels per image is one matrix 
 output channels on at least 20x20 outputs goes to Winograd F(2x2, 3x3) (``scratchface.kernels.winograd``;
 NN2's conv2, and inception 3 at 224x224), and so does its ``dx``, a 3x3 convolution of ``dout`` with the
 kernels turned by 180 degrees: conv2 forward 1.69x, backward 1.16x faster than 4c92194's columns, and
-still 1.24x-1.33x faster than the micro-kernel (``python benchmarks/bench_winograd.py``).
+still 1.23x-1.29x faster than the micro-kernel (``python benchmarks/bench_winograd.py``).
 
 Few channels on wide rows (MTCNN's P-Net on the large pyramid levels: 3 -> 10, 10 -> 16,
 16 -> 32 on rows of hundreds of pixels) went to a **direct kernel** instead (``_direct_forward``;
@@ -395,7 +395,7 @@ def _pointwise_pays(n, npix):
 def _implicit_pays(pixels, f):
     """The micro-kernel for a layer with at least as many output pixels as filters. With fewer (NN2's 5a
     3x3 at 3x3: 288 pixels, 384 filters) every task streams more weights than patches, and the columns
-    path's BLAS product ``W @ cols.T`` is faster (forward 7.4 against 9.2 ms, ``python
+    path's BLAS product ``W @ cols.T`` is faster (forward 7.9 against 9.4 ms, ``python
     benchmarks/bench_winograd.py``)."""
     return pixels >= f
 
@@ -403,10 +403,10 @@ def _implicit_pays(pixels, f):
 def _implicit_grads_pay(c, f, kh, kw, stride, in_pixels, out_pixels, n, dx_padding):
     """The micro-kernel's backward (``_implicit_grads``): stride 1, larger than 1x1, and ``dx`` as a forward
     convolution with ``C`` filters only where that is not wasteful: ``C >= DX_BY_FORWARD_MIN_C`` (with 3,
-    R-Net conv1, its tiles of 16 filters are mostly empty: 0.52x; with 10, P-Net conv2, 1.29x) and at
+    R-Net conv1, its tiles of 16 filters are mostly empty: 0.50x; with 10, P-Net conv2, 2.09x) and at
     most ``DX_MAX_GROWTH`` times as many input pixels as output pixels (the forward of ``dout`` padded by
     ``K - 1 - padding`` multiplies the zeros of that padding too: a valid 3x3 on 10x10, O-Net conv3, 1.56
-    times the work of the columns' col2im, 0.94x; R-Net conv2 0.89x). 1x1 layers keep the columns (the
+    times the work of the columns' col2im, 0.92x; R-Net conv2 0.89x). 1x1 layers keep the columns (the
     micro-kernel's backward: 1.03x-1.18x on NN2's at 6x6, 0.77x-0.80x at 3x3; a timing script, not kept).
     Measured: ``python benchmarks/bench_implicit_conv.py``."""
     return (stride == (1, 1) and kh * kw > 1 and min(dx_padding) >= 0 and c >= DX_BY_FORWARD_MIN_C

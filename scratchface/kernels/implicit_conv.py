@@ -28,12 +28,12 @@ degrees (``scratchface.kernels.conv._implicit_grads``).
 
 Measured (quiet 2-core AMD EPYC, 2 threads, float32; ``python benchmarks/bench_implicit_conv.py``, table
 2, the columns path and this one in turn in one process; ``docs/benchmark_tables/bench_implicit_conv.txt``):
-forward 1.1x-1.5x faster than channels-last im2col + OpenBLAS on NN2's 3x3 / 5x5 layers, conv1 and
+forward 1.0x-1.5x faster than channels-last im2col + OpenBLAS on NN2's 3x3 / 5x5 layers, conv1 and
 MTCNN's R-Net / O-Net / P-Net layers (the columns' copy is gone: 3a 5x5's columns were a third of its
-forward); backward (dW here, dx by this forward) 1.07x-1.31x on NN2's same-size 3x3 / 5x5 layers, 2.2x
+forward); backward (dW here, dx by this forward) 1.08x-1.29x on NN2's same-size 3x3 / 5x5 layers, 1.6x-2.1x
 on P-Net's wide levels. Where it loses, ``scratchface.kernels.conv`` keeps the columns (its routing
-rules cite the figures): fewer output pixels than filters (5a 3x3 at 3x3, 0.97x), 1x1 layers on few
-pixels (5a 1x1 0.92x), and the backward of valid convolutions on small crops (O-Net conv3 0.92x: ``dx``'s
+rules cite the figures): fewer output pixels than filters (5a 3x3 at 3x3, 0.93x), 1x1 layers on few
+pixels (5a 1x1 0.93x), and the backward of valid convolutions on small crops (O-Net conv3 0.92x: ``dx``'s
 forward multiplies the zero padding too) or of 3-channel inputs (0.50x: tiles of 16 filters for 3).
 
 How it got there (same table, or timing scripts that were not kept): the weights first packed as one

@@ -24,14 +24,14 @@ algorithm in NumPy, one einsum per matrix product, to read; the tests compare bo
 stays at float32 precision, 1e-6 relative).
 
 Measured (``python benchmarks/bench_winograd.py``: 2 threads, quiet 2-core machine, forward, the columns
-path of ``conv.py`` and Winograd in turn, one process), columns time / Winograd time: NN2 conv2 at 24x24
-(batch 32) 1.55x, at 56x56 (the 224x224 input) 1.56x, inception 3a 3x3 at 28x28 1.48x; but 3a / 3b 3x3
-at 12x12 0.98x / 1.17x, 4a / 4d 3x3 at 6x6 0.75x / 0.79x, 5a at 3x3 0.30x (tiles hanging over), O-Net
-conv2 and conv3 (32 / 64 channels at 21x21 / 8x8) 1.14x / 0.93x, R-Net conv2 0.89x
-(``docs/benchmark_tables/bench_winograd.txt``): the 16 GEMMs reduce
-over ``C`` only (64 to 128), where OpenBLAS runs well below its rate on im2col's ``9 C``, and the
-transforms take a third of the time. Hence ``winograd_pays`` (>= 64 channels in and out, >= 20x20
-outputs). ``dx`` of the same layers goes here too (``conv2d_grads_numba``).
+path of ``conv.py``, the micro-kernel of ``implicit_conv.py`` and Winograd in turn, one process;
+``docs/benchmark_tables/bench_winograd.txt``), the faster of the other two / Winograd: NN2 conv2 at 24x24
+(batch 32) 1.23x, at 56x56 (the 224x224 input) 1.29x, inception 3a 3x3 at 28x28 1.23x; but 3a / 3b 3x3
+at 12x12 0.84x / 0.94x, 4a / 4d 3x3 at 6x6 0.64x / 0.69x, 5a at 3x3 0.27x (tiles hanging over), R-Net
+conv2 0.70x, O-Net conv2 and conv3 0.87x / 0.61x: the 16 GEMMs reduce over ``C`` only (64 to 128),
+where OpenBLAS runs well below its rate on im2col's ``9 C``, and the transforms take a third of the time.
+Hence ``winograd_pays`` (>= 64 channels in and out, >= 20x20 outputs). ``dx`` of the same layers goes
+here too (``conv2d_grads_numba``).
 """
 from __future__ import annotations
 
