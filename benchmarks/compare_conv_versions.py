@@ -14,8 +14,9 @@ import argparse
 import importlib.util
 import os
 import sys
-import time
 from pathlib import Path
+
+from _timing import best_in_turn  # benchmarks/ is the script's folder
 
 SHAPES = {  # name: (N, C, H, F, K, stride, padding), square inputs and kernels
     "conv1 7x7/2": (32, 3, 96, 64, 7, 2, 3), "3a 5x5": (32, 16, 12, 32, 5, 1, 2),
@@ -59,17 +60,10 @@ def main():
         b = rng.standard_normal(f, dtype=np.float32)
         o = (h + 2 * p - k) // s + 1
         dout = rng.standard_normal((n, f, o, o), dtype=np.float32)
-        best = {"old": [np.inf, np.inf], "new": [np.inf, np.inf]}
-        for rep in range(args.repeats + 1):
-            for tag, module in (("old", old), ("new", new)):
-                t0 = time.perf_counter()
-                module.conv2d_output_numba(x, w, b, (s, s), (p, p, p, p))
-                t1 = time.perf_counter()
-                module.conv2d_grads_numba(dout, x, w, True, (s, s), (p, p, p, p))
-                t2 = time.perf_counter()
-                if rep:
-                    best[tag] = [min(best[tag][0], t1 - t0), min(best[tag][1], t2 - t1)]
-        (of, ob), (nf, nb) = best["old"], best["new"]
+        pad = (p, p, p, p)
+        of, ob, nf, nb = best_in_turn([f for module in (old, new) for f in (
+            lambda m=module: m.conv2d_output_numba(x, w, b, (s, s), pad),
+            lambda m=module: m.conv2d_grads_numba(dout, x, w, True, (s, s), pad))], args.repeats)
         print(f"{name:12s} fwd {of * 1e3:7.2f} -> {nf * 1e3:7.2f} ms ({of / nf:.2f}x)   "
               f"bwd {ob * 1e3:7.2f} -> {nb * 1e3:7.2f} ms ({ob / nb:.2f}x)   fwd+bwd {(of + ob) / (nf + nb):.2f}x")
 

@@ -50,7 +50,19 @@ def check_equal(shape, dtype, rng):
         assert rel(got, want) < TOL[dtype]
 
 
-@pytest.fixture(params=["default", "many chunks, threads", "direct kernel", "winograd", "pointwise", "implicit"])
+# what each fixture param sets (each but the default also runs small problems on all threads: CONV_SMALL_WORK = 0)
+FORCED = {
+    "default": [],
+    "many chunks, threads": [(kconv, "COLS_CHUNK", 7), (kconv, "MIN_CHUNK_PIXELS", 1)],
+    "direct kernel": [(kconv, "DIRECT_MIN_OW", 1), (kconv, "DIRECT_MAX_CF", 10 ** 9)],
+    "winograd": [(kwino, "WINOGRAD_MIN_C", 1), (kwino, "WINOGRAD_MIN_OUT", 1), (kwino, "WINOGRAD_CHUNK", 1)],
+    "implicit": [(kconv, "DX_BY_FORWARD_MIN_C", 1), (kconv, "DX_MAX_GROWTH", 1e9), (kimp, "CHUNK_TILES", 1),
+                 (kimp, "BLOCK_PIXELS", 3), (kimp, "WEIGHT_GRAD_PARTS", 3)],
+    "pointwise": [(kconv, "POINTWISE_MIN_PIXELS", 1), (kconv, "POINTWISE_MIN_IMAGES", 1)],
+}
+
+
+@pytest.fixture(params=list(FORCED))
 def chunking(request, monkeypatch):
     """As shipped, with tiny chunks on all threads (rows of one image split between chunks), with
     the direct kernel taking every stride-1, 3-wide kernel (as shipped, only wide rows of few channels),
@@ -58,31 +70,11 @@ def chunking(request, monkeypatch):
     in chunks of one tile row, and with one GEMM per image for every 1x1, stride-1, unpadded convolution
     (as shipped, from 4 images of 64 pixels), and with the micro-kernel's backward (dW over the patches, dx as a
     forward convolution) for every stride-1 kernel larger than 1x1 (as shipped, from 8 input channels on
-    'same' convolutions), its
-    forward in tasks of one tile and its weight gradient in blocks of 3 pixels, 3 partial sums."""
-    if request.param == "many chunks, threads":
-        monkeypatch.setattr(kconv, "COLS_CHUNK", 7)
-        monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
-        monkeypatch.setattr(kconv, "MIN_CHUNK_PIXELS", 1)
-    if request.param == "direct kernel":
-        monkeypatch.setattr(kconv, "DIRECT_MIN_OW", 1)
-        monkeypatch.setattr(kconv, "DIRECT_MAX_CF", 10 ** 9)
-        monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
-    if request.param == "winograd":
-        monkeypatch.setattr(kwino, "WINOGRAD_MIN_C", 1)
-        monkeypatch.setattr(kwino, "WINOGRAD_MIN_OUT", 1)
-        monkeypatch.setattr(kwino, "WINOGRAD_CHUNK", 1)
-        monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
-    if request.param == "implicit":
-        monkeypatch.setattr(kconv, "DX_BY_FORWARD_MIN_C", 1)
-        monkeypatch.setattr(kconv, "DX_MAX_GROWTH", 1e9)
-        monkeypatch.setattr(kimp, "CHUNK_TILES", 1)
-        monkeypatch.setattr(kimp, "BLOCK_PIXELS", 3)
-        monkeypatch.setattr(kimp, "WEIGHT_GRAD_PARTS", 3)
-        monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
-    if request.param == "pointwise":
-        monkeypatch.setattr(kconv, "POINTWISE_MIN_PIXELS", 1)
-        monkeypatch.setattr(kconv, "POINTWISE_MIN_IMAGES", 1)
+    'same' convolutions), its forward in tasks of one tile and its weight gradient in blocks of 3 pixels,
+    3 partial sums."""
+    for module, name, value in FORCED[request.param]:
+        monkeypatch.setattr(module, name, value)
+    if FORCED[request.param]:
         monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)
     return request.param
 
@@ -229,10 +221,15 @@ def test_chunk_and_block_counts():
     assert kimp.forward_chunk(32 * 12 * 12) == kimp.CHUNK_TILES                 # many pixels: full chunks
     tiles = -(-288 // kimp.TILE_ROWS)
     assert kimp.forward_chunk(288) == tiles // kimp.MIN_CHUNKS                   # NN2 5a: MIN_CHUNKS tasks
-    for pixels in (1, 100, 288, 1152, 4608, 10 ** 6):
-        blocks, parts = kimp.weight_grad_blocks(pixels)
-        assert 1 <= parts <= kimp.WEIGHT_GRAD_PARTS and blocks % parts == 0 and blocks <= max(pixels, parts)
-        assert abs(pixels / blocks - kimp.BLOCK_PIXELS) <= kimp.BLOCK_PIXELS or blocks == parts
+    # (blocks, parts) counted by hand for the shipped 256-pixel blocks and at most 4 parts: round(pixels /
+    # 256) blocks (at least one), rounded up to a multiple of the parts
+    assert (kimp.BLOCK_PIXELS, kimp.WEIGHT_GRAD_PARTS) == (256, 4)
+    by_hand = {1: (1, 1), 100: (1, 1), 288: (1, 1), 640: (3, 3),         # 640 / 256 = 2.5: 3 blocks, 3 parts
+               1152: (8, 4),                                             # NN2 at 6x6: 4.5 -> 5 -> 8 of 144
+               4608: (20, 4),                                            # NN2 at 12x12: 18 -> 20
+               256 * 81: (84, 4)}                                        # R-Net conv2, 256 crops: 81 -> 84
+    for pixels, expected in by_hand.items():
+        assert kimp.weight_grad_blocks(pixels) == expected
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

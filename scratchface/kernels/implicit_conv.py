@@ -92,6 +92,12 @@ def _pixel_offset(xh, pix, sh, sw, oh, ow):
     return ((b * hp + p * sh) * wp + q * sw) * c
 
 
+@numba.njit(cache=True, inline="always")
+def _tile_first(tile, pixels):
+    """The first output pixel of ``tile``: ``tile * TILE_ROWS``, the last tile moved back to end on the last pixel."""
+    return max(0, min(tile * TILE_ROWS, pixels - TILE_ROWS))
+
+
 @numba.njit(cache=True, parallel=True)
 def implicit_conv_output(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, oh, ow, chunk, out):
     """``out (N, F, OH, OW)`` = the convolution of the padded channels-last ``xh`` (see the module
@@ -112,7 +118,7 @@ def implicit_conv_output(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, oh,
         starts = np.empty((tile1 - tile0, TILE_ROWS), dtype=np.int64)      # where each pixel's patch starts
         offsets = np.empty(TILE_ROWS, dtype=np.int64)
         for tile in range(tile0, tile1):
-            first = max(0, min(tile * TILE_ROWS, pixels - TILE_ROWS))
+            first = _tile_first(tile, pixels)
             for r in range(TILE_ROWS):
                 starts[tile - tile0, r] = _pixel_offset(xh, min(first + r, pixels - 1), sh, sw, oh, ow)
         for s in range(panels):
@@ -131,7 +137,7 @@ def implicit_conv_output(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, oh,
                             tile_fma(x_flat, offsets, 0, w_flat, (s * k + i * run + e0) * width, width, length, 1,
                                      acc[tile])
             for tile in range(tile0, tile1):
-                first = max(0, min(tile * TILE_ROWS, pixels - TILE_ROWS))
+                first = _tile_first(tile, pixels)
                 for r in range(min(TILE_ROWS, pixels - first)):
                     b, pq = (first + r) // (oh * ow), (first + r) % (oh * ow)
                     for v in range(min(width, f - f0)):
