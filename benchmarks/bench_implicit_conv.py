@@ -98,7 +98,8 @@ def main():
         def implicit_forward():
             out = np.empty((n, f, o, o), np.float32)
             implicit_conv.implicit_conv_output(conv._channels_last(x, pad), implicit_conv.packed_weights(w), b, b,
-                                               False, k, k, s, s, o, o, implicit_conv.forward_chunk(n * o * o), out)
+                                               False, k, k, s, s, o, o, p, p, implicit_conv.forward_chunk(n * o * o),
+                                               out)
             return out
 
         def backward(min_c, max_growth):

@@ -24,6 +24,7 @@ SHAPES = {  # name: (N, C, H, F, K, stride, padding), square inputs and kernels
     "conv2 3x3": (32, 64, 24, 192, 3, 1, 1), "2 1x1": (32, 64, 24, 64, 1, 1, 0),
     "3a 1x1": (32, 192, 12, 64, 1, 1, 0), "4a 1x1": (32, 640, 6, 256, 1, 1, 0),
     "5a 1x1": (32, 1024, 3, 384, 1, 1, 0),
+    "4a 3x3": (32, 96, 6, 192, 3, 1, 1), "4a 5x5": (32, 32, 6, 64, 5, 1, 2),
     "4e 5x5/2": (32, 64, 6, 128, 5, 2, 2), "5a 3x3": (32, 192, 3, 384, 3, 1, 1),
     "R-Net conv1": (256, 3, 24, 28, 3, 1, 0), "R-Net conv2": (256, 28, 11, 48, 3, 1, 0),
     "O-Net conv2": (256, 32, 23, 64, 3, 1, 0), "O-Net conv3": (256, 64, 10, 64, 3, 1, 0),
@@ -45,11 +46,13 @@ def main():
     import numpy as np
 
     from scratchface.kernels import conv as new
-    spec = importlib.util.spec_from_file_location(           # a sibling module: its relative imports resolve
-        "scratchface.kernels._conv_other", Path(args.other) / "scratchface" / "kernels" / "conv.py")
-    old = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = old        # registered, so that Numba's cache of its parallel kernels reloads
-    spec.loader.exec_module(old)
+    package = Path(args.other) / "scratchface"                # the other checkout's package under another name:
+    spec = importlib.util.spec_from_file_location(           # its relative imports resolve inside it
+        "scratchface_other", package / "__init__.py", submodule_search_locations=[str(package)])
+    other = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = other      # registered, so that Numba's cache of its parallel kernels reloads
+    spec.loader.exec_module(other)
+    old = importlib.import_module("scratchface_other.kernels.conv")
     rng = np.random.default_rng(0)
     print(f"threads {args.threads}; min of {args.repeats} after a warm-up; old = {args.other}")
     for name, (n, c, h, f, k, s, p) in SHAPES.items():

@@ -9,6 +9,7 @@ from scratchface.layers.conv import conv2d_backward, conv2d_forward, conv2d_refe
 kconv = pytest.importorskip("scratchface.kernels.conv")
 kwino = pytest.importorskip("scratchface.kernels.winograd")
 kimp = pytest.importorskip("scratchface.kernels.implicit_conv")
+kpoint = pytest.importorskip("scratchface.kernels.pointwise")
 
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 
@@ -27,7 +28,8 @@ ODD_SHAPES = [
     (1, 2, 3, 4, 3, 3, 3, (1, 1), (2, 2, 0, 1)),          # 3x3 with padding 2 (Winograd's dx: no padding)
     (3, 17, 5, 6, 19, 3, 3, (1, 1), (1, 0, 2, 1)),        # 17 -> 19 channels: a part-filled tile of 16 filters,
     (2, 21, 4, 5, 7, 5, 5, (1, 1), (2, 2, 2, 2)),         # patch rows of 5*17, 5*21 values (not whole tiles)
-]
+    (2, 7, 5, 9, 11, 1, 1, (1, 1), (0, 0, 0, 0)),         # 1x1 by pixel tiles: 45 pixels (the last block moved
+]                                                         # back), 11 filters (a part-filled tile of 6)
 
 
 def rel(a, ref):
@@ -56,9 +58,12 @@ FORCED = {
     "many chunks, threads": [(kconv, "COLS_CHUNK", 7), (kconv, "MIN_CHUNK_PIXELS", 1)],
     "direct kernel": [(kconv, "DIRECT_MIN_OW", 1), (kconv, "DIRECT_MAX_CF", 10 ** 9)],
     "winograd": [(kwino, "WINOGRAD_MIN_C", 1), (kwino, "WINOGRAD_MIN_OUT", 1), (kwino, "WINOGRAD_CHUNK", 1)],
-    "implicit": [(kconv, "DX_BY_FORWARD_MIN_C", 1), (kconv, "DX_MAX_GROWTH", 1e9), (kimp, "CHUNK_TILES", 1),
+    "implicit": [(kconv, "DX_BY_FORWARD_MIN_C", 1), (kconv, "DX_MAX_GROWTH", 1e9),
+                 (kconv, "POINTWISE_IMPLICIT_MIN_PIXELS", 1), (kimp, "CHUNK_TILES", 1),
                  (kimp, "BLOCK_PIXELS", 3), (kimp, "WEIGHT_GRAD_PARTS", 3)],
-    "pointwise": [(kconv, "POINTWISE_MIN_PIXELS", 1), (kconv, "POINTWISE_MIN_IMAGES", 1)],
+    "pointwise": [(kconv, "POINTWISE_MIN_PIXELS", 1), (kconv, "POINTWISE_MIN_IMAGES", 1),
+                  (kconv, "POINTWISE_FORWARD_MIN_PIXELS", 1), (kconv, "PIXEL_TILES_MIN_PIXELS", 10 ** 9)],
+    "pixel tiles": [(kconv, "PIXEL_TILES_MIN_PIXELS", 1), (kconv, "PIXEL_TILES_MIN_C", 1), (kpoint, "PIXEL_CHUNK", 1)],
 }
 
 
@@ -67,10 +72,12 @@ def chunking(request, monkeypatch):
     """As shipped, with tiny chunks on all threads (rows of one image split between chunks), with
     the direct kernel taking every stride-1, 3-wide kernel (as shipped, only wide rows of few channels),
     with Winograd taking every 3x3, stride-1 forward and dx (as shipped, >= 64 channels on >= 20x20),
-    in chunks of one tile row, and with one GEMM per image for every 1x1, stride-1, unpadded convolution
-    (as shipped, from 4 images of 64 pixels), and with the micro-kernel's backward (dW over the patches, dx as a
-    forward convolution) for every stride-1 kernel larger than 1x1 (as shipped, from 8 input channels on
-    'same' convolutions), its forward in tasks of one tile and its weight gradient in blocks of 3 pixels,
+    in chunks of one tile row, with one GEMM per image for every 1x1, stride-1, unpadded convolution
+    (as shipped, from 4 images of 64 pixels; the forward from 36), with the pixel tiles for every such
+    forward on at least 16 pixels (8 in float64) per image, one block per task (as shipped, from 100 pixels
+    of 128 channels, or on fewer than 4 images), and with the micro-kernel's backward (dW over the patches, dx as a
+    forward convolution) for every stride-1 kernel (as shipped, from 8 input channels on 'same' convolutions,
+    1x1 from 6x6 where one product per image does not take it), its forward in tasks of one tile and its weight gradient in blocks of 3 pixels,
     3 partial sums."""
     for module, name, value in FORCED[request.param]:
         monkeypatch.setattr(module, name, value)
@@ -152,27 +159,39 @@ def conv_shapes(draw):
 def test_fused_equals_reference_hypothesis(shape, dtype, small, direct, implicit):
     """Random shapes, strides, paddings: equal to the reference (no out-of-bounds read would stay equal);
     ``direct``: the direct kernel wherever it applies (stride 1, 3-wide kernels); ``implicit``: the
-    micro-kernel's backward wherever it applies (stride 1), in tasks of one tile and blocks of 2 pixels."""
+    micro-kernel's backward wherever it applies (stride 1), in tasks of one tile and blocks of 2 pixels, and
+    its pixel tiles for every 1x1 forward on at least a tile of pixels, one block per task."""
     names = ("COLS_CHUNK", "CONV_SMALL_WORK", "MIN_CHUNK_PIXELS", "DIRECT_MIN_OW", "DIRECT_MAX_CF",
-             "DX_BY_FORWARD_MIN_C", "DX_MAX_GROWTH")
-    shipped = [getattr(kconv, name) for name in names] + [kimp.CHUNK_TILES, kimp.BLOCK_PIXELS]
+             "DX_BY_FORWARD_MIN_C", "DX_MAX_GROWTH", "PIXEL_TILES_MIN_PIXELS", "PIXEL_TILES_MIN_C",
+             "POINTWISE_IMPLICIT_MIN_PIXELS")
+    shipped = [getattr(kconv, name) for name in names] + [kpoint.PIXEL_CHUNK, kimp.CHUNK_TILES, kimp.BLOCK_PIXELS]
     if small:
         kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK, kconv.MIN_CHUNK_PIXELS = 5, 0, 1
     if direct:
         kconv.DIRECT_MIN_OW, kconv.DIRECT_MAX_CF = 1, 10 ** 9
     if implicit:
         kconv.DX_BY_FORWARD_MIN_C, kconv.DX_MAX_GROWTH, kimp.CHUNK_TILES, kimp.BLOCK_PIXELS = 1, 1e9, 1, 2
+        kconv.PIXEL_TILES_MIN_PIXELS, kconv.PIXEL_TILES_MIN_C, kpoint.PIXEL_CHUNK = 1, 1, 1
+        kconv.POINTWISE_IMPLICIT_MIN_PIXELS = 1
     try:
         check_equal(shape, dtype, np.random.default_rng(0))
     finally:
         for name, value in zip(names, shipped):
             setattr(kconv, name, value)
-        kimp.CHUNK_TILES, kimp.BLOCK_PIXELS = shipped[-2:]
+        kpoint.PIXEL_CHUNK, kimp.CHUNK_TILES, kimp.BLOCK_PIXELS = shipped[-3:]
 
 
 def test_one_gemm_per_image_for_nn2s_1x1_layers():
-    """As shipped: NN2's 1x1 layers at 24x24 and 12x12 (batch 32) as one GEMM per image; not at 6x6, not one
-    image (P-Net's heads: row chunks on all threads), not with stride or padding."""
+    """As shipped: NN2's 1x1 layers at 24x24 and 12x12 (batch 32): the backward as one GEMM per image; not at
+    6x6, not one image (P-Net's heads), not with stride or padding. The forward: pixel tiles from 10x10 and
+    on one image (P-Net's heads: tasks of pixel blocks on all threads), per image at 6x6, the columns at 3x3
+    (fewer pixels than a tile) or with stride or padding."""
+    path = kconv._pointwise_path
+    assert path(32, 192, 24 * 24, 16) == path(32, 256, 12 * 12, 16) == path(32, 128, 10 * 10, 16) == "pixel tiles"
+    assert path(1, 32, 108 * 145, 16) == path(3, 5, 16, 16) == path(3, 5, 8, 8) == "pixel tiles"   # few images
+    assert path(32, 64, 24 * 24, 16) == path(32, 96, 12 * 12, 16) == "per image"    # 64, 96 channels
+    assert path(32, 640, 6 * 6, 16) == path(4, 640, 6 * 6, 16) == "per image"
+    assert path(32, 1024, 3 * 3, 16) == path(1, 32, 15, 16) == path(32, 512, 5 * 5, 16) == "columns"
     assert kconv._is_pointwise(1, 1, (1, 1), (0, 0, 0, 0))
     assert not kconv._is_pointwise(1, 1, (2, 2), (0, 0, 0, 0))
     assert not kconv._is_pointwise(1, 1, (1, 1), (0, 1, 0, 0))
@@ -210,7 +229,10 @@ def test_the_micro_kernels_backward_takes_nn2s_same_convolutions():
     assert not pays(3, 28, 3, 3, (1, 1), 576, 484, 256, (2, 2, 2, 2))              # R-Net conv1: 3 channels
     assert pays(10, 16, 3, 3, (1, 1), 149 * 149, 147 * 147, 1, (2, 2, 2, 2))       # P-Net conv2, a wide level
     assert not pays(128, 256, 3, 3, (2, 2), 144, 36, 32, (1, 1, 1, 1))             # 3c 3x3/2
-    assert not pays(640, 256, 1, 1, (1, 1), 36, 36, 32, (0, 0, 0, 0))              # 4a 1x1
+    assert pays(640, 256, 1, 1, (1, 1), 36, 36, 32, (0, 0, 0, 0))                  # 4a 1x1 at 6x6
+    assert pays(32, 6, 1, 1, (1, 1), 100 * 120, 100 * 120, 1, (0, 0, 0, 0))        # P-Net's heads, one image
+    assert not pays(1024, 384, 1, 1, (1, 1), 9, 9, 32, (0, 0, 0, 0))               # 5a 1x1 at 3x3
+    assert not pays(64, 64, 1, 1, (1, 1), 49, 49, 32, (-1, -1, -1, -1))            # 1x1 padded by 1
     assert not pays(192, 384, 3, 3, (1, 1), 9, 9, 32, (1, 1, 1, 1))                # 5a 3x3: fewer pixels than filters
 
 

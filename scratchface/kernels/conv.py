@@ -122,12 +122,13 @@ import numba
 import numpy as np
 from numba import prange
 
+from . import pointwise as pointwise_module
 from ._numba import blas_single_threaded, single_thread_below
 from .activations import prelu
 from .implicit_conv import (filter_major, forward_chunk, implicit_conv_output, implicit_conv_weight_grad,
                             packed_weights, weight_grad_blocks)
 from .microkernel import aligned_empty, tile_width
-from .pointwise import per_image_backward, per_image_forward
+from .pointwise import per_image_backward, per_image_forward, pixel_tiles_forward
 from .winograd import winograd_output_numba, winograd_pays
 
 __all__ = ["columns_output", "conv2d_grads_numba", "conv2d_output_numba"]
@@ -345,23 +346,29 @@ def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
         out = np.empty((n, f, oh, ow), dtype=x.dtype)
         with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
             return winograd_output_numba(x, w, bias, alpha, padding, out)
-    if _is_pointwise(kh, kw, stride, padding) and _pointwise_pays(n, oh * ow):
+    pointwise = _pointwise_path(n, c, oh * ow, tile_width(x)) if _is_pointwise(kh, kw, stride, padding) else None
+    if pointwise in ("pixel tiles", "per image"):
         out = np.empty((n, f, oh * ow), dtype=x.dtype)
-        with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
-            per_image_forward(np.ascontiguousarray(x).reshape(n, c, -1), np.ascontiguousarray(w).reshape(f, c),
-                              bias, slopes, alpha is not None, out)
+        args = (np.ascontiguousarray(x).reshape(n, c, -1), np.ascontiguousarray(w).reshape(f, c), bias, slopes,
+                alpha is not None)
+        with single_thread_below(cols_size, CONV_SMALL_WORK):
+            if pointwise == "pixel tiles":
+                pixel_tiles_forward(*args, pointwise_module.PIXEL_CHUNK, out)
+            else:
+                with blas_single_threaded():
+                    per_image_forward(*args, out)
         return out.reshape(n, f, oh, ow)
     if _direct_pays(c, f, kw, stride, ow):
         out = np.empty((n, f, oh, ow), dtype=x.dtype)
         with single_thread_below(cols_size, CONV_SMALL_WORK):
             _direct_forward(_padded(x, padding), np.ascontiguousarray(w), bias, slopes, alpha is not None, out)
         return out
-    if _is_pointwise(kh, kw, stride, padding) or not _implicit_pays(n * oh * ow, f):
+    if pointwise == "columns" or not _implicit_pays(n * oh * ow, f):
         return columns_output(x, w, bias, slopes, alpha is not None, stride, padding)
     out = np.empty((n, f, oh, ow), dtype=x.dtype)
     with single_thread_below(cols_size, CONV_SMALL_WORK):
         implicit_conv_output(_channels_last(x, padding), packed_weights(w), bias, slopes, alpha is not None,
-                             kh, kw, stride[0], stride[1], oh, ow, forward_chunk(n * oh * ow), out)
+                             kh, kw, stride[0], stride[1], oh, ow, top, bottom, forward_chunk(n * oh * ow), out)
     return out
 
 
@@ -385,6 +392,27 @@ def _is_pointwise(kh, kw, stride, padding):
     return kh == 1 and kw == 1 and stride == (1, 1) and not any(padding)
 
 
+def _pointwise_path(n, c, npix, width):
+    """Which kernel computes the forward of a 1x1, stride-1, unpadded convolution of ``n`` images of ``c``
+    channels and ``npix`` pixels (``width``: ``tile_width``, 16 in float32): ``"pixel tiles"`` (the
+    micro-kernel on NCHW as it is, ``scratchface.kernels.pointwise.pixel_tiles_forward``) on at least
+    ``width`` pixels per image when there are too few images for one task each, or from
+    ``PIXEL_TILES_MIN_PIXELS`` pixels and ``PIXEL_TILES_MIN_C`` channels; else ``"per image"`` (one BLAS
+    product per image) from ``POINTWISE_FORWARD_MIN_PIXELS``; else ``"columns"``.
+
+    Measured (2 threads, float32, batch 32 unless said, forward, a timing script, both in turn): P-Net's
+    heads on one 108x145 level, 32 -> 2 / 4 filters, 1.07 / 0.63 ms by the columns, 0.22 / 0.15 by pixel
+    tiles (torch 0.88 / 0.48); per image / pixel tiles time at 12x12 192 -> 64 1.16x, 256 -> 64 1.24x, at
+    24x24 192 -> 64 1.47x, but with 64 or 96 channels 0.95x-0.98x (12x12 and 24x24: the reduction too short
+    for the tile's stores); at 6x6 the last block of each image repeats 12 of 36 pixels and one product per
+    image wins (640 -> 256: 5.9-6.1 against 6.9 ms; the columns 7.3)."""
+    if npix >= width and (n < POINTWISE_MIN_IMAGES or (npix >= PIXEL_TILES_MIN_PIXELS and c >= PIXEL_TILES_MIN_C)):
+        return "pixel tiles"
+    if n >= POINTWISE_MIN_IMAGES and npix >= POINTWISE_FORWARD_MIN_PIXELS:
+        return "per image"
+    return "columns"
+
+
 def _pointwise_pays(n, npix):
     """A 1x1 convolution of at least ``POINTWISE_MIN_IMAGES`` images (one per task) with at least
     ``POINTWISE_MIN_PIXELS`` pixels each is one matrix product per image, in NCHW as it is (no copies);
@@ -401,16 +429,24 @@ def _implicit_pays(pixels, f):
 
 
 def _implicit_grads_pay(c, f, kh, kw, stride, in_pixels, out_pixels, n, dx_padding):
-    """The micro-kernel's backward (``_implicit_grads``): stride 1, larger than 1x1, and ``dx`` as a forward
-    convolution with ``C`` filters only where that is not wasteful: ``C >= DX_BY_FORWARD_MIN_C`` (with 3,
-    R-Net conv1, its tiles of 16 filters are mostly empty: 0.50x; with 10, P-Net conv2, 2.09x) and at
-    most ``DX_MAX_GROWTH`` times as many input pixels as output pixels (the forward of ``dout`` padded by
-    ``K - 1 - padding`` multiplies the zeros of that padding too: a valid 3x3 on 10x10, O-Net conv3, 1.56
-    times the work of the columns' col2im, 0.92x; R-Net conv2 0.89x). 1x1 layers keep the columns (the
-    micro-kernel's backward: 1.03x-1.18x on NN2's at 6x6, 0.77x-0.80x at 3x3; a timing script, not kept).
-    Measured: ``python benchmarks/bench_implicit_conv.py``."""
-    return (stride == (1, 1) and kh * kw > 1 and min(dx_padding) >= 0 and c >= DX_BY_FORWARD_MIN_C
-            and in_pixels <= DX_MAX_GROWTH * out_pixels and _implicit_pays(n * out_pixels, f))
+    """The micro-kernel's backward (``_implicit_grads``): stride 1, ``dx`` as a forward convolution with ``C``
+    filters only where that is not wasteful: ``C >= DX_BY_FORWARD_MIN_C`` (with 3, R-Net conv1, its tiles of
+    16 filters are mostly empty: 0.50x; with 10, P-Net conv2, 2.09x) and at most ``DX_MAX_GROWTH`` times
+    as many input pixels as output pixels (the forward of ``dout`` padded by ``K - 1 - padding``
+    multiplies the zeros of that padding too: a valid 3x3 on 10x10, O-Net conv3, 1.56 times the work of
+    the columns' col2im, 0.92x; R-Net conv2 0.89x). Measured: ``python benchmarks/bench_implicit_conv.py``.
+
+    A 1x1 (unpadded) layer whose backward is not one product per image (``_pointwise_pays``) comes here from
+    ``POINTWISE_IMPLICIT_MIN_PIXELS`` pixels per image; its ``dx`` is the forward of ``dout`` with ``W^T``,
+    by the per-image products or the pixel tiles. Against the columns, fwd + bwd, 2 threads, batch 32 (a
+    timing script, ``conv2d_grads_numba`` against ``_implicit_grads``): 640 -> 256 / 160 / 96 at 6x6 1.21x /
+    1.04x / 1.16x, 832 -> 256 at 7x7 (NN2 at 224) 1.13x, one 100x120 image 32 -> 6 (P-Net's heads) 2.1x;
+    at 5x5 0.98x, at 3x3 0.75x; one product per image stays faster at 12x12 (1.27x) and 24x24."""
+    if stride != (1, 1) or min(dx_padding) < 0 or not _implicit_pays(n * out_pixels, f):
+        return False
+    if kh * kw == 1:
+        return out_pixels >= POINTWISE_IMPLICIT_MIN_PIXELS
+    return c >= DX_BY_FORWARD_MIN_C and in_pixels <= DX_MAX_GROWTH * out_pixels
 
 
 def _direct_pays(c, f, kw, stride, ow):
@@ -489,6 +525,10 @@ MIN_CHUNKS = 8             # ... and, work permitting, at least this many (work 
 MIN_CHUNK_PIXELS = 128     # backward: never under this many output pixels (dW's GEMM depth) per chunk
 POINTWISE_MIN_PIXELS = 64  # 1x1 convolutions: one GEMM per image from this many pixels (8x8) per image ...
 POINTWISE_MIN_IMAGES = 4   # ... and this many images (one task each)
+POINTWISE_FORWARD_MIN_PIXELS = 36   # the forward's per-image products from this many (6x6) ...
+PIXEL_TILES_MIN_PIXELS = 100        # ... and the forward's pixel tiles from this many (10x10) ...
+PIXEL_TILES_MIN_C = 128             # ... and this many channels (or on fewer than POINTWISE_MIN_IMAGES images)
+POINTWISE_IMPLICIT_MIN_PIXELS = 36  # the other 1x1 layers' backward by the micro-kernel from this many (6x6)
 DIRECT_MAX_CF = 512       # forward: the direct kernel for C * F up to this (P-Net's 3*10, 10*16, 16*32) ...
 DIRECT_MIN_OW = 64        # ... on rows at least this wide (R-Net / O-Net's 11 / 23-pixel rows: im2col + GEMM)
 DIRECT_MAX_F = 16         # ... and fewer filters than this (P-Net's first layer)

@@ -23,8 +23,11 @@ import numpy as np
 from numba import prange
 
 from .activations import prelu
+from .microkernel import TILE_ROWS, tile_fma, tile_width
 
-__all__ = ["per_image_backward", "per_image_forward"]
+__all__ = ["per_image_backward", "per_image_forward", "pixel_tiles_forward"]
+
+PIXEL_CHUNK = 4            # pixel_tiles_forward: blocks of tile_width pixels per task, at most
 
 
 @numba.njit(cache=True, parallel=True)
@@ -51,6 +54,40 @@ def per_image_backward(dout, x, wmat, dx, dw_parts, db_parts):
                 for v in dout[b, k]:
                     total += v
                 db_parts[t, k] += total
+
+
+@numba.njit(cache=True, parallel=True)
+def pixel_tiles_forward(x, wmat, bias, alpha, has_alpha, chunk, out):
+    """``out[b] = W (F, C) @ x[b] (C, P)`` by the micro-kernel, for images of at least ``tile_width`` pixels:
+    tiles of ``TILE_ROWS`` filters by ``tile_width`` consecutive pixels of one image (the last block of an
+    image moved back to end on its last pixel), a row of ``W`` broadcast against a channel's run of pixels,
+    stored straight into NCHW. Tasks: runs of ``chunk`` (``PIXEL_CHUNK``) blocks of one image, the filter tiles
+    the outer loop inside (a tile of ``W`` stays in L1 while the blocks pass)."""
+    n, c, p = x.shape
+    f = wmat.shape[0]
+    width = tile_width(x)
+    blocks = -(-p // width)
+    runs = -(-blocks // chunk)
+    x_flat = x.reshape(-1)
+    w_flat = wmat.reshape(-1)
+    for task in prange(n * runs):
+        b, run = task // runs, task % runs
+        acc = np.empty((TILE_ROWS, width), dtype=x.dtype)
+        offsets = np.empty(TILE_ROWS, dtype=np.int64)
+        for f0 in range(0, f, TILE_ROWS):
+            for r in range(TILE_ROWS):
+                offsets[r] = min(f0 + r, f - 1) * c
+            for blk in range(run * chunk, min(blocks, (run + 1) * chunk)):
+                q0 = min(blk * width, p - width)
+                acc[:] = 0
+                tile_fma(w_flat, offsets, 0, x_flat, b * c * p + q0, p, c, 1, acc)
+                for r in range(min(TILE_ROWS, f - f0)):
+                    add, slope, row = bias[f0 + r], alpha[f0 + r], out[b, f0 + r]
+                    for v in range(width):
+                        value = acc[r, v] + add
+                        if has_alpha:
+                            value = prelu(value, slope)
+                        row[q0 + v] = value
 
 
 @numba.njit(cache=True, inline="always")
