@@ -76,11 +76,25 @@ def packed_weights(w):
     f, c, kh, kw = w.shape
     width = tile_width(w)
     panels = -(-f // width)
-    pack = np.zeros((panels * width, kh * kw * c), dtype=w.dtype)
-    pack[:f] = w.transpose(0, 2, 3, 1).reshape(f, kh * kw * c)
-    out = aligned_empty(pack.size, w.dtype).reshape(panels, kh * kw * c, width)
-    out[...] = pack.reshape(panels, width, -1).transpose(0, 2, 1)
+    out = aligned_empty(panels * kh * kw * c * width, w.dtype).reshape(panels, kh * kw * c, width)
+    _pack(np.ascontiguousarray(w), out)
     return out
+
+
+@numba.njit(cache=True)
+def _pack(w, out):
+    """``out[s, (i*KW + j)*C + c, v] = w[s*width + v, c, i, j]``, zeros past the last filter (one pass in
+    Numba: 4a 3x3's weights 0.15 ms, where the NumPy transposes and copies took 0.25, 5 % of its forward;
+    a timing script, not kept)."""
+    f, c, kh, kw = w.shape
+    width = out.shape[2]
+    for s in range(out.shape[0]):
+        for i in range(kh):
+            for j in range(kw):
+                for ci in range(c):
+                    dst = out[s, (i * kw + j) * c + ci]
+                    for v in range(width):
+                        dst[v] = w[s * width + v, ci, i, j] if s * width + v < f else 0
 
 
 @numba.njit(cache=True, inline="always")
