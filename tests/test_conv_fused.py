@@ -243,13 +243,13 @@ def test_chunk_and_block_counts():
     assert kimp.forward_chunk(32 * 12 * 12) == kimp.CHUNK_TILES                 # many pixels: full chunks
     tiles = -(-288 // kimp.TILE_ROWS)
     assert kimp.forward_chunk(288) == tiles // kimp.MIN_CHUNKS                   # NN2 5a: MIN_CHUNKS tasks
-    # (blocks, parts) counted by hand for the shipped 256-pixel blocks and at most 4 parts: round(pixels /
-    # 256) blocks (at least one), rounded up to a multiple of the parts
-    assert (kimp.BLOCK_PIXELS, kimp.WEIGHT_GRAD_PARTS) == (256, 4)
-    by_hand = {1: (1, 1), 100: (1, 1), 288: (1, 1), 640: (3, 3),         # 640 / 256 = 2.5: 3 blocks, 3 parts
-               1152: (8, 4),                                             # NN2 at 6x6: 4.5 -> 5 -> 8 of 144
-               4608: (20, 4),                                            # NN2 at 12x12: 18 -> 20
-               256 * 81: (84, 4)}                                        # R-Net conv2, 256 crops: 81 -> 84
+    # (blocks, parts) counted by hand for the shipped 1024-pixel blocks and at most 4 parts: round(pixels /
+    # 1024) blocks (at least one), rounded up to a multiple of the parts
+    assert (kimp.BLOCK_PIXELS, kimp.WEIGHT_GRAD_PARTS) == (1024, 4)
+    by_hand = {1: (1, 1), 288: (1, 1), 1152: (1, 1),                     # NN2 at 6x6: 1.125 -> 1
+               2048: (2, 2), 3000: (3, 3),                               # 2.9 -> 3 blocks, 3 parts
+               4608: (8, 4),                                             # NN2 at 12x12: 4.5 -> 5 -> 8 of 576
+               256 * 81: (20, 4)}                                        # R-Net conv2, 256 crops: 20.25 -> 20
     for pixels, expected in by_hand.items():
         assert kimp.weight_grad_blocks(pixels) == expected
 

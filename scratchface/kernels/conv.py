@@ -11,19 +11,24 @@ Which path computes what (``conv2d_output_numba``, ``conv2d_grads_numba``; figur
 forward                                             path
 ==================================================  ================================================================
 3x3, stride 1, >= 64 channels in and out, >= 20x20  Winograd F(2x2, 3x3) (``scratchface.kernels.winograd``)
-1x1, stride 1, >= 4 images of >= 64 pixels          one matrix product per image (``scratchface.kernels.pointwise``)
+1x1 stride 1, >= 128 ch on >= 10x10; < 4 images    pixel tiles, the micro-kernel on NCHW (``pointwise``)
+1x1, stride 1, >= 4 images of >= 36 pixels          one matrix product per image (``scratchface.kernels.pointwise``)
 3-wide, stride 1, < 16 filters, rows >= 64 wide     the direct kernel below (P-Net's first layer)
 other 1x1 (stride 1, unpadded)                      the columns path below (channels-last ``x`` is the columns)
 fewer output pixels than filters                    the columns path below (``_implicit_pays``)
 everything else                                     the micro-kernel (``scratchface.kernels.implicit_conv``)
 ==================================================  ================================================================
 
-Backward: the per-image products for the same 1x1 layers; for stride-1 kernels larger than 1x1 with
-at least ``DX_BY_FORWARD_MIN_C`` input channels, at most ``DX_MAX_GROWTH`` times as many input as output
-pixels and at least as many output pixels as filters (``_implicit_grads_pay``: NN2's 3x3 / 5x5 layers,
-P-Net), ``dW`` by the micro-kernel over the patches and ``dx`` as the forward convolution of ``dout`` with
-the kernels turned by 180 degrees (by Winograd or the micro-kernel, as the table says); the rest (stride 2,
-3-channel inputs, MTCNN's valid 3x3 on small crops, the other 1x1 layers) by the columns path below.
+Backward: the per-image products for the 1x1 layers of >= 4 images of >= 64 pixels; for stride-1 kernels
+larger than 1x1 with at least ``DX_BY_FORWARD_MIN_C`` input channels, at most ``DX_MAX_GROWTH`` times as
+many input as output pixels and at least as many output pixels as filters, and for the other 1x1 layers
+from ``POINTWISE_IMPLICIT_MIN_PIXELS`` (6x6) per image (``_implicit_grads_pay``: NN2's 3x3 / 5x5 layers and
+its 1x1 layers at 6x6, P-Net), ``dW`` by the micro-kernel over the patches and ``dx`` as the forward
+convolution of ``dout`` with the kernels turned by 180 degrees (by Winograd, the micro-kernel or the 1x1
+paths, as the table says); the rest (stride 2, 3-channel inputs, MTCNN's valid 3x3 on small crops, 1x1 at
+3x3) by the columns path below. Tried for stride 2 (fifth pass, a timing script): ``dW`` by the micro-kernel
+and ``dx`` alone by the columns path (``dout @ W`` and col2im, no im2col): 3c 3x3/2 11.8 + 12.3 ms against
+21.3-25.8 for both by the columns; conv1 30.2 + 26.9 against 50.7: no gain, dropped.
 
 The columns path (the forward of every layer until the micro-kernel; see ``benchmarks/bench_conv.py``). With
 ``K = KH*KW*C`` and ``P = OH*OW``, the input is first padded and turned

@@ -13,7 +13,9 @@ computed for a tile of ``TILE_ROWS`` = 6 output pixels by 16 filters by one ``ti
 (:mod:`scratchface.kernels.microkernel`) over all kernel rows, the tile in registers throughout. Six
 consecutive output pixels (in the order ``(b, p, q)``, across rows and images alike: any stride) make a
 tile; the last tile is moved back to end on the last pixel (its first pixels are computed twice, the same
-bits). The work is cut into chunks of at most ``CHUNK_TILES`` tiles (at least ``MIN_CHUNKS`` chunks),
+bits). Kernel rows that fall on padding rows for all six pixels of a tile are skipped (they would add
+zeros; NN2's 5x5 layers at 6x6 skip a fifth of the work). The work is cut into chunks of at most
+``CHUNK_TILES`` tiles (at least ``MIN_CHUNKS`` chunks),
 one ``prange`` over them; inside a chunk the panels are the outer loop, so a panel stays in L1 / L2
 while the chunk's patches stream past it (patch rows longer than ``RUN_BLOCK`` go in blocks, each
 multiplied by every tile in turn). Each output is one fixed sum: the bits do not depend on the chunking
@@ -36,6 +38,15 @@ rules cite the figures): fewer output pixels than filters (5a 3x3 at 3x3, 0.93x)
 pixels (5a 1x1 0.93x), and the backward of valid convolutions on small crops (O-Net conv3 0.92x: ``dx``'s
 forward multiplies the zero padding too) or of 3-channel inputs (0.50x: tiles of 16 filters for 3).
 
+Fifth #16 pass (``python benchmarks/compare_conv_versions.py /tmp/old``, old = 364a740, in turn in one
+process, 2 threads, fwd / bwd old / new time): the padding rows skipped, 4a 5x5 (6x6) forward 1.20x, 3b 5x5
+(12x12) 1.19x, 4a 3x3 (6x6) 1.10x; the tiles' and weight-gradient blocks' pixel coordinates stepped instead
+of divided (``_next_pixel``: four 64-bit divisions a pixel were 40 % of a P-Net level's 90-long tile), O-Net
+conv2 backward 1.10x, P-Net conv2 backward 1.20x, conv3 1.10x; the weights packed in one Numba pass
+(``_pack``), 4e 5x5/2 forward 1.32x, the 6x6 layers 1.03x-1.06x. Tried and dropped there: skipping the
+padding rows in the weight gradient too (runs of each block's pixels per kernel row): 4a 5x5 backward 1.04x,
+but P-Net conv2 / conv3 (no padding) 0.92x / 0.95x for the runs' bookkeeping.
+
 How it got there (same table, or timing scripts that were not kept): the weights first packed as one
 ``(KH*KW*C, F_pad)`` matrix: its rows ``4 F_pad`` bytes apart map to a few cache sets (4K aliasing),
 and 3c 3x3/2 (256 filters) ran 15.5 ms against 12.9 for the columns; in panels of 16 filters (each
@@ -43,7 +54,11 @@ panel contiguous, as BLAS packs), 10.0 ms. Tasks of one panel by a chunk of pixe
 panels of a chunk: 5a 3x3 6.1 against 9.2 ms but 4d 3x3 18.5 against 13.5 (the chunk's patches re-read
 per panel). 64-byte aligned panels and inputs (a 16-float row in one cache line, not two): dW of 3a 3x3
 32 -> 28 ms on one thread. Weight-gradient blocks of 64 / 256 / 1024 pixels: 26.9 / 31.9 / 30.5 GFLOP/s
-(3a 3x3, one thread). Dropped: a second micro-kernel layout vectorised along the output row in NCHW (6
+(3a 3x3, one thread; 256 chosen then); in the fifth pass, with the blocks' set-up without divisions, 2
+threads, blocks of 256 / 512 / 1024 pixels: 3a 3x3 13.4 / 13.0 / 12.8 ms, 4a 3x3 (6x6) 5.5 / 4.7 / 4.7, 4a
+5x5 1.71 / 1.48 / 1.49, O-Net conv2 55.6 / 52.7 / 51.7, P-Net conv3 1.48 / 1.41 / 1.38: 1024 chosen now
+(2 partial sums instead of 4, or 8 groups of column blocks instead of 4: the same within 0.03 ms on the
+small layers). Dropped: a second micro-kernel layout vectorised along the output row in NCHW (6
 filters by 16 consecutive pixels of one row, stored without transposes), for MTCNN's first layers and
 P-Net: R-Net conv1 38 -> 35 ms, O-Net conv1 44 -> 34 ms, P-Net 10 -> 16 and 16 -> 32 0.95x-0.87x of the
 time, but P-Net's first layer 9.1 -> 10.8 ms against the direct kernel; not worth a fifth path.
@@ -64,7 +79,7 @@ CHUNK_TILES = 32           # tiles of TILE_ROWS output pixels per task, at most 
 MIN_CHUNKS = 8             # ... and at least this many chunks of pixels, work permitting
 RUN_BLOCK = 256            # longer patch rows: blocks of this many panel rows (16 KB in float32), each
                            # multiplied by every tile of a chunk in turn (they stay in L1)
-BLOCK_PIXELS = 256         # weight gradient: output pixels per reduction of one tile ...
+BLOCK_PIXELS = 1024        # weight gradient: output pixels per reduction of one tile ...
 WEIGHT_GRAD_PARTS = 4      # ... runs of blocks summed apart (at most) ...
 WEIGHT_GRAD_GROUPS = 4     # ... times this many groups of column blocks: the tasks
 

@@ -1,4 +1,4 @@
-r"""1x1 convolutions (stride 1, no padding) as one matrix product per image, NCHW as it is (#16).
+r"""1x1 convolutions (stride 1, no padding) on NCHW as it is: one matrix product per image, or pixel tiles (#16).
 
 A 1x1 convolution mixes channels pixel by pixel: with image ``b`` as a matrix ``X_b = x[b] (C, H*W)``,
 
@@ -6,15 +6,31 @@ A 1x1 convolution mixes channels pixel by pixel: with image ``b`` as a matrix ``
           dX_b = W^T dY_b, \qquad db = \sum_b dY_b\,\mathbf 1
 
 (``W (F, C)``, ``dY_b = dout[b] (F, H*W)``): one BLAS product per image and task, nothing copied.
-``scratchface.kernels.conv`` sends a 1x1 layer here from ``POINTWISE_MIN_IMAGES`` = 4 images of
-``POINTWISE_MIN_PIXELS`` = 64 pixels (NN2's 1x1 layers at 24x24 and 12x12, batch 32): 1.35-1.38x faster
-than the columns path of commit 4c92194 (``python benchmarks/compare_conv_versions.py``, third #16 pass);
-at 6x6 and 3x3 the products are too narrow (0.90x, 0.36x) and the columns path (channels-last ``x`` is
-its own columns) keeps them.
+``scratchface.kernels.conv`` sends a 1x1 layer's backward here from ``POINTWISE_MIN_IMAGES`` = 4 images of
+``POINTWISE_MIN_PIXELS`` = 64 pixels (NN2's 1x1 layers at 24x24 and 12x12, batch 32; the forward from 36
+pixels where the pixel tiles below do not take it): 1.35-1.38x faster than the columns path of commit
+4c92194 (``python benchmarks/compare_conv_versions.py``, third #16 pass); at 6x6 and 3x3 the backward's
+products were too narrow (0.90x, 0.36x): the micro-kernel's backward takes them from 6x6 and the columns path
+(channels-last ``x`` is its own columns) the rest.
+
+``pixel_tiles_forward`` is the same product on the micro-kernel (:mod:`scratchface.kernels.microkernel`),
+still on NCHW as it is: a tile of 6 filters by 16 consecutive pixels of one image, each step a row of ``W``
+broadcast against one channel's 16 pixels, stored as 16 contiguous outputs per filter; tasks are runs of
+``PIXEL_CHUNK`` pixel blocks of one image, so that one image (P-Net's heads on a pyramid level, a single
+photo through NN2) is spread over every thread, where one product per image runs on one. Measured (2
+threads, float32, forward, a timing script, ``scratchface.kernels.conv._pointwise_path`` cites the rest):
+P-Net's 32 -> 2 / 4 heads on a 108x145 level 0.22 / 0.15 ms against the columns' 1.07 / 0.63 ms and torch's
+0.88 / 0.48; one 56x56 image 64 -> 64 0.55 against 1.29 ms; NN2 at 12x12 with >= 192 channels 1.16x-1.24x
+faster than one product per image. ``dx`` of the 1x1 layers that the micro-kernel's backward takes
+(``scratchface.kernels.conv._implicit_grads_pay``) is the forward of ``dout`` with ``W^T``, by whichever
+of the two the forward's rule picks.
 
 Tried and dropped: the whole batch as one ``X (C, N*H*W)`` (a transposing copy) and one product cut
 into row blocks, for those narrow layers: 4a 1x1 forward 6.8 -> 8.8 ms, 5a 1x1 backward 9.8 -> 12.5 ms
-(``compare_conv_versions.py``): every task's BLAS call packs the whole of ``X`` again.
+(``compare_conv_versions.py``): every task's BLAS call packs the whole of ``X`` again. The channels-last
+micro-kernel of :mod:`scratchface.kernels.implicit_conv` with 1x1 kernels (6 pixels by 16 filters): 4a 1x1
+at 6x6 5.7 against 4.9 ms, 64 -> 64 at 24x24 7.6 against 2.4 ms (the transposing copy and scattered
+stores; a timing script, not kept).
 """
 from __future__ import annotations
 

@@ -143,9 +143,12 @@ def conv2d_forward(x, w, b=None, *, stride=1, padding=0, impl="auto"):
               \\tilde x[n, c, s_h p + i, s_w q + j].
 
     The reference computes it as ``KH * KW`` contractions over ``c`` of a strided
-    slice of :math:`\\tilde x`; the Numba path as ``cols @ W.T`` with the patches
-    unrolled into columns (im2col, channels last), a 1x1 convolution as one matrix
-    product per image, and NN2's large 3x3 layers by Winograd F(2x2, 3x3)
+    slice of :math:`\\tilde x`; the Numba path by the route measured fastest for the
+    shape (the table in ``scratchface.kernels.conv``): mostly as an implicit GEMM whose
+    register-blocked micro-kernel reads each patch where it lies in the channels-last
+    input (``scratchface.kernels.implicit_conv``), on some shapes as ``cols @ W.T`` with
+    the patches unrolled into columns (im2col), 1x1 convolutions as matrix products on
+    NCHW as it is, and NN2's large 3x3 layers by Winograd F(2x2, 3x3)
     (``scratchface.kernels.winograd``; Lavin & Gray 2016).
 
     References
