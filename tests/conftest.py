@@ -4,6 +4,9 @@
 ones (:data:`KNOWN_SKIPS`: no GPU / CuPy / numba-cuda on the CI runner, the optional dlib and face-api
 peers), so that CI cannot go green with torch or the face sets missing. The run ends with the count
 of skips by reason.
+
+Hypothesis runs seeded (profile ``seeded``: the same examples on every run and machine, so that CI
+cannot turn red on a draw it never made before); ``SCRATCHFACE_HYPOTHESIS=explore pytest`` searches anew.
 """
 import collections
 import os
@@ -12,6 +15,11 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+settings.register_profile("seeded", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("SCRATCHFACE_HYPOTHESIS", "seeded"))
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO.parent / "shared"
