@@ -27,7 +27,11 @@ def scipy_primal(x, y_pm, sample_c, intercept_scaling=1.0):
     z0 = np.concatenate([np.zeros(d + 1), np.full(n, 2.0)])  # strictly feasible start
     res = minimize(f, z0, jac=grad, constraints=cons, bounds=bounds, method="SLSQP",
                    options={"ftol": 1e-12, "maxiter": 2000})
-    assert res.success, res.message
+    # status 8 ("positive directional derivative for linesearch"): no step lowers f any more, as at the
+    # minimum with ftol near rounding (seen with SciPy 1.16-1.17 on AVX-512 machines); the point must still
+    # be feasible, and the callers compare its objective with LinearSVM's, found by another algorithm
+    assert res.success or res.status == 8, res.message
+    assert np.all(a_margin @ res.x - 1.0 >= -1e-9) and np.all(res.x[d + 1:] >= -1e-12)
     w, b, _ = split(res.x)
     return w, b, res.fun
 

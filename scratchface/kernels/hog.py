@@ -52,7 +52,11 @@ def hog_cell_histograms_numba(image, c_row, c_col, orientations, binning, tie_rt
     cross product ``g_row cos(e) - g_col sin(e)`` is >= 0, so the bin is found
     by comparing with the edges' unit vectors. Only when a gradient lies
     within 1e-9 (relative) of an edge is ``atan2`` evaluated, so that pixels
-    on an edge land where the reference (and scikit-image) put them.
+    on an edge land where the reference (and scikit-image) put them. Numba's
+    ``atan2`` is the C library's; NumPy 2's SIMD ``arctan2`` on AVX-512 machines
+    differs from it by about an ulp, so there a gradient within 1e-13 degrees of
+    an edge (45 or 135 degrees on uint8 images) can land in the neighbouring bin
+    (``tests/test_hog.py``: equal to scikit-image run with libm's ``atan2``).
     """
     height, width, n_channels = image.shape
     n_rows, n_cols = height // c_row, width // c_col
