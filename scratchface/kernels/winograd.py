@@ -25,13 +25,15 @@ stays at float32 precision, 1e-6 relative).
 
 Measured (``python benchmarks/bench_winograd.py``: 2 threads, quiet 2-core machine, forward, the columns
 path of ``conv.py``, the micro-kernel of ``implicit_conv.py`` and Winograd in turn, one process;
-``docs/benchmark_tables/bench_winograd.txt``), the faster of the other two / Winograd: NN2 conv2 at 24x24
+``docs/benchmark_tables/zen1/bench_winograd.txt``; Zen 1), the faster of the other two / Winograd: NN2 conv2 at 24x24
 (batch 32) 1.23x, at 56x56 (the 224x224 input) 1.29x, inception 3a 3x3 at 28x28 1.23x; but 3a / 3b 3x3
 at 12x12 0.84x / 0.94x, 4a / 4d 3x3 at 6x6 0.64x / 0.69x, 5a at 3x3 0.27x (tiles hanging over), R-Net
 conv2 0.70x, O-Net conv2 and conv3 0.87x / 0.61x: the 16 GEMMs reduce over ``C`` only (64 to 128),
 where OpenBLAS runs well below its rate on im2col's ``9 C``, and the transforms take a third of the time.
 Hence ``winograd_pays`` (>= 64 channels in and out, >= 20x20 outputs). ``dx`` of the same layers goes
-here too (``conv2d_grads_numba``).
+here too (``conv2d_grads_numba``). On Zen 4 (AVX-512, ``docs/benchmark_tables/bench_winograd.txt``) the rule
+still holds, by less: conv2 at 24x24 1.04x, at 56x56 1.17x, 3a 3x3 at 28x28 0.98x (a tie), the others
+0.21x-0.79x as before.
 """
 from __future__ import annotations
 
