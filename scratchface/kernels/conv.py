@@ -11,7 +11,7 @@ Which path computes what (``conv2d_output_numba``, ``conv2d_grads_numba``; figur
 forward                                             path
 ==================================================  ================================================================
 3x3, stride 1, >= 64 channels in and out, >= 20x20  Winograd F(2x2, 3x3) (``scratchface.kernels.winograd``)
-1x1 stride 1, >= 128 ch on >= 10x10; < 4 images    pixel tiles, the micro-kernel on NCHW (``pointwise``)
+1x1, stride 1, >= 128 ch on >= 10x10; < 4 images    pixel tiles, the micro-kernel on NCHW (``pointwise``)
 1x1, stride 1, >= 4 images of >= 36 pixels          one matrix product per image (``scratchface.kernels.pointwise``)
 3-wide, stride 1, < 16 filters, rows >= 64 wide     the direct kernel below (P-Net's first layer)
 other 1x1 (stride 1, unpadded)                      the columns path below (channels-last ``x`` is the columns)
