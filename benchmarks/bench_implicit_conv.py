@@ -9,8 +9,8 @@ Two tables, everything in this checkout and in one process (each pair called in 
    of a chunk, reduction = ``KH*KW*C``, columns = filters);
 2. ``--threads`` threads, per layer: the forward by ``implicit_conv_output`` and by the channels-last
    columns + BLAS path (``columns_output``), and the backward by the micro-kernel (``dW`` over the
-   patches, ``dx`` as a forward convolution; ``DX_BY_FORWARD_MIN_C`` and ``DX_MAX_GROWTH`` lifted) and by the columns
-   (``_fused_backward``). The figures behind the routing in ``scratchface/kernels/conv.py``::
+   patches, ``dx`` as a forward convolution; ``DX_BY_FORWARD_MIN_C``, ``DX_MAX_GROWTH`` and
+   ``POINTWISE_IMPLICIT_MIN_PIXELS`` lifted) and by the columns (``_fused_backward``). The figures behind the routing in ``scratchface/kernels/conv.py``::
 
     python benchmarks/bench_implicit_conv.py [--threads 2] [--repeats 7]
 """
@@ -102,20 +102,23 @@ def main():
                                                out)
             return out
 
-        def backward(min_c, max_growth):
+        def backward(min_c, max_growth, min_pixels):
             def run():
-                shipped = conv.DX_BY_FORWARD_MIN_C, conv.DX_MAX_GROWTH
-                conv.DX_BY_FORWARD_MIN_C, conv.DX_MAX_GROWTH = min_c, max_growth
+                names = ("DX_BY_FORWARD_MIN_C", "DX_MAX_GROWTH", "POINTWISE_IMPLICIT_MIN_PIXELS")
+                shipped = [getattr(conv, name) for name in names]
+                for name, value in zip(names, (min_c, max_growth, min_pixels)):
+                    setattr(conv, name, value)
                 try:
                     return conv.conv2d_grads_numba(dout, x, w, True, (s, s), pad)
                 finally:
-                    conv.DX_BY_FORWARD_MIN_C, conv.DX_MAX_GROWTH = shipped
+                    for name, value in zip(names, shipped):
+                        setattr(conv, name, value)
             return run
 
-        fc, fi, bc, bi = best_in_turn([columns_forward, implicit_forward, backward(1 << 30, 0), backward(1, 1e9)],
-                               args.repeats)
+        fc, fi, bc, bi = best_in_turn([columns_forward, implicit_forward, backward(1 << 30, 0, 1 << 30),
+                                       backward(1, 1e9, 1)], args.repeats)
         routed = conv._implicit_grads_pay(c, f, k, k, (s, s), h * h, o * o, n, (k - 1 - p,) * 4)
-        implicit_bwd = (" (same path: stride 2 or 1x1)" if s > 1 or k == 1 else
+        implicit_bwd = (" (same path: stride 2)" if s > 1 else
                         "  micro-kernel as shipped" if routed else "  columns as shipped")
         print(f"{name:20s} | {fc * 1e3:9.2f}ms {fi * 1e3:7.2f}ms {fc / fi:5.2f}x | {bc * 1e3:9.2f}ms "
               f"{bi * 1e3:7.2f}ms {bc / bi:5.2f}x{implicit_bwd}")

@@ -1,4 +1,6 @@
 """The fused conv2d kernels (#16): equal to the readable reference on odd shapes, in every chunking, by hypothesis."""
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -151,6 +153,20 @@ def test_blas_threads_restored_after_a_call(rng):
     assert after[:len(before)] == before
 
 
+@contextlib.contextmanager
+def forced(overrides):
+    """``(module, name, value)`` settings in force for the block, the shipped values back after it (a hypothesis
+    test cannot use pytest's ``monkeypatch``: one fixture would serve every example)."""
+    shipped = [(module, name, getattr(module, name)) for module, name, _ in overrides]
+    try:
+        for module, name, value in overrides:
+            setattr(module, name, value)
+        yield
+    finally:
+        for module, name, value in reversed(shipped):
+            setattr(module, name, value)
+
+
 @st.composite
 def conv_shapes(draw):
     kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
@@ -169,24 +185,17 @@ def test_fused_equals_reference_hypothesis(shape, dtype, small, direct, implicit
     ``direct``: the direct kernel wherever it applies (stride 1, 3-wide kernels); ``implicit``: the
     micro-kernel's backward wherever it applies (stride 1), in tasks of one tile and blocks of 2 pixels, and
     its pixel tiles for every 1x1 forward on at least a tile of pixels, one block per task."""
-    names = ("COLS_CHUNK", "CONV_SMALL_WORK", "MIN_CHUNK_PIXELS", "DIRECT_MIN_OW", "DIRECT_MAX_CF",
-             "DX_BY_FORWARD_MIN_C", "DX_MAX_GROWTH", "PIXEL_TILES_MIN_PIXELS", "PIXEL_TILES_MIN_C",
-             "POINTWISE_IMPLICIT_MIN_PIXELS")
-    shipped = [getattr(kconv, name) for name in names] + [kpoint.PIXEL_CHUNK, kimp.CHUNK_TILES, kimp.BLOCK_PIXELS]
+    overrides = []
     if small:
-        kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK, kconv.MIN_CHUNK_PIXELS = 5, 0, 1
+        overrides += [(kconv, "COLS_CHUNK", 5), (kconv, "CONV_SMALL_WORK", 0), (kconv, "MIN_CHUNK_PIXELS", 1)]
     if direct:
-        kconv.DIRECT_MIN_OW, kconv.DIRECT_MAX_CF = 1, 10 ** 9
+        overrides += FORCED["direct kernel"]
     if implicit:
-        kconv.DX_BY_FORWARD_MIN_C, kconv.DX_MAX_GROWTH, kimp.CHUNK_TILES, kimp.BLOCK_PIXELS = 1, 1e9, 1, 2
-        kconv.PIXEL_TILES_MIN_PIXELS, kconv.PIXEL_TILES_MIN_C, kpoint.PIXEL_CHUNK = 1, 1, 1
-        kconv.POINTWISE_IMPLICIT_MIN_PIXELS = 1
-    try:
+        overrides += [(kconv, "DX_BY_FORWARD_MIN_C", 1), (kconv, "DX_MAX_GROWTH", 1e9), (kimp, "CHUNK_TILES", 1),
+                     (kimp, "BLOCK_PIXELS", 2), (kconv, "PIXEL_TILES_MIN_PIXELS", 1), (kconv, "PIXEL_TILES_MIN_C", 1),
+                     (kpoint, "PIXEL_CHUNK", 1), (kconv, "POINTWISE_IMPLICIT_MIN_PIXELS", 1)]
+    with forced(overrides):
         check_equal(shape, dtype, np.random.default_rng(0))
-    finally:
-        for name, value in zip(names, shipped):
-            setattr(kconv, name, value)
-        kpoint.PIXEL_CHUNK, kimp.CHUNK_TILES, kimp.BLOCK_PIXELS = shipped[-3:]
 
 
 def test_one_gemm_per_image_for_nn2s_1x1_layers():
@@ -226,9 +235,10 @@ def test_the_micro_kernel_takes_layers_with_more_pixels_than_filters():
 
 
 def test_the_micro_kernels_backward_takes_nn2s_same_convolutions():
-    """As shipped: NN2's stride-1 3x3 / 5x5 layers (same size in and out, >= 16 channels) and P-Net's wide levels
-    take the micro-kernel's backward; MTCNN's valid 3x3 on small crops, 3-channel inputs, stride 2 and 1x1
-    keep the columns."""
+    """As shipped: NN2's stride-1 3x3 / 5x5 layers (same size in and out, >= 8 channels), its 1x1 layers from
+    6x6 and P-Net's wide levels and heads take the micro-kernel's backward; MTCNN's valid 3x3 on small crops,
+    3-channel inputs, stride 2, 1x1 at 3x3 or padded, and layers with fewer pixels than filters keep the
+    columns."""
     pays = kconv._implicit_grads_pay
     assert pays(96, 128, 3, 3, (1, 1), 144, 144, 32, (1, 1, 1, 1))                 # 3a 3x3
     assert pays(16, 32, 5, 5, (1, 1), 144, 144, 32, (2, 2, 2, 2))                  # 3a 5x5

@@ -11,7 +11,8 @@ Grouped by operation; the same operation has the same module name on both sides:
         microkernel.py        tile_fma, tile_fma_gather                    (a 6 x 16 register tile in LLVM IR)
         implicit_conv.py      implicit_conv_output,                        (convolution on the micro-kernel,
                               implicit_conv_weight_grad                    no im2col; its weight gradient)
-        pointwise.py          per_image_forward, per_image_backward        (1x1 as one GEMM per image)
+        pointwise.py          per_image_forward, per_image_backward,       (1x1 on NCHW as it is: one GEMM per
+                              pixel_tiles_forward                          image, or the micro-kernel's tiles)
         winograd.py           winograd_output_numba                        (F(2x2, 3x3) for NN2's conv2)
         pooling.py            pool2d_output_numba, pool2d_dx_numba         (max / avg / L2);
                               max_pool2d_values_numba                      (inference: no argmax)

@@ -31,7 +31,8 @@ degrees (``scratchface.kernels.conv._implicit_grads``).
 Measured (quiet 2-core AMD EPYC Zen 1, 2 threads, float32; ``python benchmarks/bench_implicit_conv.py``, table
 2, the columns path and this one in turn in one process; ``docs/benchmark_tables/zen1/bench_implicit_conv.txt``;
 on Zen 4 with AVX-512, ``docs/benchmark_tables/bench_implicit_conv.txt``, the forward is 1.1x-2.4x on the
-same layers, with two calls of identical code 20 % apart on that machine):
+same layers but 4d 3x3 at 6x6, 0.74x-0.75x in two runs, whose route was not tuned again there; the same code
+timed against itself moved by up to 30 % on that machine):
 forward 1.0x-1.5x faster than channels-last im2col + OpenBLAS on NN2's 3x3 / 5x5 layers, conv1 and
 MTCNN's R-Net / O-Net / P-Net layers (the columns' copy is gone: 3a 5x5's columns were a third of its
 forward); backward (dW here, dx by this forward) 1.08x-1.29x on NN2's same-size 3x3 / 5x5 layers, 1.6x-2.1x
@@ -305,4 +306,3 @@ def implicit_conv_weight_grad(x_flat, xh, dout_f, kh, kw, sh, sw, oh, ow, blocks
                     for r in range(min(TILE_ROWS, f - f0)):
                         for v in range(min(width, run - e0)):
                             part[f0 + r, i * run + e0 + v] += acc[r, v]
-

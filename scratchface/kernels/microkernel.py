@@ -30,7 +30,7 @@ Measured (``python benchmarks/bench_implicit_conv.py``, table 1: one thread, qui
 (Zen 1), float32, ``A @ B`` tiled by a plain Numba loop around ``tile_fma`` against NumPy's OpenBLAS 0.3.31
 ``np.dot`` on the matrix shapes of NN2's and MTCNN's convolutions): 35-37 GFLOP/s against 31-35, 1.00x-1.17x
 (``docs/benchmark_tables/zen1/bench_implicit_conv.txt``; on a Zen 4 core, AVX-512 machine, 102-109 GFLOP/s
-against OpenBLAS's 92-101, 1.06x-1.12x, ``docs/benchmark_tables/bench_implicit_conv.txt``). Tried (timing scripts, not kept): tiles of 4 x 16
+against OpenBLAS's 90-103, 1.05x-1.14x, ``docs/benchmark_tables/bench_implicit_conv.txt``). Tried (timing scripts, not kept): tiles of 4 x 16
 (8 accumulators) a few % slower than 6 x 16; 4 x 24 the same as 6 x 16, 3 x 32 15 % slower (fewer
 broadcasts do not help: the multiply-adds are the limit).
 """
