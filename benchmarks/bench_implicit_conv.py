@@ -10,7 +10,9 @@ Two tables, everything in this checkout and in one process (each pair called in 
 2. ``--threads`` threads, per layer: the forward by ``implicit_conv_output`` and by the channels-last
    columns + BLAS path (``columns_output``), and the backward by the micro-kernel (``dW`` over the
    patches, ``dx`` as a forward convolution; ``DX_BY_FORWARD_MIN_C``, ``DX_MAX_GROWTH`` and
-   ``POINTWISE_IMPLICIT_MIN_PIXELS`` lifted) and by the columns (``_fused_backward``). The figures behind the routing in ``scratchface/kernels/conv.py``::
+   ``POINTWISE_IMPLICIT_MIN_PIXELS`` lifted) and by the columns (``_fused_backward``), the 1x1 layers'
+   per-image and channel-major routes held off (``POINTWISE_MIN_IMAGES`` lifted: the last column says
+   what is shipped). The figures behind the routing in ``scratchface/kernels/conv.py``::
 
     python benchmarks/bench_implicit_conv.py [--threads 2] [--repeats 7]
 """
@@ -104,9 +106,10 @@ def main():
 
         def backward(min_c, max_growth, min_pixels):
             def run():
-                names = ("DX_BY_FORWARD_MIN_C", "DX_MAX_GROWTH", "POINTWISE_IMPLICIT_MIN_PIXELS")
+                names = ("DX_BY_FORWARD_MIN_C", "DX_MAX_GROWTH", "POINTWISE_IMPLICIT_MIN_PIXELS",
+                         "POINTWISE_MIN_IMAGES")
                 shipped = [getattr(conv, name) for name in names]
-                for name, value in zip(names, (min_c, max_growth, min_pixels)):
+                for name, value in zip(names, (min_c, max_growth, min_pixels, 1 << 30)):
                     setattr(conv, name, value)
                 try:
                     return conv.conv2d_grads_numba(dout, x, w, True, (s, s), pad)
@@ -118,7 +121,9 @@ def main():
         fc, fi, bc, bi = best_in_turn([columns_forward, implicit_forward, backward(1 << 30, 0, 1 << 30),
                                        backward(1, 1e9, 1)], args.repeats)
         routed = conv._implicit_grads_pay(c, f, k, k, (s, s), h * h, o * o, n, (k - 1 - p,) * 4)
+        pointwise = conv._pointwise_grads_path(n, o * o) if k == 1 else None
         implicit_bwd = (" (same path: stride 2)" if s > 1 else
+                        f"  {pointwise} as shipped" if pointwise else
                         "  micro-kernel as shipped" if routed else "  columns as shipped")
         print(f"{name:20s} | {fc * 1e3:9.2f}ms {fi * 1e3:7.2f}ms {fc / fi:5.2f}x | {bc * 1e3:9.2f}ms "
               f"{bi * 1e3:7.2f}ms {bc / bi:5.2f}x{implicit_bwd}")

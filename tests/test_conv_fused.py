@@ -31,7 +31,9 @@ ODD_SHAPES = [
     (3, 17, 5, 6, 19, 3, 3, (1, 1), (1, 0, 2, 1)),        # 17 -> 19 channels: a part-filled tile of 16 filters,
     (2, 21, 4, 5, 7, 5, 5, (1, 1), (2, 2, 2, 2)),         # patch rows of 5*17, 5*21 values (not whole tiles)
     (2, 7, 5, 9, 11, 1, 1, (1, 1), (0, 0, 0, 0)),         # 1x1 by pixel tiles: 45 pixels (the last block moved
-]                                                         # back), 11 filters (a part-filled tile of 6)
+                                                          # back), 11 filters (a part-filled tile of 6)
+    (5, 9, 3, 2, 7, 1, 1, (1, 1), (0, 0, 0, 0)),          # 1x1 on 6 pixels of 5 images: the whole batch
+]                                                         # channel-major (2 tasks of 4 / 5 channels)
 
 
 def rel(a, ref, scale=None):
@@ -69,11 +71,15 @@ FORCED = {
     "direct kernel": [(kconv, "DIRECT_MIN_OW", 1), (kconv, "DIRECT_MAX_CF", 10 ** 9)],
     "winograd": [(kwino, "WINOGRAD_MIN_C", 1), (kwino, "WINOGRAD_MIN_OUT", 1), (kwino, "WINOGRAD_CHUNK", 1)],
     "implicit": [(kconv, "DX_BY_FORWARD_MIN_C", 1), (kconv, "DX_MAX_GROWTH", 1e9),
-                 (kconv, "POINTWISE_IMPLICIT_MIN_PIXELS", 1), (kimp, "CHUNK_TILES", 1),
+                 (kconv, "POINTWISE_MIN_IMAGES", 10 ** 9), (kconv, "POINTWISE_IMPLICIT_MIN_PIXELS", 1),
+                 (kimp, "CHUNK_TILES", 1),
                  (kimp, "BLOCK_PIXELS", 3), (kimp, "WEIGHT_GRAD_PARTS", 3)],
     "pointwise": [(kconv, "POINTWISE_MIN_PIXELS", 1), (kconv, "POINTWISE_MIN_IMAGES", 1),
                   (kconv, "POINTWISE_FORWARD_MIN_PIXELS", 1), (kconv, "PIXEL_TILES_MIN_PIXELS", 10 ** 9)],
     "pixel tiles": [(kconv, "PIXEL_TILES_MIN_PIXELS", 1), (kconv, "PIXEL_TILES_MIN_C", 1), (kpoint, "PIXEL_CHUNK", 1)],
+    "channel major": [(kconv, "POINTWISE_MIN_IMAGES", 1), (kconv, "POINTWISE_MIN_PIXELS", 10 ** 9),
+                      (kconv, "POINTWISE_FORWARD_MIN_PIXELS", 10 ** 9), (kconv, "PIXEL_TILES_MIN_PIXELS", 10 ** 9),
+                      (kconv, "CHANNEL_BLOCK", 1)],
 }
 
 
@@ -87,8 +93,9 @@ def chunking(request, monkeypatch):
     forward on at least 16 pixels (8 in float64) per image, one block per task (as shipped, from 100 pixels
     of 128 channels, or on fewer than 4 images), and with the micro-kernel's backward (dW over the patches, dx as a
     forward convolution) for every stride-1 kernel (as shipped, from 8 input channels on 'same' convolutions,
-    1x1 from 6x6 where one product per image does not take it), its forward in tasks of one tile and its weight gradient in blocks of 3 pixels,
-    3 partial sums."""
+    1x1 from 6x6 on fewer than 4 images), its forward in tasks of one tile and its weight gradient in blocks
+    of 3 pixels, 3 partial sums, and with the whole batch channel-major for every 1x1 forward and backward
+    (as shipped, from 4 images on fewer than 36 / 64 pixels), one channel per task."""
     for module, name, value in FORCED[request.param]:
         monkeypatch.setattr(module, name, value)
     if FORCED[request.param]:
@@ -179,12 +186,13 @@ def conv_shapes(draw):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shape=conv_shapes(), dtype=st.sampled_from([np.float64, np.float32]), small=st.booleans(),
-       direct=st.booleans(), implicit=st.booleans())
-def test_fused_equals_reference_hypothesis(shape, dtype, small, direct, implicit):
+       direct=st.booleans(), implicit=st.booleans(), channel_major=st.booleans())
+def test_fused_equals_reference_hypothesis(shape, dtype, small, direct, implicit, channel_major):
     """Random shapes, strides, paddings: equal to the reference (no out-of-bounds read would stay equal);
     ``direct``: the direct kernel wherever it applies (stride 1, 3-wide kernels); ``implicit``: the
     micro-kernel's backward wherever it applies (stride 1), in tasks of one tile and blocks of 2 pixels, and
-    its pixel tiles for every 1x1 forward on at least a tile of pixels, one block per task."""
+    its pixel tiles for every 1x1 forward on at least a tile of pixels, one block per task;
+    ``channel_major``: the whole batch channel-major for every 1x1 forward and backward, one channel per task."""
     overrides = []
     if small:
         overrides += [(kconv, "COLS_CHUNK", 5), (kconv, "CONV_SMALL_WORK", 0), (kconv, "MIN_CHUNK_PIXELS", 1)]
@@ -194,6 +202,8 @@ def test_fused_equals_reference_hypothesis(shape, dtype, small, direct, implicit
         overrides += [(kconv, "DX_BY_FORWARD_MIN_C", 1), (kconv, "DX_MAX_GROWTH", 1e9), (kimp, "CHUNK_TILES", 1),
                      (kimp, "BLOCK_PIXELS", 2), (kconv, "PIXEL_TILES_MIN_PIXELS", 1), (kconv, "PIXEL_TILES_MIN_C", 1),
                      (kpoint, "PIXEL_CHUNK", 1), (kconv, "POINTWISE_IMPLICIT_MIN_PIXELS", 1)]
+    if channel_major:
+        overrides += FORCED["channel major"]
     with forced(overrides):
         check_equal(shape, dtype, np.random.default_rng(0))
 
@@ -201,21 +211,24 @@ def test_fused_equals_reference_hypothesis(shape, dtype, small, direct, implicit
 def test_one_gemm_per_image_for_nn2s_1x1_layers():
     """As shipped: NN2's 1x1 layers at 24x24 and 12x12 (batch 32): the backward as one GEMM per image; not at
     6x6, not one image (P-Net's heads), not with stride or padding. The forward: pixel tiles from 10x10 and
-    on one image (P-Net's heads: tasks of pixel blocks on all threads), per image at 6x6, the columns at 3x3
-    (fewer pixels than a tile) or with stride or padding."""
+    on one image (P-Net's heads: tasks of pixel blocks on all threads), per image at 6x6, the whole batch
+    channel-major at 3x3 and 5x5 (its backward also at 6x6: ``conv2d_grads_numba``), the columns on fewer
+    pixels than a tile of fewer than 4 images, or with stride or padding."""
     path = kconv._pointwise_path
     assert path(32, 192, 24 * 24, 16) == path(32, 256, 12 * 12, 16) == path(32, 128, 10 * 10, 16) == "pixel tiles"
     assert path(1, 32, 108 * 145, 16) == path(3, 5, 16, 16) == path(3, 5, 8, 8) == "pixel tiles"   # few images
     assert path(32, 64, 24 * 24, 16) == path(32, 96, 12 * 12, 16) == "per image"    # 64, 96 channels
     assert path(32, 640, 6 * 6, 16) == path(4, 640, 6 * 6, 16) == "per image"
-    assert path(32, 1024, 3 * 3, 16) == path(1, 32, 15, 16) == path(32, 512, 5 * 5, 16) == "columns"
+    assert path(32, 1024, 3 * 3, 16) == path(4, 7, 15, 16) == path(32, 512, 5 * 5, 16) == "channel major"
+    assert path(1, 32, 15, 16) == path(3, 32, 9, 16) == "columns"          # fewer pixels than a tile, < 4 images
     assert kconv._is_pointwise(1, 1, (1, 1), (0, 0, 0, 0))
     assert not kconv._is_pointwise(1, 1, (2, 2), (0, 0, 0, 0))
     assert not kconv._is_pointwise(1, 1, (1, 1), (0, 1, 0, 0))
     assert not kconv._is_pointwise(3, 3, (1, 1), (0, 0, 0, 0))
-    assert kconv._pointwise_pays(32, 24 * 24) and kconv._pointwise_pays(32, 12 * 12)
-    assert not kconv._pointwise_pays(32, 6 * 6)
-    assert not kconv._pointwise_pays(1, 590 * 400)
+    grads = kconv._pointwise_grads_path
+    assert grads(32, 24 * 24) == grads(32, 12 * 12) == grads(4, 8 * 8) == "per image"
+    assert grads(32, 7 * 7) == grads(32, 6 * 6) == grads(32, 3 * 3) == grads(4, 1) == "channel major"
+    assert grads(1, 590 * 400) is None and grads(3, 6 * 6) is None         # P-Net's heads: the micro-kernel
 
 
 def test_the_direct_kernel_takes_pnets_first_layer_only():

@@ -321,6 +321,26 @@ def test_inference_max_pool_equals_the_reference_forward(case, ties):
         np.testing.assert_array_equal(got, want.astype(dtype))
 
 
+@settings(max_examples=60, deadline=None)
+@given(case=_max_pool_cases(), ties=st.booleans())
+def test_max_pool_argmax_kernel_equals_the_reference_with_ties(case, ties):
+    """The training forward (separable, each window's first maximum in row-major order) and its backward
+    on random shapes, kernels, strides, paddings and ceil mode, with many ties (small integers): the
+    gradient goes to the same pixel as the reference's (a tie broken the other way would move it)."""
+    shape, kernel, stride, padding, ceil_mode = case
+    rng = np.random.default_rng(2)
+    x = rng.integers(-2, 3, size=shape).astype(np.float64) if ties else rng.standard_normal(shape)
+    kwargs = dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode)
+    want, want_cache = max_pool2d_forward(x, impl="reference", **kwargs)
+    dout = rng.standard_normal(want.shape)
+    for dtype in (np.float64, np.float32):
+        got, cache = max_pool2d_forward(x.astype(dtype), impl="numba", **kwargs)
+        np.testing.assert_array_equal(got, want.astype(dtype))
+        eps = np.finfo(dtype).eps * kernel[0] * kernel[1] * np.abs(dout).max()   # overlapping windows add
+        np.testing.assert_allclose(max_pool2d_backward(dout.astype(dtype), cache),   # in another order
+                                   max_pool2d_backward(dout, want_cache), rtol=0, atol=4 * eps)
+
+
 def test_inference_max_pool_checks_like_the_forward():
     with pytest.raises(ValueError, match="at most half the kernel"):
         pooling.max_pool2d(np.zeros((1, 1, 5, 5)), kernel_size=2, padding=2)

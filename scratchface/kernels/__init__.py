@@ -12,7 +12,9 @@ Grouped by operation; the same operation has the same module name on both sides:
         implicit_conv.py      implicit_conv_output,                        (convolution on the micro-kernel,
                               implicit_conv_weight_grad                    no im2col; its weight gradient)
         pointwise.py          per_image_forward, per_image_backward,       (1x1 on NCHW as it is: one GEMM per
-                              pixel_tiles_forward                          image, or the micro-kernel's tiles)
+                              pixel_tiles_forward,                         image, or the micro-kernel's tiles;
+                              channel_major_forward, _backward             the whole batch on few pixels)
+        direct_conv.py        direct_forward                               (few channels on wide rows: P-Net)
         winograd.py           winograd_output_numba                        (F(2x2, 3x3) for NN2's conv2)
         pooling.py            pool2d_output_numba, pool2d_dx_numba         (max / avg / L2);
                               max_pool2d_values_numba                      (inference: no argmax)
@@ -21,7 +23,7 @@ Grouped by operation; the same operation has the same module name on both sides:
                               roi_align_output_numba, roi_align_dx_numba
         nms.py                greedy_nms                                   (kept indices)
         distances.py          finish_sq_euclidean, finish_cosine, knn_candidates, refine_topk
-        activations.py        prelu_output_numba
+        activations.py        prelu_output_numba, relu_output_numba, relu_grad_numba
         resize.py             area_resize_regions_numba                    (MTCNN crops, levels);
                               summed_area_table_numba
         hog.py                hog_cell_histograms_numba, hog_normalize_blocks_numba

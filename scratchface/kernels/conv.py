@@ -13,20 +13,32 @@ forward                                             path
 3x3, stride 1, >= 64 channels in and out, >= 20x20  Winograd F(2x2, 3x3) (``scratchface.kernels.winograd``)
 1x1, stride 1, >= 128 ch on >= 10x10; < 4 images    pixel tiles, the micro-kernel on NCHW (``pointwise``)
 1x1, stride 1, >= 4 images of >= 36 pixels          one matrix product per image (``scratchface.kernels.pointwise``)
-3-wide, stride 1, < 16 filters, rows >= 64 wide     the direct kernel below (P-Net's first layer)
+1x1, stride 1, >= 4 images of < 36 pixels           the whole batch channel-major, ``W @ X (C, N*H*W)`` (``pointwise``)
+3-wide, stride 1, < 16 filters, rows >= 64 wide     the direct kernel (``direct_conv``: P-Net's first layer)
 other 1x1 (stride 1, unpadded)                      the columns path below (channels-last ``x`` is the columns)
 fewer output pixels than filters                    the columns path below (``_implicit_pays``)
 everything else                                     the micro-kernel (``scratchface.kernels.implicit_conv``)
 ==================================================  ================================================================
 
-Backward: the per-image products for the 1x1 layers of >= 4 images of >= 64 pixels; for stride-1 kernels
+Backward: the per-image products for the 1x1 layers of >= 4 images of >= 64 pixels; the whole batch
+channel-major (``pointwise.channel_major_backward``: ``dW = D X^T`` and ``dX = W^T D`` with ``D (F, N*H*W)``,
+in tasks of about ``CHANNEL_BLOCK`` input channels) for the other 1x1 layers of >= 4 images (NN2's at 6x6
+and 3x3); for stride-1 kernels
 larger than 1x1 with at least ``DX_BY_FORWARD_MIN_C`` input channels, at most ``DX_MAX_GROWTH`` times as
-many input as output pixels and at least as many output pixels as filters, and for the other 1x1 layers
-from ``POINTWISE_IMPLICIT_MIN_PIXELS`` (6x6) per image (``_implicit_grads_pay``: NN2's 3x3 / 5x5 layers and
-its 1x1 layers at 6x6, P-Net), ``dW`` by the micro-kernel over the patches and ``dx`` as the forward
+many input as output pixels and at least as many output pixels as filters, and for the 1x1 layers of
+fewer than 4 images from ``POINTWISE_IMPLICIT_MIN_PIXELS`` (6x6) per image (``_implicit_grads_pay``: NN2's
+3x3 / 5x5 layers, P-Net), ``dW`` by the micro-kernel over the patches and ``dx`` as the forward
 convolution of ``dout`` with the kernels turned by 180 degrees (by Winograd, the micro-kernel or the 1x1
-paths, as the table says); the rest (stride 2, 3-channel inputs, MTCNN's valid 3x3 on small crops, 1x1 at
-3x3) by the columns path below. Tried for stride 2 (fifth pass, a timing script): ``dW`` by the micro-kernel
+paths, as the table says); the rest (stride 2, 3-channel inputs, MTCNN's valid 3x3 on small crops, tiny
+1x1 layers) by the columns path below. The channel-major 1x1 products against the routes they replaced
+(sixth pass, Zen 4, 2 threads, batch 32, both in turn in one process, a timing script): backward 5a 1x1
+1024 -> 384 / 128 at 3x3 1.15x / 1.27x (the columns), 640 -> 256 / 128 at 6x6 1.21x / 1.24x and 832 -> 256
+at 7x7 1.18x (the micro-kernel); forward at 3x3 1.23x / 1.28x (the columns); at 6x6 one product per image
+stays faster (0.6x-0.9x for the whole batch, whose every task packs all of ``X``). Tried with it: the
+same whole-batch products for 3x3 / 5x5 kernels on 3x3 outputs (an im2col per block of channels): 5a 3x3
+backward 1.18x-2.07x, but forwards 0.6x-1.0x and other small layers 0.75x-1.15x: not kept.
+
+Tried for stride 2 (fifth pass, a timing script): ``dW`` by the micro-kernel
 and ``dx`` alone by the columns path (``dout @ W`` and col2im, no im2col): 3c 3x3/2 11.8 + 12.3 ms against
 21.3-25.8 for both by the columns; conv1 30.2 + 26.9 against 50.7: no gain, dropped.
 
@@ -76,19 +88,8 @@ NN2's conv2, and inception 3 at 224x224), and so does its ``dx``, a 3x3 convolut
 kernels turned by 180 degrees: conv2 forward 1.69x, backward 1.16x faster than 4c92194's columns, and
 still 1.23x-1.29x faster than the micro-kernel (``python benchmarks/bench_winograd.py``).
 
-Few channels on wide rows (MTCNN's P-Net on the large pyramid levels: 3 -> 10, 10 -> 16,
-16 -> 32 on rows of hundreds of pixels) went to a **direct kernel** instead (``_direct_forward``;
-stride 1, 3-wide kernels, ``C F <= DIRECT_MAX_CF``, ``OW >= DIRECT_MIN_OW``; since the micro-kernel,
-only P-Net's first layer, ``F < DIRECT_MAX_F``: its 10 filters would fill 10 of a tile's 16, and the
-direct kernel is faster there, 2.7 against 6.4 ms on a 375x500 level; the micro-kernel is faster on the
-other two, 16 -> 32 8.4 against 10.6 ms, a timing script, not kept): one task per output
-row, filters in pairs, each kernel row of each input channel added as three taps along the output
-row, so no columns are written and every load feeds two filters. There the GEMM's reduction
-(``C KH KW`` = 27 to 144) and its ``F`` (10 to 32) are too small for BLAS to run well, and the
-columns cost as much as the product. One thread, conv + PReLU on P-Net's first level of
-bald_guys.jpg (im2col + GEMM -> direct): 3 -> 10 86 -> 40 ms, 10 -> 16 78 -> 36 ms, 16 -> 32
-160 -> 111 ms; on 256 R-Net / O-Net crops (11- and 23-pixel rows) it is slower (36 -> 77 ms,
-218 -> 440 ms), hence the row width in the rule.
+Few channels on wide rows (MTCNN's P-Net on its large pyramid levels) go to a **direct kernel**
+(``scratchface.kernels.direct_conv``, whose docstring has the figures; ``_direct_pays``).
 
 BLAS is held to one thread for the call
 (``scratchface.kernels._numba.blas_single_threaded``, threadpoolctl): the
@@ -130,10 +131,12 @@ from numba import prange
 from . import pointwise as pointwise_module
 from ._numba import blas_single_threaded, single_thread_below
 from .activations import prelu
+from .direct_conv import direct_forward
 from .implicit_conv import (filter_major, forward_chunk, implicit_conv_output, implicit_conv_weight_grad,
                             packed_weights, weight_grad_blocks)
 from .microkernel import aligned_empty, tile_width
-from .pointwise import per_image_backward, per_image_forward, pixel_tiles_forward
+from .pointwise import (channel_major_backward, channel_major_forward, per_image_backward, per_image_forward,
+                        pixel_tiles_forward)
 from .winograd import winograd_output_numba, winograd_pays
 
 __all__ = ["columns_output", "conv2d_grads_numba", "conv2d_output_numba"]
@@ -227,52 +230,6 @@ def _fused_forward(xh, wmat, bias, alpha, has_alpha, kh, kw, sh, sw, oh, ow, nch
 
 
 @numba.njit(cache=True)
-def _direct_rows(xpad, w, bias, alpha, has_alpha, b, y, f0, f1, out):
-    """Output row ``y`` of image ``b`` for filters ``f0`` and ``f1`` (``f1 = -1``: ``f0`` alone), stride 1,
-    ``KW = 3``: for every input channel and kernel row, three taps of that input row added along the
-    output row (contiguous: vectorised); each input value loaded feeds both filters."""
-    c, kh = xpad.shape[1], w.shape[2]
-    ow = out.shape[3]
-    two = f1 >= 0
-    g1 = f1 if two else f0
-    a0, a1 = out[b, f0, y], out[b, g1, y]
-    for q in range(ow):
-        a0[q] = bias[f0]
-    if two:
-        for q in range(ow):
-            a1[q] = bias[f1]
-    for ci in range(c):
-        for i in range(kh):
-            line = xpad[b, ci, y + i]
-            u0, u1, u2 = w[f0, ci, i, 0], w[f0, ci, i, 1], w[f0, ci, i, 2]
-            if two:
-                v0, v1, v2 = w[f1, ci, i, 0], w[f1, ci, i, 1], w[f1, ci, i, 2]
-                for q in range(ow):
-                    l0, l1, l2 = line[q], line[q + 1], line[q + 2]
-                    a0[q] += u0 * l0 + u1 * l1 + u2 * l2
-                    a1[q] += v0 * l0 + v1 * l1 + v2 * l2
-            else:
-                for q in range(ow):
-                    a0[q] += u0 * line[q] + u1 * line[q + 1] + u2 * line[q + 2]
-    if has_alpha:
-        for fo in range(f0, g1 + 1, max(g1 - f0, 1)):       # f0, and f1 when there are two
-            slope, row = alpha[fo], out[b, fo, y]
-            for q in range(ow):
-                row[q] = prelu(row[q], slope)
-
-
-@numba.njit(cache=True, parallel=True)
-def _direct_forward(xpad, w, bias, alpha, has_alpha, out):
-    """Direct convolution (stride 1, ``KW = 3``), one task per output row of an image, filters in pairs."""
-    n, f, oh = out.shape[0], out.shape[1], out.shape[2]
-    for t in prange(n * oh):
-        for f0 in range(0, f - 1, 2):
-            _direct_rows(xpad, w, bias, alpha, has_alpha, t // oh, t % oh, f0, f0 + 1, out)
-        if f % 2:
-            _direct_rows(xpad, w, bias, alpha, has_alpha, t // oh, t % oh, f - 1, -1, out)
-
-
-@numba.njit(cache=True)
 def _backward_rows(dout, xh, wmat, g0, g1, b0, kh, kw, sh, sw, oh, ow, acc, dw_acc, db_acc):
     """Output rows ``[g0, g1)`` (whole images, or a block of one): ``dout`` to ``(pixels, F)`` (the bias
     gradient summed in the same pass, float64), the columns, ``dW_acc (KH*KW*C, F) += cols.T @ dout_t``,
@@ -352,7 +309,7 @@ def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
         with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
             return winograd_output_numba(x, w, bias, alpha, padding, out)
     pointwise = _pointwise_path(n, c, oh * ow, tile_width(x)) if _is_pointwise(kh, kw, stride, padding) else None
-    if pointwise in ("pixel tiles", "per image"):
+    if pointwise in ("pixel tiles", "per image", "channel major"):
         out = np.empty((n, f, oh * ow), dtype=x.dtype)
         args = (np.ascontiguousarray(x).reshape(n, c, -1), np.ascontiguousarray(w).reshape(f, c), bias, slopes,
                 alpha is not None)
@@ -361,12 +318,15 @@ def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
                 pixel_tiles_forward(*args, pointwise_module.PIXEL_CHUNK, out)
             else:
                 with blas_single_threaded():
-                    per_image_forward(*args, out)
+                    if pointwise == "per image":
+                        per_image_forward(*args, out)
+                    else:
+                        channel_major_forward(*args, _channel_blocks(c, f), out)
         return out.reshape(n, f, oh, ow)
     if _direct_pays(c, f, kw, stride, ow):
         out = np.empty((n, f, oh, ow), dtype=x.dtype)
         with single_thread_below(cols_size, CONV_SMALL_WORK):
-            _direct_forward(_padded(x, padding), np.ascontiguousarray(w), bias, slopes, alpha is not None, out)
+            direct_forward(_padded(x, padding), np.ascontiguousarray(w), bias, slopes, alpha is not None, out)
         return out
     if pointwise == "columns" or not _implicit_pays(n * oh * ow, f):
         return columns_output(x, w, bias, slopes, alpha is not None, stride, padding)
@@ -403,7 +363,9 @@ def _pointwise_path(n, c, npix, width):
     micro-kernel on NCHW as it is, ``scratchface.kernels.pointwise.pixel_tiles_forward``) on at least
     ``width`` pixels per image when there are too few images for one task each, or from
     ``PIXEL_TILES_MIN_PIXELS`` pixels and ``PIXEL_TILES_MIN_C`` channels; else ``"per image"`` (one BLAS
-    product per image) from ``POINTWISE_FORWARD_MIN_PIXELS``; else ``"columns"``.
+    product per image) from ``POINTWISE_FORWARD_MIN_PIXELS``; on fewer pixels of at least
+    ``POINTWISE_MIN_IMAGES`` images ``"channel major"`` (the whole batch as one product,
+    ``scratchface.kernels.pointwise.channel_major_forward``: NN2's 1x1 layers at 3x3); else ``"columns"``.
 
     Measured (2 threads, float32, batch 32 unless said, forward, a timing script, both in turn): P-Net's
     heads on one 108x145 level, 32 -> 2 / 4 filters, 1.07 / 0.63 ms by the columns, 0.22 / 0.15 by pixel
@@ -415,14 +377,26 @@ def _pointwise_path(n, c, npix, width):
         return "pixel tiles"
     if n >= POINTWISE_MIN_IMAGES and npix >= POINTWISE_FORWARD_MIN_PIXELS:
         return "per image"
+    if n >= POINTWISE_MIN_IMAGES:
+        return "channel major"
     return "columns"
 
 
-def _pointwise_pays(n, npix):
-    """A 1x1 convolution of at least ``POINTWISE_MIN_IMAGES`` images (one per task) with at least
-    ``POINTWISE_MIN_PIXELS`` pixels each is one matrix product per image, in NCHW as it is (no copies);
-    the others take the columns path (the channels-last input is its own columns: nothing unrolled)."""
-    return n >= POINTWISE_MIN_IMAGES and npix >= POINTWISE_MIN_PIXELS
+def _channel_blocks(c, f):
+    """Tasks of ``channel_major_forward`` / ``_backward``: an even number (two threads share them evenly),
+    about ``CHANNEL_BLOCK`` channels each, never more than ``C`` or ``F``; from the shapes only."""
+    return max(1, min(c, f, 2 * max(1, min(c, f) // CHANNEL_BLOCK)))
+
+
+def _pointwise_grads_path(n, npix):
+    """Which kernel computes the backward of a 1x1, stride-1, unpadded convolution of ``n`` images of ``npix``
+    pixels: from ``POINTWISE_MIN_IMAGES`` images, ``"per image"`` (one matrix product per image and task, in
+    NCHW as it is: no copies) from ``POINTWISE_MIN_PIXELS`` pixels, ``"channel major"`` (the whole batch as
+    one product, ``scratchface.kernels.pointwise.channel_major_backward``) on fewer; None on fewer images
+    (the micro-kernel's backward from ``POINTWISE_IMPLICIT_MIN_PIXELS``, else the columns)."""
+    if n < POINTWISE_MIN_IMAGES:
+        return None
+    return "per image" if npix >= POINTWISE_MIN_PIXELS else "channel major"
 
 
 def _implicit_pays(pixels, f):
@@ -441,8 +415,9 @@ def _implicit_grads_pay(c, f, kh, kw, stride, in_pixels, out_pixels, n, dx_paddi
     multiplies the zeros of that padding too: a valid 3x3 on 10x10, O-Net conv3, 1.56 times the work of
     the columns' col2im, 0.92x; R-Net conv2 0.89x). Measured: ``python benchmarks/bench_implicit_conv.py``.
 
-    A 1x1 (unpadded) layer whose backward is not one product per image (``_pointwise_pays``) comes here from
-    ``POINTWISE_IMPLICIT_MIN_PIXELS`` pixels per image; its ``dx`` is the forward of ``dout`` with ``W^T``,
+    A 1x1 (unpadded) layer of fewer than ``POINTWISE_MIN_IMAGES`` images (the others take the per-image or
+    the channel-major products) comes here from ``POINTWISE_IMPLICIT_MIN_PIXELS`` pixels per image; its
+    ``dx`` is the forward of ``dout`` with ``W^T``,
     by the per-image products or the pixel tiles. Against the columns, fwd + bwd, 2 threads, batch 32 (a
     timing script, ``conv2d_grads_numba`` against ``_implicit_grads``): 640 -> 256 / 160 / 96 at 6x6 1.21x /
     1.04x / 1.16x, 832 -> 256 at 7x7 (NN2 at 224) 1.13x, one 100x120 image 32 -> 6 (P-Net's heads) 2.1x;
@@ -466,7 +441,8 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
     f, c, kh, kw = w.shape
     oh, ow = dout.shape[2:]
     cols_size = n * oh * ow * c * kh * kw
-    if _is_pointwise(kh, kw, stride, padding) and _pointwise_pays(n, oh * ow):
+    pointwise = _pointwise_grads_path(n, oh * ow) if _is_pointwise(kh, kw, stride, padding) else None
+    if pointwise == "per image":
         args = (np.ascontiguousarray(dout).reshape(n, f, -1), np.ascontiguousarray(x).reshape(n, c, -1),
                 np.ascontiguousarray(w).reshape(f, c))
         with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
@@ -476,6 +452,15 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
             dx = np.empty(x.shape, dtype=x.dtype)
             per_image_backward(*args, dx.reshape(n, c, -1), dw_parts, db_parts)
         return dx, _parts_sum(dw_parts).reshape(w.shape), _bias_grad(db_parts, has_bias, x.dtype)
+    if pointwise == "channel major":
+        dx = np.empty(x.shape, dtype=x.dtype)
+        dw = np.empty((f, c), dtype=x.dtype)
+        db = np.empty(f, dtype=np.float64)
+        with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
+            channel_major_backward(np.ascontiguousarray(dout).reshape(n, f, -1),
+                                   np.ascontiguousarray(x).reshape(n, c, -1), np.ascontiguousarray(w).reshape(f, c),
+                                   _channel_blocks(c, f), dx.reshape(n, c, -1), dw, db)
+        return dx, dw.reshape(w.shape), (db.astype(x.dtype) if has_bias else None)
     dx_padding = (kh - 1 - padding[0], kh - 1 - padding[1], kw - 1 - padding[2], kw - 1 - padding[3])
     if _implicit_grads_pay(c, f, kh, kw, stride, x.shape[2] * x.shape[3], oh * ow, n, dx_padding):
         return _implicit_grads(dout, x, w, has_bias, padding, dx_padding)
@@ -534,6 +519,7 @@ POINTWISE_FORWARD_MIN_PIXELS = 36   # the forward's per-image products from this
 PIXEL_TILES_MIN_PIXELS = 100        # ... and the forward's pixel tiles from this many (10x10) ...
 PIXEL_TILES_MIN_C = 128             # ... and this many channels (or on fewer than POINTWISE_MIN_IMAGES images)
 POINTWISE_IMPLICIT_MIN_PIXELS = 36  # the other 1x1 layers' backward by the micro-kernel from this many (6x6)
+CHANNEL_BLOCK = 256                 # channels per task of the channel-major 1x1 products (about)
 DIRECT_MAX_CF = 512       # forward: the direct kernel for C * F up to this (P-Net's 3*10, 10*16, 16*32) ...
 DIRECT_MIN_OW = 64        # ... on rows at least this wide (R-Net / O-Net's 11 / 23-pixel rows: im2col + GEMM)
 DIRECT_MAX_F = 16         # ... and fewer filters than this (P-Net's first layer)

@@ -1,4 +1,4 @@
-r"""1x1 convolutions (stride 1, no padding) on NCHW as it is: one matrix product per image, or pixel tiles (#16).
+r"""1x1 convolutions (stride 1, no padding): one matrix product per image, pixel tiles, or the whole batch (#16).
 
 A 1x1 convolution mixes channels pixel by pixel: with image ``b`` as a matrix ``X_b = x[b] (C, H*W)``,
 
@@ -25,9 +25,20 @@ faster than one product per image. ``dx`` of the 1x1 layers that the micro-kerne
 (``scratchface.kernels.conv._implicit_grads_pay``) is the forward of ``dout`` with ``W^T``, by whichever
 of the two the forward's rule picks.
 
-Tried and dropped: the whole batch as one ``X (C, N*H*W)`` (a transposing copy) and one product cut
-into row blocks, for those narrow layers: 4a 1x1 forward 6.8 -> 8.8 ms, 5a 1x1 backward 9.8 -> 12.5 ms
-(``compare_conv_versions.py``): every task's BLAS call packs the whole of ``X`` again. The channels-last
+``channel_major_forward`` / ``channel_major_backward`` take the whole batch as one matrix, ``X (C, N*H*W)``
+(one transposing copy), for the 1x1 layers of at least 4 images on few pixels (NN2's at 6x6 and 3x3, where
+the products per image are too narrow):
+
+.. math:: \mathrm{out} = W X, \qquad dW = D X^T, \qquad dX = W^T D, \qquad D = dY\ (F, N H W).
+
+The backward's tasks are blocks of input channels: each task copies its own rows of ``X``, and its ``dW``
+columns and ``dX`` rows come out of one product each over the whole batch (no partial sums); the forward's
+tasks are blocks of filters. Sixth #16 pass (Zen 4, 2 threads, batch 32; the figures are in
+``scratchface.kernels.conv``'s docstring): backward 1.15x-1.27x against the micro-kernel (6x6, 7x7) and
+the columns (3x3), forward 1.23x-1.28x at 3x3. Tried and dropped in the third pass (Zen 1): the forward's
+product cut into row blocks of ``X`` for the 6x6 layers: 4a 1x1 forward 6.8 -> 8.8 ms, 5a 1x1 backward
+9.8 -> 12.5 ms (``compare_conv_versions.py``): every task's BLAS call packed the whole of ``X`` again;
+still true of the forward at 6x6 (0.6x-0.9x), hence one product per image there. The channels-last
 micro-kernel of :mod:`scratchface.kernels.implicit_conv` with 1x1 kernels (6 pixels by 16 filters): 4a 1x1
 at 6x6 5.7 against 4.9 ms, 64 -> 64 at 24x24 7.6 against 2.4 ms (the transposing copy and scattered
 stores; a timing script, not kept).
@@ -41,7 +52,8 @@ from numba import prange
 from .activations import prelu
 from .microkernel import TILE_ROWS, tile_fma, tile_width
 
-__all__ = ["per_image_backward", "per_image_forward", "pixel_tiles_forward"]
+__all__ = ["channel_major_backward", "channel_major_forward", "per_image_backward", "per_image_forward",
+           "pixel_tiles_forward"]
 
 PIXEL_CHUNK = 4            # pixel_tiles_forward: blocks of tile_width pixels per task, at most
 
@@ -104,6 +116,63 @@ def pixel_tiles_forward(x, wmat, bias, alpha, has_alpha, chunk, out):
                         if has_alpha:
                             value = prelu(value, slope)
                         row[q0 + v] = value
+
+
+@numba.njit(cache=True)
+def _gather(src, c0, c1, dst):
+    """``dst[ch - c0, b*P + p] = src[b, ch, p]`` for channels ``c0 .. c1``: NCHW to channel-major ``(C, N*P)``."""
+    n, p = src.shape[0], src.shape[2]
+    for ch in range(c0, c1):
+        row = dst[ch - c0]
+        for b in range(n):
+            row[b * p:(b + 1) * p] = src[b, ch]
+
+
+@numba.njit(cache=True, parallel=True)
+def channel_major_forward(x, wmat, bias, alpha, has_alpha, blocks, out):
+    """``out = W (F, C) @ X (C, N*P)`` with ``X`` the whole batch channel-major (one transposing copy, in
+    parallel over channels), in ``blocks`` row blocks of ``W`` (one task each), written back to NCHW with
+    the bias (and PReLU) added."""
+    n, c, p = x.shape
+    f = wmat.shape[0]
+    xt = np.empty((c, n * p), dtype=x.dtype)
+    for t in prange(blocks):
+        _gather(x, t * c // blocks, (t + 1) * c // blocks, xt[t * c // blocks:(t + 1) * c // blocks])
+    for t in prange(blocks):
+        f0, f1 = t * f // blocks, (t + 1) * f // blocks
+        res = np.dot(wmat[f0:f1], xt)                               # BLAS on this thread
+        _epilogue(res, bias[f0:f1], alpha[f0:f1], has_alpha)
+        for k in range(f0, f1):
+            for b in range(n):
+                out[b, k] = res[k - f0, b * p:(b + 1) * p]
+
+
+@numba.njit(cache=True, parallel=True)
+def channel_major_backward(dout, x, wmat, blocks, dx, dw, db):
+    """The whole batch as one product: ``D = dout`` channel-major ``(F, N*P)`` (and ``db``, its row sums in
+    float64), then per block of input channels ``c0 .. c1`` (one task each) ``X_blk (c1-c0, N*P)``,
+    ``dW[:, c0:c1] = D @ X_blk^T`` and ``dX_blk = W[:, c0:c1]^T @ D``, written back to NCHW. Every entry
+    of ``dW`` comes from one product over the whole batch: no partial sums."""
+    n, f, p = dout.shape
+    c = x.shape[1]
+    d = np.empty((f, n * p), dtype=dout.dtype)
+    for t in prange(blocks):
+        f0, f1 = t * f // blocks, (t + 1) * f // blocks
+        _gather(dout, f0, f1, d[f0:f1])
+        for k in range(f0, f1):
+            total = 0.0
+            for v in d[k]:
+                total += v
+            db[k] = total
+    for t in prange(blocks):
+        c0, c1 = t * c // blocks, (t + 1) * c // blocks
+        xb = np.empty((c1 - c0, n * p), dtype=x.dtype)
+        _gather(x, c0, c1, xb)
+        dw[:, c0:c1] = np.dot(d, xb.T)
+        dxb = np.dot(np.ascontiguousarray(wmat[:, c0:c1].T), d)
+        for ch in range(c0, c1):
+            for b in range(n):
+                dx[b, ch] = dxb[ch - c0, b * p:(b + 1) * p]
 
 
 @numba.njit(cache=True, inline="always")

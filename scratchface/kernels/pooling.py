@@ -14,7 +14,20 @@ in place, where im2col would first write ``KH*KW`` copies of the input.
   12x12 planes) at 96x96, batch 32, forward + backward: 140 -> 100 ms (the kernels'
   time in one training step); on 32x192x24x24 (``benchmarks/bench_conv.py``) 85 -> 37
   ms. The former one-loop-per-window kernel spent its time on the window bounds of
-  every tap.
+  every tap. Sixth #16 pass (Zen 4, 2 threads, the old and new kernel in turn in one
+  process, a timing script): the windows' bounds computed once per call (``_windows``)
+  instead of per window, L2 forward / backward on 32x640x6x6 5.7 -> 1.6 / 5.3 -> 2.1 ms,
+  32x1024x3x3 2.9 -> 0.8 / 2.7 -> 1.3 ms, 32x256x12x12 3.4 -> 2.1 / 3.4 -> 2.3 ms,
+  32x192x24x24 10.0 -> 5.6 / 9.7 -> 6.4 ms; and the training kernels run on all threads
+  from ``POOL_PARALLEL_MIN`` elements (NN2's pools on 6x6 and 3x3 planes, 0.3-1.5 M
+  elements, ran on one thread below ``SMALL_WORK``; inference keeps that threshold).
+* Max pooling's training forward is separable too (sixth pass): per output row, each
+  column's maximum over the window's rows and the first row holding it, then over each
+  window's columns the largest, ties to the smaller row and then the smaller column,
+  which is the first maximum in row-major order, as the reference takes it; selects,
+  not branches (random data mispredicts half of them). The NN2 max pool 3x3/2 on
+  32x192x24x24 (``bench_conv.py``), forward: 10.9 -> 9.2 ms with branches, then the
+  kernel alone 5.6 -> 3.8 ms (a timing script).
 
 Inference (:func:`max_pool2d_values_numba`, for
 :func:`scratchface.layers.pooling.max_pool2d`, MTCNN's pools) needs no argmax:
@@ -40,6 +53,7 @@ __all__ = ["max_pool2d_values_numba", "pool2d_output_numba", "pool2d_dx_numba"]
 
 MAX, AVG, L2 = 0, 1, 2
 PLANE_BLOCKS = 256  #: tasks of the separable kernels: runs of planes sharing one scratch row
+POOL_PARALLEL_MIN = 1 << 18  #: elements (input + output) from which the kernels run on all threads
 _MODES = {"max": MAX, "avg": AVG, "l2": L2}
 
 
@@ -89,29 +103,43 @@ def _clipped_max(row, line, q_from, q_to, sw, left, kw):
 
 @numba.njit(cache=True, parallel=True)
 def _max_pool_argmax_forward(x, kh, kw, sh, sw, top, left, out, argmax):
-    """Max pooling with each window's (first) argmax, flat in the ``H * W`` plane, for the backward."""
+    """Max pooling with each window's first argmax in row-major order, flat in the ``H * W`` plane, for
+    the backward; separably, like ``_max_pool_forward``: per output row, each column's maximum over the
+    window's rows and the first row holding it (contiguous: vectorised), then over each window's columns
+    the largest, ties to the smaller row, then the smaller column (= the first in row-major order)."""
     n, c, h, w = x.shape
     oh, ow = out.shape[2], out.shape[3]
-    for t in prange(n * c):
-        b = t // c
-        ch = t % c
-        plane = x[b, ch]
-        for p in range(oh):
-            h0 = p * sh - top
-            hs, he = max(h0, 0), min(h0 + kh, h)
-            for q in range(ow):
-                w0 = q * sw - left
-                ws, we = max(w0, 0), min(w0 + kw, w)
-                best = plane[hs, ws]
-                idx = hs * w + ws
-                for hh in range(hs, he):
-                    for ww in range(ws, we):
-                        v = plane[hh, ww]
-                        if v > best:
-                            best = v
-                            idx = hh * w + ww
-                out[b, ch, p, q] = best
-                argmax[b, ch, p, q] = idx
+    blocks = min(n * c, PLANE_BLOCKS)
+    for blk in prange(blocks):
+        rows_max = np.empty(w, dtype=x.dtype)                  # scratch, once per block of planes
+        rows_arg = np.empty(w, dtype=np.int64)
+        for t in range(blk * n * c // blocks, (blk + 1) * n * c // blocks):
+            plane = x[t // c, t % c]
+            for p in range(oh):
+                h0 = p * sh - top
+                hs, he = max(h0, 0), min(h0 + kh, h)
+                rows_max[:] = plane[hs]
+                rows_arg[:] = hs
+                for hh in range(hs + 1, he):
+                    line = plane[hh]
+                    for col in range(w):
+                        v = line[col]
+                        up = v > rows_max[col]
+                        rows_max[col] = v if up else rows_max[col]
+                        rows_arg[col] = hh if up else rows_arg[col]
+                row, arg = out[t // c, t % c, p], argmax[t // c, t % c, p]
+                for q in range(ow):
+                    w0 = q * sw - left
+                    ws, we = max(w0, 0), min(w0 + kw, w)
+                    best, best_row, best_col = rows_max[ws], rows_arg[ws], ws
+                    for ww in range(ws + 1, we):                  # selects, not branches: random data
+                        v, r = rows_max[ww], rows_arg[ww]            # mispredicts half of them
+                        up = (v > best) | ((v == best) & (r < best_row))
+                        best = v if up else best
+                        best_row = r if up else best_row
+                        best_col = ww if up else best_col
+                    row[q] = best
+                    arg[q] = best_row * w + best_col
 
 
 @numba.njit(cache=True, parallel=True)
@@ -130,29 +158,32 @@ def _max_pool_backward(dout, argmax, dx):
                 flat[argmax[b, ch, p, q]] += g[p, q]
 
 
-@numba.njit(cache=True)
-def _window(i, stride, pad_before, kernel, size, pad_after):
-    """Window ``i`` along one axis: ``(start, end)`` on the padded axis, ``(start, end)`` clipped to the input."""
-    lo = i * stride - pad_before
-    hi = min(lo + kernel, size + pad_after)
-    return lo, hi, max(lo, 0), min(hi, size)
+def _windows(n_out, stride, pad_before, kernel, size, pad_after):
+    """The windows along one axis, for outputs ``0 .. n_out``: ``(start, end)`` clipped to the input and the
+    window's length on the padded axis (``count_include_pad``'s divisor), as int64 arrays. Computed once
+    per call: the kernels' former per-window arithmetic cost more than the sums on NN2's 6x6 and 3x3 planes."""
+    lo = np.arange(n_out, dtype=np.int64) * stride - pad_before
+    hi = np.minimum(lo + kernel, size + pad_after)
+    return np.maximum(lo, 0), np.minimum(hi, size), hi - lo
 
 
 @numba.njit(cache=True, parallel=True)
-def _sum_pool_forward(x, mode, kh, kw, sh, sw, top, bottom, left, right, include_pad, out):
+def _sum_pool_forward(x, mode, rows, cols, include_pad, out):
     """Average (``mode`` 1) or L2 (2) pooling, separably: per output row, the sums (of squares) over the
-    window's rows for every column (contiguous: vectorised), then over each window's columns; float64 sums."""
+    window's rows for every column (contiguous: vectorised), then over each window's columns; float64 sums.
+    ``rows``, ``cols``: ``(start, end, padded length)`` of the windows along each axis (``_windows``)."""
     n, c, h, w = x.shape
     oh, ow = out.shape[2], out.shape[3]
+    hs, he, hcount = rows
+    ws, we, wcount = cols
     blocks = min(n * c, PLANE_BLOCKS)
     for blk in prange(blocks):
         rows_sum = np.empty(w)                                 # scratch, once per block of planes
         for t in range(blk * n * c // blocks, (blk + 1) * n * c // blocks):
             plane, o = x[t // c, t % c], out[t // c, t % c]
             for p in range(oh):
-                h0, h1, hs, he = _window(p, sh, top, kh, h, bottom)
                 rows_sum[:] = 0.0
-                for hh in range(hs, he):
+                for hh in range(hs[p], he[p]):
                     line = plane[hh]
                     if mode == 2:
                         for col in range(w):
@@ -161,23 +192,24 @@ def _sum_pool_forward(x, mode, kh, kw, sh, sw, top, bottom, left, right, include
                         for col in range(w):
                             rows_sum[col] += line[col]
                 for q in range(ow):
-                    w0, w1, ws, we = _window(q, sw, left, kw, w, right)
                     acc = 0.0
-                    for col in range(ws, we):
+                    for col in range(ws[q], we[q]):
                         acc += rows_sum[col]
                     if mode == 2:
                         o[p, q] = np.sqrt(acc)
                     else:
-                        o[p, q] = acc / ((h1 - h0) * (w1 - w0) if include_pad else (he - hs) * (we - ws))
+                        o[p, q] = acc / (hcount[p] * wcount[q] if include_pad else (he[p] - hs[p]) * (we[q] - ws[q]))
 
 
 @numba.njit(cache=True, parallel=True)
-def _sum_pool_backward(dout, x, out, mode, kh, kw, sh, sw, top, bottom, left, right, include_pad, dx):
+def _sum_pool_backward(dout, x, out, mode, rows, cols, include_pad, dx):
     """The adjoint, separably: each window's share (``dout / count``; L2: ``dout / out``, 0 where
     ``out = 0``) spread along its columns into a row, the row added to the window's rows; L2 then
     multiplies by ``x``."""
     n, c, h, w = dx.shape
     oh, ow = dout.shape[2], dout.shape[3]
+    hs, he, hcount = rows
+    ws, we, wcount = cols
     blocks = min(n * c, PLANE_BLOCKS)
     for blk in prange(blocks):
         total, spread = np.empty((h, w)), np.empty(w)          # scratch, once per block of planes
@@ -186,18 +218,16 @@ def _sum_pool_backward(dout, x, out, mode, kh, kw, sh, sw, top, bottom, left, ri
             g, grad = dout[b, ch], dx[b, ch]
             total[:] = 0.0
             for p in range(oh):
-                h0, h1, hs, he = _window(p, sh, top, kh, h, bottom)
                 spread[:] = 0.0
                 for q in range(ow):
-                    w0, w1, ws, we = _window(q, sw, left, kw, w, right)
                     if mode == 2:
                         o = out[b, ch, p, q]
                         share = g[p, q] / o if o > 0 else 0.0
                     else:
-                        share = g[p, q] / ((h1 - h0) * (w1 - w0) if include_pad else (he - hs) * (we - ws))
-                    for col in range(ws, we):
+                        share = g[p, q] / (hcount[p] * wcount[q] if include_pad else (he[p] - hs[p]) * (we[q] - ws[q]))
+                    for col in range(ws[q], we[q]):
                         spread[col] += share
-                for hh in range(hs, he):
+                for hh in range(hs[p], he[p]):
                     row = total[hh]
                     for col in range(w):
                         row[col] += spread[col]
@@ -212,12 +242,13 @@ def pool2d_output_numba(x, mode, kernel, stride, padding, out_hw, count_include_
     x = np.ascontiguousarray(x)
     out = np.empty(x.shape[:2] + tuple(out_hw), dtype=x.dtype)
     argmax = None
-    with single_thread_below(x.size + out.size):
+    with single_thread_below(x.size + out.size, POOL_PARALLEL_MIN):
         if mode == "max":
             argmax = np.empty(out.shape, dtype=np.int64)
             _max_pool_argmax_forward(x, *kernel, *stride, padding[0], padding[2], out, argmax)
         else:
-            _sum_pool_forward(x, _MODES[mode], *kernel, *stride, *padding, bool(count_include_pad), out)
+            _sum_pool_forward(x, _MODES[mode], *_both_windows(x.shape, out.shape[2:], kernel, stride, padding),
+                              bool(count_include_pad), out)
     return out, argmax
 
 
@@ -226,14 +257,21 @@ def pool2d_dx_numba(dout, x, out, argmax, mode, kernel, stride, padding, count_i
     ``argmax`` by max pooling (None otherwise); the other arguments as given to the forward."""
     x = np.ascontiguousarray(x)
     dx = np.empty_like(x)
-    with single_thread_below(x.size + dout.size):
+    with single_thread_below(x.size + dout.size, POOL_PARALLEL_MIN):
         if mode == "max":
             _max_pool_backward(np.ascontiguousarray(dout), argmax, dx)
         else:
             out = out if out is not None else np.empty((1, 1, 1, 1), dtype=x.dtype)
-            _sum_pool_backward(np.ascontiguousarray(dout), x, out, _MODES[mode], *kernel, *stride, *padding,
+            _sum_pool_backward(np.ascontiguousarray(dout), x, out, _MODES[mode],
+                               *_both_windows(x.shape, dout.shape[2:], kernel, stride, padding),
                                bool(count_include_pad), dx)
     return dx
+
+
+def _both_windows(x_shape, out_hw, kernel, stride, padding):
+    """``(rows, cols)``: ``_windows`` along H and W."""
+    return (_windows(out_hw[0], stride[0], padding[0], kernel[0], x_shape[2], padding[1]),
+            _windows(out_hw[1], stride[1], padding[2], kernel[1], x_shape[3], padding[3]))
 
 
 def max_pool2d_values_numba(x, kernel, stride, padding, out_hw):
@@ -241,6 +279,6 @@ def max_pool2d_values_numba(x, kernel, stride, padding, out_hw):
     :func:`pool2d_output_numba`'s."""
     x = np.ascontiguousarray(x)
     out = np.empty(x.shape[:2] + tuple(out_hw), dtype=x.dtype)
-    with single_thread_below(x.size + out.size):
+    with single_thread_below(x.size + out.size):                 # inference (MTCNN): SMALL_WORK, as before
         _max_pool_forward(x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[2], out)
     return out

@@ -46,9 +46,10 @@ def check_cache(cache, cache_type, forward_name):
                         f"got {type(cache).__name__}")
 
 
-def check_dout(dout, shape, dtype, name="dout"):
-    """``dout`` must be a finite float array of the forward output's ``shape``; returned in ``dtype``."""
-    check_float_array(dout, name)
+def check_dout(dout, shape, dtype, name="dout", *, finite=True):
+    """``dout`` must be a float array (finite, unless ``finite`` is False: a kernel checks it) of the
+    forward output's ``shape``; returned in ``dtype``."""
+    check_float_array(dout, name, finite=finite)
     if tuple(dout.shape) != tuple(shape):
         raise ValueError(f"{name} must have the shape of the forward output {tuple(shape)}, "
                          f"got {tuple(dout.shape)}")

@@ -30,12 +30,16 @@ class ReluCache(NamedTuple):
     dtype: object      # dtype of x (dx is returned in it)
 
 
-def relu_forward(x):
+def relu_forward(x, *, impl="auto"):
     """Rectified linear unit, ``max(x, 0)`` elementwise.
 
     Parameters
     ----------
     x : float array, any shape (e.g. (N, C, H, W) or (N, D))
+    impl : {'auto', 'reference', 'numba'}
+        'reference' is the NumPy code below (any array module); 'numba' one parallel pass that also
+        checks finiteness (:mod:`scratchface.kernels.activations`), equal to it; 'auto' is 'numba'
+        for NumPy and 'reference' for CuPy arrays.
 
     Returns
     -------
@@ -60,27 +64,48 @@ def relu_forward(x):
     ----------
     Nair & Hinton, "Rectified linear units improve restricted Boltzmann machines", ICML 2010.
     """
+    impl = check_impl(impl, x)
+    if impl == "numba":  # one pass: out, the mask and the finiteness check; same values as below
+        check_float_array(x, "x", finite=False)
+        from ..kernels.activations import relu_output_numba  # noqa: PLC0415  (imports Numba: lazily)
+        out, positive, nonfinite = relu_output_numba(x)
+        _raise_if_nonfinite(nonfinite, "x")
+        return out, ReluCache(positive, x.dtype)
     check_float_array(x, "x")
     xp = get_array_module(x)
     out = xp.maximum(x, 0)
     return out, ReluCache(x > 0, x.dtype)
 
 
-def relu_backward(dout, cache):
+def relu_backward(dout, cache, *, impl="auto"):
     """Gradient of ``relu_forward``: ``dx = dout * [x > 0]``.
 
     Parameters
     ----------
     dout : float array, shape of ``x``
     cache : ReluCache
+    impl : {'auto', 'reference', 'numba'}
+        As in ``relu_forward``.
 
     Returns
     -------
     dx : array, shape of ``x``
     """
     check_cache(cache, ReluCache, "relu_forward")
+    impl = check_impl(impl, cache.positive)
+    if impl == "numba":  # one pass: the product and the finiteness check; same values as below
+        dout = check_dout(dout, cache.positive.shape, cache.dtype, finite=False)
+        from ..kernels.activations import relu_grad_numba  # noqa: PLC0415  (imports Numba: lazily)
+        dx, nonfinite = relu_grad_numba(dout, cache.positive)
+        _raise_if_nonfinite(nonfinite, "dout")
+        return dx
     dout = check_dout(dout, cache.positive.shape, cache.dtype)
     return dout * cache.positive
+
+
+def _raise_if_nonfinite(count, name):
+    if count:
+        raise ValueError(f"{name} contains NaN or infinity")
 
 
 # ----------------------------------------------------------------------------- PReLU

@@ -280,14 +280,20 @@ class LocallyConnected2d(Layer):
 
 # ---------------------------------------------------------------- activations
 class ReLU(Layer):
-    """``max(x, 0)`` elementwise (:func:`scratchface.layers.activations.relu_forward`); any shape."""
+    """``max(x, 0)`` elementwise (:func:`scratchface.layers.activations.relu_forward`); any shape.
+
+    ``impl`` ('auto', 'reference', 'numba') is passed to the layer functions."""
+
+    def __init__(self, *, impl="auto"):
+        super().__init__()
+        self.impl = check_choice(impl, "impl", IMPLS)
 
     def forward(self, x):
-        out, self._cache = relu_forward(x)
+        out, self._cache = relu_forward(x, impl=self.impl)
         return out
 
     def backward(self, dout):
-        return relu_backward(dout, self._pop_cache())
+        return relu_backward(dout, self._pop_cache(), impl=self.impl)
 
 
 class PReLU(Layer):
