@@ -39,6 +39,52 @@ def test_relu_values_by_hand():
     np.testing.assert_array_equal(relu_backward(np.full((1, 5), 2.0), cache), [[0, 0, 0, 2.0, 2.0]])
 
 
+@pytest.mark.parametrize("shape", [(0, 3), (1, 1), (2, 3, 5, 7), (3, 70000)])   # 3 x 70000: 4 tasks, the last short
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_relu_numba_equals_reference(rng, shape, dtype):
+    x = rng.standard_normal(shape).astype(dtype)
+    x.reshape(-1)[::7] = 0                                                   # exact zeros: gradient 0, as the reference
+    dout = rng.standard_normal(shape)                                        # float64: returned in x's dtype
+    want, want_cache = relu_forward(x, impl="reference")
+    got, cache = relu_forward(x, impl="numba")
+    assert got.dtype == dtype and got.shape == x.shape
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(cache.positive, want_cache.positive)
+    dx = relu_backward(dout, cache, impl="numba")
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(dx, relu_backward(dout, want_cache, impl="reference"))
+    strided = x[..., ::-1] if x.ndim > 1 else x                              # not contiguous: copied first
+    np.testing.assert_array_equal(relu_forward(strided, impl="numba")[0], np.maximum(strided, 0))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("at", [0, 65535, 65536, 200003])                   # first, block edges, last
+def test_relu_numba_finds_a_non_finite_value_anywhere(bad, at):
+    # the kernel checks finiteness in its own pass; the error is the reference's
+    x = np.ones(200004, dtype=np.float32)
+    x[at] = bad
+    with pytest.raises(ValueError, match="x contains NaN or infinity"):
+        relu_forward(x, impl="numba")
+    with pytest.raises(ValueError, match="x contains NaN or infinity"):
+        relu_forward(x, impl="reference")
+    _, cache = relu_forward(np.ones(200004, dtype=np.float32))
+    with pytest.raises(ValueError, match="dout contains NaN or infinity"):
+        relu_backward(x, cache, impl="numba")
+    with pytest.raises(ValueError, match="dout contains NaN or infinity"):
+        relu_backward(x, cache, impl="reference")
+
+
+def test_relu_module_switches_to_the_reference():
+    from scratchface import nn
+    layer = nn.Sequential(nn.ReLU()).set_impl("reference")
+    assert layer[0].impl == "reference"
+    x = np.array([[-1.0, 0.0, 2.0]])
+    np.testing.assert_array_equal(layer.forward(x), [[0, 0, 2.0]])
+    np.testing.assert_array_equal(layer.backward(np.ones((1, 3))), [[0, 0, 1.0]])
+    with pytest.raises(ValueError, match="impl"):
+        nn.ReLU(impl="fast")
+
+
 def test_prelu_values_by_hand():
     x = np.array([[[[-2.0, 1.0]], [[-2.0, 4.0]]]])          # (1, 2, 1, 2)
     alpha = np.array([0.25, -0.5])

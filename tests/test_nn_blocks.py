@@ -92,6 +92,17 @@ def test_gradcheck_concat_sums_the_branches_input_gradients(rng):
     _assert_passes(_check(block, x, "auto"))
 
 
+def test_concat_backward_leaves_dout_alone_when_branches_hand_it_back(rng):
+    # Identity branches return (views of) dout itself; the sum over branches must not add into them
+    block = nn.Concat(nn.Identity(), nn.Identity(), nn.Identity())
+    x = rng.standard_normal((2, 3, 4, 5))
+    dout = rng.standard_normal((2, 9, 4, 5))
+    kept = dout.copy()
+    block.forward(x)
+    np.testing.assert_allclose(block.backward(dout), kept[:, :3] + kept[:, 3:6] + kept[:, 6:], rtol=1e-15)
+    np.testing.assert_array_equal(dout, kept)
+
+
 def test_gradcheck_residual_identity_and_projection(rng):
     f64 = dict(dtype=np.float64)
     body = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1, rng=rng, **f64), nn.ReLU(),

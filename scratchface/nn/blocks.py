@@ -143,10 +143,15 @@ class Concat(_Container):
             raise RuntimeError("Concat.backward called before forward")
         douts = concat_backward(dout, self._cache)
         self._cache = None
-        dx = None
+        dx, owned = None, False
         for b, g in zip(self._modules.values(), douts):
             d = b.backward(g)
-            dx = d if dx is None else dx + d
+            if dx is None:
+                dx = d                      # a branch may hand back a view of dout (Identity): not ours to add into
+            elif owned:
+                dx += d
+            else:
+                dx, owned = dx + d, True    # our own array from here on: the other branches added in place
         return dx
 
     def child_input_shapes(self, input_shape):
