@@ -78,3 +78,39 @@ def test_dense_bad_input(rng):
         dense_backward(out.T, cache)
     with pytest.raises(TypeError, match="cache must be the DenseCache"):
         dense_backward(out, None)
+
+
+@pytest.mark.parametrize("n, d, m", [(32, 1024, 128), (3, 7, 5), (1, 1, 1), (40, 3000, 700), (5, 600, 3)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dense_numba_equals_reference(rng, n, d, m, dtype):
+    # blocks of columns on Numba's threads (40 x 3000 x 700: several blocks, on all threads) against x @ w
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((n, d), (d, m), (m,)))
+    dout = rng.standard_normal((n, m)).astype(dtype)
+    want, want_cache = dense_forward(x, w, b, impl="reference")
+    got, cache = dense_forward(x, w, b, impl="numba")
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert got.dtype == dtype and max_rel(got, want) < tol
+    for g, r in zip(dense_backward(dout, cache), dense_backward(dout, want_cache)):
+        assert g.dtype == dtype and max_rel(g, r) < tol
+    strided = np.asfortranarray(x)                                           # any layout in, the same values
+    assert max_rel(dense_forward(strided, w, b, impl="numba")[0], want) < tol
+
+
+def test_dense_leaves_no_blas_thread_spinning(rng):
+    """The issue's 'no spinning workers': after NN2's last layer, (32, 1024) @ (1024, 128) float32, the
+    process uses no CPU while it sleeps. (With ``impl='reference'``, NumPy's OpenBLAS on 2 threads, its
+    worker spun for 0.10 s of the sleep on this project's machines and slowed the convolutions after it.)"""
+    import resource
+    import time
+
+    def cpu_seconds():
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    x = rng.standard_normal((32, 1024)).astype(np.float32)
+    w = rng.standard_normal((1024, 128)).astype(np.float32)
+    out, cache = dense_forward(x, w)
+    dense_backward(out, cache)
+    before = cpu_seconds()
+    time.sleep(0.3)
+    assert cpu_seconds() - before < 0.05

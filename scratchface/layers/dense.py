@@ -1,17 +1,19 @@
 """Fully connected (dense, affine) layer: ``out = x @ w + b``.
 
-One matrix product: there is no separate Numba kernel because BLAS (``x @ w``,
-NumPy's or CuPy's) is already the fast path; ``impl`` is accepted for symmetry
-with the other layers and both values run the same code.
+One matrix product. ``impl='reference'`` is ``x @ w`` as written (NumPy's or CuPy's BLAS, on all
+cores); ``'numba'`` (``'auto'`` for NumPy arrays) runs the same products on Numba's threads with BLAS
+on one thread each (:mod:`scratchface.kernels.dense`): NumPy's multi-threaded BLAS leaves a worker
+thread spinning for about 0.1 s after each call, which slowed the convolutions that follow (the start
+of a network's backward pass) by up to 1.8x.
 """
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from .._validation import check_choice, check_float_array
+from .._validation import check_float_array
 from ..backend import get_array_module
 from ..gradcheck import GradcheckCase
-from ._common import check_dout
+from ._common import check_dout, check_impl
 
 __all__ = ["dense_forward", "dense_backward", "DenseCache", "gradcheck_cases"]
 
@@ -21,6 +23,7 @@ class DenseCache(NamedTuple):
     x: object        # (N, D)
     w: object        # (D, M)
     has_bias: bool
+    impl: str = "reference"   # the backward's products run as the forward's did
 
 
 def dense_forward(x, w, b=None, *, impl="auto"):
@@ -36,7 +39,9 @@ def dense_forward(x, w, b=None, *, impl="auto"):
     b : float array, shape (M,), optional
         Bias; ``None`` for none.
     impl : {'auto', 'reference', 'numba'}
-        Accepted for symmetry with the other layers; all run ``x @ w`` (BLAS).
+        'reference': ``x @ w``; 'numba': the same products in blocks of columns on Numba's threads,
+        BLAS on one thread each (no spinning BLAS workers afterwards); 'auto': 'numba' for NumPy arrays,
+        'reference' for CuPy arrays.
 
     Returns
     -------
@@ -58,7 +63,6 @@ def dense_forward(x, w, b=None, *, impl="auto"):
     ----------
     FaceNet (Schroff et al. 2015) table 1, fc layers; DeepFace F7/F8.
     """
-    check_choice(impl, "impl", ("auto", "reference", "numba"))
     check_float_array(x, "x", ndim=2)
     check_float_array(w, "w", ndim=2)
     if w.dtype != x.dtype:
@@ -73,10 +77,14 @@ def dense_forward(x, w, b=None, *, impl="auto"):
         if b.shape[0] != w.shape[1]:
             raise ValueError(f"b must have shape ({w.shape[1]},) (one per output), got {tuple(b.shape)}")
     get_array_module(x, w, b)  # refuses a NumPy / CuPy mix
+    impl = check_impl(impl, x)
+    if impl == "numba":  # the same products, in blocks on Numba's threads
+        from ..kernels.dense import dense_output_numba  # noqa: PLC0415  (imports Numba: lazily)
+        return dense_output_numba(x, w, b), DenseCache(x, w, b is not None, impl)
     out = x @ w
     if b is not None:
         out += b
-    return out, DenseCache(x, w, b is not None)
+    return out, DenseCache(x, w, b is not None, impl)
 
 
 def dense_backward(dout, cache):
@@ -103,8 +111,12 @@ def dense_backward(dout, cache):
         raise TypeError(f"cache must be the DenseCache returned by dense_forward, got {type(cache).__name__}")
     x, w = cache.x, cache.w
     dout = check_dout(dout, (x.shape[0], w.shape[1]), x.dtype)
-    dx = dout @ w.T
-    dw = x.T @ dout
+    if cache.impl == "numba":
+        from ..kernels.dense import dense_grads_numba  # noqa: PLC0415  (imports Numba: lazily)
+        dx, dw = dense_grads_numba(dout, x, w)
+    else:
+        dx = dout @ w.T
+        dw = x.T @ dout
     db = dout.sum(axis=0) if cache.has_bias else None
     return dx, dw, db
 

@@ -163,6 +163,8 @@ class Dense(Layer):
         Weight initialiser, default He normal (``fan_in = D``).
     rng : numpy.random.Generator or int, optional
     dtype : float dtype
+    impl : {'auto', 'reference', 'numba'}
+        Passed to the layer functions (``'numba'``: the products on Numba's threads).
 
     Attributes
     ----------
@@ -170,8 +172,10 @@ class Dense(Layer):
     bias : Parameter, shape (M,), or None
     """
 
-    def __init__(self, in_features, out_features, *, bias=True, init="he_normal", rng=None, dtype=np.float32):
+    def __init__(self, in_features, out_features, *, bias=True, init="he_normal", rng=None, dtype=np.float32,
+                 impl="auto"):
         super().__init__()
+        self.impl = check_choice(impl, "impl", IMPLS)
         self.in_features = check_positive_int(in_features, "in_features")
         self.out_features = check_positive_int(out_features, "out_features")
         shape = (self.in_features, self.out_features)
@@ -181,7 +185,8 @@ class Dense(Layer):
     def forward(self, x):
         check_input_shape(x, "Dense", (self.in_features,))
         self._check_dtype(x)
-        out, self._cache = dense_forward(x, self.weight.data, None if self.bias is None else self.bias.data)
+        out, self._cache = dense_forward(x, self.weight.data, None if self.bias is None else self.bias.data,
+                                         impl=self.impl)
         return out
 
     def backward(self, dout):
