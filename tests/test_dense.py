@@ -80,10 +80,11 @@ def test_dense_bad_input(rng):
         dense_backward(out, None)
 
 
-@pytest.mark.parametrize("n, d, m", [(32, 1024, 128), (3, 7, 5), (1, 1, 1), (40, 3000, 700), (5, 600, 3)])
+@pytest.mark.parametrize("n, d, m", [(32, 1024, 128), (3, 7, 5), (1, 1, 1), (40, 3000, 700), (5, 60, 3),
+                                     (9000, 50, 30)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_dense_numba_equals_reference(rng, n, d, m, dtype):
-    # blocks of columns on Numba's threads (40 x 3000 x 700: several blocks, on all threads) against x @ w
+    # blocks of columns (40 x 3000 x 700) or of rows (9000 x 50 x 30: MTCNN-like) on Numba's threads against x @ w
     x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((n, d), (d, m), (m,)))
     dout = rng.standard_normal((n, m)).astype(dtype)
     want, want_cache = dense_forward(x, w, b, impl="reference")

@@ -9,9 +9,11 @@ sixth #16 pass, a timing script): the backward of 5a's 1x1 convolution (32x1024x
 alone and 7.1 ms right after a ``(32, 1024) @ (1024, 128)`` NumPy product (NN2's last layer), and 4.1 ms
 when that product ran with BLAS on one thread; in an NN2 training step at 96x96 its two 1x1 layers of
 1024 -> 384 took 13.9 ms in the model against 7.5 ms alone. So the dense layer's products run like the
-convolutions': one ``prange`` over blocks of columns, each block one single-threaded BLAS call
+convolutions': one ``prange`` over blocks of rows (many inputs: MTCNN's R-Net / O-Net on their crops) or
+of columns (a batch narrower than the layer: NN2's 32 x 128), each block one single-threaded BLAS call
 (``blas_single_threaded``), every output element from one product (the same bits on any number of
-threads).
+threads). Blocks of columns on R-Net's crops (tall ``x``, 576 -> 128) made ``detect_faces``'s R-Net
+stage 1.3x-2.3x slower (``benchmarks/bench_mtcnn.py``): each block packed all of ``x`` again.
 
 The validated entry points are :func:`scratchface.layers.dense.dense_forward` and ``dense_backward``,
 which import this module lazily (it imports Numba).
@@ -27,31 +29,40 @@ from ._numba import blas_single_threaded, single_thread_below
 __all__ = ["dense_grads_numba", "dense_output_numba"]
 
 DENSE_BLOCK = 256          # columns per task (about); an even number of tasks
+DENSE_ROWS = 4096          # rows per task (about): as few BLAS calls as the threads need
 
 
-def _blocks(columns):
-    return max(1, min(columns, 2 * max(1, columns // DENSE_BLOCK)))
+def _blocks(size, per_block=DENSE_BLOCK):
+    """An even number of blocks of about ``per_block`` (fewer than ``size``: one)."""
+    return max(1, min(size, 2 * max(1, size // per_block)))
 
 
 @numba.njit(cache=True, parallel=True)
-def _dense_forward(x, w, blocks, out):
-    """``out[:, m0:m1] = x @ w[:, m0:m1]`` per block of output columns (the block of ``w`` copied first:
+def _dense_forward(x, w, blocks, by_rows, out):
+    """``out = x @ w`` in blocks: of rows of ``x`` (``by_rows``: ``out[n0:n1] = x[n0:n1] @ w``, nothing
+    copied) or of output columns (``out[:, m0:m1] = x @ w[:, m0:m1]``, the block of ``w`` copied first:
     BLAS wants it contiguous)."""
-    m = w.shape[1]
+    n, m = out.shape
     for t in prange(blocks):
-        m0, m1 = t * m // blocks, (t + 1) * m // blocks
-        out[:, m0:m1] = np.dot(x, np.ascontiguousarray(w[:, m0:m1]))
+        if by_rows:
+            n0, n1 = t * n // blocks, (t + 1) * n // blocks
+            np.dot(x[n0:n1], w, out[n0:n1])
+        else:
+            m0, m1 = t * m // blocks, (t + 1) * m // blocks
+            out[:, m0:m1] = np.dot(x, np.ascontiguousarray(w[:, m0:m1]))
 
 
 @numba.njit(cache=True, parallel=True)
-def _dense_backward(dout, x, w, blocks, dx, dw):
-    """Per block of input features ``d0 .. d1``: ``dx[:, d0:d1] = dout @ w[d0:d1].T`` and
-    ``dw[d0:d1] = x[:, d0:d1].T @ dout``."""
-    d = w.shape[0]
+def _dense_backward(dout, x, w, blocks, row_blocks, dx, dw):
+    """``dw[d0:d1] = x[:, d0:d1].T @ dout`` per block of input features, then ``dx[n0:n1] = dout[n0:n1] @ w.T``
+    per block of rows."""
+    d, n = w.shape[0], x.shape[0]
     for t in prange(blocks):
         d0, d1 = t * d // blocks, (t + 1) * d // blocks
-        dx[:, d0:d1] = np.dot(dout, w[d0:d1].T)
         dw[d0:d1] = np.dot(np.ascontiguousarray(x[:, d0:d1]).T, dout)
+    for t in prange(row_blocks):
+        n0, n1 = t * n // row_blocks, (t + 1) * n // row_blocks
+        np.dot(dout[n0:n1], w.T, dx[n0:n1])
 
 
 def dense_output_numba(x, w, b):
@@ -59,7 +70,9 @@ def dense_output_numba(x, w, b):
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
     out = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
     with single_thread_below(x.shape[0] * w.size, DENSE_PARALLEL_MIN), blas_single_threaded():
-        _dense_forward(x, w, _blocks(w.shape[1]), out)
+        by_rows = x.shape[0] >= w.shape[1]                  # tall x (MTCNN's crops): blocks of rows
+        blocks = _blocks(x.shape[0], DENSE_ROWS) if by_rows else _blocks(w.shape[1])
+        _dense_forward(x, w, blocks, by_rows, out)
     if b is not None:
         out += b
     return out
@@ -71,7 +84,7 @@ def dense_grads_numba(dout, x, w):
     dx = np.empty(x.shape, dtype=x.dtype)
     dw = np.empty(w.shape, dtype=x.dtype)
     with single_thread_below(x.shape[0] * w.size, DENSE_PARALLEL_MIN), blas_single_threaded():
-        _dense_backward(dout, x, w, _blocks(w.shape[0]), dx, dw)
+        _dense_backward(dout, x, w, _blocks(w.shape[0]), _blocks(x.shape[0], DENSE_ROWS), dx, dw)
     return dx, dw
 
 
