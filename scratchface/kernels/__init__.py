@@ -18,6 +18,8 @@ Grouped by operation; the same operation has the same module name on both sides:
         winograd.py           winograd_output_numba                        (F(2x2, 3x3) for NN2's conv2)
         pooling.py            pool2d_output_numba, pool2d_dx_numba         (max / avg / L2);
                               max_pool2d_values_numba                      (inference: no argmax)
+        dense.py              dense_output_numba, dense_grads_numba        (blocks of rows / columns, BLAS on
+                                                                           one thread each: no spinning BLAS)
         locally_connected.py  locally_connected2d_output_numba, ..._grads_numba
         roi.py                roi_max_pool_output_numba, roi_max_pool_dx_numba,
                               roi_align_output_numba, roi_align_dx_numba
