@@ -91,25 +91,18 @@ def _relu_grad_block(dout, positive, dx):
 
 
 @numba.njit(cache=True, parallel=True)
-def _relu_forward(x, out, positive):
-    """``_relu_block`` over blocks of ``RELU_BLOCK`` flat elements in parallel (the loop over one block's
-    slices vectorises; indexing the whole arrays inside the ``prange`` did not: slower than NumPy)."""
+def _relu_blocks(src, positive, dst, grad):
+    """Blocks of ``RELU_BLOCK`` flat elements in parallel: ``_relu_block(x=src, out=dst, positive)`` or, with
+    ``grad``, ``_relu_grad_block(dout=src, positive, dx=dst)``; returns the blocks' finiteness sums. (The
+    loop over one block's slices vectorises; indexing the whole arrays inside the ``prange`` did not.)"""
     check = 0.0
-    for t in prange((x.size + RELU_BLOCK - 1) // RELU_BLOCK):
+    for t in prange((src.size + RELU_BLOCK - 1) // RELU_BLOCK):
         lo = t * RELU_BLOCK
-        hi = min(x.size, lo + RELU_BLOCK)
-        check += _relu_block(x[lo:hi], out[lo:hi], positive[lo:hi])
-    return check
-
-
-@numba.njit(cache=True, parallel=True)
-def _relu_backward(dout, positive, dx):
-    """``_relu_grad_block`` over blocks of ``RELU_BLOCK`` flat elements in parallel."""
-    check = 0.0
-    for t in prange((dout.size + RELU_BLOCK - 1) // RELU_BLOCK):
-        lo = t * RELU_BLOCK
-        hi = min(dout.size, lo + RELU_BLOCK)
-        check += _relu_grad_block(dout[lo:hi], positive[lo:hi], dx[lo:hi])
+        hi = min(src.size, lo + RELU_BLOCK)
+        if grad:
+            check += _relu_grad_block(src[lo:hi], positive[lo:hi], dst[lo:hi])
+        else:
+            check += _relu_block(src[lo:hi], dst[lo:hi], positive[lo:hi])
     return check
 
 
@@ -120,7 +113,7 @@ def relu_output_numba(x):
     out = np.empty_like(x)
     positive = np.empty(x.shape, dtype=np.bool_)
     with single_thread_below(x.size, RELU_PARALLEL_MIN):
-        check = _relu_forward(x.reshape(-1), out.reshape(-1), positive.reshape(-1))
+        check = _relu_blocks(x.reshape(-1), positive.reshape(-1), out.reshape(-1), False)
     return out, positive, not np.isfinite(check)
 
 
@@ -130,5 +123,5 @@ def relu_grad_numba(dout, positive):
     dout = np.ascontiguousarray(dout)
     dx = np.empty_like(dout)
     with single_thread_below(dout.size, RELU_PARALLEL_MIN):
-        check = _relu_backward(dout.reshape(-1), np.ascontiguousarray(positive).reshape(-1), dx.reshape(-1))
+        check = _relu_blocks(dout.reshape(-1), np.ascontiguousarray(positive).reshape(-1), dx.reshape(-1), True)
     return dx, not np.isfinite(check)

@@ -73,13 +73,7 @@ def _max_pool_forward(x, kh, kw, sh, sw, top, left, out):
         for t in range(blk * n * c // blocks, (blk + 1) * n * c // blocks):
             plane = x[t // c, t % c]
             for p in range(oh):
-                h0 = p * sh - top
-                hs, he = max(h0, 0), min(h0 + kh, h)
-                rows_max[:] = plane[hs]
-                for hh in range(hs + 1, he):
-                    line = plane[hh]
-                    for col in range(w):
-                        rows_max[col] = max(rows_max[col], line[col])
+                _column_maxima(plane, p * sh - top, kh, rows_max, rows_max, False)
                 row = out[t // c, t % c, p]
                 for q in range(q0, q1):
                     best = rows_max[q * sw - left]
@@ -88,6 +82,27 @@ def _max_pool_forward(x, kh, kw, sh, sw, top, left, out):
                     row[q] = best
                 _clipped_max(row, rows_max, 0, q0, sw, left, kw)
                 _clipped_max(row, rows_max, q1, ow, sw, left, kw)
+
+
+@numba.njit(cache=True, inline="always")
+def _column_maxima(plane, h0, kh, rows_max, rows_arg, track_rows):
+    """``rows_max[col]``: the maximum of column ``col`` over the window's rows ``h0 .. h0 + kh`` clipped to the
+    plane (contiguous: vectorised); with ``track_rows``, ``rows_arg[col]`` the first row holding it."""
+    hs, he = max(h0, 0), min(h0 + kh, plane.shape[0])
+    rows_max[:] = plane[hs]
+    if track_rows:
+        rows_arg[:] = hs
+    for hh in range(hs + 1, he):
+        line = plane[hh]
+        if track_rows:
+            for col in range(line.shape[0]):
+                v = line[col]
+                up = v > rows_max[col]
+                rows_max[col] = v if up else rows_max[col]
+                rows_arg[col] = hh if up else rows_arg[col]
+        else:
+            for col in range(line.shape[0]):
+                rows_max[col] = max(rows_max[col], line[col])
 
 
 @numba.njit(cache=True)
@@ -116,17 +131,7 @@ def _max_pool_argmax_forward(x, kh, kw, sh, sw, top, left, out, argmax):
         for t in range(blk * n * c // blocks, (blk + 1) * n * c // blocks):
             plane = x[t // c, t % c]
             for p in range(oh):
-                h0 = p * sh - top
-                hs, he = max(h0, 0), min(h0 + kh, h)
-                rows_max[:] = plane[hs]
-                rows_arg[:] = hs
-                for hh in range(hs + 1, he):
-                    line = plane[hh]
-                    for col in range(w):
-                        v = line[col]
-                        up = v > rows_max[col]
-                        rows_max[col] = v if up else rows_max[col]
-                        rows_arg[col] = hh if up else rows_arg[col]
+                _column_maxima(plane, p * sh - top, kh, rows_max, rows_arg, True)
                 row, arg = out[t // c, t % c, p], argmax[t // c, t % c, p]
                 for q in range(ow):
                     w0 = q * sw - left
