@@ -120,7 +120,7 @@ def pixel_tiles_forward(x, wmat, bias, alpha, has_alpha, chunk, out):
 
 @numba.njit(cache=True)
 def _gather(src, c0, c1, dst):
-    """``dst[ch - c0, b*P + p] = src[b, ch, p]`` for channels ``c0 .. c1``: NCHW to channel-major ``(C, N*P)``."""
+    """``dst[ch - c0, b*P + p] = src[b, ch, p]`` for channels ``c0:c1``: NCHW to channel-major ``(C, N*P)``."""
     n, p = src.shape[0], src.shape[2]
     for ch in range(c0, c1):
         row = dst[ch - c0]
@@ -150,7 +150,7 @@ def channel_major_forward(x, wmat, bias, alpha, has_alpha, blocks, out):
 @numba.njit(cache=True, parallel=True)
 def channel_major_backward(dout, x, wmat, blocks, dx, dw, db):
     """The whole batch as one product: ``D = dout`` channel-major ``(F, N*P)`` (and ``db``, its row sums in
-    float64), then per block of input channels ``c0 .. c1`` (one task each) ``X_blk (c1-c0, N*P)``,
+    float64), then per block of input channels ``c0:c1`` (one task each) ``X_blk (c1-c0, N*P)``,
     ``dW[:, c0:c1] = D @ X_blk^T`` and ``dX_blk = W[:, c0:c1]^T @ D``, written back to NCHW. Every entry
     of ``dW`` comes from one product over the whole batch: no partial sums."""
     n, f, p = dout.shape
