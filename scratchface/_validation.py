@@ -84,8 +84,13 @@ def check_finite(x, name: str):
     else:
         finite = bool(xp.isfinite(x).all())
     if not finite:
-        raise ValueError(f"{name} contains NaN or infinity")
+        raise nonfinite_error(name)
     return x
+
+
+def nonfinite_error(name: str) -> ValueError:
+    """The error for NaN or infinity in ``name`` (``check_finite``'s, and the kernels' that check in their pass)."""
+    return ValueError(f"{name} contains NaN or infinity")
 
 
 def check_positive_int(value, name: str) -> int:

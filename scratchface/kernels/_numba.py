@@ -19,9 +19,19 @@ import contextlib
 import numba
 import numpy as np
 
-__all__ = ["SMALL_WORK", "blas_single_threaded", "single_thread_below"]
+__all__ = ["MEMORY_BOUND_WORK", "SMALL_WORK", "blas_single_threaded", "even_blocks", "single_thread_below"]
 
 SMALL_WORK = 1 << 21   # elements written; below it the kernels run on the calling thread
+MEMORY_BOUND_WORK = 1 << 18   # the training kernels of a pass or two over memory (ReLU, pooling, LRN): on all
+#                               threads from this many elements (sixth #16 pass: NN2's 0.3-1.5 M-element ReLUs,
+#                               pools and first LRN ran on one thread under SMALL_WORK; inference keeps SMALL_WORK)
+
+
+def even_blocks(size, per_block):
+    """Tasks for ``size`` units (rows, columns, channels) of about ``per_block`` each: an even number (two
+    threads share them evenly), never more than ``size``, at least one; from the shapes only, so that the
+    results are the same bits on any number of threads."""
+    return max(1, min(size, 2 * max(1, size // per_block)))
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._numba import single_thread_below
+from ._numba import MEMORY_BOUND_WORK, single_thread_below
 
 __all__ = ["prelu", "prelu_output_numba", "relu_grad_numba", "relu_output_numba"]
 
@@ -63,7 +63,6 @@ def prelu_output_numba(x, alpha):
 
 
 RELU_BLOCK = 1 << 16          # elements per task of the ReLU kernels
-RELU_PARALLEL_MIN = 1 << 18   # ... and below this many elements, one thread
 
 
 @numba.njit(cache=True, fastmath={"reassoc"})
@@ -112,7 +111,7 @@ def relu_output_numba(x):
     x = np.ascontiguousarray(x)
     out = np.empty_like(x)
     positive = np.empty(x.shape, dtype=np.bool_)
-    with single_thread_below(x.size, RELU_PARALLEL_MIN):
+    with single_thread_below(x.size, MEMORY_BOUND_WORK):
         check = _relu_blocks(x.reshape(-1), positive.reshape(-1), out.reshape(-1), False)
     return out, positive, not np.isfinite(check)
 
@@ -122,6 +121,6 @@ def relu_grad_numba(dout, positive):
     is NaN or infinite, in one parallel pass."""
     dout = np.ascontiguousarray(dout)
     dx = np.empty_like(dout)
-    with single_thread_below(dout.size, RELU_PARALLEL_MIN):
+    with single_thread_below(dout.size, MEMORY_BOUND_WORK):
         check = _relu_blocks(dout.reshape(-1), np.ascontiguousarray(positive).reshape(-1), dx.reshape(-1), True)
     return dx, not np.isfinite(check)

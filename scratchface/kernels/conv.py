@@ -129,7 +129,7 @@ import numpy as np
 from numba import prange
 
 from . import pointwise as pointwise_module
-from ._numba import blas_single_threaded, single_thread_below
+from ._numba import blas_single_threaded, even_blocks, single_thread_below
 from .activations import prelu
 from .direct_conv import direct_forward
 from .implicit_conv import (filter_major, forward_chunk, implicit_conv_output, implicit_conv_weight_grad,
@@ -321,7 +321,7 @@ def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
                     if pointwise == "per image":
                         per_image_forward(*args, out)
                     else:
-                        channel_major_forward(*args, _channel_blocks(c, f), out)
+                        channel_major_forward(*args, even_blocks(min(c, f), CHANNEL_BLOCK), out)
         return out.reshape(n, f, oh, ow)
     if _direct_pays(c, f, kw, stride, ow):
         out = np.empty((n, f, oh, ow), dtype=x.dtype)
@@ -381,11 +381,6 @@ def _pointwise_path(n, c, npix, width):
         return "channel major"
     return "columns"
 
-
-def _channel_blocks(c, f):
-    """Tasks of ``channel_major_forward`` / ``_backward``: an even number (two threads share them evenly),
-    about ``CHANNEL_BLOCK`` channels each, never more than ``C`` or ``F``; from the shapes only."""
-    return max(1, min(c, f, 2 * max(1, min(c, f) // CHANNEL_BLOCK)))
 
 
 def _pointwise_grads_path(n, npix):
@@ -459,7 +454,7 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
         with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
             channel_major_backward(np.ascontiguousarray(dout).reshape(n, f, -1),
                                    np.ascontiguousarray(x).reshape(n, c, -1), np.ascontiguousarray(w).reshape(f, c),
-                                   _channel_blocks(c, f), dx.reshape(n, c, -1), dw, db)
+                                   even_blocks(min(c, f), CHANNEL_BLOCK), dx.reshape(n, c, -1), dw, db)
         return dx, dw.reshape(w.shape), (db.astype(x.dtype) if has_bias else None)
     dx_padding = (kh - 1 - padding[0], kh - 1 - padding[1], kw - 1 - padding[2], kw - 1 - padding[3])
     if _implicit_grads_pay(c, f, kh, kw, stride, x.shape[2] * x.shape[3], oh * ow, n, dx_padding):

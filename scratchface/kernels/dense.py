@@ -24,17 +24,13 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._numba import blas_single_threaded, single_thread_below
+from ._numba import blas_single_threaded, even_blocks, single_thread_below
 
 __all__ = ["dense_grads_numba", "dense_output_numba"]
 
-DENSE_BLOCK = 256          # columns per task (about); an even number of tasks
-DENSE_ROWS = 4096          # rows per task (about): as few BLAS calls as the threads need
-
-
-def _blocks(size, per_block=DENSE_BLOCK):
-    """An even number of blocks of about ``per_block`` (fewer than ``size``: one)."""
-    return max(1, min(size, 2 * max(1, size // per_block)))
+DENSE_BLOCK = 256              # columns per task (about)
+DENSE_ROWS = 4096              # rows per task (about): as few BLAS calls as the threads need
+DENSE_PARALLEL_MIN = 1 << 22   # multiply-adds (N * D * M) from which the blocks run on all threads
 
 
 @numba.njit(cache=True, parallel=True)
@@ -71,7 +67,7 @@ def dense_output_numba(x, w, b):
     out = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
     with single_thread_below(x.shape[0] * w.size, DENSE_PARALLEL_MIN), blas_single_threaded():
         by_rows = x.shape[0] >= w.shape[1]                  # tall x (MTCNN's crops): blocks of rows
-        blocks = _blocks(x.shape[0], DENSE_ROWS) if by_rows else _blocks(w.shape[1])
+        blocks = even_blocks(x.shape[0], DENSE_ROWS) if by_rows else even_blocks(w.shape[1], DENSE_BLOCK)
         _dense_forward(x, w, blocks, by_rows, out)
     if b is not None:
         out += b
@@ -84,8 +80,6 @@ def dense_grads_numba(dout, x, w):
     dx = np.empty(x.shape, dtype=x.dtype)
     dw = np.empty(w.shape, dtype=x.dtype)
     with single_thread_below(x.shape[0] * w.size, DENSE_PARALLEL_MIN), blas_single_threaded():
-        _dense_backward(dout, x, w, _blocks(w.shape[0]), _blocks(x.shape[0], DENSE_ROWS), dx, dw)
+        _dense_backward(dout, x, w, even_blocks(w.shape[0], DENSE_BLOCK), even_blocks(x.shape[0], DENSE_ROWS), dx, dw)
     return dx, dw
 
-
-DENSE_PARALLEL_MIN = 1 << 22   # multiply-adds (N * D * M) from which the blocks run on all threads

@@ -8,8 +8,8 @@ the output are one parallel pass, and for the usual ``beta = 3/4`` the power is
 ``D^{-3/4} = r \\sqrt{r}`` with ``r = 1 / \\sqrt{D}`` (square roots vectorise;
 within 3 ulp of ``pow``). FaceNet NN2 (96 x 96, batch 32), its two LRN layers,
 forward + backward, 2 threads: 176 ms -> 88 ms (``cProfile`` of one training step, the
-kernels' own time). Sixth #16 pass: the kernels run on all threads from ``LRN_PARALLEL_MIN``
-elements; NN2's first LRN (32x64x24x24, 1.2 M elements) was below ``SMALL_WORK`` and ran on one
+kernels' own time). Sixth #16 pass: the kernels run on all threads from ``MEMORY_BOUND_WORK``
+(``_numba``) elements; NN2's first LRN (32x64x24x24, 1.2 M elements) was below ``SMALL_WORK`` and ran on one
 thread: forward 11.9 -> 6.9 ms, backward 16.8 -> 9.4 ms (Zen 4, 1 against 2 threads, a timing script).
 
 The validated entry points are :func:`scratchface.layers.normalization.lrn_forward`
@@ -21,12 +21,11 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._numba import single_thread_below
+from ._numba import MEMORY_BOUND_WORK, single_thread_below
 
 __all__ = ["lrn_dx_numba", "lrn_output_numba"]
 
 BLOCK = 512  #: pixels per task: a (C, BLOCK) slab of one image stays in cache
-LRN_PARALLEL_MIN = 1 << 18  #: elements from which the kernels run on all threads (sixth #16 pass; was SMALL_WORK)
 
 
 @numba.njit(cache=True)
@@ -110,7 +109,7 @@ def lrn_output_numba(x, size, alpha, beta, k):
     x3 = _as3(x)
     out, denom = np.empty_like(x3), np.empty_like(x3)
     t = x3.dtype.type
-    with single_thread_below(x3.size, LRN_PARALLEL_MIN):
+    with single_thread_below(x3.size, MEMORY_BOUND_WORK):
         _lrn_forward(x3, size // 2, (size - 1) // 2, t(alpha / size), t(k), t(beta), out, denom)
     return out.reshape(x.shape), denom.reshape(x.shape)
 
@@ -120,7 +119,7 @@ def lrn_dx_numba(dout, x, denom, size, alpha, beta):
     x3 = _as3(x)
     dx = np.empty_like(x3)
     t = x3.dtype.type
-    with single_thread_below(x3.size, LRN_PARALLEL_MIN):
+    with single_thread_below(x3.size, MEMORY_BOUND_WORK):
         _lrn_backward(_as3(dout), x3, _as3(denom), size // 2, (size - 1) // 2, t(2 * alpha * beta / size), t(beta),
                       dx)
     return dx.reshape(x.shape)

@@ -19,7 +19,7 @@ in place, where im2col would first write ``KH*KW`` copies of the input.
   instead of per window, L2 forward / backward on 32x640x6x6 5.7 -> 1.6 / 5.3 -> 2.1 ms,
   32x1024x3x3 2.9 -> 0.8 / 2.7 -> 1.3 ms, 32x256x12x12 3.4 -> 2.1 / 3.4 -> 2.3 ms,
   32x192x24x24 10.0 -> 5.6 / 9.7 -> 6.4 ms; and the training kernels run on all threads
-  from ``POOL_PARALLEL_MIN`` elements (NN2's pools on 6x6 and 3x3 planes, 0.3-1.5 M
+  from ``MEMORY_BOUND_WORK`` elements (NN2's pools on 6x6 and 3x3 planes, 0.3-1.5 M
   elements, ran on one thread below ``SMALL_WORK``; inference keeps that threshold).
 * Max pooling's training forward is separable too (sixth pass): per output row, each
   column's maximum over the window's rows and the first row holding it, then over each
@@ -47,13 +47,12 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._numba import single_thread_below
+from ._numba import MEMORY_BOUND_WORK, single_thread_below
 
 __all__ = ["max_pool2d_values_numba", "pool2d_output_numba", "pool2d_dx_numba"]
 
 MAX, AVG, L2 = 0, 1, 2
 PLANE_BLOCKS = 256  #: tasks of the separable kernels: runs of planes sharing one scratch row
-POOL_PARALLEL_MIN = 1 << 18  #: elements (input + output) from which the kernels run on all threads
 _MODES = {"max": MAX, "avg": AVG, "l2": L2}
 
 
@@ -163,20 +162,22 @@ def _max_pool_backward(dout, argmax, dx):
                 flat[argmax[b, ch, p, q]] += g[p, q]
 
 
-def _windows(n_out, stride, pad_before, kernel, size, pad_after):
+def _windows(n_out, stride, pad_before, kernel, size, pad_after, include_pad):
     """The windows along one axis, for outputs ``0 .. n_out``: ``(start, end)`` clipped to the input and the
-    window's length on the padded axis (``count_include_pad``'s divisor), as int64 arrays. Computed once
-    per call: the kernels' former per-window arithmetic cost more than the sums on NN2's 6x6 and 3x3 planes."""
+    length average pooling divides by (on the padded axis with ``include_pad``, else the clipped one), as
+    int64 arrays. Computed once per call: the kernels' former per-window arithmetic cost more than the sums
+    on NN2's 6x6 and 3x3 planes."""
     lo = np.arange(n_out, dtype=np.int64) * stride - pad_before
     hi = np.minimum(lo + kernel, size + pad_after)
-    return np.maximum(lo, 0), np.minimum(hi, size), hi - lo
+    start, end = np.maximum(lo, 0), np.minimum(hi, size)
+    return start, end, (hi - lo) if include_pad else (end - start)
 
 
 @numba.njit(cache=True, parallel=True)
-def _sum_pool_forward(x, mode, rows, cols, include_pad, out):
+def _sum_pool_forward(x, mode, rows, cols, out):
     """Average (``mode`` 1) or L2 (2) pooling, separably: per output row, the sums (of squares) over the
     window's rows for every column (contiguous: vectorised), then over each window's columns; float64 sums.
-    ``rows``, ``cols``: ``(start, end, padded length)`` of the windows along each axis (``_windows``)."""
+    ``rows``, ``cols``: ``(start, end, length)`` of the windows along each axis (``_windows``)."""
     n, c, h, w = x.shape
     oh, ow = out.shape[2], out.shape[3]
     hs, he, hcount = rows
@@ -203,11 +204,11 @@ def _sum_pool_forward(x, mode, rows, cols, include_pad, out):
                     if mode == 2:
                         o[p, q] = np.sqrt(acc)
                     else:
-                        o[p, q] = acc / (hcount[p] * wcount[q] if include_pad else (he[p] - hs[p]) * (we[q] - ws[q]))
+                        o[p, q] = acc / (hcount[p] * wcount[q])
 
 
 @numba.njit(cache=True, parallel=True)
-def _sum_pool_backward(dout, x, out, mode, rows, cols, include_pad, dx):
+def _sum_pool_backward(dout, x, out, mode, rows, cols, dx):
     """The adjoint, separably: each window's share (``dout / count``; L2: ``dout / out``, 0 where
     ``out = 0``) spread along its columns into a row, the row added to the window's rows; L2 then
     multiplies by ``x``."""
@@ -229,7 +230,7 @@ def _sum_pool_backward(dout, x, out, mode, rows, cols, include_pad, dx):
                         o = out[b, ch, p, q]
                         share = g[p, q] / o if o > 0 else 0.0
                     else:
-                        share = g[p, q] / (hcount[p] * wcount[q] if include_pad else (he[p] - hs[p]) * (we[q] - ws[q]))
+                        share = g[p, q] / (hcount[p] * wcount[q])
                     for col in range(ws[q], we[q]):
                         spread[col] += share
                 for hh in range(hs[p], he[p]):
@@ -247,13 +248,13 @@ def pool2d_output_numba(x, mode, kernel, stride, padding, out_hw, count_include_
     x = np.ascontiguousarray(x)
     out = np.empty(x.shape[:2] + tuple(out_hw), dtype=x.dtype)
     argmax = None
-    with single_thread_below(x.size + out.size, POOL_PARALLEL_MIN):
+    with single_thread_below(x.size + out.size, MEMORY_BOUND_WORK):
         if mode == "max":
             argmax = np.empty(out.shape, dtype=np.int64)
             _max_pool_argmax_forward(x, *kernel, *stride, padding[0], padding[2], out, argmax)
         else:
-            _sum_pool_forward(x, _MODES[mode], *_both_windows(x.shape, out.shape[2:], kernel, stride, padding),
-                              bool(count_include_pad), out)
+            _sum_pool_forward(x, _MODES[mode], *_both_windows(x.shape, out.shape[2:], kernel, stride, padding,
+                                                              count_include_pad), out)
     return out, argmax
 
 
@@ -262,21 +263,21 @@ def pool2d_dx_numba(dout, x, out, argmax, mode, kernel, stride, padding, count_i
     ``argmax`` by max pooling (None otherwise); the other arguments as given to the forward."""
     x = np.ascontiguousarray(x)
     dx = np.empty_like(x)
-    with single_thread_below(x.size + dout.size, POOL_PARALLEL_MIN):
+    with single_thread_below(x.size + dout.size, MEMORY_BOUND_WORK):
         if mode == "max":
             _max_pool_backward(np.ascontiguousarray(dout), argmax, dx)
         else:
             out = out if out is not None else np.empty((1, 1, 1, 1), dtype=x.dtype)
             _sum_pool_backward(np.ascontiguousarray(dout), x, out, _MODES[mode],
-                               *_both_windows(x.shape, dout.shape[2:], kernel, stride, padding),
-                               bool(count_include_pad), dx)
+                               *_both_windows(x.shape, dout.shape[2:], kernel, stride, padding, count_include_pad),
+                               dx)
     return dx
 
 
-def _both_windows(x_shape, out_hw, kernel, stride, padding):
+def _both_windows(x_shape, out_hw, kernel, stride, padding, include_pad):
     """``(rows, cols)``: ``_windows`` along H and W."""
-    return (_windows(out_hw[0], stride[0], padding[0], kernel[0], x_shape[2], padding[1]),
-            _windows(out_hw[1], stride[1], padding[2], kernel[1], x_shape[3], padding[3]))
+    return (_windows(out_hw[0], stride[0], padding[0], kernel[0], x_shape[2], padding[1], include_pad),
+            _windows(out_hw[1], stride[1], padding[2], kernel[1], x_shape[3], padding[3], include_pad))
 
 
 def max_pool2d_values_numba(x, kernel, stride, padding, out_hw):

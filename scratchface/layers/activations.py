@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .._validation import check_float_array, check_positive_int
+from .._validation import check_float_array, check_positive_int, nonfinite_error
 from ..backend import get_array_module, is_cupy_array
 from ..gradcheck import GradcheckCase
 from ._common import check_cache, check_dout, check_impl, per_channel
@@ -69,7 +69,8 @@ def relu_forward(x, *, impl="auto"):
         check_float_array(x, "x", finite=False)
         from ..kernels.activations import relu_output_numba  # noqa: PLC0415  (imports Numba: lazily)
         out, positive, nonfinite = relu_output_numba(x)
-        _raise_if_nonfinite(nonfinite, "x")
+        if nonfinite:
+            raise nonfinite_error("x")
         return out, ReluCache(positive, x.dtype)
     check_float_array(x, "x")
     xp = get_array_module(x)
@@ -97,15 +98,11 @@ def relu_backward(dout, cache, *, impl="auto"):
         dout = check_dout(dout, cache.positive.shape, cache.dtype, finite=False)
         from ..kernels.activations import relu_grad_numba  # noqa: PLC0415  (imports Numba: lazily)
         dx, nonfinite = relu_grad_numba(dout, cache.positive)
-        _raise_if_nonfinite(nonfinite, "dout")
+        if nonfinite:
+            raise nonfinite_error("dout")
         return dx
     dout = check_dout(dout, cache.positive.shape, cache.dtype)
     return dout * cache.positive
-
-
-def _raise_if_nonfinite(count, name):
-    if count:
-        raise ValueError(f"{name} contains NaN or infinity")
 
 
 # ----------------------------------------------------------------------------- PReLU

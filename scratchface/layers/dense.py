@@ -39,8 +39,8 @@ def dense_forward(x, w, b=None, *, impl="auto"):
     b : float array, shape (M,), optional
         Bias; ``None`` for none.
     impl : {'auto', 'reference', 'numba'}
-        'reference': ``x @ w``; 'numba': the same products in blocks of columns on Numba's threads,
-        BLAS on one thread each (no spinning BLAS workers afterwards); 'auto': 'numba' for NumPy arrays,
+        'reference': ``x @ w``; 'numba': the same products in blocks of rows or columns on Numba's
+        threads, BLAS on one thread each (no spinning BLAS workers afterwards); 'auto': 'numba' for NumPy arrays,
         'reference' for CuPy arrays.
 
     Returns
