@@ -11,9 +11,10 @@ finiteness check, ``maximum``, the mask ``x > 0``) and its backward reads ``dout
 the product), each pass on one thread; the kernels below make one pass each, in parallel blocks, and
 count non-finite values in the same pass (the layer raises the same ``ValueError`` as the check).
 Sixth #16 pass, Zen 4, 2 threads, float32, ``relu_forward`` / ``relu_backward`` with ``impl='reference'``
-against ``'numba'`` (a timing script): 32x64x48x48 (NN2's conv1 at 96x96) forward 3.3 -> 0.94 ms, backward
-3.0 -> 0.93 ms; 32x192x24x24 2.2-3.5 -> 0.51 ms and 2.1 -> 0.52 ms; in an NN2 training step at 96x96
-(batch 32) the ReLU modules' time went from 39 to 24 ms (module timers, one run each: the machine is noisy).
+against ``'numba'`` in turn (``python benchmarks/bench_layers.py``, ``docs/benchmark_tables/bench_layers.txt``):
+32x64x48x48 (after NN2's conv1 at 96x96) forward 3.68 -> 1.38 ms, backward 3.34 -> 1.19 ms; 32x192x24x24
+2.68 -> 1.12 and 2.44 -> 1.08 ms; 32x256x6x6 1.4x / 1.0x (too small to gain); in an NN2 training step at
+96x96 (batch 32) the ReLU modules' time went from 39 to 24 ms (module timers, one run each: a timing script).
 Written first as one loop over the whole arrays inside the ``prange``, it did not vectorise and was
 slower than NumPy (5.7 against 4.2 ms forward); each task now runs a plain loop over its block's slices.
 

@@ -5,10 +5,11 @@ waiting for more work (a 512x512 float32 product, then ``time.sleep``: 0.10 s of
 during the sleep, whatever the sleep's length; setting OpenBLAS to one thread afterwards does not stop
 them). In a network that is the start of the backward pass, right after the last dense layer's forward
 and backward: the convolutions there shared the cores with a spinning thread. Measured (Zen 4, 2 threads,
-sixth #16 pass, a timing script): the backward of 5a's 1x1 convolution (32x1024x3x3 -> 384) took 4.0 ms
-alone and 7.1 ms right after a ``(32, 1024) @ (1024, 128)`` NumPy product (NN2's last layer), and 4.1 ms
-when that product ran with BLAS on one thread; in an NN2 training step at 96x96 its two 1x1 layers of
-1024 -> 384 took 13.9 ms in the model against 7.5 ms alone. So the dense layer's products run like the
+sixth #16 pass, ``python benchmarks/bench_layers.py``): the backward of 5a's 1x1 convolution
+(32x1024x3x3 -> 384) took 3.83 ms alone, 7.35 ms right after NN2's last layer ``(32, 1024) @ (1024, 128)``
+by ``dense_forward(impl='reference')`` and 4.42 ms after ``impl='numba'``; the process used 0.11 s of CPU
+during a 0.3 s sleep after the first, none after the second. In an NN2 training step at 96x96 the two 1x1
+layers of 1024 -> 384 had taken 13.9 ms in the model against 7.5 ms alone (a timing script). So the dense layer's products run like the
 convolutions': one ``prange`` over blocks of rows (many inputs: MTCNN's R-Net / O-Net on their crops) or
 of columns (a batch narrower than the layer: NN2's 32 x 128), each block one single-threaded BLAS call
 (``blas_single_threaded``), every output element from one product (the same bits on any number of

@@ -10,7 +10,8 @@ within 3 ulp of ``pow``). FaceNet NN2 (96 x 96, batch 32), its two LRN layers,
 forward + backward, 2 threads: 176 ms -> 88 ms (``cProfile`` of one training step, the
 kernels' own time). Sixth #16 pass: the kernels run on all threads from ``MEMORY_BOUND_WORK``
 (``_numba``) elements; NN2's first LRN (32x64x24x24, 1.2 M elements) was below ``SMALL_WORK`` and ran on one
-thread: forward 11.9 -> 6.9 ms, backward 16.8 -> 9.4 ms (Zen 4, 1 against 2 threads, a timing script).
+thread: forward 10.7 -> 6.5 ms, backward 12.8 -> 7.9 ms (Zen 4, 1 against 2 threads,
+``python benchmarks/bench_layers.py``).
 
 The validated entry points are :func:`scratchface.layers.normalization.lrn_forward`
 and ``lrn_backward``, which import this module lazily (it imports Numba).
