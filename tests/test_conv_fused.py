@@ -12,6 +12,7 @@ kconv = pytest.importorskip("scratchface.kernels.conv")
 kwino = pytest.importorskip("scratchface.kernels.winograd")
 kimp = pytest.importorskip("scratchface.kernels.implicit_conv")
 kpoint = pytest.importorskip("scratchface.kernels.pointwise")
+ktap = pytest.importorskip("scratchface.kernels.tap_skipping")
 
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 
@@ -33,7 +34,10 @@ ODD_SHAPES = [
     (2, 7, 5, 9, 11, 1, 1, (1, 1), (0, 0, 0, 0)),         # 1x1 by pixel tiles: 45 pixels (the last block moved
                                                           # back), 11 filters (a part-filled tile of 6)
     (5, 9, 3, 2, 7, 1, 1, (1, 1), (0, 0, 0, 0)),          # 1x1 on 6 pixels of 5 images: the whole batch
-]                                                         # channel-major (2 tasks of 4 / 5 channels)
+                                                          # channel-major (2 tasks of 4 / 5 channels)
+    (7, 18, 3, 3, 17, 3, 3, (1, 1), (1, 1, 1, 1)),        # NN2's 5a 3x3 in small: the taps on padding skipped
+    (6, 5, 2, 3, 4, 5, 5, (1, 1), (2, 2, 2, 2)),          # (5a 5x5: most taps on padding; 6 images: 1 tile a
+]                                                         # position; 18 channels: 3x18 = 54-value kernel rows)
 
 
 def rel(a, ref, scale=None):
@@ -80,6 +84,9 @@ FORCED = {
     "channel major": [(kconv, "POINTWISE_MIN_IMAGES", 1), (kconv, "POINTWISE_MIN_PIXELS", 10 ** 9),
                       (kconv, "POINTWISE_FORWARD_MIN_PIXELS", 10 ** 9), (kconv, "PIXEL_TILES_MIN_PIXELS", 10 ** 9),
                       (kconv, "CHANNEL_BLOCK", 1)],
+    "tap skipping": [(ktap, "MAX_INSIDE", 1.0), (ktap, "FORWARD_MAX_PIXELS", 10 ** 9), (ktap, "MIN_IMAGES", 1),
+                     (ktap, "WEIGHT_GRAD_MAX_PIXELS", 10 ** 9), (ktap, "CHUNK_TILES", 1),
+                     (kconv, "DX_BY_FORWARD_MIN_C", 1), (kconv, "DX_MAX_GROWTH", 1e9)],
 }
 
 
@@ -95,7 +102,10 @@ def chunking(request, monkeypatch):
     forward convolution) for every stride-1 kernel (as shipped, from 8 input channels on 'same' convolutions,
     1x1 from 6x6 on fewer than 4 images), its forward in tasks of one tile and its weight gradient in blocks
     of 3 pixels, 3 partial sums, and with the whole batch channel-major for every 1x1 forward and backward
-    (as shipped, from 4 images on fewer than 36 / 64 pixels), one channel per task."""
+    (as shipped, from 4 images on fewer than 36 / 64 pixels), one channel per task, and with the taps on
+    padding skipped for every forward and stride-1 weight gradient, one tile per task (as shipped, from 6
+    images where at most 85 % of the pixel-tap pairs lie inside the input, on outputs of at most 16 / 64
+    pixels)."""
     for module, name, value in FORCED[request.param]:
         monkeypatch.setattr(module, name, value)
     if FORCED[request.param]:
@@ -186,13 +196,14 @@ def conv_shapes(draw):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shape=conv_shapes(), dtype=st.sampled_from([np.float64, np.float32]), small=st.booleans(),
-       direct=st.booleans(), implicit=st.booleans(), channel_major=st.booleans())
-def test_fused_equals_reference_hypothesis(shape, dtype, small, direct, implicit, channel_major):
+       direct=st.booleans(), implicit=st.booleans(), channel_major=st.booleans(), taps=st.booleans())
+def test_fused_equals_reference_hypothesis(shape, dtype, small, direct, implicit, channel_major, taps):
     """Random shapes, strides, paddings: equal to the reference (no out-of-bounds read would stay equal);
     ``direct``: the direct kernel wherever it applies (stride 1, 3-wide kernels); ``implicit``: the
     micro-kernel's backward wherever it applies (stride 1), in tasks of one tile and blocks of 2 pixels, and
     its pixel tiles for every 1x1 forward on at least a tile of pixels, one block per task;
-    ``channel_major``: the whole batch channel-major for every 1x1 forward and backward, one channel per task."""
+    ``channel_major``: the whole batch channel-major for every 1x1 forward and backward, one channel per task;
+    ``taps``: the taps on padding skipped for every forward and stride-1 weight gradient."""
     overrides = []
     if small:
         overrides += [(kconv, "COLS_CHUNK", 5), (kconv, "CONV_SMALL_WORK", 0), (kconv, "MIN_CHUNK_PIXELS", 1)]
@@ -204,6 +215,8 @@ def test_fused_equals_reference_hypothesis(shape, dtype, small, direct, implicit
                      (kpoint, "PIXEL_CHUNK", 1), (kconv, "POINTWISE_IMPLICIT_MIN_PIXELS", 1)]
     if channel_major:
         overrides += FORCED["channel major"]
+    if taps:
+        overrides += FORCED["tap skipping"]
     with forced(overrides):
         check_equal(shape, dtype, np.random.default_rng(0))
 
@@ -265,6 +278,33 @@ def test_the_micro_kernels_backward_takes_nn2s_same_convolutions():
     assert not pays(1024, 384, 1, 1, (1, 1), 9, 9, 32, (0, 0, 0, 0))               # 5a 1x1 at 3x3
     assert not pays(64, 64, 1, 1, (1, 1), 49, 49, 32, (-1, -1, -1, -1))            # 1x1 padded by 1
     assert not pays(192, 384, 3, 3, (1, 1), 9, 9, 32, (1, 1, 1, 1))                # 5a 3x3: fewer pixels than filters
+    assert pays(192, 384, 3, 3, (1, 1), 9, 9, 32, (1, 1, 1, 1), True)         # ... unless its dW skips the padding
+
+
+def test_inside_fraction_by_hand():
+    """The pixel-tap pairs inside the input, counted by hand: a 3x3 kernel padded by 1 on a 3x3 output has
+    2 + 3 + 2 rows and as many columns inside, 49 of 81 pairs; a 5x5 padded by 2, 3 + 3 + 3 of 5 a side, 81 of
+    225; unpadded, all; stride 2 on 6x6 padded by 1 (outputs 0, 1, 2 at rows -1, 1, 3): 2 + 3 + 3 of 9."""
+    assert ktap.inside_fraction(3, 3, 3, 3, (1, 1), (1, 1, 1, 1)) == pytest.approx(49 / 81)
+    assert ktap.inside_fraction(3, 3, 5, 5, (1, 1), (2, 2, 2, 2)) == pytest.approx(81 / 225)
+    assert ktap.inside_fraction(12, 12, 3, 3, (1, 1), (0, 0, 0, 0)) == 1.0
+    assert ktap.inside_fraction(6, 6, 3, 3, (2, 2), (1, 1, 1, 1)) == pytest.approx((8 / 9) ** 2)
+    assert ktap.inside_fraction(1, 1, 3, 3, (1, 1), (1, 1, 1, 1)) == pytest.approx(1 / 9)
+
+
+def test_taps_on_padding_skipped_for_nn2s_smallest_layers():
+    """As shipped (batch 32): the forward of NN2's 3x3 and 5x5 layers at 3x3 output, and the weight gradient
+    also at 6x6; not the forward at 6x6, not 12x12, not unpadded layers, not fewer than 6 images."""
+    pays = ktap.tap_skipping_pays
+    for grads in (False, True):
+        assert pays(32, 3, 3, 3, 3, (1, 1), (1, 1, 1, 1), grads)                # 5a 3x3
+        assert pays(32, 3, 3, 5, 5, (1, 1), (2, 2, 2, 2), grads)                # 5a 5x5
+        assert not pays(5, 3, 3, 3, 3, (1, 1), (1, 1, 1, 1), grads)             # 5 images
+        assert not pays(32, 12, 12, 5, 5, (1, 1), (2, 2, 2, 2), grads)          # 3b 5x5
+        assert not pays(32, 3, 3, 1, 1, (1, 1), (0, 0, 0, 0), grads)            # 5a 1x1: nothing to skip
+    assert not pays(32, 6, 6, 3, 3, (1, 1), (1, 1, 1, 1)) and pays(32, 6, 6, 3, 3, (1, 1), (1, 1, 1, 1), True)
+    assert not pays(32, 6, 6, 5, 5, (1, 1), (2, 2, 2, 2)) and pays(32, 6, 6, 5, 5, (1, 1), (2, 2, 2, 2), True)
+    assert ktap.forward_chunk(24, 288) == 24 and ktap.forward_chunk(4, 1152) == 32    # 5a 3x3; 4a 5x5: 6 chunks
 
 
 def test_chunk_and_block_counts():

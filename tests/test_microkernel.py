@@ -13,6 +13,11 @@ def tile_fma(a, offsets, a_step, b, b_start, b_stride, length, rows, acc):     #
 
 
 @numba.njit
+def tile_fma_runs(a, offsets, a_step, b, b_start, b_stride, b_run, length, rows, acc):
+    mk.tile_fma_runs(a, offsets, a_step, b, b_start, b_stride, b_run, length, rows, acc)
+
+
+@numba.njit
 def tile_fma_gather(a, offsets, b, b_start, b_rows, length, acc):
     mk.tile_fma_gather(a, offsets, b, b_start, b_rows, length, acc)
 
@@ -43,6 +48,29 @@ def test_tile_fma_equals_the_loops(dtype, tol, length, rows, rng):
                       dtype=np.float64).reshape(rows * length, width)
     assert rel(want, start + a_rows @ b_rows) < 1e-13
     assert got.dtype == dtype and rel(got, want) < tol
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-13), (np.float32, 1e-5)])
+@pytest.mark.parametrize("length, rows, b_run", [(4, 3, 9), (7, 1, 7), (5, 4, 5), (0, 2, 3)])
+def test_tile_fma_runs_takes_part_of_each_run_of_b(dtype, tol, length, rows, b_run, rng):
+    """``tile_fma_runs``: run ``i`` of B ``b_run`` rows after run ``i - 1`` (``b_run = length``: ``tile_fma``);
+    against the product of the rows picked by hand."""
+    width = mk.tile_width(np.zeros(1, dtype))
+    a_step, stride = length + 5, width + 2
+    a = rng.standard_normal(60 + rows * a_step).astype(dtype)
+    b = rng.standard_normal(3 + stride * (rows * b_run + 1) + width).astype(dtype)
+    offsets = np.array([0, 4, 9, 1, 30, 2][:mk.TILE_ROWS], dtype=np.int64)
+    got = np.ones((mk.TILE_ROWS, width), dtype)
+    tile_fma_runs(a, offsets, a_step, b, 3, stride, b_run, length, rows, got)
+    a_rows = np.array([[a[o + i * a_step + e] for i in range(rows) for e in range(length)] for o in offsets],
+                      dtype=np.float64).reshape(mk.TILE_ROWS, rows * length)
+    b_rows = np.array([b[3 + (i * b_run + e) * stride:3 + (i * b_run + e) * stride + width]
+                       for i in range(rows) for e in range(length)], dtype=np.float64).reshape(rows * length, width)
+    assert got.dtype == dtype and rel(got, 1 + a_rows @ b_rows) < tol
+    if b_run == length:                                         # the same bits as tile_fma
+        same = np.ones((mk.TILE_ROWS, width), dtype)
+        tile_fma(a, offsets, a_step, b, 3, stride, length, rows, same)
+        assert np.array_equal(got, same)
 
 
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-13), (np.float32, 1e-5)])

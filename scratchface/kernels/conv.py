@@ -15,6 +15,7 @@ forward                                             path
 1x1, stride 1, >= 4 images of >= 36 pixels          one matrix product per image (``scratchface.kernels.pointwise``)
 1x1, stride 1, >= 4 images of < 36 pixels           the whole batch channel-major, ``W @ X (C, N*H*W)`` (``pointwise``)
 3-wide, stride 1, < 16 filters, rows >= 64 wide     the direct kernel (``direct_conv``: P-Net's first layer)
+>= 6 images, <= 4x4 out, <= 85 % taps inside       pixels by position, taps on padding skipped (``tap_skipping``)
 other 1x1 (stride 1, unpadded)                      the columns path below (channels-last ``x`` is the columns)
 fewer output pixels than filters                    the columns path below (``_implicit_pays``)
 everything else                                     the micro-kernel (``scratchface.kernels.implicit_conv``)
@@ -29,7 +30,9 @@ many input as output pixels and at least as many output pixels as filters, and f
 fewer than 4 images from ``POINTWISE_IMPLICIT_MIN_PIXELS`` (6x6) per image (``_implicit_grads_pay``: NN2's
 3x3 / 5x5 layers, P-Net), ``dW`` by the micro-kernel over the patches and ``dx`` as the forward
 convolution of ``dout`` with the kernels turned by 180 degrees (by Winograd, the micro-kernel or the 1x1
-paths, as the table says); the rest (stride 2, 3-channel inputs, MTCNN's valid 3x3 on small crops, tiny
+paths, as the table says; on outputs of at most 64 pixels with at most 85 % of the pixel-tap pairs inside
+the input, ``dW`` over the taps inside only, ``scratchface.kernels.tap_skipping``: NN2's 3x3 / 5x5 layers
+at 6x6 and 3x3, 5a 3x3 included); the rest (stride 2, 3-channel inputs, MTCNN's valid 3x3 on small crops, tiny
 1x1 layers) by the columns path below. The channel-major 1x1 products against the routes they replaced
 (sixth pass, Zen 4, 2 threads, batch 32, both in turn in one process, a timing script): backward 5a 1x1
 1024 -> 384 / 128 at 3x3 1.15x / 1.27x (the columns), 640 -> 256 / 128 at 6x6 1.21x / 1.24x and 832 -> 256
@@ -137,6 +140,9 @@ from .implicit_conv import (filter_major, forward_chunk, implicit_conv_output, i
 from .microkernel import aligned_empty, tile_width
 from .pointwise import (channel_major_backward, channel_major_forward, per_image_backward, per_image_forward,
                         pixel_tiles_forward)
+from .tap_skipping import (position_major, tap_skipping_output, tap_skipping_pays,
+                           tap_skipping_weight_grad)
+from .tap_skipping import forward_chunk as tap_skipping_chunk
 from .winograd import winograd_output_numba, winograd_pays
 
 __all__ = ["columns_output", "conv2d_grads_numba", "conv2d_output_numba"]
@@ -328,6 +334,14 @@ def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
         with single_thread_below(cols_size, CONV_SMALL_WORK):
             direct_forward(_padded(x, padding), np.ascontiguousarray(w), bias, slopes, alpha is not None, out)
         return out
+    if tap_skipping_pays(n, x.shape[2], x.shape[3], kh, kw, stride, padding):
+        out = np.empty((n, f, oh, ow), dtype=x.dtype)
+        w_pack = packed_weights(w)
+        with single_thread_below(cols_size, CONV_SMALL_WORK):
+            tap_skipping_output(_channels_last(x, padding), w_pack, bias, slopes, alpha is not None, kh, kw,
+                                stride[0], stride[1], top, left, x.shape[2], x.shape[3],
+                                tap_skipping_chunk(w_pack.shape[0], n * oh * ow), out)
+        return out
     if pointwise == "columns" or not _implicit_pays(n * oh * ow, f):
         return columns_output(x, w, bias, slopes, alpha is not None, stride, padding)
     out = np.empty((n, f, oh, ow), dtype=x.dtype)
@@ -402,7 +416,7 @@ def _implicit_pays(pixels, f):
     return pixels >= f
 
 
-def _implicit_grads_pay(c, f, kh, kw, stride, in_pixels, out_pixels, n, dx_padding):
+def _implicit_grads_pay(c, f, kh, kw, stride, in_pixels, out_pixels, n, dx_padding, skips_taps=False):
     """The micro-kernel's backward (``_implicit_grads``): stride 1, ``dx`` as a forward convolution with ``C``
     filters only where that is not wasteful: ``C >= DX_BY_FORWARD_MIN_C`` (with 3, R-Net conv1, its tiles of
     16 filters are mostly empty: 0.50x; with 10, P-Net conv2, 2.09x) and at most ``DX_MAX_GROWTH`` times
@@ -417,7 +431,7 @@ def _implicit_grads_pay(c, f, kh, kw, stride, in_pixels, out_pixels, n, dx_paddi
     timing script, ``conv2d_grads_numba`` against ``_implicit_grads``): 640 -> 256 / 160 / 96 at 6x6 1.21x /
     1.04x / 1.16x, 832 -> 256 at 7x7 (NN2 at 224) 1.13x, one 100x120 image 32 -> 6 (P-Net's heads) 2.1x;
     at 5x5 0.98x, at 3x3 0.75x; one product per image stays faster at 12x12 (1.27x) and 24x24."""
-    if stride != (1, 1) or min(dx_padding) < 0 or not _implicit_pays(n * out_pixels, f):
+    if stride != (1, 1) or min(dx_padding) < 0 or not (skips_taps or _implicit_pays(n * out_pixels, f)):
         return False
     if kh * kw == 1:
         return out_pixels >= POINTWISE_IMPLICIT_MIN_PIXELS
@@ -457,8 +471,9 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
                                    even_blocks(min(c, f), CHANNEL_BLOCK), dx.reshape(n, c, -1), dw, db)
         return dx, dw.reshape(w.shape), (db.astype(x.dtype) if has_bias else None)
     dx_padding = (kh - 1 - padding[0], kh - 1 - padding[1], kw - 1 - padding[2], kw - 1 - padding[3])
-    if _implicit_grads_pay(c, f, kh, kw, stride, x.shape[2] * x.shape[3], oh * ow, n, dx_padding):
-        return _implicit_grads(dout, x, w, has_bias, padding, dx_padding)
+    taps = tap_skipping_pays(n, x.shape[2], x.shape[3], kh, kw, stride, padding, weight_grad=True)
+    if _implicit_grads_pay(c, f, kh, kw, stride, x.shape[2] * x.shape[3], oh * ow, n, dx_padding, taps):
+        return _implicit_grads(dout, x, w, has_bias, padding, dx_padding, tap_skipping=taps)
     with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
         rows = max(1, COLS_CHUNK // (c * kh * kw * ow))               # output rows per block of one image
         nchunks = _chunks(n, cols_size, n * oh * ow) if rows >= oh else n   # large images: one chunk each
@@ -474,23 +489,30 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
     return dx, dw, _bias_grad(db_parts, has_bias, x.dtype)
 
 
-def _implicit_grads(dout, x, w, has_bias, padding, dx_padding):
-    """Stride 1: ``dW`` by the micro-kernel over the patches where they lie, ``dx`` as the forward
-    convolution of ``dout`` with the kernels turned by 180 degrees and ``C <-> F`` swapped, padded by
-    ``K - 1 - padding`` (any forward kernel, Winograd included)."""
+def _implicit_grads(dout, x, w, has_bias, padding, dx_padding, tap_skipping=False):
+    """Stride 1: ``dW`` by the micro-kernel over the patches where they lie (``tap_skipping``: over the taps
+    inside the input only, ``scratchface.kernels.tap_skipping``), ``dx`` as the forward convolution of
+    ``dout`` with the kernels turned by 180 degrees and ``C <-> F`` swapped, padded by ``K - 1 - padding``
+    (any forward kernel, Winograd included; the turned kernels a view, packed by the kernel that takes
+    them: a copy of 5a 3x3's 2.6 MB took 0.6-0.8 ms)."""
     n = x.shape[0]
     f, c, kh, kw = w.shape
     oh, ow = dout.shape[2:]
     dout = np.ascontiguousarray(dout)
     with single_thread_below(n * oh * ow * c * kh * kw, CONV_SMALL_WORK):
         buffer, xh = _channels_last(x, padding, slack=tile_width(x))
-        dout_f, db = filter_major(dout)
-        blocks, parts = weight_grad_blocks(n * oh * ow)
-        dw_parts = np.zeros((parts, f, kh * kw * c), dtype=x.dtype)
-        implicit_conv_weight_grad(buffer, xh, dout_f, kh, kw, 1, 1, oh, ow, blocks, dw_parts)
-    w_turned = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    dx = conv2d_output_numba(dout, w_turned, None, (1, 1), dx_padding)
-    dw = np.ascontiguousarray(_parts_sum(dw_parts).reshape(f, kh, kw, c).transpose(0, 3, 1, 2))
+        if tap_skipping:
+            dout_pm, db = position_major(dout)
+            dw = np.zeros(w.shape, dtype=x.dtype)
+            tap_skipping_weight_grad(buffer, xh, dout_pm, padding[0], padding[2], x.shape[2], x.shape[3], oh, ow,
+                                     1, 1, dw)
+        else:
+            dout_f, db = filter_major(dout)
+            blocks, parts = weight_grad_blocks(n * oh * ow)
+            dw_parts = np.zeros((parts, f, kh * kw * c), dtype=x.dtype)
+            implicit_conv_weight_grad(buffer, xh, dout_f, kh, kw, 1, 1, oh, ow, blocks, dw_parts)
+            dw = np.ascontiguousarray(_parts_sum(dw_parts).reshape(f, kh, kw, c).transpose(0, 3, 1, 2))
+    dx = conv2d_output_numba(dout, w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), None, (1, 1), dx_padding)
     return dx, dw, (db.astype(x.dtype) if has_bias else None)
 
 

@@ -95,7 +95,7 @@ def packed_weights(w):
     width = tile_width(w)
     panels = -(-f // width)
     out = aligned_empty(panels * kh * kw * c * width, w.dtype).reshape(panels, kh * kw * c, width)
-    _pack(np.ascontiguousarray(w), out)
+    _pack(w, out)                           # any strides (a view of the kernels turned, for dx)
     return out
 
 

@@ -43,7 +43,7 @@ from numba import types
 from numba.extending import intrinsic
 
 __all__ = ["TILE_ROWS", "aligned_empty", "tile_fma", "tile_fma_gather", "tile_fma_gather_reference",
-           "tile_fma_reference", "tile_width"]
+           "tile_fma_reference", "tile_fma_runs", "tile_width"]
 
 TILE_ROWS = 6
 VECTOR_BYTES = 32          # AVX / AVX2; on narrower machines LLVM splits each vector in two
@@ -111,6 +111,17 @@ def tile_fma(typingctx, a, offsets, a_step, b, b_start, b_stride, length, rows, 
 
 
 @intrinsic
+def tile_fma_runs(typingctx, a, offsets, a_step, b, b_start, b_stride, b_run, length, rows, acc):
+    """As ``tile_fma``, but run ``i`` of ``B`` starts ``b_run`` rows after run ``i - 1`` (``tile_fma``: ``b_run =
+    length``): row ``e`` of run ``i`` at ``b_start + (i b_run + e) b_stride``, part of each kernel row of a
+    convolution's weights (its taps inside the input, ``scratchface.kernels.tap_skipping``)."""
+    if not _typed(a, b, acc):
+        return None
+    sig = types.void(a, offsets, types.intp, b, types.intp, types.intp, types.intp, types.intp, types.intp, acc)
+    return sig, _codegen(gather=False, runs=True)
+
+
+@intrinsic
 def tile_fma_gather(typingctx, a, offsets, b, b_start, b_rows, length, acc):
     """As ``tile_fma``, but row ``e`` of ``B`` starts at ``b_start + b_rows[e]`` (``b_rows``: int64): the
     rows of ``B`` anywhere, as the patches of the output pixels for a weight gradient."""
@@ -119,8 +130,9 @@ def tile_fma_gather(typingctx, a, offsets, b, b_start, b_rows, length, acc):
     return types.void(a, offsets, b, types.intp, b_rows, types.intp, acc), _codegen(gather=True)
 
 
-def _codegen(gather):
-    """The LLVM IR of the loops; ``gather``: B's row starts read from an array, one run (``tile_fma_gather``)."""
+def _codegen(gather, runs=False):
+    """The LLVM IR of the loops; ``gather``: B's row starts read from an array, one run (``tile_fma_gather``);
+    ``runs``: B's runs ``b_run`` rows apart (``tile_fma_runs``; else ``length``)."""
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
         if gather:
@@ -128,8 +140,13 @@ def _codegen(gather):
             a_step, nrows = ir.Constant(i64, 0), ir.Constant(i64, 1)
             b_type, acc_type = signature.args[2], signature.args[6]
             rows_ptr = context.make_array(signature.args[4])(context, builder, b_rows).data
+            b_run = length
+        elif runs:
+            a_arr, off_arr, a_step, b_arr, b_start, b_step, b_run, length, nrows, acc_arr = args
+            b_type, acc_type = signature.args[3], signature.args[9]
         else:
             a_arr, off_arr, a_step, b_arr, b_start, b_step, length, nrows, acc_arr = args
+            b_run = length
             b_type, acc_type = signature.args[3], signature.args[8]
         scalar = context.get_value_type(signature.args[0].dtype)
         lanes = VECTOR_BYTES // (4 if signature.args[0].dtype == types.float32 else 8)
@@ -161,7 +178,7 @@ def _codegen(gather):
         i = builder.phi(i64)
         acc_outer = [builder.phi(vec) for _ in range(n_acc)]
         a_shift = builder.mul(i, a_step)
-        b_shift = builder.mul(i, length)
+        b_shift = builder.mul(i, b_run)
         builder.branch(inner)
 
         builder.position_at_end(inner)
