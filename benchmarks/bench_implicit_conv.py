@@ -43,7 +43,7 @@ def main():
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    from scratchface.kernels import conv, implicit_conv, microkernel
+    from scratchface.kernels import conv, implicit_conv, layout, microkernel
     from scratchface.kernels._numba import blas_single_threaded
 
     @numba.njit(cache=True)
@@ -99,7 +99,8 @@ def main():
 
         def implicit_forward():
             out = np.empty((n, f, o, o), np.float32)
-            implicit_conv.implicit_conv_output(conv._channels_last(x, pad), implicit_conv.packed_weights(w), b, b,
+            xh = layout.padded_channels_last(x, pad)
+            implicit_conv.implicit_conv_output(xh, implicit_conv.packed_weights(w), b, b,
                                                False, k, k, s, s, o, o, p, p, implicit_conv.forward_chunk(n * o * o),
                                                out)
             return out

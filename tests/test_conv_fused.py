@@ -391,6 +391,21 @@ def test_winograd_kernel_transform_by_hand():
     np.testing.assert_allclose(u[:, 0, 0].reshape(4, 4), expected, rtol=0, atol=1e-15)
 
 
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-15), (np.float32, 1e-6)])
+def test_winograd_kernel_transform_of_the_fast_path_equals_the_readable_one(dtype, tol, rng):
+    """The Numba transform (planes a cache line longer than ``F C``, a view of turned kernels as ``dx`` passes
+    them) against ``winograd_weights``' einsum."""
+    w = rng.standard_normal((5, 7, 3, 3)).astype(dtype)
+    for kernels in (w, w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)):
+        f, c = kernels.shape[:2]
+        plane = f * c + 16
+        flat = np.full(16 * plane, np.nan, dtype)
+        kwino._transformed_weights(kernels, flat, plane)
+        got = np.stack([flat[e * plane:e * plane + f * c].reshape(f, c) for e in range(16)])
+        want = kwino.winograd_weights(kernels.astype(np.float64))
+        assert got.dtype == dtype and np.max(np.abs(got - want)) < tol * np.max(np.abs(want))
+
+
 def test_winograd_takes_nn2_conv2_and_leaves_the_rest():
     """As shipped: 3x3 stride 1 with >= 64 channels on >= 20x20 outputs (NN2's conv2; inception 3 at 224)."""
     assert kwino.winograd_pays(64, 192, 3, 3, (1, 1), 24, 24, (1, 1, 1, 1))       # conv2 at 96x96 input

@@ -137,7 +137,8 @@ from .activations import prelu
 from .direct_conv import direct_forward
 from .implicit_conv import (filter_major, forward_chunk, implicit_conv_output, implicit_conv_weight_grad,
                             packed_weights, weight_grad_blocks)
-from .microkernel import aligned_empty, tile_width
+from .layout import padded_channels_last
+from .microkernel import tile_width
 from .pointwise import (channel_major_backward, channel_major_forward, per_image_backward, per_image_forward,
                         pixel_tiles_forward)
 from .tap_skipping import (position_major, tap_skipping_output, tap_skipping_pays,
@@ -149,22 +150,6 @@ __all__ = ["columns_output", "conv2d_grads_numba", "conv2d_output_numba"]
 
 
 # ---------------------------------------------------------------- the columns path, one thread pool
-@numba.njit(cache=True, parallel=True)
-def _padded_channels_last(x, top, left, xh):
-    """``xh[b, y + top, x + left, c] = x[b, c, y, x]``, zeros elsewhere: the input padded, channels last."""
-    n, c, h, w = x.shape
-    hp, wp = xh.shape[1], xh.shape[2]
-    for t in prange(n * hp):
-        b, y = t // hp, t % hp
-        line = xh[b, y]
-        line[:] = 0
-        if top <= y < top + h:
-            for ci in range(c):
-                src = x[b, ci, y - top]
-                for u in range(w):
-                    line[left + u, ci] = src[u]
-
-
 @numba.njit(cache=True)
 def _patch_rows(planes, g0, g1, b0, kh, kw, sh, sw, oh, ow, cols, adjoint):
     """im2col and its adjoint over the output rows ``g = b*OH + p`` in ``[g0, g1)``, on channels-last
@@ -338,7 +323,7 @@ def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
         out = np.empty((n, f, oh, ow), dtype=x.dtype)
         w_pack = packed_weights(w)
         with single_thread_below(cols_size, CONV_SMALL_WORK):
-            tap_skipping_output(_channels_last(x, padding), w_pack, bias, slopes, alpha is not None, kh, kw,
+            tap_skipping_output(padded_channels_last(x, padding), w_pack, bias, slopes, alpha is not None, kh, kw,
                                 stride[0], stride[1], top, left, x.shape[2], x.shape[3],
                                 tap_skipping_chunk(w_pack.shape[0], n * oh * ow), out)
         return out
@@ -346,7 +331,7 @@ def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
         return columns_output(x, w, bias, slopes, alpha is not None, stride, padding)
     out = np.empty((n, f, oh, ow), dtype=x.dtype)
     with single_thread_below(cols_size, CONV_SMALL_WORK):
-        implicit_conv_output(_channels_last(x, padding), packed_weights(w), bias, slopes, alpha is not None,
+        implicit_conv_output(padded_channels_last(x, padding), packed_weights(w), bias, slopes, alpha is not None,
                              kh, kw, stride[0], stride[1], oh, ow, top, bottom, forward_chunk(n * oh * ow), out)
     return out
 
@@ -361,7 +346,7 @@ def columns_output(x, w, bias, alpha, has_alpha, stride, padding):
     out = np.empty((n, f, oh * ow), dtype=x.dtype)
     with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
         wmat = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(f, -1)     # (F, KH*KW*C)
-        _fused_forward(_channels_last(x, padding), wmat, bias, alpha, has_alpha, kh, kw, stride[0], stride[1],
+        _fused_forward(padded_channels_last(x, padding), wmat, bias, alpha, has_alpha, kh, kw, stride[0], stride[1],
                        oh, ow, _chunks(n * oh, cols_size), out)
     return out.reshape(n, f, oh, ow)
 
@@ -482,7 +467,7 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
         db_parts = np.zeros((parts, f), dtype=np.float64)
         dx = np.empty(x.shape, dtype=x.dtype)
         wmat = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(f, -1)     # (F, KH*KW*C)
-        _fused_backward(np.ascontiguousarray(dout).reshape(n, f, oh * ow), _channels_last(x, padding), wmat,
+        _fused_backward(np.ascontiguousarray(dout).reshape(n, f, oh * ow), padded_channels_last(x, padding), wmat,
                         kh, kw, stride[0], stride[1], padding[0], padding[2], oh, ow, nchunks, rows, dx,
                         dw_parts, db_parts)
     dw = np.ascontiguousarray(_parts_sum(dw_parts).reshape(kh, kw, c, f).transpose(3, 2, 0, 1))
@@ -500,7 +485,7 @@ def _implicit_grads(dout, x, w, has_bias, padding, dx_padding, tap_skipping=Fals
     oh, ow = dout.shape[2:]
     dout = np.ascontiguousarray(dout)
     with single_thread_below(n * oh * ow * c * kh * kw, CONV_SMALL_WORK):
-        buffer, xh = _channels_last(x, padding, slack=tile_width(x))
+        buffer, xh = padded_channels_last(x, padding, slack=tile_width(x))
         if tap_skipping:
             dout_pm, db = position_major(dout)
             dw = np.zeros(w.shape, dtype=x.dtype)
@@ -566,19 +551,6 @@ def _chunks(units, cols_size, pixels=None):
     if pixels is not None:
         chunks = min(chunks, max(1, pixels // MIN_CHUNK_PIXELS))
     return int(min(units, chunks))
-
-
-def _channels_last(x, padding, slack=0):
-    """``x (N, C, H, W)`` padded and channels last: ``(N, top + H + bottom, left + W + right, C)``; with
-    ``slack``, also the buffer it lies in, ``slack`` zeros longer: ``(buffer, xh)``."""
-    top, bottom, left, right = padding
-    n, c, h, w = x.shape
-    shape = (n, top + h + bottom, left + w + right, c)
-    buffer = aligned_empty(int(np.prod(shape)) + slack, x.dtype)
-    buffer[buffer.size - slack:] = 0
-    xh = buffer[:buffer.size - slack].reshape(shape)
-    _padded_channels_last(np.ascontiguousarray(x), top, left, xh)
-    return (buffer, xh) if slack else xh
 
 
 def _padded(x, padding):
