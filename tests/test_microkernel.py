@@ -32,7 +32,7 @@ def test_tile_fma_equals_the_loops(dtype, tol, length, rows, rng):
     """Rows of A anywhere in a flat array (overlapping too), in runs ``a_step`` apart; B rows strided; the
     tile added to."""
     width = mk.tile_width(np.zeros(1, dtype))
-    assert width == 64 // np.dtype(dtype).itemsize
+    assert width == 2 * mk.VECTOR_BYTES // np.dtype(dtype).itemsize
     a_step = length + 11
     a = rng.standard_normal(4 * length + 50 + rows * a_step).astype(dtype)
     stride = width + 3
@@ -93,17 +93,17 @@ def test_tile_fma_gather_equals_the_loops(dtype, tol, rng):
 
 def test_packed_weights_by_hand():
     """Panels of ``tile_width`` filters, rows in (kernel row, kernel column, channel) order, zeros past F."""
-    f, c, kh, kw = 19, 2, 3, 2
+    width = mk.tile_width(np.zeros(1, np.float32))
+    f, c, kh, kw = width + 3, 2, 3, 2
     w = np.arange(f * c * kh * kw, dtype=np.float32).reshape(f, c, kh, kw)
     pack = kimp.packed_weights(w)
-    width = 16
     assert pack.shape == (2, kh * kw * c, width) and pack.ctypes.data % 64 == 0
     for filt in range(f):
         for ch in range(c):
             for i in range(kh):
                 for j in range(kw):
                     assert pack[filt // width, (i * kw + j) * c + ch, filt % width] == w[filt, ch, i, j]
-    assert not pack[1, :, f - width:].any()                       # the 13 missing filters of the last panel
+    assert not pack[1, :, f - width:].any()                       # the missing filters of the last panel
 
 
 def test_aligned_empty():
