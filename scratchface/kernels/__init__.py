@@ -64,7 +64,47 @@ measured on a 2-core machine, a GEMM followed by a parallel transpose took
 7.9 ms instead of 1.35 ms. So, unless the user has chosen otherwise,
 ``OMP_WAIT_POLICY`` is set to ``PASSIVE`` here, before Numba starts its OpenMP
 threads (``os.environ.setdefault``: an explicit setting always wins).
+
+Compiled code: Numba's ``cache=True`` checks only the file that defines a
+function, so a kernel that inlines a helper from another module (``tile_fma``
+from ``microkernel.py``, ``prelu`` from ``activations.py``) would keep machine
+code built against the old helper after that module changed: a silent wrong
+answer (seen in the seventh #16 pass, when the tile width changed in
+``microkernel.py`` and ``implicit_conv.py``'s cached kernels did not). So the
+cache files beside these sources are deleted whenever a source here has changed
+since they were written (:func:`drop_stale_numba_cache`, at import).
 """
+import hashlib
 import os
+from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def drop_stale_numba_cache(folders=(Path(__file__).parent, Path(__file__).parent / "cuda")):
+    """Delete Numba's cache files (``__pycache__/*.nbi``, ``*.nbc``) of ``folders`` when their ``*.py`` sources
+    differ from those the cache was built from (a SHA-256 of them all, kept in ``kernels/__pycache__``);
+    True if it deleted. A read-only install is left alone (Numba then caches in its own folder, keyed on each
+    file's stamp, and an upgrade replaces every file)."""
+    sources = sorted(path for folder in folders for path in Path(folder).glob("*.py"))
+    digest = hashlib.sha256(b"".join(path.name.encode() + path.read_bytes() for path in sources)).hexdigest()
+    stamp = Path(folders[0]) / "__pycache__" / "kernel-sources.sha256"
+    try:
+        if stamp.read_text() == digest:
+            return False
+    except OSError:
+        pass
+    try:
+        for folder in folders:
+            for cached in (Path(folder) / "__pycache__").glob("*.nb[ic]"):
+                cached.unlink()
+        stamp.parent.mkdir(exist_ok=True)
+        partial = stamp.with_name(f"{stamp.name}.{os.getpid()}.tmp")
+        partial.write_text(digest)
+        os.replace(partial, stamp)                      # atomic: another process sees the old stamp or this one
+    except OSError:
+        return False
+    return True
+
+
+drop_stale_numba_cache()
