@@ -9,13 +9,14 @@ Compares, in the same run and with the same number of threads:
 * ``torch``: ``torch.nn.functional`` on the CPU with autograd (when torch is installed).
 
 Times are the minimum over repeats, each implementation timed in its own block after a
-warm-up call (interleaving them lets one library's spinning thread pool slow the next one down). GFLOP/s = 2 * multiply-adds / time; the backward pass
+warm-up call (interleaving them lets one library's spinning thread pool slow the next one down);
+``--rounds R`` times the blocks R times in turn, the minimum over all. GFLOP/s = 2 * multiply-adds / time; the backward pass
 computes dx and dw (twice the forward's multiply-adds) and db; %peak = our GFLOP/s over the
 ``np.matmul`` 2048^2 GEMM measured at the start. MTCNN R-Net / O-Net layers run on 256 crops;
 P-Net's convolutions run forward only over the pyramid of a 375x500 photo. Compile time (Numba's
 first call) is reported apart. Run::
 
-    python benchmarks/bench_conv.py [--threads 2] [--repeats 5] [--batch 32] [--no-numpy] [--only 3a]
+    python benchmarks/bench_conv.py [--threads 2] [--repeats 5] [--rounds 1] [--batch 32] [--no-numpy] [--only 3a]
 """
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ def _parse():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="threads for Numba, BLAS and torch (default 2)")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats, the minimum is kept (default 5)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="blocks of repeats per implementation, in turn (default 1; this machine's speed drifts"
+                             " 2x within minutes: 3 rounds give each library the same minutes)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--no-numpy", action="store_true", help="skip the plain NumPy im2col column")
     parser.add_argument("--only", default="", help="run only the layers whose name contains this")
@@ -163,11 +167,12 @@ def pnet_pyramid(args, rng, functional):
                 for x, w, b in level:
                     functional.conv2d(x, w, b)
     times = {}
-    for key, fn in (("ours", ours), ("torch", peer if functional is not None else None)):
-        if fn is None:
-            continue
-        fn()
-        times[key] = min(_timed(fn) for _ in range(args.repeats))
+    for _ in range(args.rounds):
+        for key, fn in (("ours", ours), ("torch", peer if functional is not None else None)):
+            if fn is None:
+                continue
+            fn()
+            times[key] = min([times.get(key, np.inf)] + [_timed(fn) for _ in range(args.repeats)])
     ratio = times["torch"] / times["ours"] if "torch" in times else float("nan")
     print(f"\nP-Net convolutions, forward, {len(levels)} pyramid levels of a 375x500 photo (~{macs / 1e9:.2f} GMAC): "
           f"ours {times['ours'] * 1e3:.1f} ms, torch {times.get('torch', float('nan')) * 1e3:.1f} ms, "
@@ -251,14 +256,15 @@ def main(args):
         for fn in runners.values():   # warm-up
             if fn is not None:
                 fn()
-        for key, fn in runners.items():   # one block per implementation: no thread pool of one
-            if fn is None:                  # (spinning after its last call) slows down the other
-                continue
-            fn()
-            for _ in range(args.repeats):
-                fwd_t, bwd_t = fn()
-                times[key][0] = min(times[key][0], fwd_t)
-                times[key][1] = min(times[key][1], bwd_t)
+        for _ in range(args.rounds):        # blocks in turn: a slow minute of the machine meets each
+            for key, fn in runners.items():   # one block per implementation: no thread pool of one
+                if fn is None:                  # (spinning after its last call) slows down the other
+                    continue
+                fn()
+                for _ in range(args.repeats):
+                    fwd_t, bwd_t = fn()
+                    times[key][0] = min(times[key][0], fwd_t)
+                    times[key][1] = min(times[key][1], bwd_t)
 
         def gfs(key):
             total = sum(times[key])
@@ -310,14 +316,15 @@ def main(args):
                 torch.autograd.grad(out, (tx,), tdout)
                 return t1 - t0, time.perf_counter() - t1
             runners["torch"] = peer
-        for key, fn in runners.items():   # one block per implementation, warm-up first
-            if fn is None:
-                continue
-            fn()
-            for _ in range(args.repeats):
-                a, b_ = fn()
-                times[key][0] = min(times[key][0], a)
-                times[key][1] = min(times[key][1], b_)
+        for _ in range(args.rounds):
+            for key, fn in runners.items():   # one block per implementation, warm-up first
+                if fn is None:
+                    continue
+                fn()
+                for _ in range(args.repeats):
+                    a, b_ = fn()
+                    times[key][0] = min(times[key][0], a)
+                    times[key][1] = min(times[key][1], b_)
         ratio = sum(times["torch"]) / sum(times["ours"]) if torch is not None else float("nan")
         print(f"{name:<20} | {times['ours'][0] * 1e3:>7.1f}ms{times['ours'][1] * 1e3:>6.1f}ms | "
               f"{_ms(sum(times['numpy'])):>9} | "

@@ -37,7 +37,9 @@ ODD_SHAPES = [
                                                           # channel-major (2 tasks of 4 / 5 channels)
     (7, 18, 3, 3, 17, 3, 3, (1, 1), (1, 1, 1, 1)),        # NN2's 5a 3x3 in small: the taps on padding skipped
     (6, 5, 2, 3, 4, 5, 5, (1, 1), (2, 2, 2, 2)),          # (5a 5x5: most taps on padding; 6 images: 1 tile a
-]                                                         # position; 18 channels: 3x18 = 54-value kernel rows)
+                                                          # position; 18 channels: 3x18 = 54-value kernel rows)
+    (2, 11, 10, 37, 6, 3, 3, (1, 1), (1, 0, 1, 1)),       # Winograd: 19 tiles a row, 16 in vectors (float32; 4 x 4
+]                                                         # in float64), the last hanging over; 11 channels: 8 + 3
 
 
 def rel(a, ref, scale=None):
@@ -73,7 +75,8 @@ FORCED = {
     "default": [],
     "many chunks, threads": [(kconv, "COLS_CHUNK", 7), (kconv, "MIN_CHUNK_PIXELS", 1)],
     "direct kernel": [(kconv, "DIRECT_MIN_OW", 1), (kconv, "DIRECT_MAX_CF", 10 ** 9)],
-    "winograd": [(kwino, "WINOGRAD_MIN_C", 1), (kwino, "WINOGRAD_MIN_OUT", 1), (kwino, "WINOGRAD_CHUNK", 1)],
+    "winograd": [(kwino, "WINOGRAD_MIN_C", 1), (kwino, "WINOGRAD_MIN_CF", 1), (kwino, "WINOGRAD_MIN_OUT", 1),
+                 (kwino, "WINOGRAD_MAX_WASTE", 10.0), (kwino, "WINOGRAD_CHUNK", 1)],
     "implicit": [(kconv, "DX_BY_FORWARD_MIN_C", 1), (kconv, "DX_MAX_GROWTH", 1e9),
                  (kconv, "POINTWISE_MIN_IMAGES", 10 ** 9), (kconv, "POINTWISE_IMPLICIT_MIN_PIXELS", 1),
                  (kimp, "CHUNK_TILES", 1),
@@ -371,12 +374,8 @@ def test_winograd_equals_reference_hypothesis(n, c, f, h, wd, padding, chunk, dt
     lets the kernel fit, tiles hanging over odd outputs, chunks of one tile row up to all."""
     if h + padding[0] + padding[1] < 3 or wd + padding[2] + padding[3] < 3:
         return
-    shipped = (kwino.WINOGRAD_MIN_C, kwino.WINOGRAD_MIN_OUT, kwino.WINOGRAD_CHUNK)
-    kwino.WINOGRAD_MIN_C, kwino.WINOGRAD_MIN_OUT, kwino.WINOGRAD_CHUNK = 1, 1, chunk
-    try:
+    with forced(FORCED["winograd"][:-1] + [(kwino, "WINOGRAD_CHUNK", chunk)]):
         check_equal((n, c, h, wd, f, 3, 3, (1, 1), padding), dtype, np.random.default_rng(1))
-    finally:
-        kwino.WINOGRAD_MIN_C, kwino.WINOGRAD_MIN_OUT, kwino.WINOGRAD_CHUNK = shipped
 
 
 def test_winograd_kernel_transform_by_hand():
@@ -406,17 +405,25 @@ def test_winograd_kernel_transform_of_the_fast_path_equals_the_readable_one(dtyp
         assert got.dtype == dtype and np.max(np.abs(got - want)) < tol * np.max(np.abs(want))
 
 
-def test_winograd_takes_nn2_conv2_and_leaves_the_rest():
-    """As shipped: 3x3 stride 1 with >= 64 channels on >= 20x20 outputs (NN2's conv2; inception 3 at 224)."""
-    assert kwino.winograd_pays(64, 192, 3, 3, (1, 1), 24, 24, (1, 1, 1, 1))       # conv2 at 96x96 input
-    assert kwino.winograd_pays(192, 64, 3, 3, (1, 1), 24, 24, (1, 1, 1, 1))       # ... and its dx
-    assert kwino.winograd_pays(96, 128, 3, 3, (1, 1), 28, 28, (1, 1, 1, 1))      # 3a 3x3 at 224x224
-    assert not kwino.winograd_pays(96, 128, 3, 3, (1, 1), 12, 12, (1, 1, 1, 1))  # 3a 3x3 at 96: too few outputs
-    assert not kwino.winograd_pays(32, 64, 3, 3, (1, 1), 21, 21)                 # O-Net conv2: few channels
-    assert not kwino.winograd_pays(64, 32, 3, 3, (1, 1), 23, 23, (2, 2, 2, 2))   # ... its dx: 32 out
-    assert not kwino.winograd_pays(64, 64, 3, 3, (2, 2), 24, 24)                 # stride 2
-    assert not kwino.winograd_pays(64, 64, 5, 5, (1, 1), 24, 24)                 # 5x5
-    assert not kwino.winograd_pays(64, 64, 3, 3, (1, 1), 24, 24, (3, 3, 3, 3))   # padding 3: dx would crop
+def test_winograd_takes_nn2s_3x3_layers_and_leaves_the_rest():
+    """As shipped: 3x3 stride 1, >= 64 channels in and out and C F >= 64 x 128, on >= 6x6 outputs that whole
+    2x2 tiles cover with at most 1.2 times their pixels: NN2's conv2, its 3x3 inception layers at 12x12 and
+    6x6 (and their dx); not 5a at 3x3 (the taps on padding skipped) or at 7x7 (64 tile pixels for 49), not
+    MTCNN's few channels, stride 2, 5x5, padding 3."""
+    pays = kwino.winograd_pays
+    assert pays(64, 192, 3, 3, (1, 1), 24, 24, (1, 1, 1, 1)) and pays(192, 64, 3, 3, (1, 1), 24, 24, (1, 1, 1, 1))
+    assert pays(96, 128, 3, 3, (1, 1), 12, 12, (1, 1, 1, 1)) and pays(128, 96, 3, 3, (1, 1), 12, 12, (1, 1, 1, 1))
+    assert pays(144, 288, 3, 3, (1, 1), 6, 6, (1, 1, 1, 1))                      # 4d at 6x6
+    assert pays(96, 128, 3, 3, (1, 1), 28, 28, (1, 1, 1, 1))                     # 3a 3x3 at 224x224
+    assert not pays(192, 384, 3, 3, (1, 1), 3, 3, (1, 1, 1, 1))                  # 5a at 3x3: 9 pixels
+    assert not pays(192, 384, 3, 3, (1, 1), 7, 7, (1, 1, 1, 1))                  # 5a at 7x7: tiles 1.31x
+    assert pays(192, 384, 3, 3, (1, 1), 13, 13, (1, 1, 1, 1))                    # 13x13: 196 / 169 = 1.16
+    assert not pays(64, 64, 3, 3, (1, 1), 6, 6, (1, 1, 1, 1))                    # C F = 64 x 64
+    assert not pays(32, 64, 3, 3, (1, 1), 21, 21)                                # O-Net conv2: few channels
+    assert not pays(64, 32, 3, 3, (1, 1), 23, 23, (2, 2, 2, 2))                  # ... its dx: 32 out
+    assert not pays(64, 192, 3, 3, (2, 2), 24, 24)                               # stride 2
+    assert not pays(64, 192, 5, 5, (1, 1), 24, 24)                               # 5x5
+    assert not pays(64, 192, 3, 3, (1, 1), 24, 24, (3, 3, 3, 3))                 # padding 3: dx would crop
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 7, 9, 4, (1, 1, 1, 1)), (1, 5, 6, 5, 2, (0, 2, 1, 0)), (3, 1, 3, 3, 1, (0, 0, 0, 0))])

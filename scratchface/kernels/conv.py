@@ -10,7 +10,7 @@ Which path computes what (``conv2d_output_numba``, ``conv2d_grads_numba``; figur
 ==================================================  ================================================================
 forward                                             path
 ==================================================  ================================================================
-3x3, stride 1, >= 64 channels in and out, >= 20x20  Winograd F(2x2, 3x3) (``scratchface.kernels.winograd``)
+3x3, stride 1, C, F >= 64, CF >= 8192, >= 6x6 out   Winograd F(2x2, 3x3) (``scratchface.kernels.winograd``)
 1x1, stride 1, >= 128 ch on >= 10x10; < 4 images    pixel tiles, the micro-kernel on NCHW (``pointwise``)
 1x1, stride 1, >= 4 images of >= 36 pixels          one matrix product per image (``scratchface.kernels.pointwise``)
 1x1, stride 1, >= 4 images of < 36 pixels           the whole batch channel-major, ``W @ X (C, N*H*W)`` (``pointwise``)
