@@ -43,7 +43,9 @@ the micro-kernel; Numba's own loops stayed scalar). (4) ``U`` in Numba (the eins
 One thread, a chunk of 240 tiles of conv2 (64 -> 192) / its ``dx`` (192 -> 64), input transform 0.56 /
 1.69 ms -> 0.03-0.04 / 0.07-0.09, output transform 0.68 / 0.23 -> 0.16 / 0.05, against 1.0-1.1 ms of
 GEMMs (a timing script). conv2 forward 1.22x, backward 1.11x (two threads, against the previous commit in
-turn); with that, Winograd now pays on the inception layers too (``winograd_pays``).
+turn); with that, Winograd now pays on the inception layers too (``winograd_pays``). Tried and dropped:
+the 16 products by the micro-kernel (tiles of 6 Winograd tiles by 16 filters, ``U`` packed in panels) in
+place of BLAS: 0.80x-0.94x (conv2, 3a / 4d 3x3), 1.04x on conv2's ``dx`` only.
 """
 from __future__ import annotations
 
