@@ -10,7 +10,8 @@ Compares, in the same run and with the same number of threads:
 
 Times are the minimum over repeats, each implementation timed in its own block after a
 warm-up call (interleaving them lets one library's spinning thread pool slow the next one down);
-``--rounds R`` times the blocks R times in turn, the minimum over all. GFLOP/s = 2 * multiply-adds / time; the backward pass
+``--rounds R`` times the blocks R times in turn, the minimum over all.
+GFLOP/s = 2 * multiply-adds / time; the backward pass
 computes dx and dw (twice the forward's multiply-adds) and db; %peak = our GFLOP/s over the
 ``np.matmul`` 2048^2 GEMM measured at the start. MTCNN R-Net / O-Net layers run on 256 crops;
 P-Net's convolutions run forward only over the pyramid of a 375x500 photo. Compile time (Numba's

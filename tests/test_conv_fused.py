@@ -284,6 +284,27 @@ def test_the_micro_kernels_backward_takes_nn2s_same_convolutions():
     assert pays(192, 384, 3, 3, (1, 1), 9, 9, 32, (1, 1, 1, 1), True)         # ... unless its dW skips the padding
 
 
+@pytest.mark.parametrize("blocked", [False, True])
+@pytest.mark.parametrize("shape, padding", [((2, 19, 5, 17), (1, 2, 0, 3)), ((1, 3, 4, 4), (0, 0, 0, 0)),
+                                            ((3, 33, 2, 16), (2, 0, 1, 1))])
+def test_padded_channels_last_by_numpy(shape, padding, blocked, monkeypatch):
+    """``xh[b, y + top, x + left, c] = x[b, c, y, x]``, zeros around (``np.pad`` and a transpose), one channel
+    at a time or in blocks of 16 (as shipped from 128 channels on rows of 16; 19 and 33: a part block), with
+    the slack buffer's tail zero."""
+    klayout = pytest.importorskip("scratchface.kernels.layout")
+    if blocked:
+        monkeypatch.setattr(klayout, "BLOCKED_MIN_C", 1)
+        monkeypatch.setattr(klayout, "BLOCKED_MIN_W", 1)
+    else:
+        monkeypatch.setattr(klayout, "BLOCKED_MIN_C", 10 ** 9)
+    x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    top, bottom, left, right = padding
+    want = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right))).transpose(0, 2, 3, 1)
+    buffer, xh = klayout.padded_channels_last(x, padding, slack=7)
+    assert xh.shape == want.shape and np.array_equal(xh, want)
+    assert buffer.size == xh.size + 7 and not buffer[xh.size:].any()
+
+
 def test_inside_fraction_by_hand():
     """The pixel-tap pairs inside the input, counted by hand: a 3x3 kernel padded by 1 on a 3x3 output has
     2 + 3 + 2 rows and as many columns inside, 49 of 81 pairs; a 5x5 padded by 2, 3 + 3 + 3 of 5 a side, 81 of

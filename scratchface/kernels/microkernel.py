@@ -32,13 +32,14 @@ Measured (``python benchmarks/bench_implicit_conv.py``, table 1: one thread, qui
 (``docs/benchmark_tables/zen1/bench_implicit_conv.txt``; on a Zen 4 core, AVX-512 machine, 102-109 GFLOP/s
 against OpenBLAS's 90-103, 1.05x-1.14x, ``docs/benchmark_tables/bench_implicit_conv.txt``). Tried (timing scripts, not kept): tiles of 4 x 16
 (8 accumulators) a few % slower than 6 x 16; 4 x 24 the same as 6 x 16, 3 x 32 15 % slower (fewer
-broadcasts do not help: the multiply-adds are the limit). Tried in the seventh #16 pass on Zen 4: AVX-512
-vectors (6 x 32 tiles in 12 of its 32 registers): ``A @ B`` 85-110 GFLOP/s against 83-108 with 256-bit
-vectors (a Zen 4 core runs a 512-bit multiply-add as two 256-bit halves), the layers within this machine's
-noise (0.8x-1.2x), R-Net conv2's 48 filters in panels of 32 (a third of them zeros) 0.86x; then the wide tiles beside these,
-for the forward kernels' panels where ``F`` is a multiple of 32 only: the layers 0.95x-1.08x (4d 3x3 1.20x
-forward), within the noise of this machine: not kept either (two tile widths in every kernel for nothing
-measurable; the layers are held by their loads and stores around the loop, not by the loop).
+broadcasts do not help: the multiply-adds are the limit). Tried in the seventh #16 pass on Zen 4:
+AVX-512 vectors (6 x 32 tiles in 12 of its 32 registers): ``A @ B`` 85-110 GFLOP/s against 83-108 with
+256-bit vectors (a Zen 4 core runs a 512-bit multiply-add as two 256-bit halves), the layers within this
+machine's noise (0.8x-1.2x), R-Net conv2's 48 filters in panels of 32 (a third of them zeros) 0.86x; then
+the wide tiles beside these, for the forward kernels' panels where ``F`` is a multiple of 32 only: the
+layers 0.95x-1.08x (4d 3x3 1.20x forward), within the noise of this machine: not kept either (two tile
+widths in every kernel for nothing measurable; the layers are held by their loads and stores around the
+loop, not by the loop).
 """
 from __future__ import annotations
 

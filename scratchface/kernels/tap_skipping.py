@@ -38,7 +38,8 @@ from numba import prange
 from .activations import prelu
 from .microkernel import TILE_ROWS, tile_fma, tile_fma_gather, tile_fma_runs, tile_width
 
-__all__ = ["inside_fraction", "position_major", "forward_chunk", "tap_skipping_output", "tap_skipping_pays", "tap_skipping_weight_grad"]
+__all__ = ["forward_chunk", "inside_fraction", "position_major", "tap_skipping_output", "tap_skipping_pays",
+           "tap_skipping_weight_grad"]
 
 MAX_INSIDE = 0.85          # this path where at most this fraction of the pixel-tap pairs lies inside the input ...
 FORWARD_MAX_PIXELS = 16    # ... the forward on outputs of at most this many pixels (per image) ...

@@ -221,13 +221,15 @@ def _output_vectors(typingctx, m_flat, at, plane, out_flat, top, below, add, slo
         vec, pair = ir.VectorType(scalar, lanes), ir.VectorType(scalar, 2 * lanes)
         m_ptr = context.make_array(signature.args[0])(context, builder, m_arr).data
         out_ptr = context.make_array(signature.args[3])(context, builder, out_arr).data
-        m = [builder.load(builder.bitcast(builder.gep(m_ptr, [builder.add(at, builder.mul(ir.Constant(i64, e), plane))]),
-                                          vec.as_pointer()), align=4) for e in range(16)]
+        m = []
+        for e in range(16):                                     # m[e]: L values at m_flat[at + e*plane]
+            where = builder.gep(m_ptr, [builder.add(at, builder.mul(ir.Constant(i64, e), plane))])
+            m.append(builder.load(builder.bitcast(where, vec.as_pointer()), align=4))
 
         def splat(value, kind):
             one = builder.insert_element(ir.Constant(kind, ir.Undefined), value, ir.Constant(i32, 0))
-            return builder.shuffle_vector(one, ir.Constant(kind, ir.Undefined), ir.Constant(ir.VectorType(i32, 2 * lanes),
-                                                                                         [0] * (2 * lanes)))
+            zeros = ir.Constant(ir.VectorType(i32, 2 * lanes), [0] * (2 * lanes))
+            return builder.shuffle_vector(one, ir.Constant(kind, ir.Undefined), zeros)
         add_v, slope_v = splat(add, pair), splat(slope, pair)
         interleave = ir.Constant(ir.VectorType(i32, 2 * lanes), [k // 2 + (k % 2) * lanes for k in range(2 * lanes)])
         for first, offset in ((0, top), (4, below)):            # A^T m: row 0 (m0 + m4 + m8) or row 1 (m4 - m8 - m12)
