@@ -9,8 +9,9 @@ Two tables, everything in this checkout and in one process (each pair called in 
    of a chunk, reduction = ``KH*KW*C``, columns = filters);
 2. ``--threads`` threads, per layer: the forward by ``implicit_conv_output`` and by the channels-last
    columns + BLAS path (``columns_output``), and the backward by the micro-kernel (``dW`` over the
-   patches, ``dx`` as a forward convolution; ``DX_BY_FORWARD_MIN_C``, ``DX_MAX_GROWTH`` and
-   ``POINTWISE_IMPLICIT_MIN_PIXELS`` lifted) and by the columns (``_fused_backward``), the 1x1 layers'
+   patches, or over the taps inside the input where ``scratchface.kernels.tap_skipping`` takes it; ``dx``
+   as a forward convolution, by the forward's routes, Winograd included; ``DX_BY_FORWARD_MIN_C``,
+   ``DX_MAX_GROWTH`` and ``POINTWISE_IMPLICIT_MIN_PIXELS`` lifted) and by the columns (``_fused_backward``), the 1x1 layers'
    per-image and channel-major routes held off (``POINTWISE_MIN_IMAGES`` lifted: the last column says
    what is shipped). The figures behind the routing in ``scratchface/kernels/conv.py``::
 
@@ -43,7 +44,7 @@ def main():
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    from scratchface.kernels import conv, implicit_conv, layout, microkernel
+    from scratchface.kernels import conv, implicit_conv, layout, microkernel, tap_skipping
     from scratchface.kernels._numba import blas_single_threaded
 
     @numba.njit(cache=True)
@@ -121,10 +122,12 @@ def main():
 
         fc, fi, bc, bi = best_in_turn([columns_forward, implicit_forward, backward(1 << 30, 0, 1 << 30),
                                        backward(1, 1e9, 1)], args.repeats)
-        routed = conv._implicit_grads_pay(c, f, k, k, (s, s), h * h, o * o, n, (k - 1 - p,) * 4)
+        taps = tap_skipping.tap_skipping_pays(n, h, h, k, k, (s, s), (p,) * 4, weight_grad=True)
+        routed = conv._implicit_grads_pay(c, f, k, k, (s, s), h * h, o * o, n, (k - 1 - p,) * 4, taps)
         pointwise = conv._pointwise_grads_path(n, o * o) if k == 1 else None
         implicit_bwd = (" (same path: stride 2)" if s > 1 else
                         f"  {pointwise} as shipped" if pointwise else
+                        "  micro-kernel, taps skipped, as shipped" if routed and taps else
                         "  micro-kernel as shipped" if routed else "  columns as shipped")
         print(f"{name:20s} | {fc * 1e3:9.2f}ms {fi * 1e3:7.2f}ms {fc / fi:5.2f}x | {bc * 1e3:9.2f}ms "
               f"{bi * 1e3:7.2f}ms {bc / bi:5.2f}x{implicit_bwd}")

@@ -3,8 +3,9 @@
 The three paths of this checkout, in one process, called in turn (minimum of ``--repeats`` after a
 warm-up): ``scratchface.kernels.winograd.winograd_output_numba``, the channels-last im2col + GEMM path
 (``scratchface.kernels.conv.columns_output``) and the implicit GEMM on the micro-kernel
-(``scratchface.kernels.implicit_conv``, what ``conv2d_output_numba`` runs with Winograd switched off). The
-figures behind ``winograd_pays`` (the module docstring of ``scratchface/kernels/winograd.py``)::
+(``scratchface.kernels.implicit_conv``: what ``conv2d_output_numba`` runs with Winograd switched off, which
+is ``scratchface.kernels.tap_skipping`` for 5a at 3x3). The figures behind ``winograd_pays`` (the module
+docstring of ``scratchface/kernels/winograd.py``)::
 
     python benchmarks/bench_winograd.py [--threads 2] [--repeats 7]
 """
@@ -25,7 +26,7 @@ def main():
     args = kernel_bench_args(__doc__.splitlines()[0])
     import numpy as np
 
-    from scratchface.kernels import conv, winograd
+    from scratchface.kernels import conv, tap_skipping, winograd
     from scratchface.kernels._numba import blas_single_threaded
 
     def columns(x, w, b, pad):
@@ -56,7 +57,8 @@ def main():
         want = columns(x, w, b, pad)
         err = np.abs(wino(x, w, b, pad) - want).max() / np.abs(want).max()
         o = h + 2 * pad - 2
-        shipped = ("Winograd" if winograd.winograd_pays(c, f, 3, 3, (1, 1), o, o) else
+        shipped = ("Winograd" if winograd.winograd_pays(c, f, 3, 3, (1, 1), o, o, (pad,) * 4) else
+                   "tap skipping" if tap_skipping.tap_skipping_pays(n, h, h, 3, 3, (1, 1), (pad,) * 4) else
                    "micro-kernel" if conv._implicit_pays(n * o * o, f) else "columns")
         print(f"{name:28s} columns {best[columns] * 1e3:7.2f} ms   micro-kernel {best[implicit] * 1e3:7.2f} ms   "
               f"Winograd {best[wino] * 1e3:7.2f} ms   ({min(best[columns], best[implicit]) / best[wino]:.2f}x)   "

@@ -265,14 +265,15 @@ def test_the_micro_kernel_takes_layers_with_more_pixels_than_filters():
 
 def test_the_micro_kernels_backward_takes_nn2s_same_convolutions():
     """As shipped: NN2's stride-1 3x3 / 5x5 layers (same size in and out, >= 8 channels), its 1x1 layers from
-    6x6 and P-Net's wide levels and heads take the micro-kernel's backward; MTCNN's valid 3x3 on small crops,
-    3-channel inputs, stride 2, 1x1 at 3x3 or padded, and layers with fewer pixels than filters keep the
-    columns."""
+    6x6, P-Net's wide levels and heads and MTCNN's valid 3x3 on crops (up to 1.6 times the work in dx's
+    forward) take the micro-kernel's backward; the valid 2x2 on 4x4 crops (1.78 times), 3-channel inputs,
+    stride 2, 1x1 at 3x3 or padded, and layers with fewer pixels than filters keep the columns."""
     pays = kconv._implicit_grads_pay
     assert pays(96, 128, 3, 3, (1, 1), 144, 144, 32, (1, 1, 1, 1))                 # 3a 3x3
     assert pays(16, 32, 5, 5, (1, 1), 144, 144, 32, (2, 2, 2, 2))                  # 3a 5x5
     assert pays(16, 32, 3, 3, (1, 1), 149 * 149, 147 * 147, 1, (2, 2, 2, 2))       # P-Net conv3, a wide level
-    assert not pays(64, 64, 3, 3, (1, 1), 100, 64, 256, (2, 2, 2, 2))              # O-Net conv3: 1.56x the work
+    assert pays(64, 64, 3, 3, (1, 1), 100, 64, 256, (2, 2, 2, 2))                  # O-Net conv3: 1.56x the work
+    assert not pays(48, 64, 2, 2, (1, 1), 16, 9, 256, (1, 1, 1, 1))                # R-Net conv3: 1.78x
     assert not pays(3, 28, 3, 3, (1, 1), 576, 484, 256, (2, 2, 2, 2))              # R-Net conv1: 3 channels
     assert pays(10, 16, 3, 3, (1, 1), 149 * 149, 147 * 147, 1, (2, 2, 2, 2))       # P-Net conv2, a wide level
     assert not pays(128, 256, 3, 3, (2, 2), 144, 36, 32, (1, 1, 1, 1))             # 3c 3x3/2

@@ -28,12 +28,12 @@ and 3x3); for stride-1 kernels
 larger than 1x1 with at least ``DX_BY_FORWARD_MIN_C`` input channels, at most ``DX_MAX_GROWTH`` times as
 many input as output pixels and at least as many output pixels as filters, and for the 1x1 layers of
 fewer than 4 images from ``POINTWISE_IMPLICIT_MIN_PIXELS`` (6x6) per image (``_implicit_grads_pay``: NN2's
-3x3 / 5x5 layers, P-Net), ``dW`` by the micro-kernel over the patches and ``dx`` as the forward
+3x3 / 5x5 layers, P-Net, MTCNN's valid 3x3 on crops), ``dW`` by the micro-kernel over the patches and ``dx`` as the forward
 convolution of ``dout`` with the kernels turned by 180 degrees (by Winograd, the micro-kernel or the 1x1
 paths, as the table says; on outputs of at most 64 pixels with at most 85 % of the pixel-tap pairs inside
 the input, ``dW`` over the taps inside only, ``scratchface.kernels.tap_skipping``: NN2's 3x3 / 5x5 layers
-at 6x6 and 3x3, 5a 3x3 included); the rest (stride 2, 3-channel inputs, MTCNN's valid 3x3 on small crops, tiny
-1x1 layers) by the columns path below. The channel-major 1x1 products against the routes they replaced
+at 6x6 and 3x3, 5a 3x3 included); the rest (stride 2, 3-channel inputs, MTCNN's valid 2x2 on 4x4 crops,
+tiny 1x1 layers) by the columns path below. The channel-major 1x1 products against the routes they replaced
 (sixth pass, Zen 4, 2 threads, batch 32, both in turn in one process, a timing script): backward 5a 1x1
 1024 -> 384 / 128 at 3x3 1.15x / 1.27x (the columns), 640 -> 256 / 128 at 6x6 1.21x / 1.24x and 832 -> 256
 at 7x7 1.18x (the micro-kernel); forward at 3x3 1.23x / 1.28x (the columns); at 6x6 one product per image
@@ -407,7 +407,9 @@ def _implicit_grads_pay(c, f, kh, kw, stride, in_pixels, out_pixels, n, dx_paddi
     16 filters are mostly empty: 0.50x; with 10, P-Net conv2, 2.09x) and at most ``DX_MAX_GROWTH`` times
     as many input pixels as output pixels (the forward of ``dout`` padded by ``K - 1 - padding``
     multiplies the zeros of that padding too: a valid 3x3 on 10x10, O-Net conv3, 1.56 times the work of
-    the columns' col2im, 0.92x; R-Net conv2 0.89x). Measured: ``python benchmarks/bench_implicit_conv.py``.
+    the columns' col2im, was 0.92x, R-Net conv2 0.89x, in the fifth pass; in the seventh, the micro-kernel
+    on Zen 4, 1.06x / 1.15x, but the 2x2 layers on 4x4 crops, 1.78 times the work, 0.89x / 0.90x: a
+    timing script, ``DX_MAX_GROWTH`` 1.25 against 2). Measured: ``python benchmarks/bench_implicit_conv.py``.
 
     A 1x1 (unpadded) layer of fewer than ``POINTWISE_MIN_IMAGES`` images (the others take the per-image or
     the channel-major products) comes here from ``POINTWISE_IMPLICIT_MIN_PIXELS`` pixels per image; its
@@ -526,7 +528,7 @@ DIRECT_MAX_CF = 512       # forward: the direct kernel for C * F up to this (P-N
 DIRECT_MIN_OW = 64        # ... on rows at least this wide (R-Net / O-Net's 11 / 23-pixel rows: im2col + GEMM)
 DIRECT_MAX_F = 16         # ... and fewer filters than this (P-Net's first layer)
 DX_BY_FORWARD_MIN_C = 8    # the micro-kernel's backward from this many input channels ...
-DX_MAX_GROWTH = 1.25       # ... where dx's forward convolution has at most this many times the outputs of the layer
+DX_MAX_GROWTH = 1.6        # ... where dx's forward convolution has at most this many times the outputs of the layer
 MAX_PARTS = 16             # backward: dW / db accumulators, each summing a fixed run of chunks
 
 

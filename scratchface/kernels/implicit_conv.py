@@ -39,7 +39,8 @@ forward); backward (dW here, dx by this forward) 1.08x-1.29x on NN2's same-size 
 on P-Net's wide levels. Where it loses, ``scratchface.kernels.conv`` keeps the columns (its routing
 rules cite the figures): fewer output pixels than filters (5a 3x3 at 3x3, 0.93x), 1x1 layers on few
 pixels (5a 1x1 0.93x), and the backward of valid convolutions on small crops (O-Net conv3 0.92x: ``dx``'s
-forward multiplies the zero padding too) or of 3-channel inputs (0.50x: tiles of 16 filters for 3).
+forward multiplies the zero padding too; 1.06x on Zen 4 in the seventh pass, where only the 2x2 layers on
+4x4 crops stay on the columns) or of 3-channel inputs (0.50x: tiles of 16 filters for 3).
 
 Fifth #16 pass (``python benchmarks/compare_conv_versions.py /tmp/old``, old = 364a740, in turn in one
 process, 2 threads, fwd / bwd old / new time): the padding rows skipped, 4a 5x5 (6x6) forward 1.20x, 3b 5x5
