@@ -180,6 +180,22 @@ def pnet_pyramid(args, rng, functional):
           f"ours/torch {ratio:.2f}x", flush=True)
 
 
+def _time_blocks(runners, times, args):
+    """``times[key] = [fastest forward, fastest backward]`` of each runner (returning both), timed in blocks of
+    ``args.repeats`` after a warm-up call, one block per implementation (no thread pool of one, spinning after
+    its last call, slows down the other), the blocks ``args.rounds`` times in turn (a slow minute of the
+    machine meets each)."""
+    for _ in range(args.rounds):
+        for key, fn in runners.items():
+            if fn is None:
+                continue
+            fn()
+            for _ in range(args.repeats):
+                fwd_t, bwd_t = fn()
+                times[key][0] = min(times[key][0], fwd_t)
+                times[key][1] = min(times[key][1], bwd_t)
+
+
 def _timed(fn):
     start = time.perf_counter()
     fn()
@@ -257,15 +273,7 @@ def main(args):
         for fn in runners.values():   # warm-up
             if fn is not None:
                 fn()
-        for _ in range(args.rounds):        # blocks in turn: a slow minute of the machine meets each
-            for key, fn in runners.items():   # one block per implementation: no thread pool of one
-                if fn is None:                  # (spinning after its last call) slows down the other
-                    continue
-                fn()
-                for _ in range(args.repeats):
-                    fwd_t, bwd_t = fn()
-                    times[key][0] = min(times[key][0], fwd_t)
-                    times[key][1] = min(times[key][1], bwd_t)
+        _time_blocks(runners, times, args)
 
         def gfs(key):
             total = sum(times[key])
@@ -317,15 +325,7 @@ def main(args):
                 torch.autograd.grad(out, (tx,), tdout)
                 return t1 - t0, time.perf_counter() - t1
             runners["torch"] = peer
-        for _ in range(args.rounds):
-            for key, fn in runners.items():   # one block per implementation, warm-up first
-                if fn is None:
-                    continue
-                fn()
-                for _ in range(args.repeats):
-                    a, b_ = fn()
-                    times[key][0] = min(times[key][0], a)
-                    times[key][1] = min(times[key][1], b_)
+        _time_blocks(runners, times, args)
         ratio = sum(times["torch"]) / sum(times["ours"]) if torch is not None else float("nan")
         print(f"{name:<20} | {times['ours'][0] * 1e3:>7.1f}ms{times['ours'][1] * 1e3:>6.1f}ms | "
               f"{_ms(sum(times['numpy'])):>9} | "

@@ -72,7 +72,7 @@ code built against the old helper after that module changed: a silent wrong
 answer (seen in the seventh #16 pass, when the tile width changed in
 ``microkernel.py`` and ``implicit_conv.py``'s cached kernels did not). So the
 cache files beside these sources are deleted whenever a source here has changed
-since they were written (:func:`drop_stale_numba_cache`, at import).
+since they were written (``drop_stale_numba_cache``, at import).
 """
 import hashlib
 import os

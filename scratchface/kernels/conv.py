@@ -15,7 +15,7 @@ forward                                             path
 1x1, stride 1, >= 4 images of >= 36 pixels          one matrix product per image (``scratchface.kernels.pointwise``)
 1x1, stride 1, >= 4 images of < 36 pixels           the whole batch channel-major, ``W @ X (C, N*H*W)`` (``pointwise``)
 3-wide, stride 1, < 16 filters, rows >= 64 wide     the direct kernel (``direct_conv``: P-Net's first layer)
->= 6 images, <= 4x4 out, <= 85 % taps inside       pixels by position, taps on padding skipped (``tap_skipping``)
+>= 6 images, <= 4x4 out, <= 85 % taps inside        pixels by position, taps on padding skipped (``tap_skipping``)
 other 1x1 (stride 1, unpadded)                      the columns path below (channels-last ``x`` is the columns)
 fewer output pixels than filters                    the columns path below (``_implicit_pays``)
 everything else                                     the micro-kernel (``scratchface.kernels.implicit_conv``)
@@ -141,8 +141,7 @@ from .layout import padded_channels_last
 from .microkernel import tile_width
 from .pointwise import (channel_major_backward, channel_major_forward, per_image_backward, per_image_forward,
                         pixel_tiles_forward)
-from .tap_skipping import (position_major, tap_skipping_output, tap_skipping_pays,
-                           tap_skipping_weight_grad)
+from .tap_skipping import tap_skipping_output, tap_skipping_pays, tap_skipping_weight_grad
 from .tap_skipping import forward_chunk as tap_skipping_chunk
 from .winograd import winograd_output_numba, winograd_pays
 
@@ -489,7 +488,7 @@ def _implicit_grads(dout, x, w, has_bias, padding, dx_padding, tap_skipping=Fals
     with single_thread_below(n * oh * ow * c * kh * kw, CONV_SMALL_WORK):
         buffer, xh = padded_channels_last(x, padding, slack=tile_width(x))
         if tap_skipping:
-            dout_pm, db = position_major(dout)
+            dout_pm, db = filter_major(dout, by_position=True)
             dw = np.zeros(w.shape, dtype=x.dtype)
             tap_skipping_weight_grad(buffer, xh, dout_pm, padding[0], padding[2], x.shape[2], x.shape[3], oh, ow,
                                      1, 1, dw)

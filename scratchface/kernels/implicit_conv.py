@@ -230,20 +230,24 @@ def implicit_conv_output(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, oh,
 
 
 @numba.njit(cache=True, parallel=True)
-def filter_major(dout):
-    """``dout (N, F, OH, OW)`` as ``(F, N*OH*OW)`` (each filter's gradient over all output pixels in one row)
-    and the bias gradient ``sum dout`` per filter, in float64, in the same pass."""
+def filter_major(dout, by_position=False):
+    """``dout (N, F, OH, OW)`` as ``(F, N*OH*OW)`` (each filter's gradient over all output pixels in one row,
+    column ``b*OH*OW + p*OW + q``; ``by_position``: column ``(p*OW + q)*N + b``, all images at one position
+    together, as ``scratchface.kernels.tap_skipping`` takes them) and the bias gradient ``sum dout`` per
+    filter, in float64, in the same pass."""
     n, f = dout.shape[0], dout.shape[1]
     plane = dout.shape[2] * dout.shape[3]
     flat = dout.reshape(n, f, plane)
     out = np.empty((f, n * plane), dtype=dout.dtype)
+    image_step, position_step = (1, n) if by_position else (plane, 1)
     db = np.zeros(f)
     for k in prange(f):
         total = 0.0
+        row = out[k]
         for b in range(n):
-            src, dst = flat[b, k], out[k, b * plane:(b + 1) * plane]
+            src = flat[b, k]
             for q in range(plane):
-                dst[q] = src[q]
+                row[b * image_step + q * position_step] = src[q]
                 total += src[q]
         db[k] = total
     return out, db

@@ -38,8 +38,7 @@ from numba import prange
 from .activations import prelu
 from .microkernel import TILE_ROWS, tile_fma, tile_fma_gather, tile_fma_runs, tile_width
 
-__all__ = ["forward_chunk", "inside_fraction", "position_major", "tap_skipping_output", "tap_skipping_pays",
-           "tap_skipping_weight_grad"]
+__all__ = ["forward_chunk", "inside_fraction", "tap_skipping_output", "tap_skipping_pays", "tap_skipping_weight_grad"]
 
 MAX_INSIDE = 0.85          # this path where at most this fraction of the pixel-tap pairs lies inside the input ...
 FORWARD_MAX_PIXELS = 16    # ... the forward on outputs of at most this many pixels (per image) ...
@@ -164,29 +163,8 @@ def tap_skipping_output(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, top,
 
 
 @numba.njit(cache=True, parallel=True)
-def position_major(dout):
-    """``dout (N, F, OH, OW)`` as ``(F, OH*OW*N)``, column ``(p*OW + q)*N + b``, and the bias gradient ``sum
-    dout`` per filter in float64, in the same pass."""
-    n, f = dout.shape[0], dout.shape[1]
-    plane = dout.shape[2] * dout.shape[3]
-    flat = dout.reshape(n, f, plane)
-    out = np.empty((f, plane * n), dtype=dout.dtype)
-    db = np.zeros(f)
-    for k in prange(f):
-        total = 0.0
-        row = out[k]
-        for b in range(n):
-            src = flat[b, k]
-            for pq in range(plane):
-                row[pq * n + b] = src[pq]
-                total += src[pq]
-        db[k] = total
-    return out, db
-
-
-@numba.njit(cache=True, parallel=True)
 def tap_skipping_weight_grad(x_flat, xh, dout_pm, top, left, h, w, oh, ow, sh, sw, dw):
-    r"""``dw (F, C, KH, KW)`` = ``dout_pm (F, OH*OW*N)`` (from :func:`position_major`) times the patches of
+    r"""``dw (F, C, KH, KW)`` = ``dout_pm (F, OH*OW*N)`` (from ``filter_major(dout, by_position=True)``) times the patches of
     the padded channels-last ``xh``, over the pixels where each tap lies inside the ``h x w`` input.
 
     ``x_flat``: the buffer of ``xh`` with at least ``tile_width`` zeros after it (a block of 16 patch values
