@@ -12,12 +12,14 @@ pixel of one position,
 .. math:: i \in [\max(0,\ t - p s_h),\ \min(K_H,\ t + H - p s_h)), \qquad
           j \in [\max(0,\ l - q s_w),\ \min(K_W,\ l + W - q s_w))
 
-(``t``, ``l``: the padding above and to the left; ``H``, ``W``: the input's size), so a tile of six images
-at one position runs its reduction over those taps only. On a padded, channels-last input ``xh (N, Hp,
-Wp, C)`` the taps of one kernel row are ``(j_1 - j_0) C`` consecutive values, one ``tile_fma`` per kernel
-row (:mod:`scratchface.kernels.microkernel`), with the weights in the forward's panels of 16 filters.
-A position's last tile is moved back to end on its last image (``N = 32``: tiles of images 0-5, ...,
-24-29, 26-31; the overlap is computed twice, the same bits); ``N < 6`` repeats the last image.
+(``t``, ``l``: the padding above and to the left; ``H``, ``W``: the input's size), so a tile of six
+consecutive pixels in this order runs its reduction over those taps only (a tile that runs on into the next
+position takes the taps of both; the zeros of the padding keep the sums right). On a padded, channels-last
+input ``xh (N, Hp, Wp, C)`` the taps of one kernel row are ``(j_1 - j_0) C`` consecutive values, and the
+kernel rows an image row apart: one ``tile_fma_runs`` per tile (:mod:`scratchface.kernels.microkernel`),
+the weights in the forward's panels of 16 filters (longer rows in blocks of ``RUN_BLOCK`` weight rows,
+each multiplied by every tile of a task in turn). Past the last pixel the last tile repeats the last pixel
+(computed twice, the same bits).
 
 The weight gradient is the same sum the other way round: for each block of 16 patch values (kernel
 row ``i``, values ``e_0 .. e_0 + 15`` of it), ``dW^T[f, (i, e)] = sum over pixels of dout[f, pixel]
@@ -97,15 +99,40 @@ def _pixel(tile, r, pixels, n):
     return pixel // n, pixel % n
 
 
+@numba.njit(cache=True)
+def _tile_taps(n, oh, ow, shape, kh, kw, sh, sw, top, left, h, w):
+    """For every tile of six pixels in position-major order: where each pixel's patch starts in the padded
+    channels-last input of ``shape`` (``starts (tiles, 6)``), and the kernel rows ``[i0, i1)`` and the values
+    ``[e0, e1)`` of each kernel row that are inside the input for one of its pixels (``taps (tiles, 4)``)."""
+    hp, wp, c = shape[1], shape[2], shape[3]
+    pixels = oh * ow * n
+    tiles = -(-pixels // TILE_ROWS)
+    starts = np.empty((tiles, TILE_ROWS), dtype=np.int64)
+    taps = np.empty((tiles, 4), dtype=np.int64)
+    for tile in range(tiles):
+        i0, i1, j0, j1 = kh, 0, kw, 0
+        for r in range(TILE_ROWS):
+            pq, b = _pixel(tile, r, pixels, n)
+            p, q = pq // ow, pq % ow
+            starts[tile, r] = ((b * hp + p * sh) * wp + q * sw) * c
+            a0, a1 = inside_taps(p, sh, top, h, kh)
+            c0, c1 = inside_taps(q, sw, left, w, kw)
+            if a1 > a0 and c1 > c0:
+                i0, i1, j0, j1 = min(i0, a0), max(i1, a1), min(j0, c0), max(j1, c1)
+        taps[tile] = (i0, i1, j0 * c, j1 * c)
+    return starts, taps
+
+
 @numba.njit(cache=True, parallel=True)
 def tap_skipping_output(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, top, left, h, w, chunk, out):
     """``out (N, F, OH, OW)`` = the convolution of the padded channels-last ``xh`` (``top`` rows and ``left``
     columns of padding before the ``h x w`` input) with the packed weights ``w_pack`` (see
     :func:`scratchface.kernels.implicit_conv.packed_weights`), plus ``bias``, through PReLU with slopes
     ``alpha`` when ``has_alpha``; tiles of six pixels in position-major order, over the taps inside the
-    input only. Tasks: each panel of 16 filters times runs of ``chunk`` tiles."""
+    input only (``_tile_taps``, once for all tasks). Tasks: each panel of 16 filters times runs of ``chunk``
+    tiles."""
     n, f, oh, ow = out.shape
-    hp, wp, c = xh.shape[1], xh.shape[2], xh.shape[3]
+    wp, c = xh.shape[2], xh.shape[3]
     width = tile_width(xh)
     panels, k = w_pack.shape[0], w_pack.shape[1]
     run = kw * c
@@ -114,44 +141,32 @@ def tap_skipping_output(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, top,
     chunks = -(-tiles // chunk)
     x_flat = xh.reshape(-1)
     w_flat = w_pack.reshape(-1)
+    starts, taps = _tile_taps(n, oh, ow, xh.shape, kh, kw, sh, sw, top, left, h, w)
     for task in prange(panels * chunks):
         t, s = task // panels, task % panels
         f0 = s * width
         tile0, tile1 = t * chunk, min(tiles, (t + 1) * chunk)
         acc = np.zeros((tile1 - tile0, TILE_ROWS, width), dtype=xh.dtype)
-        starts = np.empty((tile1 - tile0, TILE_ROWS), dtype=np.int64)   # each pixel's patch
-        taps = np.empty((tile1 - tile0, 4), dtype=np.int64)             # the tile's inside taps: i0, i1, e0, e1
         offsets = np.empty(TILE_ROWS, dtype=np.int64)
-        for tile in range(tile0, tile1):
-            i0, i1, j0, j1 = kh, 0, kw, 0
-            for r in range(TILE_ROWS):
-                pq, b = _pixel(tile, r, pixels, n)
-                p, q = pq // ow, pq % ow
-                starts[tile - tile0, r] = ((b * hp + p * sh) * wp + q * sw) * c
-                a0, a1 = inside_taps(p, sh, top, h, kh)
-                c0, c1 = inside_taps(q, sw, left, w, kw)
-                if a1 > a0 and c1 > c0:
-                    i0, i1, j0, j1 = min(i0, a0), max(i1, a1), min(j0, c0), max(j1, c1)
-            taps[tile - tile0] = (i0, i1, j0 * c, j1 * c)
         if run <= RUN_BLOCK:                        # the tile's kernel rows in one pass of the registers
-            for tile in range(tile1 - tile0):
+            for tile in range(tile0, tile1):
                 i0, i1, lo, hi = taps[tile, 0], taps[tile, 1], taps[tile, 2], taps[tile, 3]
                 if i1 > i0 and hi > lo:
                     for r in range(TILE_ROWS):
                         offsets[r] = starts[tile, r] + i0 * wp * c + lo
                     tile_fma_runs(x_flat, offsets, wp * c, w_flat, (s * k + i0 * run + lo) * width, width, run,
-                                  hi - lo, i1 - i0, acc[tile])
+                                  hi - lo, i1 - i0, acc[tile - tile0])
         else:                                       # long rows: blocks of RUN_BLOCK weight rows, each
             for i in range(kh):                     # multiplied by every tile in turn (they stay in L1)
                 for e0 in range(0, run, RUN_BLOCK):
-                    for tile in range(tile1 - tile0):
+                    for tile in range(tile0, tile1):
                         lo, hi = max(e0, taps[tile, 2]), min(e0 + RUN_BLOCK, taps[tile, 3])
                         if hi <= lo or not taps[tile, 0] <= i < taps[tile, 1]:
                             continue
                         for r in range(TILE_ROWS):
                             offsets[r] = starts[tile, r] + i * wp * c + lo
                         tile_fma(x_flat, offsets, 0, w_flat, (s * k + i * run + lo) * width, width, hi - lo, 1,
-                                 acc[tile])
+                                 acc[tile - tile0])
         for tile in range(tile0, tile1):            # the six pixels of each tile, in NCHW
             for r in range(TILE_ROWS):
                 pq, b = _pixel(tile, r, pixels, n)

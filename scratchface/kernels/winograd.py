@@ -305,9 +305,9 @@ def _winograd_forward(xh, u, u_plane, bias, alpha, has_alpha, th, tw, nchunks, o
         if g1 == g0:
             continue
         tiles = (g1 - g0) * tw
-        v_plane, m_plane = tiles * c + 16, f * tiles + 16      # the 16 planes one cache line (or more) off a
-        v = np.empty(16 * v_plane, dtype=xh.dtype)              # multiple of 4 KiB: 240 tiles of 192 channels
-        m = np.empty(16 * m_plane, dtype=xh.dtype)              # are 45 x 4 KiB (all 16 in one cache set)
+        v_plane, m_plane = tiles * c + PLANE_SLACK, f * tiles + PLANE_SLACK
+        v = np.empty(16 * v_plane, dtype=xh.dtype)
+        m = np.empty(16 * m_plane, dtype=xh.dtype)
         _input_tiles(xh, g0, g1, th, tw, v, v_plane)
         for e in range(16):                                     # M[e] = U[e] V[e]^T, BLAS on this thread
             np.dot(u[e * u_plane:e * u_plane + f * c].reshape(f, c),
@@ -321,6 +321,9 @@ WINOGRAD_MIN_CF = 8192      # ... and their product (64 x 128): smaller GEMMs ru
 WINOGRAD_MIN_OUT = 36       # ... on outputs of at least this many pixels per image (6x6) ...
 WINOGRAD_MAX_WASTE = 1.2    # ... whose 2x2 tiles cover at most this many times the output (7x7: 64 / 49)
 WINOGRAD_CHUNK = 1 << 20    # elements of V and M per chunk (4 MiB in float32): in L3 for the GEMMs
+PLANE_SLACK = 16            # elements after each of the 16 planes of U, V and M: the planes a cache line (or more)
+#                             off a multiple of 4 KiB (240 tiles of 192 channels are 45 x 4 KiB: all 16 stores
+#                             of a transform went to one cache set)
 
 
 def winograd_pays(c, f, kh, kw, stride, oh, ow, padding=(0, 0, 0, 0)):
@@ -355,7 +358,7 @@ def winograd_output_numba(x, w, bias, alpha, padding, out):
     per_row = 16 * (c + f) * tw
     nchunks = int(min(n * th, max(1, -(-n * th * per_row // WINOGRAD_CHUNK))))
     slopes = bias if alpha is None else alpha
-    u_plane = f * c + 16
+    u_plane = f * c + PLANE_SLACK
     u = np.empty(16 * u_plane, dtype=x.dtype)
     _transformed_weights(w, u, u_plane)
     _winograd_forward(xh, u, u_plane, bias, slopes, alpha is not None, th, tw, nchunks, out)
