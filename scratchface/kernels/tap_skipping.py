@@ -179,8 +179,9 @@ def tap_skipping_output(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, top,
 
 @numba.njit(cache=True, parallel=True)
 def tap_skipping_weight_grad(x_flat, xh, dout_pm, top, left, h, w, oh, ow, sh, sw, dw):
-    r"""``dw (F, C, KH, KW)`` = ``dout_pm (F, OH*OW*N)`` (from ``filter_major(dout, by_position=True)``) times the patches of
-    the padded channels-last ``xh``, over the pixels where each tap lies inside the ``h x w`` input.
+    r"""``dw (F, C, KH, KW)`` = ``dout_pm (F, OH*OW*N)`` (from ``filter_major(dout, by_position=True)``) times
+    the patches of the padded channels-last ``xh``, over the pixels where each tap lies inside the ``h x w``
+    input.
 
     ``x_flat``: the buffer of ``xh`` with at least ``tile_width`` zeros after it (a block of 16 patch values
     may run past a kernel row: those columns are computed and dropped). Tasks: the column blocks (16 values
