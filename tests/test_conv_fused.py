@@ -90,6 +90,8 @@ FORCED = {
     "tap skipping": [(ktap, "MAX_INSIDE", 1.0), (ktap, "FORWARD_MAX_PIXELS", 10 ** 9), (ktap, "MIN_IMAGES", 1),
                      (ktap, "WEIGHT_GRAD_MAX_PIXELS", 10 ** 9), (ktap, "CHUNK_TILES", 1),
                      (kconv, "DX_BY_FORWARD_MIN_C", 1), (kconv, "DX_MAX_GROWTH", 1e9)],
+    "strided": [(kconv, "DX_BY_FORWARD_MIN_C", 1), (kconv, "STRIDED_MIN_IMAGES", 1), (kimp, "CHUNK_TILES", 1),
+                (kimp, "INPUT_GRAD_TASKS", 2)],
 }
 
 
@@ -108,7 +110,9 @@ def chunking(request, monkeypatch):
     (as shipped, from 4 images on fewer than 36 / 64 pixels), one channel per task, and with the taps on
     padding skipped for every forward and stride-1 weight gradient, one tile per task (as shipped, from 6
     images where at most 85 % of the pixel-tap pairs lie inside the input, on outputs of at most 16 / 64
-    pixels)."""
+    pixels), and with every strided layer's backward without columns (dW by the micro-kernel, dx by tiles of
+    ``dout_t @ W`` added onto the patches), in tasks of one tile, two runs of images (as shipped, from 8
+    channels and 4 images)."""
     for module, name, value in FORCED[request.param]:
         monkeypatch.setattr(module, name, value)
     if FORCED[request.param]:
@@ -199,14 +203,16 @@ def conv_shapes(draw):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shape=conv_shapes(), dtype=st.sampled_from([np.float64, np.float32]), small=st.booleans(),
-       direct=st.booleans(), implicit=st.booleans(), channel_major=st.booleans(), taps=st.booleans())
-def test_fused_equals_reference_hypothesis(shape, dtype, small, direct, implicit, channel_major, taps):
+       direct=st.booleans(), implicit=st.booleans(), channel_major=st.booleans(), taps=st.booleans(),
+       strided=st.booleans())
+def test_fused_equals_reference_hypothesis(shape, dtype, small, direct, implicit, channel_major, taps, strided):
     """Random shapes, strides, paddings: equal to the reference (no out-of-bounds read would stay equal);
     ``direct``: the direct kernel wherever it applies (stride 1, 3-wide kernels); ``implicit``: the
     micro-kernel's backward wherever it applies (stride 1), in tasks of one tile and blocks of 2 pixels, and
     its pixel tiles for every 1x1 forward on at least a tile of pixels, one block per task;
     ``channel_major``: the whole batch channel-major for every 1x1 forward and backward, one channel per task;
-    ``taps``: the taps on padding skipped for every forward and stride-1 weight gradient."""
+    ``taps``: the taps on padding skipped for every forward and stride-1 weight gradient; ``strided``: every
+    strided layer's backward without columns."""
     overrides = []
     if small:
         overrides += [(kconv, "COLS_CHUNK", 5), (kconv, "CONV_SMALL_WORK", 0), (kconv, "MIN_CHUNK_PIXELS", 1)]
@@ -220,6 +226,8 @@ def test_fused_equals_reference_hypothesis(shape, dtype, small, direct, implicit
         overrides += FORCED["channel major"]
     if taps:
         overrides += FORCED["tap skipping"]
+    if strided:
+        overrides += FORCED["strided"]
     with forced(overrides):
         check_equal(shape, dtype, np.random.default_rng(0))
 
@@ -276,7 +284,7 @@ def test_the_micro_kernels_backward_takes_nn2s_same_convolutions():
     assert not pays(48, 64, 2, 2, (1, 1), 16, 9, 256, (1, 1, 1, 1))                # R-Net conv3: 1.78x
     assert not pays(3, 28, 3, 3, (1, 1), 576, 484, 256, (2, 2, 2, 2))              # R-Net conv1: 3 channels
     assert pays(10, 16, 3, 3, (1, 1), 149 * 149, 147 * 147, 1, (2, 2, 2, 2))       # P-Net conv2, a wide level
-    assert not pays(128, 256, 3, 3, (2, 2), 144, 36, 32, (1, 1, 1, 1))             # 3c 3x3/2
+    assert not pays(128, 256, 3, 3, (2, 2), 144, 36, 32, (1, 1, 1, 1))             # 3c 3x3/2 (_strided_grads)
     assert pays(640, 256, 1, 1, (1, 1), 36, 36, 32, (0, 0, 0, 0))                  # 4a 1x1 at 6x6
     assert pays(32, 6, 1, 1, (1, 1), 100 * 120, 100 * 120, 1, (0, 0, 0, 0))        # P-Net's heads, one image
     assert not pays(1024, 384, 1, 1, (1, 1), 9, 9, 32, (0, 0, 0, 0))               # 5a 1x1 at 3x3
@@ -285,25 +293,61 @@ def test_the_micro_kernels_backward_takes_nn2s_same_convolutions():
     assert pays(192, 384, 3, 3, (1, 1), 9, 9, 32, (1, 1, 1, 1), True)         # ... unless its dW skips the padding
 
 
-@pytest.mark.parametrize("blocked", [False, True])
+def test_strided_layers_backward_without_columns():
+    """As shipped: NN2's stride-2 layers (3c / 4e, 3x3 and 5x5, 32 images) take ``_strided_grads``; conv1 (3
+    channels), fewer than 4 images, fewer output pixels than filters and stride 1 do not."""
+    pays = kconv._strided_grads_pay
+    assert pays(128, 256, (2, 2), 32, 36) and pays(64, 128, (2, 2), 32, 9)         # 3c 3x3/2, 4e 5x5/2
+    assert pays(160, 256, (2, 2), 32, 9)                                           # 4e 3x3/2: 288 pixels, 256 filters
+    assert not pays(3, 64, (2, 2), 32, 48 * 48)                                    # conv1
+    assert not pays(128, 256, (2, 2), 2, 36) and not pays(160, 512, (2, 2), 32, 9)
+    assert not pays(96, 128, (1, 1), 32, 144)
+
+
+def test_input_grad_tiles_by_hand():
+    """``implicit_conv_input_grad`` on one image, one filter, one channel, a 2x2 kernel of stride 2: each output
+    pixel's gradient times the kernel lands on its own 2x2 block of ``dx`` (no overlap), written out by hand;
+    the packed columns are ``w``'s values in the patch order ``(i, j, c)``."""
+    w = np.array([[[[1.0, 2.0], [3.0, 4.0]]]], dtype=np.float32)                    # (F, C, KH, KW) = (1, 1, 2, 2)
+    dout = np.array([[[[1.0, -2.0], [0.5, 3.0]]]], dtype=np.float32)                # (N, F, OH, OW) = (1, 1, 2, 2)
+    cols = kimp.packed_columns(w)
+    assert cols.shape == (1, 1, 16) and list(cols[0, 0, :4]) == [1, 2, 3, 4] and not cols[0, 0, 4:].any()
+    dx = np.empty((1, 1, 4, 4), dtype=np.float32)
+    kimp.implicit_conv_input_grad(np.ascontiguousarray(dout.transpose(0, 2, 3, 1)), cols, 2, 2, 2, 2, 4, 4, 0, 0,
+                                  1, 1, dx)
+    want = [[1, 2, -2, -4], [3, 4, -6, -8], [0.5, 1, 3, 6], [1.5, 2, 9, 12]]
+    assert np.array_equal(dx[0, 0], np.array(want, dtype=np.float32))
+
+
+LAYOUTS = {  # padded_channels_last's transposes, each forced on every shape
+    "rows": [("SHORT_ROW", 1), ("BLOCKED_MIN_C", 10 ** 9)],
+    "rows, channel blocks": [("SHORT_ROW", 1), ("BLOCKED_MIN_C", 1), ("BLOCKED_MIN_W", 1)],
+    "whole images": [("SHORT_ROW", 10 ** 9), ("IMAGE_TASKS", 1)],
+    "blocks of rows": [("SHORT_ROW", 10 ** 9), ("IMAGE_TASKS", 10 ** 9)],
+}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
 @pytest.mark.parametrize("shape, padding", [((2, 19, 5, 17), (1, 2, 0, 3)), ((1, 3, 4, 4), (0, 0, 0, 0)),
-                                            ((3, 33, 2, 16), (2, 0, 1, 1))])
-def test_padded_channels_last_by_numpy(shape, padding, blocked, monkeypatch):
-    """``xh[b, y + top, x + left, c] = x[b, c, y, x]``, zeros around (``np.pad`` and a transpose), one channel
-    at a time or in blocks of 16 (as shipped from 128 channels on rows of 16; 19 and 33: a part block), with
-    the slack buffer's tail zero."""
+                                            ((3, 33, 2, 16), (2, 0, 1, 1)), ((1, 2, 9, 3), (3, 1, 0, 2))])
+def test_padded_channels_last_by_numpy(shape, padding, layout, monkeypatch):
+    """``xh[b, y + top, x + left, c] = x[b, c, y, x]``, zeros around (``np.pad`` and a transpose), row by row one
+    channel at a time or in blocks of 16 (as shipped from 128 channels on rows of 16; 19 and 33: a part block),
+    or channel after channel per image or per block of rows (as shipped on rows shorter than 32; blocks of
+    rows on fewer than 8 images, one image of 13 rows in blocks of 1: padding rows alone in a task), with the
+    slack buffer's tail zero; and ``interior_to_nchw`` takes the interior back."""
     klayout = pytest.importorskip("scratchface.kernels.layout")
-    if blocked:
-        monkeypatch.setattr(klayout, "BLOCKED_MIN_C", 1)
-        monkeypatch.setattr(klayout, "BLOCKED_MIN_W", 1)
-    else:
-        monkeypatch.setattr(klayout, "BLOCKED_MIN_C", 10 ** 9)
+    for name, value in LAYOUTS[layout]:
+        monkeypatch.setattr(klayout, name, value)
     x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
     top, bottom, left, right = padding
     want = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right))).transpose(0, 2, 3, 1)
     buffer, xh = klayout.padded_channels_last(x, padding, slack=7)
     assert xh.shape == want.shape and np.array_equal(xh, want)
     assert buffer.size == xh.size + 7 and not buffer[xh.size:].any()
+    back = np.full((shape[0] + 1,) + shape[1:], np.nan, dtype=np.float32)
+    klayout.interior_to_nchw(xh, 1, top, left, back)
+    assert np.isnan(back[0]).all() and np.array_equal(back[1:], x)
 
 
 def test_inside_fraction_by_hand():

@@ -32,8 +32,10 @@ fewer than 4 images from ``POINTWISE_IMPLICIT_MIN_PIXELS`` (6x6) per image (``_i
 convolution of ``dout`` with the kernels turned by 180 degrees (by Winograd, the micro-kernel or the 1x1
 paths, as the table says; on outputs of at most 64 pixels with at most 85 % of the pixel-tap pairs inside
 the input, ``dW`` over the taps inside only, ``scratchface.kernels.tap_skipping``: NN2's 3x3 / 5x5 layers
-at 6x6 and 3x3, 5a 3x3 included); the rest (stride 2, 3-channel inputs, MTCNN's valid 2x2 on 4x4 crops,
-tiny 1x1 layers) by the columns path below. The channel-major 1x1 products against the routes they replaced
+at 6x6 and 3x3, 5a 3x3 included); strided layers of at least ``DX_BY_FORWARD_MIN_C`` channels and
+``STRIDED_MIN_IMAGES`` images (NN2's 3c / 4e) ``dW`` by the micro-kernel over the strided patches and ``dx`` by
+tiles of ``dout_t @ W`` added onto the patches (``_strided_grads``, eighth pass); the rest (conv1 and other
+3-channel inputs, MTCNN's valid 2x2 on 4x4 crops, tiny 1x1 layers) by the columns path below. The channel-major 1x1 products against the routes they replaced
 (sixth pass, Zen 4, 2 threads, batch 32, both in turn in one process, a timing script): backward 5a 1x1
 1024 -> 384 / 128 at 3x3 1.15x / 1.27x (the columns), 640 -> 256 / 128 at 6x6 1.21x / 1.24x and 832 -> 256
 at 7x7 1.18x (the micro-kernel); forward at 3x3 1.23x / 1.28x (the columns); at 6x6 one product per image
@@ -41,9 +43,11 @@ stays faster (0.6x-0.9x for the whole batch, whose every task packs all of ``X``
 same whole-batch products for 3x3 / 5x5 kernels on 3x3 outputs (an im2col per block of channels): 5a 3x3
 backward 1.18x-2.07x, but forwards 0.6x-1.0x and other small layers 0.75x-1.15x: not kept.
 
-Tried for stride 2 (fifth pass, a timing script): ``dW`` by the micro-kernel
+Tried for stride 2 (fifth pass, Zen 1, a timing script): ``dW`` by the micro-kernel
 and ``dx`` alone by the columns path (``dout @ W`` and col2im, no im2col): 3c 3x3/2 11.8 + 12.3 ms against
-21.3-25.8 for both by the columns; conv1 30.2 + 26.9 against 50.7: no gain, dropped.
+21.3-25.8 for both by the columns; conv1 30.2 + 26.9 against 50.7: no gain, dropped. On Zen 4 (eighth pass)
+the micro-kernel's ``dW`` is at oneDNN's speed there, and with ``dx`` by its own tiles the pair wins
+(``_strided_grads``).
 
 The columns path (the forward of every layer until the micro-kernel; see ``benchmarks/bench_conv.py``). With
 ``K = KH*KW*C`` and ``P = OH*OW``, the input is first padded and turned
@@ -135,9 +139,10 @@ from . import pointwise as pointwise_module
 from ._numba import blas_single_threaded, even_blocks, single_thread_below
 from .activations import prelu
 from .direct_conv import direct_forward
-from .implicit_conv import (filter_major, forward_chunk, implicit_conv_output, implicit_conv_weight_grad,
-                            packed_weights, weight_grad_blocks)
-from .layout import padded_channels_last
+from . import implicit_conv as implicit_module
+from .implicit_conv import (filter_major, forward_chunk, implicit_conv_input_grad, implicit_conv_output,
+                            implicit_conv_weight_grad, packed_columns, packed_weights, weight_grad_blocks)
+from .layout import interior_to_nchw, padded_channels_last
 from .microkernel import tile_width
 from .pointwise import (channel_major_backward, channel_major_forward, per_image_backward, per_image_forward,
                         pixel_tiles_forward)
@@ -242,19 +247,6 @@ def _backward_rows(dout, xh, wmat, g0, g1, b0, kh, kw, sh, sw, oh, ow, acc, dw_a
     _patch_rows(acc, g0, g1, b0, kh, kw, sh, sw, oh, ow, np.dot(dout_t, wmat), True)
 
 
-@numba.njit(cache=True)
-def _interior_to_nchw(acc, b0, top, left, dx):
-    """``dx[b0 + b, c, y, x] = acc[b, y + top, x + left, c]``."""
-    c, h, w = dx.shape[1:]
-    for b in range(acc.shape[0]):
-        for ci in range(c):
-            for y in range(h):
-                line = acc[b, y + top]
-                dst = dx[b0 + b, ci, y]
-                for u in range(w):
-                    dst[u] = line[left + u, ci]
-
-
 @numba.njit(cache=True, parallel=True)
 def _fused_backward(dout, xh, wmat, kh, kw, sh, sw, top, left, oh, ow, nchunks, rows, dx, dw_parts, db_parts):
     """Part ``t`` of ``T`` takes chunks ``t*nchunks//T .. (t+1)*nchunks//T``; a chunk is a run of whole images
@@ -277,7 +269,7 @@ def _fused_backward(dout, xh, wmat, kh, kw, sh, sw, top, left, oh, ow, nchunks, 
             for g0 in range(b0 * oh, b1 * oh, step):
                 _backward_rows(dout, xh, wmat, g0, min(b1 * oh, g0 + step), b0, kh, kw, sh, sw, oh, ow,
                                acc, dw_acc, db_acc)
-            _interior_to_nchw(acc, b0, top, left, dx)
+            interior_to_nchw(acc, b0, top, left, dx)
 
 
 def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
@@ -424,6 +416,14 @@ def _implicit_grads_pay(c, f, kh, kw, stride, in_pixels, out_pixels, n, dx_paddi
     return c >= DX_BY_FORWARD_MIN_C and in_pixels <= DX_MAX_GROWTH * out_pixels
 
 
+def _strided_grads_pay(c, f, stride, n, out_pixels):
+    """``_strided_grads`` for a strided layer of at least ``DX_BY_FORWARD_MIN_C`` input channels, ``STRIDED_MIN_IMAGES``
+    images (its tasks are runs of images) and as many output pixels as filters (NN2's 3c / 4e 3x3/2 and 5x5/2;
+    conv1, 3 channels, keeps the columns)."""
+    return (stride != (1, 1) and c >= DX_BY_FORWARD_MIN_C and n >= STRIDED_MIN_IMAGES
+            and _implicit_pays(n * out_pixels, f))
+
+
 def _direct_pays(c, f, kw, stride, ow):
     """The direct kernel for stride 1, ``KW = 3``, few channels (``C F <= DIRECT_MAX_CF``) on wide rows
     (``OW >= DIRECT_MIN_OW``): MTCNN's P-Net on the large pyramid levels."""
@@ -460,6 +460,8 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
     taps = tap_skipping_pays(n, x.shape[2], x.shape[3], kh, kw, stride, padding, weight_grad=True)
     if _implicit_grads_pay(c, f, kh, kw, stride, x.shape[2] * x.shape[3], oh * ow, n, dx_padding, taps):
         return _implicit_grads(dout, x, w, has_bias, padding, dx_padding, tap_skipping=taps)
+    if _strided_grads_pay(c, f, stride, n, oh * ow):
+        return _strided_grads(dout, x, w, has_bias, stride, padding)
     with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
         rows = max(1, COLS_CHUNK // (c * kh * kw * ow))               # output rows per block of one image
         nchunks = _chunks(n, cols_size, n * oh * ow) if rows >= oh else n   # large images: one chunk each
@@ -476,30 +478,63 @@ def conv2d_grads_numba(dout, x, w, has_bias, stride, padding):
 
 
 def _implicit_grads(dout, x, w, has_bias, padding, dx_padding, tap_skipping=False):
-    """Stride 1: ``dW`` by the micro-kernel over the patches where they lie (``tap_skipping``: over the taps
-    inside the input only, ``scratchface.kernels.tap_skipping``), ``dx`` as the forward convolution of
-    ``dout`` with the kernels turned by 180 degrees and ``C <-> F`` swapped, padded by ``K - 1 - padding``
-    (any forward kernel, Winograd included; the turned kernels a view, packed by the kernel that takes
-    them: a copy of 5a 3x3's 2.6 MB took 0.6-0.8 ms)."""
+    """Stride 1: ``dW`` by the micro-kernel (``_weight_grad``), ``dx`` as the forward convolution of ``dout`` with
+    the kernels turned by 180 degrees and ``C <-> F`` swapped, padded by ``K - 1 - padding`` (any forward kernel,
+    Winograd included; the turned kernels a view, packed by the kernel that takes them: a copy of 5a 3x3's
+    2.6 MB took 0.6-0.8 ms)."""
+    dout = np.ascontiguousarray(dout)
+    dw, db = _weight_grad(dout, x, w, (1, 1), padding, tap_skipping)
+    dx = conv2d_output_numba(dout, w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), None, (1, 1), dx_padding)
+    return dx, dw, (db.astype(x.dtype) if has_bias else None)
+
+
+def _strided_grads(dout, x, w, has_bias, stride, padding):
+    """Any stride (shipped for stride 2, ``_strided_grads_pay``): ``dW`` by the micro-kernel over the strided
+    patches (``_weight_grad``) and ``dx`` by ``scratchface.kernels.implicit_conv.implicit_conv_input_grad``
+    (tiles of ``dout_t @ W`` added onto the patches at once; no columns either way).
+
+    Eighth #16 pass (2 threads, batch 32, the columns path and these in turn in one process; a timing script):
+    backward 3c 3x3/2 10.0-10.5 -> 9.7 ms, 3c 5x5/2 2.3 -> 2.0-2.1, 4e 3x3/2 3.6 -> 3.4, 4e 5x5/2 2.35 -> 2.04;
+    the weight gradient alone by the micro-kernel runs at 160-187 GFLOP/s there (oneDNN's 170-200), ``dx`` at
+    110-160 (its tiles' adds onto the patches and the planes' zeroing and copy back cost a third). Tried for
+    the same ``dx`` (a timing script): four stride-1 convolutions of ``dout``, one per phase of the input (the
+    taps ``i = r + 2m`` of rows ``y = 2u + r``): 3c 3x3/2 4.8 ms, 4e 3x3/2 2.3 (these tiles: 4.4 / 1.8); the
+    columns' ``dout_t @ W`` and col2im without the im2col: 4.4 / 2.2 ms; for conv1 (3 channels) and the valid
+    2x2 layers on 4x4 crops these tiles lose or tie (conv1's 7x7 rows of 21 values: blocks of 16 straddle
+    them), and for MTCNN's valid 3x3 on crops the forward of the padded ``dout`` stays faster (O-Net conv2
+    29.9 against 36.8 ms: 64 filters, a reduction too short for the tiles' adds)."""
+    n = x.shape[0]
+    f, c, kh, kw = w.shape
+    dout = np.ascontiguousarray(dout)
+    dw, db = _weight_grad(dout, x, w, stride, padding)
+    dx = np.empty(x.shape, dtype=x.dtype)
+    with single_thread_below(n * dout.shape[2] * dout.shape[3] * c * kh * kw, CONV_SMALL_WORK):
+        implicit_conv_input_grad(padded_channels_last(dout, (0, 0, 0, 0)), packed_columns(w), kh, kw, stride[0],
+                                 stride[1], x.shape[2] + padding[0] + padding[1], x.shape[3] + padding[2] + padding[3],
+                                 padding[0], padding[2], min(n, implicit_module.INPUT_GRAD_TASKS),
+                                 implicit_module.CHUNK_TILES, dx)
+    return dx, dw, (db.astype(x.dtype) if has_bias else None)
+
+
+def _weight_grad(dout, x, w, stride, padding, tap_skipping=False):
+    """``(dW, db)`` by the micro-kernel over the patches where they lie (``tap_skipping``: over the taps inside
+    the input only, ``scratchface.kernels.tap_skipping``); ``db`` in float64."""
     n = x.shape[0]
     f, c, kh, kw = w.shape
     oh, ow = dout.shape[2:]
-    dout = np.ascontiguousarray(dout)
     with single_thread_below(n * oh * ow * c * kh * kw, CONV_SMALL_WORK):
         buffer, xh = padded_channels_last(x, padding, slack=tile_width(x))
         if tap_skipping:
             dout_pm, db = filter_major(dout, by_position=True)
             dw = np.zeros(w.shape, dtype=x.dtype)
             tap_skipping_weight_grad(buffer, xh, dout_pm, padding[0], padding[2], x.shape[2], x.shape[3], oh, ow,
-                                     1, 1, dw)
-        else:
-            dout_f, db = filter_major(dout)
-            blocks, parts = weight_grad_blocks(n * oh * ow)
-            dw_parts = np.zeros((parts, f, kh * kw * c), dtype=x.dtype)
-            implicit_conv_weight_grad(buffer, xh, dout_f, kh, kw, 1, 1, oh, ow, blocks, dw_parts)
-            dw = np.ascontiguousarray(_parts_sum(dw_parts).reshape(f, kh, kw, c).transpose(0, 3, 1, 2))
-    dx = conv2d_output_numba(dout, w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), None, (1, 1), dx_padding)
-    return dx, dw, (db.astype(x.dtype) if has_bias else None)
+                                     stride[0], stride[1], dw)
+            return dw, db
+        dout_f, db = filter_major(dout)
+        blocks, parts = weight_grad_blocks(n * oh * ow)
+        dw_parts = np.zeros((parts, f, kh * kw * c), dtype=x.dtype)
+        implicit_conv_weight_grad(buffer, xh, dout_f, kh, kw, stride[0], stride[1], oh, ow, blocks, dw_parts)
+    return np.ascontiguousarray(_parts_sum(dw_parts).reshape(f, kh, kw, c).transpose(0, 3, 1, 2)), db
 
 
 def _parts_sum(parts):
@@ -529,6 +564,7 @@ DIRECT_MAX_F = 16         # ... and fewer filters than this (P-Net's first layer
 DX_BY_FORWARD_MIN_C = 8    # the micro-kernel's backward from this many input channels ...
 DX_MAX_GROWTH = 1.6        # ... where dx's forward convolution has at most this many times the outputs of the layer
 MAX_PARTS = 16             # backward: dW / db accumulators, each summing a fixed run of chunks
+STRIDED_MIN_IMAGES = 4     # strided layers' backward without columns from this many images (_strided_grads)
 
 
 def _chunks(units, cols_size, pixels=None):

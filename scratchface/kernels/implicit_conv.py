@@ -26,7 +26,9 @@ or the thread count. The tile is written into NCHW with the bias (and PReLU's sl
 ``BLOCK_PIXELS`` output pixels by ``tile_fma_gather`` (the rows of ``B`` are the pixels' patches,
 wherever they are), in at most ``WEIGHT_GRAD_PARTS`` partial sums (fixed by the shapes, added in a fixed
 order). ``dx`` of a stride-1 layer is the forward convolution of ``dout`` with the kernels turned by 180
-degrees (``scratchface.kernels.conv._implicit_grads``).
+degrees (``scratchface.kernels.conv._implicit_grads``); of a strided layer, ``implicit_conv_input_grad``: tiles
+of 6 output pixels by 16 patch values of ``dout_t @ W`` (reduced over the filters), each added onto its pixels'
+patches in padded channels-last planes (the columns' GEMM and col2im in one pass, without the columns).
 
 Measured (quiet 2-core AMD EPYC Zen 1, 2 threads, float32; ``python benchmarks/bench_implicit_conv.py``, table
 2, the columns path and this one in turn in one process; ``docs/benchmark_tables/zen1/bench_implicit_conv.txt``;
@@ -74,10 +76,11 @@ import numpy as np
 from numba import prange
 
 from .activations import prelu
+from .layout import interior_to_nchw
 from .microkernel import TILE_ROWS, aligned_empty, tile_fma, tile_fma_gather, tile_width
 
-__all__ = ["filter_major", "forward_chunk", "implicit_conv_output", "implicit_conv_weight_grad", "packed_weights",
-           "weight_grad_blocks"]
+__all__ = ["filter_major", "forward_chunk", "implicit_conv_input_grad", "implicit_conv_output", "implicit_conv_weight_grad",
+           "packed_columns", "packed_weights", "weight_grad_blocks"]
 
 CHUNK_TILES = 32           # tiles of TILE_ROWS output pixels per task, at most ...
 MIN_CHUNKS = 8             # ... and at least this many chunks of pixels, work permitting
@@ -86,6 +89,7 @@ RUN_BLOCK = 256            # longer patch rows: blocks of this many panel rows (
 BLOCK_PIXELS = 1024        # weight gradient: output pixels per reduction of one tile ...
 WEIGHT_GRAD_PARTS = 4      # ... runs of blocks summed apart (at most) ...
 WEIGHT_GRAD_GROUPS = 4     # ... times this many groups of column blocks: the tasks
+INPUT_GRAD_TASKS = 8       # input gradient (any stride): at most this many tasks, each a run of whole images
 
 
 def packed_weights(w):
@@ -311,3 +315,94 @@ def implicit_conv_weight_grad(x_flat, xh, dout_f, kh, kw, sh, sw, oh, ow, blocks
                     for r in range(min(TILE_ROWS, f - f0)):
                         for v in range(min(width, run - e0)):
                             part[f0 + r, i * run + e0 + v] += acc[r, v]
+
+
+def packed_columns(w):
+    """``W_cols (K_pad / width, F, width)`` for ``w (F, C, KH, KW)``: panel ``s`` holds columns ``s*width`` to
+    ``s*width + width - 1`` of ``W (F, K)``, ``K = KH*KW*C`` in the order ``(i, j, c)`` of a patch (zeros past
+    ``K``): ``W_cols[s, f, v] = w[f, c, i, j]`` for ``s*width + v = (i*KW + j)*C + c``."""
+    f, c, kh, kw = w.shape
+    width = tile_width(w)
+    panels = -(-(kh * kw * c) // width)
+    out = aligned_empty(panels * f * width, w.dtype).reshape(panels, f, width)
+    _pack_columns(np.ascontiguousarray(w).reshape(f, -1), c, kh, kw, out)
+    return out
+
+
+@numba.njit(cache=True)
+def _pack_columns(w_rows, c, kh, kw, out):
+    """``out[s, f, v] = w_rows[f, (c*KH + i)*KW + j]`` for ``s*width + v = (i*KW + j)*C + c`` (zeros past ``K``),
+    written in order (column ``k``'s place in a filter's row looked up, not divided out)."""
+    f = w_rows.shape[0]
+    width = out.shape[2]
+    k = kh * kw * c
+    source = np.empty(k, dtype=np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            for ci in range(c):
+                source[(i * kw + j) * c + ci] = (ci * kh + i) * kw + j
+    for s in range(out.shape[0]):
+        for fi in range(f):
+            row = w_rows[fi]
+            dst = out[s, fi]
+            for v in range(width):
+                dst[v] = row[source[s * width + v]] if s * width + v < k else 0
+
+
+@numba.njit(cache=True, parallel=True)
+def implicit_conv_input_grad(dout_cl, w_cols, kh, kw, sh, sw, hp, wp, top, left, tasks, chunk, dx):
+    r"""The input gradient of any stride without columns: ``dcols = dout_t @ W`` (``dout_t (pixels, F)``, ``W (F,
+    KH*KW*C)``) a tile of ``TILE_ROWS`` output pixels by 16 patch values at a time (``tile_fma``, reduced over
+    the ``F`` filters), each tile added at once onto the pixels' patches (col2im fused: no ``dcols``),
+
+    .. math:: dx_{pad}[b, p s_h + i, q s_w + j, c] \mathrel{+}= \sum_f dout[b, f, p, q]\, w[f, c, i, j].
+
+    ``dout_cl (N, OH, OW, F)``: ``dout`` channels last (a pixel's gradients a row of ``A``); ``w_cols``:
+    ``packed_columns(w)``; ``hp, wp``: the padded input's size; ``top, left``: its padding. Tasks: runs of whole
+    images, each summing into its own padded channels-last planes (no two tasks write one pixel), whose
+    interior becomes ``dx``; inside a task, chunks of ``chunk`` tiles, the panels of ``W`` the outer loop
+    (a panel stays in L1 while the chunk's tiles pass). The last tile of a task repeats its last pixel, whose
+    copies are dropped. Each value of ``dx`` is one fixed sum: the bits do not depend on the thread count.
+    Figures and what it replaced: ``scratchface.kernels.conv._strided_grads``."""
+    n, c, h, w = dx.shape
+    oh, ow, f = dout_cl.shape[1], dout_cl.shape[2], dout_cl.shape[3]
+    panels, width = w_cols.shape[0], w_cols.shape[2]
+    k, run = kh * kw * c, kw * c
+    a_flat = dout_cl.reshape(-1)
+    w_flat = w_cols.reshape(-1)
+    column_at = np.empty(panels * width, dtype=np.int64)    # column (i, e) of a patch: i image rows below its start
+    for col in range(panels * width):
+        column_at[col] = (col // run) * wp * c + col % run
+    plane = oh * ow
+    for t in prange(tasks):
+        b0, b1 = t * n // tasks, (t + 1) * n // tasks
+        if b1 == b0:
+            continue
+        planes = np.zeros((b1 - b0, hp, wp, c), dtype=dx.dtype)
+        flat = planes.reshape(-1)
+        p0, p1 = b0 * plane, b1 * plane
+        tiles = -(-(p1 - p0) // TILE_ROWS)
+        acc = np.empty((TILE_ROWS, width), dtype=dx.dtype)
+        rows_at = np.empty((chunk, TILE_ROWS), dtype=np.int64)     # where each pixel's gradients start
+        starts = np.empty((chunk, TILE_ROWS), dtype=np.int64)      # where each pixel's patch starts in planes
+        for tile0 in range(0, tiles, chunk):
+            tile1 = min(tiles, tile0 + chunk)
+            for tile in range(tile0, tile1):
+                pix = min(p0 + tile * TILE_ROWS, p1 - 1)
+                b, p, q = _pixel_coords(pix, oh, ow)
+                for r in range(TILE_ROWS):
+                    if r > 0 and pix < p1 - 1:
+                        pix += 1
+                        b, p, q = _next_pixel(b, p, q, oh, ow)
+                    rows_at[tile - tile0, r] = pix * f
+                    starts[tile - tile0, r] = (((b - b0) * hp + p * sh) * wp + q * sw) * c
+            for s in range(panels):
+                e1 = min(width, k - s * width)
+                for tile in range(tile0, tile1):
+                    acc[:] = 0
+                    tile_fma(a_flat, rows_at[tile - tile0], 0, w_flat, s * f * width, width, f, 1, acc)
+                    for r in range(min(TILE_ROWS, p1 - p0 - tile * TILE_ROWS)):
+                        at = starts[tile - tile0, r]
+                        for v in range(e1):
+                            flat[at + column_at[s * width + v]] += acc[r, v]
+        interior_to_nchw(planes, b0, top, left, dx)
