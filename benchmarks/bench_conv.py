@@ -9,7 +9,10 @@ Compares, in the same run and with the same number of threads:
 * ``torch``: ``torch.nn.functional`` on the CPU with autograd (when torch is installed).
 
 Times are the minimum over repeats, each implementation timed in its own block after a
-warm-up call (interleaving them lets one library's spinning thread pool slow the next one down);
+warm-up call (interleaving them lets one library's spinning thread pool slow the next one down)
+and after half a second idle (``IDLE_S``: the OpenMP threads of the block before spin on for a while
+after its last call; without the pause, every block of ours ran right after one of torch's and NN2's
+6x6 layers read 0.56x-0.83x of torch, with it 0.75x-1.02x, eighth #16 pass);
 ``--rounds R`` times the blocks R times in turn, the minimum over all.
 GFLOP/s = 2 * multiply-adds / time; the backward pass
 computes dx and dw (twice the forward's multiply-adds) and db; %peak = our GFLOP/s over the
@@ -172,12 +175,16 @@ def pnet_pyramid(args, rng, functional):
         for key, fn in (("ours", ours), ("torch", peer if functional is not None else None)):
             if fn is None:
                 continue
+            time.sleep(IDLE_S)
             fn()
             times[key] = min([times.get(key, np.inf)] + [_timed(fn) for _ in range(args.repeats)])
     ratio = times["torch"] / times["ours"] if "torch" in times else float("nan")
     print(f"\nP-Net convolutions, forward, {len(levels)} pyramid levels of a 375x500 photo (~{macs / 1e9:.2f} GMAC): "
           f"ours {times['ours'] * 1e3:.1f} ms, torch {times.get('torch', float('nan')) * 1e3:.1f} ms, "
           f"ours/torch {ratio:.2f}x", flush=True)
+
+
+IDLE_S = 0.5   # seconds between two blocks: the last one's thread pool (OpenMP) spins for a while after its work
 
 
 def _time_blocks(runners, times, args):
@@ -189,6 +196,7 @@ def _time_blocks(runners, times, args):
         for key, fn in runners.items():
             if fn is None:
                 continue
+            time.sleep(IDLE_S)                          # the other pool's threads stop spinning
             fn()
             for _ in range(args.repeats):
                 fwd_t, bwd_t = fn()

@@ -10,7 +10,8 @@ Two tables, everything in this checkout and in one process (each pair called in 
 2. ``--threads`` threads, per layer: the forward by ``implicit_conv_output`` and by the channels-last
    columns + BLAS path (``columns_output``), and the backward by the micro-kernel (``dW`` over the
    patches, or over the taps inside the input where ``scratchface.kernels.tap_skipping`` takes it; ``dx``
-   as a forward convolution, by the forward's routes, Winograd included; ``DX_BY_FORWARD_MIN_C``,
+   as a forward convolution, by the forward's routes, Winograd included; strided layers: ``dW`` over the
+   strided patches, ``dx`` by tiles of ``dout_t @ W`` added onto the patches; ``DX_BY_FORWARD_MIN_C``,
    ``DX_MAX_GROWTH`` and ``POINTWISE_IMPLICIT_MIN_PIXELS`` lifted) and by the columns (``_fused_backward``), the 1x1 layers'
    per-image and channel-major routes held off (``POINTWISE_MIN_IMAGES`` lifted: the last column says
    what is shipped). The figures behind the routing in ``scratchface/kernels/conv.py``::
@@ -125,7 +126,8 @@ def main():
         taps = tap_skipping.tap_skipping_pays(n, h, h, k, k, (s, s), (p,) * 4, weight_grad=True)
         routed = conv._implicit_grads_pay(c, f, k, k, (s, s), h * h, o * o, n, (k - 1 - p,) * 4, taps)
         pointwise = conv._pointwise_grads_path(n, o * o) if k == 1 else None
-        implicit_bwd = (" (same path: stride 2)" if s > 1 else
+        strided = conv._strided_grads_pay(c, f, (s, s), n, o * o)
+        implicit_bwd = (("  strided tiles as shipped" if strided else "  columns as shipped") if s > 1 else
                         f"  {pointwise} as shipped" if pointwise else
                         "  micro-kernel, taps skipped, as shipped" if routed and taps else
                         "  micro-kernel as shipped" if routed else "  columns as shipped")
