@@ -23,25 +23,26 @@ everything else                                     the micro-kernel (``scratchf
 
 Backward: the per-image products for the 1x1 layers of >= 4 images of >= 64 pixels; the whole batch
 channel-major (``pointwise.channel_major_backward``: ``dW = D X^T`` and ``dX = W^T D`` with ``D (F, N*H*W)``,
-in tasks of about ``CHANNEL_BLOCK`` input channels) for the other 1x1 layers of >= 4 images (NN2's at 6x6
-and 3x3); for stride-1 kernels
-larger than 1x1 with at least ``DX_BY_FORWARD_MIN_C`` input channels, at most ``DX_MAX_GROWTH`` times as
-many input as output pixels and at least as many output pixels as filters, and for the 1x1 layers of
-fewer than 4 images from ``POINTWISE_IMPLICIT_MIN_PIXELS`` (6x6) per image (``_implicit_grads_pay``: NN2's
-3x3 / 5x5 layers, P-Net, MTCNN's valid 3x3 on crops), ``dW`` by the micro-kernel over the patches and ``dx`` as the forward
-convolution of ``dout`` with the kernels turned by 180 degrees (by Winograd, the micro-kernel or the 1x1
-paths, as the table says; on outputs of at most 64 pixels with at most 85 % of the pixel-tap pairs inside
-the input, ``dW`` over the taps inside only, ``scratchface.kernels.tap_skipping``: NN2's 3x3 / 5x5 layers
-at 6x6 and 3x3, 5a 3x3 included); strided layers of at least ``DX_BY_FORWARD_MIN_C`` channels and
-``STRIDED_MIN_IMAGES`` images (NN2's 3c / 4e) ``dW`` by the micro-kernel over the strided patches and ``dx`` by
-tiles of ``dout_t @ W`` added onto the patches (``_strided_grads``, eighth pass); the rest (conv1 and other
-3-channel inputs, MTCNN's valid 2x2 on 4x4 crops, tiny 1x1 layers) by the columns path below. The channel-major 1x1 products against the routes they replaced
-(sixth pass, Zen 4, 2 threads, batch 32, both in turn in one process, a timing script): backward 5a 1x1
-1024 -> 384 / 128 at 3x3 1.15x / 1.27x (the columns), 640 -> 256 / 128 at 6x6 1.21x / 1.24x and 832 -> 256
-at 7x7 1.18x (the micro-kernel); forward at 3x3 1.23x / 1.28x (the columns); at 6x6 one product per image
-stays faster (0.6x-0.9x for the whole batch, whose every task packs all of ``X``). Tried with it: the
-same whole-batch products for 3x3 / 5x5 kernels on 3x3 outputs (an im2col per block of channels): 5a 3x3
-backward 1.18x-2.07x, but forwards 0.6x-1.0x and other small layers 0.75x-1.15x: not kept.
+in tasks of about ``CHANNEL_BLOCK`` input channels) for the other 1x1 layers of >= 4 images (NN2's at 6x6 and
+3x3); for stride-1 kernels larger than 1x1 with at least ``DX_BY_FORWARD_MIN_C`` input channels, at most
+``DX_MAX_GROWTH`` times as many input as output pixels and at least as many output pixels as filters, and for
+the 1x1 layers of fewer than 4 images from ``POINTWISE_IMPLICIT_MIN_PIXELS`` (6x6) per image
+(``_implicit_grads_pay``: NN2's 3x3 / 5x5 layers, P-Net, MTCNN's valid 3x3 on crops), ``dW`` by the
+micro-kernel over the patches and ``dx`` as the forward convolution of ``dout`` with the kernels turned by 180
+degrees (by Winograd, the micro-kernel or the 1x1 paths, as the table says; on outputs of at most 64 pixels
+with at most 85 % of the pixel-tap pairs inside the input, ``dW`` over the taps inside only,
+``scratchface.kernels.tap_skipping``: NN2's 3x3 / 5x5 layers at 6x6 and 3x3, 5a 3x3 included); strided layers
+of at least ``DX_BY_FORWARD_MIN_C`` channels and ``STRIDED_MIN_IMAGES`` images (NN2's 3c / 4e) ``dW`` by the
+micro-kernel over the strided patches and ``dx`` by tiles of ``dout_t @ W`` added onto the patches
+(``_strided_grads``, eighth pass); the rest (conv1 and other 3-channel inputs, MTCNN's valid 2x2 on 4x4 crops,
+tiny 1x1 layers) by the columns path below. The
+channel-major 1x1 products against the routes they replaced (sixth pass, Zen 4, 2 threads, batch 32, both in
+turn in one process, a timing script): backward 5a 1x1 1024 -> 384 / 128 at 3x3 1.15x / 1.27x (the columns),
+640 -> 256 / 128 at 6x6 1.21x / 1.24x and 832 -> 256 at 7x7 1.18x (the micro-kernel); forward at 3x3 1.23x /
+1.28x (the columns); at 6x6 one product per image stays faster (0.6x-0.9x for the whole batch, whose every
+task packs all of ``X``). Tried with it: the same whole-batch products for 3x3 / 5x5 kernels on 3x3 outputs
+(an im2col per block of channels): 5a 3x3 backward 1.18x-2.07x, but forwards 0.6x-1.0x and other small layers
+0.75x-1.15x: not kept.
 
 Tried for stride 2 (fifth pass, Zen 1, a timing script): ``dW`` by the micro-kernel
 and ``dx`` alone by the columns path (``dout @ W`` and col2im, no im2col): 3c 3x3/2 11.8 + 12.3 ms against

@@ -79,8 +79,8 @@ from .activations import prelu
 from .layout import interior_to_nchw
 from .microkernel import TILE_ROWS, aligned_empty, tile_fma, tile_fma_gather, tile_width
 
-__all__ = ["filter_major", "forward_chunk", "implicit_conv_input_grad", "implicit_conv_output", "implicit_conv_weight_grad",
-           "packed_columns", "packed_weights", "weight_grad_blocks"]
+__all__ = ["filter_major", "forward_chunk", "implicit_conv_input_grad", "implicit_conv_output",
+           "implicit_conv_weight_grad", "packed_columns", "packed_weights", "weight_grad_blocks"]
 
 CHUNK_TILES = 32           # tiles of TILE_ROWS output pixels per task, at most ...
 MIN_CHUNKS = 8             # ... and at least this many chunks of pixels, work permitting
