@@ -139,7 +139,8 @@ def test_chunks_cover_rows_and_images():
 
 @pytest.mark.parametrize("channels", [3, 24])      # the columns' backward; the micro-kernel's
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_same_bits_on_one_thread_and_on_all(dtype, channels, rng, monkeypatch):
+@pytest.mark.parametrize("stride", [1, 2])       # stride 2 with 24 channels: _strided_grads
+def test_same_bits_on_one_thread_and_on_all(dtype, channels, stride, rng, monkeypatch):
     # the chunks and the backward's partial sums depend on the shapes only, and BLAS runs on one thread
     # inside: a seeded training run must give the same weights whatever the number of Numba or BLAS threads
     import numba
@@ -147,7 +148,7 @@ def test_same_bits_on_one_thread_and_on_all(dtype, channels, rng, monkeypatch):
     x = rng.standard_normal((6, channels, 17, 13)).astype(dtype)
     w = rng.standard_normal((5, channels, 3, 3)).astype(dtype)
     b = rng.standard_normal(5).astype(dtype)
-    dout = rng.standard_normal((6, 5, 17, 13)).astype(dtype)
+    dout = rng.standard_normal((6, 5, (17 - 1) // stride + 1, (13 - 1) // stride + 1)).astype(dtype)
     runs = []
     previous = numba.get_num_threads()
     shipped = (kconv.COLS_CHUNK, kconv.CONV_SMALL_WORK, kconv.MIN_CHUNK_PIXELS)
@@ -159,7 +160,7 @@ def test_same_bits_on_one_thread_and_on_all(dtype, channels, rng, monkeypatch):
             numba.set_num_threads(threads)
             try:
                 with threadpool_limits(blas, user_api="blas"):
-                    out, cache = conv2d_forward(x, w, b, padding=1, impl="numba")
+                    out, cache = conv2d_forward(x, w, b, stride=stride, padding=1, impl="numba")
                     runs.append((out,) + conv2d_backward(dout, cache))
             finally:
                 numba.set_num_threads(previous)

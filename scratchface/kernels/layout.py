@@ -55,8 +55,8 @@ def _padded_images_channels_last(x, top, left, xh, rows):
     prefetchers when the input comes from memory. Eighth #16 pass, 2 threads, the input cold (an L3-sized buffer
     written between calls), in turn in one process (a timing script): MTCNN's O-Net ``dout`` of 256 crops, 64
     channels of 21x21 padded by 2, 11.2 -> 5.3 ms; its conv2 input, 32 channels of 23x23, 4.1 -> 2.7 ms; conv2's
-    ``dout`` (192 channels of 24x24) 2.8 -> 2.0-2.6 ms; NN2's 12x12 layers 0.55 -> 0.43 ms; rows of 56 or more
-    (NN2 at 224) 0.85x-1.0x: they stay with the rows."""
+    ``dout`` (192 channels of 24x24) 2.8 -> 2.0-2.6 ms; NN2's 12x12 layers 0.55 -> 0.43 ms; on rows of 56 (NN2
+    at 224, 64 / 192 channels) 0.83x / 0.94x of the rows' speed: they stay with the rows."""
     n, c, h, w = x.shape
     hp = xh.shape[1]
     per_image = -(-hp // rows)
