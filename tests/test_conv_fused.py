@@ -294,6 +294,28 @@ def test_the_micro_kernels_backward_takes_nn2s_same_convolutions():
     assert pays(192, 384, 3, 3, (1, 1), 9, 9, 32, (1, 1, 1, 1), True)         # ... unless its dW skips the padding
 
 
+def test_tiny_convolutions_in_one_call_with_the_same_bits(monkeypatch):
+    """Below ``CONV_SMALL_WORK`` im2col elements (P-Net's small pyramid levels) the forward is one call on one
+    thread (``small_conv_output``: no thread pool woken), through PReLU too; the same tiles as the parallel
+    micro-kernel give the same bits; larger layers do not go there."""
+    calls = []
+    small = kconv.small_conv_output
+    monkeypatch.setattr(kconv, "small_conv_output", lambda *args: calls.append(1) or small(*args))
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 16, 7, 9)).astype(np.float32)
+    w = rng.standard_normal((32, 16, 3, 3)).astype(np.float32)
+    b, alpha = rng.standard_normal(32).astype(np.float32), rng.standard_normal(32).astype(np.float32)
+    out = kconv.conv2d_output_numba(x, w, b, (1, 1), (0, 1, 2, 0), alpha)
+    assert len(calls) == 1
+    monkeypatch.setattr(kconv, "CONV_SMALL_WORK", 0)                               # the thread pool's micro-kernel
+    assert np.array_equal(out, kconv.conv2d_output_numba(x, w, b, (1, 1), (0, 1, 2, 0), alpha)) and len(calls) == 1
+    monkeypatch.undo()
+    monkeypatch.setattr(kconv, "small_conv_output", lambda *args: calls.append(1) or small(*args))
+    kconv.conv2d_output_numba(rng.standard_normal((32, 96, 12, 12)).astype(np.float32),
+                              rng.standard_normal((128, 96, 3, 3)).astype(np.float32), None, (1, 1), (1, 1, 1, 1))
+    assert len(calls) == 1                                                          # 3a 3x3: not small
+
+
 def test_strided_layers_backward_without_columns():
     """As shipped: NN2's stride-2 layers (3c / 4e, 3x3 and 5x5, 32 images) take ``_strided_grads``; conv1 (3
     channels), fewer than 4 images, fewer output pixels than filters and stride 1 do not."""

@@ -10,6 +10,7 @@ Which path computes what (``conv2d_output_numba``, ``conv2d_grads_numba``; figur
 ==================================================  ================================================================
 forward                                             path
 ==================================================  ================================================================
+< ``CONV_SMALL_WORK`` (64 Ki) im2col elements       one call on one thread (``implicit_conv.small_conv_output``)
 3x3, stride 1, C, F >= 64, CF >= 8192, >= 6x6 out   Winograd F(2x2, 3x3) (``scratchface.kernels.winograd``)
 1x1, stride 1, >= 128 ch on >= 10x10; < 4 images    pixel tiles, the micro-kernel on NCHW (``pointwise``)
 1x1, stride 1, >= 4 images of >= 36 pixels          one matrix product per image (``scratchface.kernels.pointwise``)
@@ -102,8 +103,8 @@ Few channels on wide rows (MTCNN's P-Net on its large pyramid levels) go to a **
 BLAS is held to one thread for the call
 (``scratchface.kernels._numba.blas_single_threaded``, threadpoolctl): the
 parallelism is Numba's alone.
-Below ``CONV_SMALL_WORK`` column elements, one thread does everything
-(``scratchface.kernels._numba.single_thread_below``).
+Below ``CONV_SMALL_WORK`` column elements, one thread does everything (the forward: the micro-kernel in one
+Numba call; the backward: ``scratchface.kernels._numba.single_thread_below``).
 
 Why. The previous version (im2col in one Numba parallel loop, one GEMM over the
 batch in multi-threaded OpenBLAS, col2im in another Numba loop) ran the GEMMs near
@@ -142,7 +143,8 @@ from .activations import prelu
 from .direct_conv import direct_forward
 from . import implicit_conv as implicit_module
 from .implicit_conv import (filter_major, forward_chunk, implicit_conv_input_grad, implicit_conv_output,
-                            implicit_conv_weight_grad, packed_columns, packed_weights, weight_grad_blocks)
+                            implicit_conv_weight_grad, packed_columns, packed_weights, small_conv_output,
+                            weight_grad_blocks)
 from .layout import interior_to_nchw, padded_channels_last
 from .microkernel import tile_width
 from .pointwise import (channel_major_backward, channel_major_forward, per_image_backward, per_image_forward,
@@ -287,6 +289,11 @@ def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
     cols_size = n * oh * ow * c * kh * kw
     bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
     slopes = bias if alpha is None else np.ascontiguousarray(alpha)
+    if cols_size < CONV_SMALL_WORK:                 # too little work to wake the thread pool for: one call
+        out = np.empty((n, f, oh, ow), dtype=x.dtype)
+        small_conv_output(np.ascontiguousarray(x), w, bias, slopes, alpha is not None, stride[0], stride[1], top,
+                          bottom, left, right, out)
+        return out
     if winograd_pays(c, f, kh, kw, stride, oh, ow, padding):
         out = np.empty((n, f, oh, ow), dtype=x.dtype)
         with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
@@ -492,18 +499,11 @@ def _implicit_grads(dout, x, w, has_bias, padding, dx_padding, tap_skipping=Fals
 def _strided_grads(dout, x, w, has_bias, stride, padding):
     """Any stride (shipped for stride 2, ``_strided_grads_pay``): ``dW`` by the micro-kernel over the strided
     patches (``_weight_grad``) and ``dx`` by ``scratchface.kernels.implicit_conv.implicit_conv_input_grad``
-    (tiles of ``dout_t @ W`` added onto the patches at once; no columns either way).
-
-    Eighth #16 pass (2 threads, batch 32, the columns path and these in turn in one process; a timing script):
-    backward 3c 3x3/2 10.0-10.5 -> 9.7 ms, 3c 5x5/2 2.3 -> 2.0-2.1, 4e 3x3/2 3.6 -> 3.4, 4e 5x5/2 2.35 -> 2.04;
-    the weight gradient alone by the micro-kernel runs at 160-187 GFLOP/s there (oneDNN's 170-200), ``dx`` at
-    110-160 (its tiles' adds onto the patches and the planes' zeroing and copy back cost a third). Tried for
-    the same ``dx`` (a timing script): four stride-1 convolutions of ``dout``, one per phase of the input (the
-    taps ``i = r + 2m`` of rows ``y = 2u + r``): 3c 3x3/2 4.8 ms, 4e 3x3/2 2.3 (these tiles: 4.4 / 1.8); the
-    columns' ``dout_t @ W`` and col2im without the im2col: 4.4 / 2.2 ms; for conv1 (3 channels) and the valid
-    2x2 layers on 4x4 crops these tiles lose or tie (conv1's 7x7 rows of 21 values: blocks of 16 straddle
-    them), and for MTCNN's valid 3x3 on crops the forward of the padded ``dout`` stays faster (O-Net conv2
-    29.9 against 36.8 ms: 64 filters, a reduction too short for the tiles' adds)."""
+    (tiles of ``dout_t @ W`` added onto the patches at once; no columns either way). Eighth #16 pass, against
+    the columns in turn (a timing script): backward 3c 3x3/2 10.0-10.5 -> 9.7 ms, 3c 5x5/2 2.3 -> 2.0-2.1, 4e
+    3x3/2 3.6 -> 3.4, 4e 5x5/2 2.35 -> 2.04; ``dW`` alone at 160-187 GFLOP/s (oneDNN's 170-200). What else was
+    tried for this ``dx`` (four phase convolutions, the columns without im2col) and where these tiles lose (3
+    channels, MTCNN's valid layers): ``docs/results.md``, "Eighth pass"."""
     n = x.shape[0]
     f, c, kh, kw = w.shape
     dout = np.ascontiguousarray(dout)

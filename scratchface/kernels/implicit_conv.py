@@ -76,11 +76,11 @@ import numpy as np
 from numba import prange
 
 from .activations import prelu
-from .layout import interior_to_nchw
+from .layout import interior_to_nchw, padded_channels_last_serial
 from .microkernel import TILE_ROWS, aligned_empty, tile_fma, tile_fma_gather, tile_width
 
 __all__ = ["filter_major", "forward_chunk", "implicit_conv_input_grad", "implicit_conv_output",
-           "implicit_conv_weight_grad", "packed_columns", "packed_weights", "weight_grad_blocks"]
+           "implicit_conv_weight_grad", "packed_columns", "packed_weights", "small_conv_output", "weight_grad_blocks"]
 
 CHUNK_TILES = 32           # tiles of TILE_ROWS output pixels per task, at most ...
 MIN_CHUNKS = 8             # ... and at least this many chunks of pixels, work permitting
@@ -156,81 +156,107 @@ def _tile_first(tile, pixels):
 def implicit_conv_output(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, oh, ow, top, bottom, chunk, out):
     """``out (N, F, OH, OW)`` = the convolution of the padded channels-last ``xh`` (padded by ``top`` and
     ``bottom`` rows; see the module docstring), plus ``bias``, through PReLU with slopes ``alpha`` when
-    ``has_alpha``; tasks of ``chunk`` tiles. Kernel rows that fall on the padding rows for all pixels of a tile
-    are skipped (they would add zeros)."""
+    ``has_alpha``; tasks of ``chunk`` tiles (``_output_chunk``). Kernel rows that fall on the padding rows for all
+    pixels of a tile are skipped (they would add zeros)."""
+    tiles = -(-(out.shape[0] * oh * ow) // TILE_ROWS)
+    for t in prange(-(-tiles // chunk)):
+        _output_chunk(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, oh, ow, top, bottom, t * chunk,
+                      min(tiles, (t + 1) * chunk), out)
+
+
+@numba.njit(cache=True)
+def small_conv_output(x, w, bias, alpha, has_alpha, sh, sw, top, bottom, left, right, out):
+    """The same forward in one call on one thread, the padded channels-last copy and the packed weights made
+    inside it (``x``, ``w`` C-contiguous): for convolutions too small to wake the thread pool for. Each parallel
+    Numba call costs 5-9 us before any work, and the thread count set and reset around it 4 more: on MTCNN's
+    P-Net, whose last five pyramid levels are 25 such convolutions, ours took 25-85 us a call where torch took
+    7-45 (eighth #16 pass, a timing script)."""
+    f, c, kh, kw = w.shape
+    oh, ow = out.shape[2], out.shape[3]
+    xh = padded_channels_last_serial(x, top, bottom, left, right)
+    width = tile_width(x)
+    w_pack = np.empty((-(-f // width), kh * kw * c, width), dtype=x.dtype)
+    _pack(w, w_pack)
+    tiles = -(-(x.shape[0] * oh * ow) // TILE_ROWS)
+    for tile0 in range(0, tiles, CHUNK_TILES):
+        _output_chunk(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, oh, ow, top, bottom, tile0,
+                      min(tiles, tile0 + CHUNK_TILES), out)
+
+
+@numba.njit(cache=True)
+def _output_chunk(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, oh, ow, top, bottom, tile0, tile1, out):
+    """Tiles ``[tile0, tile1)`` of ``implicit_conv_output``: their set-up, the panels of ``W`` in turn over all of
+    them, each tile written into ``out`` with the bias (and PReLU's slope)."""
     n, f = out.shape[0], out.shape[1]
     c, wp, hp = xh.shape[3], xh.shape[2], xh.shape[1]
     width = tile_width(xh)
     panels, k = w_pack.shape[0], w_pack.shape[1]
     run = kw * c
     pixels = n * oh * ow
-    tiles = -(-pixels // TILE_ROWS)
     x_flat = xh.reshape(-1)
     w_flat = w_pack.reshape(-1)
     out_flat = out.reshape(n, f, oh * ow)
     out_1d = out.reshape(-1)
-    for t in prange(-(-tiles // chunk)):
-        tile0, tile1 = t * chunk, min(tiles, (t + 1) * chunk)
-        acc = np.empty((tile1 - tile0, TILE_ROWS, width), dtype=xh.dtype)   # one tile of C per tile of pixels
-        starts = np.empty((tile1 - tile0, TILE_ROWS), dtype=np.int64)      # where each pixel's first used row starts
-        first_row = np.empty(tile1 - tile0, dtype=np.int64)                 # the kernel rows each tile uses ...
-        rows = np.empty(tile1 - tile0, dtype=np.int64)                      # ... (the others: padding for all six)
-        out_at = np.empty(tile1 - tile0, dtype=np.int64)                    # where its first output goes, -1: two images
-        offsets = np.empty(TILE_ROWS, dtype=np.int64)
-        for tile in range(tile0, tile1):
-            first = _tile_first(tile, pixels)
-            b, p, q = _pixel_coords(first, oh, ow)
-            out_at[tile - tile0] = b * f * oh * ow + p * ow + q if pixels >= TILE_ROWS else -1
-            i0, i1 = kh, 0
-            for r in range(TILE_ROWS):
-                if 0 < r < pixels - first:
-                    b, p, q = _next_pixel(b, p, q, oh, ow)
-                    if p == 0 and q == 0:                       # the tile runs on into the next image
-                        out_at[tile - tile0] = -1
-                i0 = min(i0, max(0, top - p * sh))                  # rows i with top <= p*sh + i < Hp - bottom
-                i1 = max(i1, min(kh, hp - bottom - p * sh))
-                starts[tile - tile0, r] = _patch_start(xh, b, p, q, sh, sw)
-            i1 = max(i1, i0)
-            first_row[tile - tile0], rows[tile - tile0] = i0, i1 - i0
-            for r in range(TILE_ROWS):
-                starts[tile - tile0, r] += i0 * wp * c
-        for s in range(panels):
-            f0 = s * width
-            acc[:] = 0
-            if run <= RUN_BLOCK:                    # all kernel rows in one pass of the registers
-                for tile in range(tile1 - tile0):
-                    tile_fma(x_flat, starts[tile], wp * c, w_flat, (s * k + first_row[tile] * run) * width, width,
-                             run, rows[tile], acc[tile])
-            else:                                   # long rows in blocks, each multiplied by every tile in turn
-                for i in range(kh):
-                    for e0 in range(0, run, RUN_BLOCK):
-                        length = min(RUN_BLOCK, run - e0)
-                        for tile in range(tile1 - tile0):
-                            if not first_row[tile] <= i < first_row[tile] + rows[tile]:
-                                continue
-                            for r in range(TILE_ROWS):
-                                offsets[r] = starts[tile, r] + (i - first_row[tile]) * wp * c + e0
-                            tile_fma(x_flat, offsets, 0, w_flat, (s * k + i * run + e0) * width, width, length, 1,
-                                     acc[tile])
-            for tile in range(tile0, tile1):
-                if out_at[tile - tile0] >= 0:           # the six pixels in one image: six consecutive values a filter
-                    at = out_at[tile - tile0] + f0 * oh * ow
-                    for v in range(min(width, f - f0)):
-                        add, slope = bias[f0 + v], alpha[f0 + v]
+    acc = np.empty((tile1 - tile0, TILE_ROWS, width), dtype=xh.dtype)   # one tile of C per tile of pixels
+    starts = np.empty((tile1 - tile0, TILE_ROWS), dtype=np.int64)      # where each pixel's first used row starts
+    first_row = np.empty(tile1 - tile0, dtype=np.int64)                 # the kernel rows each tile uses ...
+    rows = np.empty(tile1 - tile0, dtype=np.int64)                      # ... (the others: padding for all six)
+    out_at = np.empty(tile1 - tile0, dtype=np.int64)                    # where its first output goes, -1: two images
+    offsets = np.empty(TILE_ROWS, dtype=np.int64)
+    for tile in range(tile0, tile1):
+        first = _tile_first(tile, pixels)
+        b, p, q = _pixel_coords(first, oh, ow)
+        out_at[tile - tile0] = b * f * oh * ow + p * ow + q if pixels >= TILE_ROWS else -1
+        i0, i1 = kh, 0
+        for r in range(TILE_ROWS):
+            if 0 < r < pixels - first:
+                b, p, q = _next_pixel(b, p, q, oh, ow)
+                if p == 0 and q == 0:                       # the tile runs on into the next image
+                    out_at[tile - tile0] = -1
+            i0 = min(i0, max(0, top - p * sh))                  # rows i with top <= p*sh + i < Hp - bottom
+            i1 = max(i1, min(kh, hp - bottom - p * sh))
+            starts[tile - tile0, r] = _patch_start(xh, b, p, q, sh, sw)
+        i1 = max(i1, i0)
+        first_row[tile - tile0], rows[tile - tile0] = i0, i1 - i0
+        for r in range(TILE_ROWS):
+            starts[tile - tile0, r] += i0 * wp * c
+    for s in range(panels):
+        f0 = s * width
+        acc[:] = 0
+        if run <= RUN_BLOCK:                    # all kernel rows in one pass of the registers
+            for tile in range(tile1 - tile0):
+                tile_fma(x_flat, starts[tile], wp * c, w_flat, (s * k + first_row[tile] * run) * width, width,
+                         run, rows[tile], acc[tile])
+        else:                                   # long rows in blocks, each multiplied by every tile in turn
+            for i in range(kh):
+                for e0 in range(0, run, RUN_BLOCK):
+                    length = min(RUN_BLOCK, run - e0)
+                    for tile in range(tile1 - tile0):
+                        if not first_row[tile] <= i < first_row[tile] + rows[tile]:
+                            continue
                         for r in range(TILE_ROWS):
-                            value = acc[tile - tile0, r, v] + add
-                            if has_alpha:
-                                value = prelu(value, slope)
-                            out_1d[at + v * oh * ow + r] = value
-                    continue
-                first = _tile_first(tile, pixels)
-                for r in range(min(TILE_ROWS, pixels - first)):
-                    b, pq = (first + r) // (oh * ow), (first + r) % (oh * ow)
-                    for v in range(min(width, f - f0)):
-                        value = acc[tile - tile0, r, v] + bias[f0 + v]
+                            offsets[r] = starts[tile, r] + (i - first_row[tile]) * wp * c + e0
+                        tile_fma(x_flat, offsets, 0, w_flat, (s * k + i * run + e0) * width, width, length, 1,
+                                 acc[tile])
+        for tile in range(tile0, tile1):
+            if out_at[tile - tile0] >= 0:           # the six pixels in one image: six consecutive values a filter
+                at = out_at[tile - tile0] + f0 * oh * ow
+                for v in range(min(width, f - f0)):
+                    add, slope = bias[f0 + v], alpha[f0 + v]
+                    for r in range(TILE_ROWS):
+                        value = acc[tile - tile0, r, v] + add
                         if has_alpha:
-                            value = prelu(value, alpha[f0 + v])
-                        out_flat[b, f0 + v, pq] = value
+                            value = prelu(value, slope)
+                        out_1d[at + v * oh * ow + r] = value
+                continue
+            first = _tile_first(tile, pixels)
+            for r in range(min(TILE_ROWS, pixels - first)):
+                b, pq = (first + r) // (oh * ow), (first + r) % (oh * ow)
+                for v in range(min(width, f - f0)):
+                    value = acc[tile - tile0, r, v] + bias[f0 + v]
+                    if has_alpha:
+                        value = prelu(value, alpha[f0 + v])
+                    out_flat[b, f0 + v, pq] = value
 
 
 @numba.njit(cache=True, parallel=True)

@@ -12,7 +12,7 @@ from numba import prange
 
 from .microkernel import aligned_empty
 
-__all__ = ["interior_to_nchw", "padded_channels_last"]
+__all__ = ["interior_to_nchw", "padded_channels_last", "padded_channels_last_serial"]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -57,25 +57,41 @@ def _padded_images_channels_last(x, top, left, xh, rows):
     channels of 21x21 padded by 2, 11.2 -> 5.3 ms; its conv2 input, 32 channels of 23x23, 4.1 -> 2.7 ms; conv2's
     ``dout`` (192 channels of 24x24) 2.8 -> 2.0-2.6 ms; NN2's 12x12 layers 0.55 -> 0.43 ms; on rows of 56 (NN2
     at 224, 64 / 192 channels) 0.83x / 0.94x of the rows' speed: they stay with the rows."""
-    n, c, h, w = x.shape
     hp = xh.shape[1]
     per_image = -(-hp // rows)
-    for task in prange(n * per_image):
+    for task in prange(x.shape[0] * per_image):
         b, y0 = task // per_image, (task % per_image) * rows
-        y1 = min(hp, y0 + rows)
-        image = xh[b]
-        for y in range(y0, y1):
-            if top <= y < top + h:
-                image[y, :left] = 0
-                image[y, left + w:] = 0
-            else:
-                image[y] = 0
-        for ci in range(c):
-            for y in range(max(y0, top), min(y1, top + h)):
-                src = x[b, ci, y - top]
-                line = image[y]
-                for u in range(w):
-                    line[left + u, ci] = src[u]
+        _image_rows(x, top, left, xh, b, y0, min(hp, y0 + rows))
+
+
+@numba.njit(cache=True)
+def _image_rows(x, top, left, xh, b, y0, y1):
+    """Rows ``[y0, y1)`` of image ``b`` of ``xh``: zeros on the padding, then each channel's plane read in order."""
+    c, h, w = x.shape[1], x.shape[2], x.shape[3]
+    image = xh[b]
+    for y in range(y0, y1):
+        if top <= y < top + h:
+            image[y, :left] = 0
+            image[y, left + w:] = 0
+        else:
+            image[y] = 0
+    for ci in range(c):
+        for y in range(max(y0, top), min(y1, top + h)):
+            src = x[b, ci, y - top]
+            line = image[y]
+            for u in range(w):
+                line[left + u, ci] = src[u]
+
+
+@numba.njit(cache=True)
+def padded_channels_last_serial(x, top, bottom, left, right):
+    """``padded_channels_last`` on one thread, inside a Numba function (``x`` C-contiguous): for the problems too
+    small to wake the thread pool for (``scratchface.kernels.implicit_conv.small_conv_output``)."""
+    n, c, h, w = x.shape
+    xh = np.empty((n, top + h + bottom, left + w + right, c), dtype=x.dtype)
+    for b in range(n):
+        _image_rows(x, top, left, xh, b, 0, xh.shape[1])
+    return xh
 
 
 @numba.njit(cache=True)
