@@ -87,6 +87,7 @@ CONV_SHAPES = [
     ("O-Net conv4 2x2 64->128", (64, 4, 4), (128, 2, 2), 1, 0, 256),
 ]
 # P-Net (forward only) over the image pyramid of a 500x375 photo, minimum face 20 px, factor 0.709
+IDLE_S = 0.5   # seconds between two blocks: the last one's thread pool (OpenMP) spins for a while after its work
 PNET_CONVS = [((3, 3), 10), ((3, 3), 16), ((3, 3), 32), ((1, 1), 2), ((1, 1), 4)]   # (kernel, filters)
 POOL_SHAPES = [
     ("max pool 3x3/2", "max", (192, 24, 24), 3, 2, 0),
@@ -182,9 +183,6 @@ def pnet_pyramid(args, rng, functional):
     print(f"\nP-Net convolutions, forward, {len(levels)} pyramid levels of a 375x500 photo (~{macs / 1e9:.2f} GMAC): "
           f"ours {times['ours'] * 1e3:.1f} ms, torch {times.get('torch', float('nan')) * 1e3:.1f} ms, "
           f"ours/torch {ratio:.2f}x", flush=True)
-
-
-IDLE_S = 0.5   # seconds between two blocks: the last one's thread pool (OpenMP) spins for a while after its work
 
 
 def _time_blocks(runners, times, args):

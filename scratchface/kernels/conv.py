@@ -289,49 +289,46 @@ def conv2d_output_numba(x, w, b, stride, padding, alpha=None):
     cols_size = n * oh * ow * c * kh * kw
     bias = np.zeros(f, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
     slopes = bias if alpha is None else np.ascontiguousarray(alpha)
-    if cols_size < CONV_SMALL_WORK:                 # too little work to wake the thread pool for: one call
+    if cols_size < CONV_SMALL_WORK:     # too little work to wake the thread pool for: one call (so the paths
+                                        # below run on all threads)
         out = np.empty((n, f, oh, ow), dtype=x.dtype)
         small_conv_output(np.ascontiguousarray(x), w, bias, slopes, alpha is not None, stride[0], stride[1], top,
                           bottom, left, right, out)
         return out
     if winograd_pays(c, f, kh, kw, stride, oh, ow, padding):
         out = np.empty((n, f, oh, ow), dtype=x.dtype)
-        with single_thread_below(cols_size, CONV_SMALL_WORK), blas_single_threaded():
+        with blas_single_threaded():
             return winograd_output_numba(x, w, bias, alpha, padding, out)
     pointwise = _pointwise_path(n, c, oh * ow, tile_width(x)) if _is_pointwise(kh, kw, stride, padding) else None
     if pointwise in ("pixel tiles", "per image", "channel major"):
         out = np.empty((n, f, oh * ow), dtype=x.dtype)
         args = (np.ascontiguousarray(x).reshape(n, c, -1), np.ascontiguousarray(w).reshape(f, c), bias, slopes,
                 alpha is not None)
-        with single_thread_below(cols_size, CONV_SMALL_WORK):
-            if pointwise == "pixel tiles":
-                pixel_tiles_forward(*args, pointwise_module.PIXEL_CHUNK, out)
-            else:
-                with blas_single_threaded():
-                    if pointwise == "per image":
-                        per_image_forward(*args, out)
-                    else:
-                        channel_major_forward(*args, even_blocks(min(c, f), CHANNEL_BLOCK), out)
+        if pointwise == "pixel tiles":
+            pixel_tiles_forward(*args, pointwise_module.PIXEL_CHUNK, out)
+        else:
+            with blas_single_threaded():
+                if pointwise == "per image":
+                    per_image_forward(*args, out)
+                else:
+                    channel_major_forward(*args, even_blocks(min(c, f), CHANNEL_BLOCK), out)
         return out.reshape(n, f, oh, ow)
     if _direct_pays(c, f, kw, stride, ow):
         out = np.empty((n, f, oh, ow), dtype=x.dtype)
-        with single_thread_below(cols_size, CONV_SMALL_WORK):
-            direct_forward(_padded(x, padding), np.ascontiguousarray(w), bias, slopes, alpha is not None, out)
+        direct_forward(_padded(x, padding), np.ascontiguousarray(w), bias, slopes, alpha is not None, out)
         return out
     if tap_skipping_pays(n, x.shape[2], x.shape[3], kh, kw, stride, padding):
         out = np.empty((n, f, oh, ow), dtype=x.dtype)
         w_pack = packed_weights(w)
-        with single_thread_below(cols_size, CONV_SMALL_WORK):
-            tap_skipping_output(padded_channels_last(x, padding), w_pack, bias, slopes, alpha is not None, kh, kw,
-                                stride[0], stride[1], top, left, x.shape[2], x.shape[3],
-                                tap_skipping_chunk(w_pack.shape[0], n * oh * ow), out)
+        tap_skipping_output(padded_channels_last(x, padding), w_pack, bias, slopes, alpha is not None, kh, kw,
+                            stride[0], stride[1], top, left, x.shape[2], x.shape[3],
+                            tap_skipping_chunk(w_pack.shape[0], n * oh * ow), out)
         return out
     if pointwise == "columns" or not _implicit_pays(n * oh * ow, f):
         return columns_output(x, w, bias, slopes, alpha is not None, stride, padding)
     out = np.empty((n, f, oh, ow), dtype=x.dtype)
-    with single_thread_below(cols_size, CONV_SMALL_WORK):
-        implicit_conv_output(padded_channels_last(x, padding), packed_weights(w), bias, slopes, alpha is not None,
-                             kh, kw, stride[0], stride[1], oh, ow, top, bottom, forward_chunk(n * oh * ow), out)
+    implicit_conv_output(padded_channels_last(x, padding), packed_weights(w), bias, slopes, alpha is not None, kh, kw,
+                         stride[0], stride[1], oh, ow, top, bottom, forward_chunk(n * oh * ow), out)
     return out
 
 

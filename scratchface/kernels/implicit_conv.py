@@ -167,10 +167,10 @@ def implicit_conv_output(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, oh,
 @numba.njit(cache=True)
 def small_conv_output(x, w, bias, alpha, has_alpha, sh, sw, top, bottom, left, right, out):
     """The same forward in one call on one thread, the padded channels-last copy and the packed weights made
-    inside it (``x``, ``w`` C-contiguous): for convolutions too small to wake the thread pool for. Each parallel
-    Numba call costs 5-9 us before any work, and the thread count set and reset around it 4 more: on MTCNN's
-    P-Net, whose last five pyramid levels are 25 such convolutions, ours took 25-85 us a call where torch took
-    7-45 (eighth #16 pass, a timing script)."""
+    inside it (``x`` C-contiguous, ``w`` any strides: the turned kernels of a ``dx``): for convolutions too small to
+    wake the thread pool for. Each parallel Numba call costs 5-9 us before any work, and the thread count set and
+    reset around it 4 more: on MTCNN's P-Net, whose last five pyramid levels are 25 such convolutions, ours took
+    25-85 us a call where torch took 7-45 (eighth #16 pass, a timing script)."""
     f, c, kh, kw = w.shape
     oh, ow = out.shape[2], out.shape[3]
     xh = padded_channels_last_serial(x, top, bottom, left, right)
