@@ -106,6 +106,40 @@ def test_packed_weights_by_hand():
     assert not pack[1, :, f - width:].any()                       # the missing filters of the last panel
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("turned", [False, True])
+def test_packing_against_numpy(dtype, turned, rng):
+    """``packed_weights`` / ``packed_columns`` (blocks of channels / filters, the tile's width a constant in float32)
+    against the same layouts by NumPy transposes, on channel and filter counts that leave partial blocks and
+    panels, and on a strided view (the kernels turned, as ``dx`` packs them)."""
+    f, c, kh, kw = 2 * 16 + 5, 16 + 21, 3, 2
+    w = rng.standard_normal((c, f, kh, kw) if turned else (f, c, kh, kw)).astype(dtype)
+    if turned:
+        w = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    width = mk.tile_width(w)
+    k = kh * kw * c
+    rows = w.transpose(0, 2, 3, 1).reshape(f, k)                    # W (F, K), K in a patch's order (i, j, c)
+    panels = -(-f // width)
+    want = np.zeros((k, panels * width), dtype)
+    want[:, :f] = rows.T
+    np.testing.assert_array_equal(kimp.packed_weights(w), want.reshape(k, panels, width).transpose(1, 0, 2))
+    panels = -(-k // width)
+    want = np.zeros((f, panels * width), dtype)
+    want[:, :k] = rows
+    np.testing.assert_array_equal(kimp.packed_columns(w), want.reshape(f, panels, width).transpose(1, 0, 2))
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_kernels_from_patch_rows(parts, rng):
+    """The weight gradient's partial sums ``(T, F, KH*KW*C)`` in a patch's column order back to ``(F, C, KH, KW)``:
+    the bits of NumPy's sum over ``T`` and transposed copy."""
+    f, c, kh, kw = 5, 19, 3, 2
+    rows = rng.standard_normal((parts, f, kh * kw * c)).astype(np.float32)
+    got = np.empty((f, c, kh, kw), np.float32)
+    kimp.kernels_from_patch_rows(rows, got)
+    np.testing.assert_array_equal(got, rows.sum(axis=0).reshape(f, kh, kw, c).transpose(0, 3, 1, 2))
+
+
 def test_aligned_empty():
     for dtype in (np.float32, np.float64):
         for size in (1, 17, 1000):

@@ -143,8 +143,8 @@ from .activations import prelu
 from .direct_conv import direct_forward
 from . import implicit_conv as implicit_module
 from .implicit_conv import (filter_major, forward_chunk, implicit_conv_input_grad, implicit_conv_output,
-                            implicit_conv_weight_grad, packed_columns, packed_weights, small_conv_output,
-                            weight_grad_blocks)
+                            implicit_conv_weight_grad, kernels_from_patch_rows, packed_columns, packed_weights,
+                            small_conv_output, weight_grad_blocks)
 from .layout import interior_to_nchw, padded_channels_last
 from .microkernel import tile_width
 from .pointwise import (channel_major_backward, channel_major_forward, per_image_backward, per_image_forward,
@@ -532,7 +532,9 @@ def _weight_grad(dout, x, w, stride, padding, tap_skipping=False):
         blocks, parts = weight_grad_blocks(n * oh * ow)
         dw_parts = np.zeros((parts, f, kh * kw * c), dtype=x.dtype)
         implicit_conv_weight_grad(buffer, xh, dout_f, kh, kw, stride[0], stride[1], oh, ow, blocks, dw_parts)
-    return np.ascontiguousarray(_parts_sum(dw_parts).reshape(f, kh, kw, c).transpose(0, 3, 1, 2)), db
+        dw = np.empty(w.shape, dtype=x.dtype)
+        kernels_from_patch_rows(dw_parts, dw)
+    return dw, db
 
 
 def _parts_sum(parts):
