@@ -46,7 +46,7 @@ def check_array(x, name: str, *, ndim=None, dtype_kind=None, finite=False):
     -------
     x : the same array (never copied).
     """
-    if not (hasattr(x, "shape") and hasattr(x, "dtype") and hasattr(x, "ndim")):
+    if type(x) is not np.ndarray and not (hasattr(x, "shape") and hasattr(x, "dtype") and hasattr(x, "ndim")):
         raise TypeError(f"{name} must be an array (numpy.ndarray or cupy.ndarray), got {_describe(x)}")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
@@ -74,7 +74,7 @@ _FINITE_CHUNK = 1 << 18  # elements per step of check_finite on large NumPy arra
 
 def check_finite(x, name: str):
     """Raise ``ValueError`` if ``x`` holds NaN or infinity."""
-    xp = get_array_module(x)
+    xp = np if type(x) is np.ndarray else get_array_module(x)
     if x.dtype.kind not in "fc" or not x.size:
         return x
     if xp is np and x.size > _FINITE_CHUNK and x.flags.c_contiguous:
@@ -95,6 +95,8 @@ def nonfinite_error(name: str) -> ValueError:
 
 def check_positive_int(value, name: str) -> int:
     """An integer > 0 (``bool`` refused)."""
+    if type(value) is int and value > 0:    # the common case, first (layer calls check their ints each time)
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be a positive integer, got {_describe(value)}")
     if value <= 0:
@@ -104,6 +106,8 @@ def check_positive_int(value, name: str) -> int:
 
 def check_nonnegative_int(value, name: str) -> int:
     """An integer >= 0 (``bool`` refused)."""
+    if type(value) is int and value >= 0:
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be a non-negative integer, got {_describe(value)}")
     if value < 0:
@@ -125,6 +129,8 @@ def check_positive_float(value, name: str, *, allow_zero=False) -> float:
 def check_int_pair(value, name: str, *, allow_zero=False):
     """An int or a pair of ints, returned as a ``(rows, cols)`` tuple of positive ints."""
     check = check_nonnegative_int if allow_zero else check_positive_int
+    if type(value) is int:
+        return (check(value, name),) * 2
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
         v = check(value, name)
         return (v, v)
@@ -141,9 +147,8 @@ def check_padding(value, name: str = "padding"):
     ``(top, bottom, left, right)`` (asymmetric, e.g. TensorFlow's 'same' with an
     even kernel).
     """
-    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
-        p = check_nonnegative_int(value, name)
-        return (p, p, p, p)
+    if type(value) is int or (isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))):
+        return (check_nonnegative_int(value, name),) * 4
     if isinstance(value, (tuple, list)):
         if len(value) == 2:
             r, c = (check_nonnegative_int(v, name) for v in value)

@@ -48,7 +48,8 @@ def cupy_available() -> bool:
 
 def is_cupy_array(x) -> bool:
     """True for a CuPy ndarray, without importing CuPy."""
-    return type(x).__module__.split(".")[0] == "cupy"
+    kind = type(x)
+    return kind is not np.ndarray and kind.__module__.split(".")[0] == "cupy"
 
 
 def set_backend(name: str) -> None:
@@ -84,6 +85,8 @@ def get_array_module(*arrays):
     """
     if not arrays:
         return _import_cupy() if _state["name"] == "cupy" else np
+    if all(type(a) is np.ndarray for a in arrays):   # the common case, without the set below (a layer call's
+        return np                                    # checks ask this several times)
     kinds = {is_cupy_array(a) for a in arrays if a is not None and hasattr(a, "shape")}
     if kinds == {True}:
         return _import_cupy()
