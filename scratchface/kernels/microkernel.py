@@ -136,12 +136,14 @@ def tile_fma_gather(typingctx, a, offsets, b, b_start, b_rows, length, acc):
     rows of ``B`` anywhere, as the patches of the output pixels for a weight gradient."""
     if not _typed(a, b, acc):
         return None
-    return types.void(a, offsets, b, types.intp, b_rows, types.intp, acc), _codegen(gather=True)
+    return types.void(a, offsets, b, types.intp, b_rows, types.intp, acc), _codegen(gather=True, wide=True)
 
 
-def _codegen(gather, runs=False):
+def _codegen(gather, runs=False, wide=False):
     """The LLVM IR of the loops; ``gather``: B's row starts read from an array, one run (``tile_fma_gather``);
-    ``runs``: B's runs ``b_run`` rows apart (``tile_fma_runs``; else ``length``)."""
+    ``runs``: B's runs ``b_run`` rows apart (``tile_fma_runs``; else ``length``); ``wide``: each row of the tile
+    one vector of ``tile_width`` lanes (512 bits: one AVX-512 register where the CPU has them, two AVX ones where
+    not), else two of ``VECTOR_BYTES``."""
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
         if gather:
@@ -158,7 +160,8 @@ def _codegen(gather, runs=False):
             b_run = length
             b_type, acc_type = signature.args[3], signature.args[8]
         scalar = context.get_value_type(signature.args[0].dtype)
-        lanes = VECTOR_BYTES // (4 if signature.args[0].dtype == types.float32 else 8)
+        halves = 1 if wide else 2                              # vectors per row of the tile
+        lanes = 2 // halves * VECTOR_BYTES // (4 if signature.args[0].dtype == types.float32 else 8)
         vec = ir.VectorType(scalar, lanes)
         vec_ptr = vec.as_pointer()
         a_ptr = context.make_array(signature.args[0])(context, builder, a_arr).data
@@ -169,7 +172,7 @@ def _codegen(gather, runs=False):
         def acc_vector(j):                                     # j-th vector of the tile, row-major
             return builder.bitcast(builder.gep(acc_ptr, [ir.Constant(i64, lanes * j)]), vec_ptr)
 
-        n_acc = TILE_ROWS * 2
+        n_acc = TILE_ROWS * halves
         start = [builder.load(acc_vector(j), align=4) for j in range(n_acc)]
         a_rows = [builder.gep(a_ptr, [builder.load(builder.gep(off_ptr, [ir.Constant(i64, r)]))])
                   for r in range(TILE_ROWS)]
@@ -198,7 +201,7 @@ def _codegen(gather, runs=False):
         else:
             b_row = builder.gep(b_row0, [builder.mul(builder.add(b_shift, e), b_step)])
         b_vec = [builder.load(builder.bitcast(builder.gep(b_row, [ir.Constant(i64, lanes * h)]), vec_ptr), align=4)
-                 for h in range(2)]
+                 for h in range(halves)]
         a_at = builder.add(a_shift, e)
         summed = []
         zeros = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
@@ -206,9 +209,9 @@ def _codegen(gather, runs=False):
             value = builder.load(builder.gep(a_rows[r], [a_at]), align=4)
             spread = builder.insert_element(ir.Constant(vec, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
             spread = builder.shuffle_vector(spread, ir.Constant(vec, ir.Undefined), zeros)   # broadcast
-            for h in range(2):                                 # fused where the CPU has FMA ('contract')
+            for h in range(halves):                            # fused where the CPU has FMA ('contract')
                 product = builder.fmul(spread, b_vec[h], flags=("contract",))
-                summed.append(builder.fadd(acc[2 * r + h], product, flags=("contract",)))
+                summed.append(builder.fadd(acc[halves * r + h], product, flags=("contract",)))
         e_next = builder.add(e, ir.Constant(i64, 1))
         builder.cbranch(builder.icmp_signed("<", e_next, length), inner, latch)
         _join([e] + acc, [ir.Constant(i64, 0)] + acc_outer, outer, [e_next] + summed, inner)
