@@ -1,21 +1,26 @@
 r"""A register-blocked GEMM micro-kernel for Numba, written in LLVM IR: the inner loop of a convolution (#16).
 
 A matrix product spends its time in one small loop. For a tile of ``TILE_ROWS`` = 6 rows of ``A`` and
-``2 L`` columns of ``B`` (``L`` = 8 float32 or 4 float64 lanes of a 256-bit AVX register: 16 or 8
-columns), the tile of ``C`` is held in 12 vector registers while the loop walks the reduction:
+``W = tile_width`` = 16 float32 (8 float64) columns of ``B``, 64 bytes, the tile of ``C`` is held in
+registers while the loop walks the reduction:
 
-.. math:: C_{r, v} \mathrel{+}= \sum_{e < E} A_{r, e}\, B_{e, v}, \qquad r < 6,\ v < 2L
+.. math:: C_{r, v} \mathrel{+}= \sum_{e < E} A_{r, e}\, B_{e, v}, \qquad r < 6,\ v < W
 
-each step loading one row of ``B`` (two vectors), broadcasting one value of each row of ``A`` and
-issuing 12 fused multiply-adds (16 registers in all: 12 for the tile, 2 for ``B``, 1 for the broadcast).
-That is what OpenBLAS's and oneDNN's kernels do in assembly. Numba cannot say it: its loop vectoriser
-keeps the tile in memory (a load and a store per multiply-add), and written with 64 scalar
-accumulators LLVM spills them and multiplies one float at a time (4.2 GFLOP/s, ``vfmadd231ss``; a timing
-script, not kept; the SLP vectoriser that could join them is off in Numba, ``NUMBA_SLP_VECTORIZE=0``). So
-``tile_fma`` builds the loop itself as an ``@intrinsic``: LLVM IR whose accumulators are vector values
-(SSA ``phi`` nodes), inlined into the calling Numba function and compiled with it (cached with it too).
-The loop it compiles to is 12 ``vfmadd231ps``, 2 ``vmovups`` and 6 ``vbroadcastss`` per step, nothing
-else but the counter.
+each step loading one row of ``B``, broadcasting one value of each row of ``A`` and issuing a fused
+multiply-add per row of the tile. That is what OpenBLAS's and oneDNN's kernels do in assembly. Numba cannot
+say it: its loop vectoriser keeps the tile in memory (a load and a store per multiply-add), and written with
+64 scalar accumulators LLVM spills them and multiplies one float at a time (4.2 GFLOP/s, ``vfmadd231ss``; a
+timing script, not kept; the SLP vectoriser that could join them is off in Numba,
+``NUMBA_SLP_VECTORIZE=0``). So ``tile_fma`` builds the loop itself as an ``@intrinsic``: LLVM IR whose
+accumulators are vector values (SSA ``phi`` nodes), inlined into the calling Numba function and compiled
+with it (cached with it too). A row of the tile is one 64-byte vector: on a CPU with AVX-512 one register
+(the loop is 6 ``vfmadd231ps zmm``, 1 ``vmovups`` and 6 ``vbroadcastss`` per step, nothing else but the
+counter), on one with AVX2 only LLVM splits it into two (12 ``ymm`` multiply-adds and 2 loads a step: the
+loop this module wrote by hand until the ninth #16 pass). On Zen 4, whose cores run a 512-bit
+multiply-add as one instruction over both 256-bit units, that is half the instructions for the same work:
+the weight gradient's ``tile_fma_gather`` (which also loads each step's row start) 68-88 % -> 74-91 % of a
+core's peak on NN2's and MTCNN's layers, one thread, 1.0x-1.2x, and the forwards 1.01x-1.06x
+(``python benchmarks/compare_conv_versions.py``, two runs; a timing script for the gather).
 
 The rows of ``A`` are not a matrix: row ``r`` is ``rows`` runs of ``length`` consecutive values of a flat
 array, starting at ``offsets[r]``, ``a_step`` apart. A convolution's patch (``KH`` kernel rows of
@@ -55,12 +60,12 @@ __all__ = ["TILE_ROWS", "aligned_empty", "tile_fma", "tile_fma_gather", "tile_fm
 TILE_ROWS = 6
 
 
-VECTOR_BYTES = 32          # AVX / AVX2; on narrower machines LLVM splits each vector in two
+VECTOR_BYTES = 32          # AVX / AVX2: a row of the tile is two (one AVX-512 vector where the CPU has them)
 
 
 @numba.njit(cache=True)
 def tile_width(a):
-    """Columns of ``B`` in one tile for arrays like ``a``: two vectors of ``VECTOR_BYTES`` (16 float32, 8 float64)."""
+    """Columns of ``B`` in one tile for arrays like ``a``: ``2 VECTOR_BYTES`` = 64 bytes (16 float32, 8 float64)."""
     return 2 * VECTOR_BYTES // a.itemsize
 
 
@@ -136,14 +141,14 @@ def tile_fma_gather(typingctx, a, offsets, b, b_start, b_rows, length, acc):
     rows of ``B`` anywhere, as the patches of the output pixels for a weight gradient."""
     if not _typed(a, b, acc):
         return None
-    return types.void(a, offsets, b, types.intp, b_rows, types.intp, acc), _codegen(gather=True, wide=True)
+    return types.void(a, offsets, b, types.intp, b_rows, types.intp, acc), _codegen(gather=True)
 
 
-def _codegen(gather, runs=False, wide=False):
+def _codegen(gather, runs=False):
     """The LLVM IR of the loops; ``gather``: B's row starts read from an array, one run (``tile_fma_gather``);
-    ``runs``: B's runs ``b_run`` rows apart (``tile_fma_runs``; else ``length``); ``wide``: each row of the tile
-    one vector of ``tile_width`` lanes (512 bits: one AVX-512 register where the CPU has them, two AVX ones where
-    not), else two of ``VECTOR_BYTES``."""
+    ``runs``: B's runs ``b_run`` rows apart (``tile_fma_runs``; else ``length``). Each row of the tile is one
+    vector of ``tile_width`` lanes (64 bytes: one AVX-512 register where the CPU has them; LLVM splits it in two
+    AVX registers where not)."""
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
         if gather:
@@ -160,8 +165,7 @@ def _codegen(gather, runs=False, wide=False):
             b_run = length
             b_type, acc_type = signature.args[3], signature.args[8]
         scalar = context.get_value_type(signature.args[0].dtype)
-        halves = 1 if wide else 2                              # vectors per row of the tile
-        lanes = 2 // halves * VECTOR_BYTES // (4 if signature.args[0].dtype == types.float32 else 8)
+        lanes = 2 * VECTOR_BYTES // (4 if signature.args[0].dtype == types.float32 else 8)   # a row of the tile
         vec = ir.VectorType(scalar, lanes)
         vec_ptr = vec.as_pointer()
         a_ptr = context.make_array(signature.args[0])(context, builder, a_arr).data
@@ -169,11 +173,11 @@ def _codegen(gather, runs=False, wide=False):
         b_ptr = context.make_array(b_type)(context, builder, b_arr).data
         acc_ptr = context.make_array(acc_type)(context, builder, acc_arr).data
 
-        def acc_vector(j):                                     # j-th vector of the tile, row-major
-            return builder.bitcast(builder.gep(acc_ptr, [ir.Constant(i64, lanes * j)]), vec_ptr)
+        def acc_vector(r):                                     # row r of the tile
+            return builder.bitcast(builder.gep(acc_ptr, [ir.Constant(i64, lanes * r)]), vec_ptr)
 
-        n_acc = TILE_ROWS * halves
-        start = [builder.load(acc_vector(j), align=4) for j in range(n_acc)]
+        n_acc = TILE_ROWS
+        start = [builder.load(acc_vector(r), align=4) for r in range(n_acc)]
         a_rows = [builder.gep(a_ptr, [builder.load(builder.gep(off_ptr, [ir.Constant(i64, r)]))])
                   for r in range(TILE_ROWS)]
         b_row0 = builder.gep(b_ptr, [b_start])
@@ -200,8 +204,7 @@ def _codegen(gather, runs=False, wide=False):
             b_row = builder.gep(b_row0, [builder.load(builder.gep(rows_ptr, [e]))])
         else:
             b_row = builder.gep(b_row0, [builder.mul(builder.add(b_shift, e), b_step)])
-        b_vec = [builder.load(builder.bitcast(builder.gep(b_row, [ir.Constant(i64, lanes * h)]), vec_ptr), align=4)
-                 for h in range(halves)]
+        b_vec = builder.load(builder.bitcast(b_row, vec_ptr), align=4)
         a_at = builder.add(a_shift, e)
         summed = []
         zeros = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
@@ -209,9 +212,8 @@ def _codegen(gather, runs=False, wide=False):
             value = builder.load(builder.gep(a_rows[r], [a_at]), align=4)
             spread = builder.insert_element(ir.Constant(vec, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
             spread = builder.shuffle_vector(spread, ir.Constant(vec, ir.Undefined), zeros)   # broadcast
-            for h in range(halves):                            # fused where the CPU has FMA ('contract')
-                product = builder.fmul(spread, b_vec[h], flags=("contract",))
-                summed.append(builder.fadd(acc[halves * r + h], product, flags=("contract",)))
+            product = builder.fmul(spread, b_vec, flags=("contract",))      # fused where the CPU has FMA
+            summed.append(builder.fadd(acc[r], product, flags=("contract",)))
         e_next = builder.add(e, ir.Constant(i64, 1))
         builder.cbranch(builder.icmp_signed("<", e_next, length), inner, latch)
         _join([e] + acc, [ir.Constant(i64, 0)] + acc_outer, outer, [e_next] + summed, inner)
