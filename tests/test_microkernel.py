@@ -108,10 +108,13 @@ def test_packed_weights_by_hand():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("turned", [False, True])
-def test_packing_against_numpy(dtype, turned, rng):
+@pytest.mark.parametrize("all_threads", [False, True])
+def test_packing_against_numpy(dtype, turned, all_threads, rng, monkeypatch):
     """``packed_weights`` / ``packed_columns`` (blocks of channels / filters, the tile's width a constant in float32)
     against the same layouts by NumPy transposes, on channel and filter counts that leave partial blocks and
-    panels, and on a strided view (the kernels turned, as ``dx`` packs them)."""
+    panels, and on a strided view (the kernels turned, as ``dx`` packs them); the weights packed on one thread and
+    on all."""
+    monkeypatch.setattr(kimp, "PARALLEL_PACK_MIN", 0 if all_threads else 10 ** 9)
     f, c, kh, kw = 2 * 16 + 5, 16 + 21, 3, 2
     w = rng.standard_normal((c, f, kh, kw) if turned else (f, c, kh, kw)).astype(dtype)
     if turned:

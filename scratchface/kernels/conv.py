@@ -530,7 +530,7 @@ def _weight_grad(dout, x, w, stride, padding, tap_skipping=False):
             return dw, db
         dout_f, db = filter_major(dout)
         blocks, parts = weight_grad_blocks(n * oh * ow)
-        dw_parts = np.zeros((parts, f, kh * kw * c), dtype=x.dtype)
+        dw_parts = np.empty((parts, f, kh * kw * c), dtype=x.dtype)      # each task zeroes its own columns
         implicit_conv_weight_grad(buffer, xh, dout_f, kh, kw, stride[0], stride[1], oh, ow, blocks, dw_parts)
         dw = np.empty(w.shape, dtype=x.dtype)
         kernels_from_patch_rows(dw_parts, dw)

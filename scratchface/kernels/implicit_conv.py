@@ -93,6 +93,7 @@ WEIGHT_GRAD_GROUPS = 4     # ... times this many groups of column blocks: the ta
 INPUT_GRAD_TASKS = 8       # input gradient (any stride): at most this many tasks, each a run of whole images
 PACK_CHANNELS = 16         # packed_weights: channels of each filter read at a time ...
 PACK_FILTERS = 8           # ... packed_columns: filters at a time
+PARALLEL_PACK_MIN = 1 << 14  # packed weights of at least this many values: packed on all threads
 
 
 def packed_weights(w):
@@ -103,7 +104,10 @@ def packed_weights(w):
     width = tile_width(w)
     panels = -(-f // width)
     out = aligned_empty(panels * kh * kw * c * width, w.dtype).reshape(panels, kh * kw * c, width)
-    _pack(w, out)                           # any strides (a view of the kernels turned, for dx)
+    if out.size >= PARALLEL_PACK_MIN:       # any strides (a view of the kernels turned, for dx)
+        _pack_on_all_threads(w, out)
+    else:
+        _pack(w, out)
     return out
 
 
@@ -116,29 +120,43 @@ def _pack(w, out):
     row's 16 values copied unrolled): 5a 3x3's weights (384 x 192 x 3 x 3) 0.41 -> 0.22 ms, the kernels turned
     for its ``dx`` 0.35 -> 0.23, 5x5 layers 1.7x-1.8x, one thread (``/tmp`` timing script; float64, width 8,
     the same speed as before)."""
-    if out.shape[2] == 16:
-        _pack_panels(w, 16, out)
-    else:
-        _pack_panels(w, out.shape[2], out)
+    for s in range(out.shape[0]):
+        if out.shape[2] == 16:
+            _pack_panel(w, s, 16, out)
+        else:
+            _pack_panel(w, s, out.shape[2], out)
+
+
+@numba.njit(cache=True, parallel=True)
+def _pack_on_all_threads(w, out):
+    """``_pack`` with the panels shared out between the threads. The buffer is most often the one the last
+    convolution's panels were in (the allocator hands it back), which both threads read: each line written
+    is first taken back from the other core's cache, and on this 2-core machine that costs the pass 5x (4e
+    3x3/2's 1.5 MB: 0.13 ms into a buffer one thread touched, 0.67 ms after both read it). On both threads
+    the same pass takes half of that, 0.34 ms (ninth #16 pass, a timing script)."""
+    for s in prange(out.shape[0]):
+        if out.shape[2] == 16:
+            _pack_panel(w, s, 16, out)
+        else:
+            _pack_panel(w, s, out.shape[2], out)
 
 
 @numba.njit(cache=True, inline="always")
-def _pack_panels(w, width, out):
+def _pack_panel(w, s, width, out):
     f, c, kh, kw = w.shape
-    for s in range(out.shape[0]):
-        f0 = s * width
-        full = f0 + width <= f
-        for c0 in range(0, c, PACK_CHANNELS):
-            for i in range(kh):
-                for j in range(kw):
-                    for ci in range(c0, min(c, c0 + PACK_CHANNELS)):
-                        dst = out[s, (i * kw + j) * c + ci]
-                        if full:
-                            for v in range(width):
-                                dst[v] = w[f0 + v, ci, i, j]
-                        else:
-                            for v in range(width):
-                                dst[v] = w[f0 + v, ci, i, j] if f0 + v < f else 0
+    f0 = s * width
+    full = f0 + width <= f
+    for c0 in range(0, c, PACK_CHANNELS):
+        for i in range(kh):
+            for j in range(kw):
+                for ci in range(c0, min(c, c0 + PACK_CHANNELS)):
+                    dst = out[s, (i * kw + j) * c + ci]
+                    if full:
+                        for v in range(width):
+                            dst[v] = w[f0 + v, ci, i, j]
+                    else:
+                        for v in range(width):
+                            dst[v] = w[f0 + v, ci, i, j] if f0 + v < f else 0
 
 
 @numba.njit(cache=True, parallel=True)
@@ -341,8 +359,8 @@ def weight_grad_blocks(pixels):
 
 @numba.njit(cache=True, parallel=True)
 def implicit_conv_weight_grad(x_flat, xh, dout_f, kh, kw, sh, sw, oh, ow, blocks, dw_parts):
-    r"""The weight gradient without columns: ``dw_parts[t] (F, KH*KW*C)`` += for the output pixels of part
-    ``t``, ``dout_f[f, pix]`` times the patch of ``pix`` (row ``(i, j, c)`` as in the forward's ``W_pack``).
+    r"""The weight gradient without columns: ``dw_parts[t] (F, KH*KW*C)`` = for the output pixels of part ``t``, the
+    sum of ``dout_f[f, pix]`` times the patch of ``pix`` (row ``(i, j, c)`` as in the forward's ``W_pack``).
 
     ``x_flat``: the buffer of the padded channels-last ``xh`` with at least ``tile_width`` elements after it
     (a block of 16 patch values may run past a kernel row: those columns are computed and dropped).
@@ -366,6 +384,10 @@ def implicit_conv_weight_grad(x_flat, xh, dout_f, kh, kw, sh, sw, oh, ow, blocks
         acc = np.empty((TILE_ROWS, width), dtype=xh.dtype)
         offsets = np.empty(TILE_ROWS, dtype=np.int64)
         starts = np.empty(pixels // blocks + 1, dtype=np.int64)
+        for cb in range(g * col_blocks // groups, (g + 1) * col_blocks // groups):   # the task's columns of its
+            at = (cb // run_blocks) * run + (cb % run_blocks) * width                # part, zeroed here (by the
+            for fi in range(f):                                                      # thread that adds to them)
+                part[fi, at:at + min(width, run - (cb % run_blocks) * width)] = 0
         for blk in range(t * blocks // parts, (t + 1) * blocks // parts):
             p0 = blk * pixels // blocks
             m = (blk + 1) * pixels // blocks - p0
@@ -397,40 +419,41 @@ def packed_columns(w):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _pack_columns(w_rows, c, kh, kw, out):
     """``out[s, f, v] = w_rows[f, (c*KH + i)*KW + j]`` for ``s*width + v = (i*KW + j)*C + c`` (zeros past ``K``),
     written in order (column ``k``'s place in a filter's row looked up, not divided out), ``PACK_FILTERS``
-    filters at a time (their rows stay in L1 while every panel takes its 16 values of them) and the tile's
-    width a constant where it is 16: 4e 3x3/2's columns (256 x 160 x 3 x 3) 0.26 -> 0.16 ms, 3c 5x5/2's 1.5x
-    (ninth #16 pass, one thread, a timing script)."""
+    filters at a time (their rows stay in L1 while every panel takes its 16 values of them), the tile's width
+    a constant where it is 16, the blocks of filters shared out between the threads (as ``_pack_on_all_threads``):
+    4e 3x3/2's columns (256 x 160 x 3 x 3) 0.26 -> 0.16 ms on one thread, 3c 5x5/2's 1.5x (ninth #16 pass, a
+    timing script)."""
     k = kh * kw * c
     source = np.empty(k, dtype=np.int64)
     for i in range(kh):
         for j in range(kw):
             for ci in range(c):
                 source[(i * kw + j) * c + ci] = (ci * kh + i) * kw + j
-    if out.shape[2] == 16:
-        _column_panels(w_rows, source, 16, out)
-    else:
-        _column_panels(w_rows, source, out.shape[2], out)
+    for block in prange(-(-w_rows.shape[0] // PACK_FILTERS)):
+        if out.shape[2] == 16:
+            _column_block(w_rows, source, block * PACK_FILTERS, 16, out)
+        else:
+            _column_block(w_rows, source, block * PACK_FILTERS, out.shape[2], out)
 
 
 @numba.njit(cache=True, inline="always")
-def _column_panels(w_rows, source, width, out):
+def _column_block(w_rows, source, f0, width, out):
     f, k = w_rows.shape[0], source.size
-    for f0 in range(0, f, PACK_FILTERS):
-        for s in range(out.shape[0]):
-            full = (s + 1) * width <= k
-            for fi in range(f0, min(f, f0 + PACK_FILTERS)):
-                row = w_rows[fi]
-                dst = out[s, fi]
-                if full:
-                    for v in range(width):
-                        dst[v] = row[source[s * width + v]]
-                else:
-                    for v in range(width):
-                        dst[v] = row[source[s * width + v]] if s * width + v < k else 0
+    for s in range(out.shape[0]):
+        full = (s + 1) * width <= k
+        for fi in range(f0, min(f, f0 + PACK_FILTERS)):
+            row = w_rows[fi]
+            dst = out[s, fi]
+            if full:
+                for v in range(width):
+                    dst[v] = row[source[s * width + v]]
+            else:
+                for v in range(width):
+                    dst[v] = row[source[s * width + v]] if s * width + v < k else 0
 
 
 @numba.njit(cache=True, parallel=True)
