@@ -524,7 +524,7 @@ def _weight_grad(dout, x, w, stride, padding, tap_skipping=False):
         buffer, xh = padded_channels_last(x, padding, slack=tile_width(x))
         if tap_skipping:
             dout_pm, db = filter_major(dout, by_position=True)
-            dw = np.zeros(w.shape, dtype=x.dtype)
+            dw = np.empty(w.shape, dtype=x.dtype)
             tap_skipping_weight_grad(buffer, xh, dout_pm, padding[0], padding[2], x.shape[2], x.shape[3], oh, ow,
                                      stride[0], stride[1], dw)
             return dw, db

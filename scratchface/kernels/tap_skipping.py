@@ -179,7 +179,7 @@ def tap_skipping_output(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, top,
 
 @numba.njit(cache=True, parallel=True)
 def tap_skipping_weight_grad(x_flat, xh, dout_pm, top, left, h, w, oh, ow, sh, sw, dw):
-    r"""``dw (F, C, KH, KW)`` = ``dout_pm (F, OH*OW*N)`` (from ``filter_major(dout, by_position=True)``) times
+    r"""``dw (F, C, KH, KW)`` (every value written) = ``dout_pm (F, OH*OW*N)`` (from ``filter_major(dout, by_position=True)``) times
     the patches of the padded channels-last ``xh``, over the pixels where each tap lies inside the ``h x w``
     input.
 
@@ -212,13 +212,13 @@ def tap_skipping_weight_grad(x_flat, xh, dout_pm, top, left, h, w, oh, ow, sh, s
             i0, i1 = inside_taps(p, sh, top, h, kh)
             if i0 <= i < i1:
                 p0, p1 = min(p0, p), max(p1, p + 1)
-        if q1 <= q0 or p1 <= p0:
-            continue                                        # all on padding: the zeros are written below
+        if q1 <= q0:
+            p1 = p0                                         # no pixel: no run below, the tiles stay zero
         whole = q0 == 0 and q1 == ow                        # whole output rows: one run over rows p0 .. p1
         acc = np.empty((TILE_ROWS, width), dtype=xh.dtype)
         offsets = np.empty(TILE_ROWS, dtype=np.int64)
         for f0 in range(0, f, TILE_ROWS):
-            acc[:] = 0
+            acc[:] = 0                                      # (all on padding: the zeros are written)
             for p in range(p0, p0 + 1 if whole else p1):
                 at = (p * ow + q0) * n
                 for r in range(TILE_ROWS):
