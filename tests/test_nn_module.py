@@ -240,6 +240,14 @@ def test_forward_with_wrong_shape_names_the_expected_shape(rng):
         conv.forward(np.zeros((1, 3, 5, 5), np.int32))
     with pytest.raises(ValueError, match="NaN or infinity"):
         conv.forward(np.full((1, 3, 5, 5), np.nan, np.float32))
+    # the values are the layer functions' to check (the modules check shapes and dtypes): every module still refuses
+    for module, shape in ((nn.Dense(8, 2, rng=0), (2, 8)), (nn.Inception.from_table("3a", rng=0), (1, 192, 6, 6)),
+                          (nn.LocallyConnected2d(3, 2, 3, (6, 6), rng=0), (1, 3, 6, 6)), (nn.MaxPool2d(2), (1, 3, 4, 4)),
+                          (nn.L2Pool2d(3, stride=1, padding=1), (1, 3, 4, 4))):
+        x = np.zeros(shape, np.float32)
+        x.flat[x.size // 2] = np.inf
+        with pytest.raises(ValueError, match="x contains NaN or infinity"):
+            module.forward(x)
 
 
 def test_backward_before_forward_and_bad_construction():
