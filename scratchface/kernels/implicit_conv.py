@@ -121,10 +121,7 @@ def _pack(w, out):
     for its ``dx`` 0.35 -> 0.23, 5x5 layers 1.7x-1.8x, one thread (``/tmp`` timing script; float64, width 8,
     the same speed as before)."""
     for s in range(out.shape[0]):
-        if out.shape[2] == 16:
-            _pack_panel(w, s, 16, out)
-        else:
-            _pack_panel(w, s, out.shape[2], out)
+        _pack_panel(w, s, out)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -135,14 +132,20 @@ def _pack_on_all_threads(w, out):
     3x3/2's 1.5 MB: 0.13 ms into a buffer one thread touched, 0.67 ms after both read it). On both threads
     the same pass takes half of that, 0.34 ms (ninth #16 pass, a timing script)."""
     for s in prange(out.shape[0]):
-        if out.shape[2] == 16:
-            _pack_panel(w, s, 16, out)
-        else:
-            _pack_panel(w, s, out.shape[2], out)
+        _pack_panel(w, s, out)
 
 
 @numba.njit(cache=True, inline="always")
-def _pack_panel(w, s, width, out):
+def _pack_panel(w, s, out):
+    """Panel ``s`` of ``_pack``, the tile's width a constant where it is 16."""
+    if out.shape[2] == 16:
+        _pack_panel_rows(w, s, 16, out)
+    else:
+        _pack_panel_rows(w, s, out.shape[2], out)
+
+
+@numba.njit(cache=True, inline="always")
+def _pack_panel_rows(w, s, width, out):
     f, c, kh, kw = w.shape
     f0 = s * width
     full = f0 + width <= f
