@@ -4,7 +4,8 @@ Two tables, everything in this checkout and in one process (each pair called in 
 ``--repeats`` after a warm-up), float32:
 
 1. one thread: ``C = A @ B`` through ``scratchface.kernels.microkernel.tile_fma`` (a plain Numba loop over
-   tiles of 6 x 16, ``B`` packed in panels of 16 columns as the convolution packs its weights) against
+   tiles of ``TILE_ROWS`` x ``tile_width`` (12 x 32 with AVX-512, 6 x 16 without), ``B`` packed in panels of
+   ``tile_width`` columns as the convolution packs its weights, the last panel filled with zeros) against
    NumPy's ``np.dot`` (OpenBLAS), on the matrix shapes of NN2's and MTCNN's layers (rows = output pixels
    of a chunk, reduction = ``KH*KW*C``, columns = filters);
 2. ``--threads`` threads, per layer: the forward by ``implicit_conv_output`` and by the channels-last
@@ -50,7 +51,7 @@ def main():
 
     @numba.njit(cache=True)
     def tiled_gemm(a, b_pack, out):
-        """``out (M, N) = a (M, K) @ B``, ``B`` packed as ``(N / 16, K, 16)``; M a multiple of TILE_ROWS."""
+        """``out (M, N) = a (M, K) @ B``, ``B`` packed as ``(N / width, K, width)``; M a multiple of TILE_ROWS."""
         m, k = a.shape
         rows, width = microkernel.TILE_ROWS, b_pack.shape[2]
         a_flat, b_flat = a.reshape(-1), b_pack.reshape(-1)
@@ -74,10 +75,14 @@ def main():
         for name, (m, k, n) in GEMMS.items():
             a = rng.standard_normal((m, k), dtype=np.float32)
             b = rng.standard_normal((k, n), dtype=np.float32)
-            pack = np.ascontiguousarray(b.reshape(k, n // 16, 16).transpose(1, 0, 2))
-            out = np.empty((m, n), np.float32)
+            width = microkernel.tile_width(b)
+            panels = -(-n // width)
+            wide = np.zeros((k, panels * width), np.float32)
+            wide[:, :n] = b
+            pack = np.ascontiguousarray(wide.reshape(k, panels, width).transpose(1, 0, 2))
+            out = np.empty((m, panels * width), np.float32)
             tiled_gemm(a, pack, out)
-            assert np.allclose(out, a @ b, rtol=1e-4, atol=1e-3)
+            assert np.allclose(out[:, :n], a @ b, rtol=1e-4, atol=1e-3)
             t_mk, t_blas = best_in_turn([lambda: tiled_gemm(a, pack, out), lambda: np.dot(a, b)], args.repeats)
             flop = 2 * m * k * n / 1e9
             print(f"{name:22s} {f'{m} x {k} x {n}':>18s} | {t_mk * 1e3:7.2f}ms {flop / t_mk:5.1f} | "

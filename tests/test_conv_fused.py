@@ -334,7 +334,8 @@ def test_input_grad_tiles_by_hand():
     w = np.array([[[[1.0, 2.0], [3.0, 4.0]]]], dtype=np.float32)                    # (F, C, KH, KW) = (1, 1, 2, 2)
     dout = np.array([[[[1.0, -2.0], [0.5, 3.0]]]], dtype=np.float32)                # (N, F, OH, OW) = (1, 1, 2, 2)
     cols = kimp.packed_columns(w)
-    assert cols.shape == (1, 1, 16) and list(cols[0, 0, :4]) == [1, 2, 3, 4] and not cols[0, 0, 4:].any()
+    width = kimp.tile_width(w)
+    assert cols.shape == (1, 1, width) and list(cols[0, 0, :4]) == [1, 2, 3, 4] and not cols[0, 0, 4:].any()
     dx = np.empty((1, 1, 4, 4), dtype=np.float32)
     kimp.implicit_conv_input_grad(np.ascontiguousarray(dout.transpose(0, 2, 3, 1)), cols, 2, 2, 2, 2, 4, 4, 0, 0,
                                   1, 1, dx)

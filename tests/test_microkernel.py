@@ -59,7 +59,7 @@ def test_tile_fma_runs_takes_part_of_each_run_of_b(dtype, tol, length, rows, b_r
     a_step, stride = length + 5, width + 2
     a = rng.standard_normal(60 + rows * a_step).astype(dtype)
     b = rng.standard_normal(3 + stride * (rows * b_run + 1) + width).astype(dtype)
-    offsets = np.array([0, 4, 9, 1, 30, 2][:mk.TILE_ROWS], dtype=np.int64)
+    offsets = np.array(([0, 4, 9, 1, 30, 2] * 2)[:mk.TILE_ROWS], dtype=np.int64)
     got = np.ones((mk.TILE_ROWS, width), dtype)
     tile_fma_runs(a, offsets, a_step, b, 3, stride, b_run, length, rows, got)
     a_rows = np.array([[a[o + i * a_step + e] for i in range(rows) for e in range(length)] for o in offsets],

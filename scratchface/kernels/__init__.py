@@ -8,7 +8,8 @@ Grouped by operation; the same operation has the same module name on both sides:
         conv.py               conv2d_output_numba, conv2d_grads_numba      (picks a path per shape; the
                               columns_output                               channels-last im2col + GEMM
                                                                            per thread; PReLU in the epilogue)
-        microkernel.py        tile_fma, tile_fma_runs, tile_fma_gather     (a 6 x 16 register tile in LLVM IR)
+        microkernel.py        tile_fma, tile_fma_runs, tile_fma_gather     (a register tile in LLVM IR: 12 x 32
+                                                                           with AVX-512, 6 x 16 with AVX2)
         implicit_conv.py      implicit_conv_output,                        (convolution on the micro-kernel,
                               implicit_conv_weight_grad                    no im2col; its weight gradient)
         tap_skipping.py       tap_skipping_output,                         (small padded outputs: pixels by

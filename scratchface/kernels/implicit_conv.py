@@ -3,17 +3,18 @@ r"""Convolution as an implicit GEMM: the micro-kernel reads the patches where th
 With the input padded and channels last, ``xh (N, Hp, Wp, C)``, kernel row ``i`` of output pixel
 ``(b, p, q)``'s receptive field is ``KW*C`` consecutive values starting at ``xh[b, p*sh + i, q*sw, 0]``:
 a row of the im2col matrix, already in memory, and the ``KH`` kernel rows are an image row
-(``Wp*C`` values) apart. With the weights packed in panels of ``width`` = 16 filters (float32; 8 in
-float64), ``W_pack[s, (i, j, c), v] = w[s*width + v, c, i, j]`` (zeros past ``F``),
+(``Wp*C`` values) apart. With the weights packed in panels of ``width = tile_width`` filters (float32: 32
+with AVX-512, 16 without; half that in float64), ``W_pack[s, (i, j, c), v] = w[s*width + v, c, i, j]`` (zeros
+past ``F``),
 
 .. math:: \mathrm{out}[b, f, p, q] = \mathrm{bias}_f + \sum_{i < KH} \sum_{e < KW C}
-          xh[b, p s_h + i, q s_w, 0][e] \; W_{pack}[f / 16,\, i\,KW C + e,\, f \bmod 16],
+          xh[b, p s_h + i, q s_w, 0][e] \; W_{pack}[f / width,\, i\,KW C + e,\, f \bmod width],
 
-computed for a tile of ``TILE_ROWS`` = 6 output pixels by 16 filters by one ``tile_fma``
-(:mod:`scratchface.kernels.microkernel`) over all kernel rows, the tile in registers throughout. Six
-consecutive output pixels (in the order ``(b, p, q)``, across rows and images alike: any stride) make a
+computed for a tile of ``TILE_ROWS`` output pixels (12 with AVX-512, 6 without) by ``width`` filters by one
+``tile_fma`` (:mod:`scratchface.kernels.microkernel`) over all kernel rows, the tile in registers throughout.
+``TILE_ROWS`` consecutive output pixels (in the order ``(b, p, q)``, across rows and images alike: any stride) make a
 tile; the last tile is moved back to end on the last pixel (its first pixels are computed twice, the same
-bits). Kernel rows that fall on padding rows for all six pixels of a tile are skipped (they would add
+bits). Kernel rows that fall on padding rows for all the pixels of a tile are skipped (they would add
 zeros; NN2's 5x5 layers at 6x6 skip a fifth of the work). The work is cut into chunks of at most
 ``CHUNK_TILES`` tiles (at least ``MIN_CHUNKS`` chunks),
 one ``prange`` over them; inside a chunk the panels are the outer loop, so a panel stays in L1 / L2
@@ -22,17 +23,18 @@ multiplied by every tile in turn). Each output is one fixed sum: the bits do not
 or the thread count. The tile is written into NCHW with the bias (and PReLU's slope: the epilogue).
 
 ``implicit_conv_weight_grad`` is the weight gradient the same way: ``dW^T (F, KH*KW*C) = dout (F, pixels)
-@ patches (pixels, KH*KW*C)``, a tile of 6 filters by 16 patch values summed over a block of about
+@ patches (pixels, KH*KW*C)``, a tile of ``TILE_ROWS`` filters by ``width`` patch values summed over a block of about
 ``BLOCK_PIXELS`` output pixels by ``tile_fma_gather`` (the rows of ``B`` are the pixels' patches,
 wherever they are), in at most ``WEIGHT_GRAD_PARTS`` partial sums (fixed by the shapes, added in a fixed
 order). ``dx`` of a stride-1 layer is the forward convolution of ``dout`` with the kernels turned by 180
 degrees (``scratchface.kernels.conv._implicit_grads``); of a strided layer, ``implicit_conv_input_grad``: tiles
-of 6 output pixels by 16 patch values of ``dout_t @ W`` (reduced over the filters), each added onto its pixels'
-patches in padded channels-last planes (the columns' GEMM and col2im in one pass, without the columns).
+of ``TILE_ROWS`` output pixels by ``width`` patch values of ``dout_t @ W`` (reduced over the filters), each
+added onto its pixels' patches in padded channels-last planes (the columns' GEMM and col2im in one pass,
+without the columns).
 
 Measured (quiet 2-core AMD EPYC Zen 1, 2 threads, float32; ``python benchmarks/bench_implicit_conv.py``, table
 2, the columns path and this one in turn in one process; ``docs/benchmark_tables/zen1/bench_implicit_conv.txt``;
-on Zen 4 with AVX-512, ``docs/benchmark_tables/bench_implicit_conv.txt``, the forward is 1.1x-2.4x on the
+on Zen 4 with AVX-512, ``docs/benchmark_tables/zen4/bench_implicit_conv.txt``, the forward is 1.1x-2.4x on the
 same layers but 4d 3x3 at 6x6, 0.74x-0.75x in two runs, whose route was not tuned again there; the same code
 timed against itself moved by up to 30 % on that machine):
 forward 1.0x-1.5x faster than channels-last im2col + OpenBLAS on NN2's 3x3 / 5x5 layers, conv1 and
@@ -137,9 +139,11 @@ def _pack_on_all_threads(w, out):
 
 @numba.njit(cache=True, inline="always")
 def _pack_panel(w, s, out):
-    """Panel ``s`` of ``_pack``, the tile's width a constant where it is 16."""
+    """Panel ``s`` of ``_pack``, the tile's width a constant where it is 16 or 32."""
     if out.shape[2] == 16:
         _pack_panel_rows(w, s, 16, out)
+    elif out.shape[2] == 32:
+        _pack_panel_rows(w, s, 32, out)
     else:
         _pack_panel_rows(w, s, out.shape[2], out)
 
@@ -263,7 +267,7 @@ def _output_chunk(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, oh, ow, to
     acc = np.empty((tile1 - tile0, TILE_ROWS, width), dtype=xh.dtype)   # one tile of C per tile of pixels
     starts = np.empty((tile1 - tile0, TILE_ROWS), dtype=np.int64)      # where each pixel's first used row starts
     first_row = np.empty(tile1 - tile0, dtype=np.int64)                 # the kernel rows each tile uses ...
-    rows = np.empty(tile1 - tile0, dtype=np.int64)                      # ... (the others: padding for all six)
+    rows = np.empty(tile1 - tile0, dtype=np.int64)                      # ... (the others: padding for all its pixels)
     out_at = np.empty(tile1 - tile0, dtype=np.int64)                    # where its first output goes, -1: two images
     offsets = np.empty(TILE_ROWS, dtype=np.int64)
     for tile in range(tile0, tile1):
@@ -302,7 +306,7 @@ def _output_chunk(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, oh, ow, to
                         tile_fma(x_flat, offsets, 0, w_flat, (s * k + i * run + e0) * width, width, length, 1,
                                  acc[tile])
         for tile in range(tile0, tile1):
-            if out_at[tile - tile0] >= 0:           # the six pixels in one image: six consecutive values a filter
+            if out_at[tile - tile0] >= 0:           # the tile's pixels in one image: consecutive values a filter
                 at = out_at[tile - tile0] + f0 * oh * ow
                 for v in range(min(width, f - f0)):
                     add, slope = bias[f0 + v], alpha[f0 + v]
@@ -366,9 +370,9 @@ def implicit_conv_weight_grad(x_flat, xh, dout_f, kh, kw, sh, sw, oh, ow, blocks
     sum of ``dout_f[f, pix]`` times the patch of ``pix`` (row ``(i, j, c)`` as in the forward's ``W_pack``).
 
     ``x_flat``: the buffer of the padded channels-last ``xh`` with at least ``tile_width`` elements after it
-    (a block of 16 patch values may run past a kernel row: those columns are computed and dropped).
-    Tile: ``TILE_ROWS`` filters by 16 patch values, reduced over a block of about ``BLOCK_PIXELS`` pixels in one
-    ``tile_fma_gather`` (rows of ``B`` are the pixels' patches, wherever they are). Tasks: the parts
+    (a block of ``tile_width`` patch values may run past a kernel row: those columns are computed and dropped).
+    Tile: ``TILE_ROWS`` filters by ``tile_width`` patch values, reduced over a block of about ``BLOCK_PIXELS``
+    pixels in one ``tile_fma_gather`` (rows of ``B`` are the pixels' patches, wherever they are). Tasks: the parts
     (runs of pixel blocks, each summing into its own ``dw_parts[t]``) times groups of the column blocks
     (disjoint columns): the sums do not depend on the thread count.
     """
@@ -426,8 +430,9 @@ def packed_columns(w):
 def _pack_columns(w_rows, c, kh, kw, out):
     """``out[s, f, v] = w_rows[f, (c*KH + i)*KW + j]`` for ``s*width + v = (i*KW + j)*C + c`` (zeros past ``K``),
     written in order (column ``k``'s place in a filter's row looked up, not divided out), ``PACK_FILTERS``
-    filters at a time (their rows stay in L1 while every panel takes its 16 values of them), the tile's width
-    a constant where it is 16, the blocks of filters shared out between the threads (as ``_pack_on_all_threads``):
+    filters at a time (their rows stay in L1 while every panel takes its ``width`` values of them), the tile's
+    width a constant where it is 16 or 32, the blocks of filters shared out between the threads (as
+    ``_pack_on_all_threads``):
     4e 3x3/2's columns (256 x 160 x 3 x 3) 0.26 -> 0.16 ms on one thread, 3c 5x5/2's 1.5x (ninth #16 pass, a
     timing script)."""
     k = kh * kw * c
@@ -439,6 +444,8 @@ def _pack_columns(w_rows, c, kh, kw, out):
     for block in prange(-(-w_rows.shape[0] // PACK_FILTERS)):
         if out.shape[2] == 16:
             _column_block(w_rows, source, block * PACK_FILTERS, 16, out)
+        elif out.shape[2] == 32:
+            _column_block(w_rows, source, block * PACK_FILTERS, 32, out)
         else:
             _column_block(w_rows, source, block * PACK_FILTERS, out.shape[2], out)
 
@@ -462,8 +469,8 @@ def _column_block(w_rows, source, f0, width, out):
 @numba.njit(cache=True, parallel=True)
 def implicit_conv_input_grad(dout_cl, w_cols, kh, kw, sh, sw, hp, wp, top, left, tasks, chunk, dx):
     r"""The input gradient of any stride without columns: ``dcols = dout_t @ W`` (``dout_t (pixels, F)``, ``W (F,
-    KH*KW*C)``) a tile of ``TILE_ROWS`` output pixels by 16 patch values at a time (``tile_fma``, reduced over
-    the ``F`` filters), each tile added at once onto the pixels' patches (col2im fused: no ``dcols``),
+    KH*KW*C)``) a tile of ``TILE_ROWS`` output pixels by ``tile_width`` patch values at a time (``tile_fma``, reduced
+    over the ``F`` filters), each tile added at once onto the pixels' patches (col2im fused: no ``dcols``),
 
     .. math:: dx_{pad}[b, p s_h + i, q s_w + j, c] \mathrel{+}= \sum_f dout[b, f, p, q]\, w[f, c, i, j].
 

@@ -1,26 +1,36 @@
 r"""A register-blocked GEMM micro-kernel for Numba, written in LLVM IR: the inner loop of a convolution (#16).
 
-A matrix product spends its time in one small loop. For a tile of ``TILE_ROWS`` = 6 rows of ``A`` and
-``W = tile_width`` = 16 float32 (8 float64) columns of ``B``, 64 bytes, the tile of ``C`` is held in
-registers while the loop walks the reduction:
+A matrix product spends its time in one small loop. For a tile of ``TILE_ROWS`` rows of ``A`` and ``W =
+tile_width`` columns of ``B``, two vector registers wide, the tile of ``C`` is held in registers while the
+loop walks the reduction:
 
-.. math:: C_{r, v} \mathrel{+}= \sum_{e < E} A_{r, e}\, B_{e, v}, \qquad r < 6,\ v < W
+.. math:: C_{r, v} \mathrel{+}= \sum_{e < E} A_{r, e}\, B_{e, v}, \qquad r < R,\ v < W
 
 each step loading one row of ``B``, broadcasting one value of each row of ``A`` and issuing a fused
-multiply-add per row of the tile. That is what OpenBLAS's and oneDNN's kernels do in assembly. Numba cannot
+multiply-add per register of the tile. That is what OpenBLAS's and oneDNN's kernels do in assembly. Numba cannot
 say it: its loop vectoriser keeps the tile in memory (a load and a store per multiply-add), and written with
 64 scalar accumulators LLVM spills them and multiplies one float at a time (4.2 GFLOP/s, ``vfmadd231ss``; a
 timing script, not kept; the SLP vectoriser that could join them is off in Numba,
 ``NUMBA_SLP_VECTORIZE=0``). So ``tile_fma`` builds the loop itself as an ``@intrinsic``: LLVM IR whose
 accumulators are vector values (SSA ``phi`` nodes), inlined into the calling Numba function and compiled
-with it (cached with it too). A row of the tile is one 64-byte vector: on a CPU with AVX-512 one register
-(the loop is 6 ``vfmadd231ps zmm``, 1 ``vmovups`` and 6 ``vbroadcastss`` per step, nothing else but the
-counter), on one with AVX2 only LLVM splits it into two (12 ``ymm`` multiply-adds and 2 loads a step: the
-loop this module wrote by hand until the ninth #16 pass). On Zen 4, whose cores run a 512-bit
-multiply-add as one instruction over both 256-bit units, that is half the instructions for the same work:
-the weight gradient's ``tile_fma_gather`` (which also loads each step's row start) 68-88 % -> 74-91 % of a
-core's peak on NN2's and MTCNN's layers, one thread, 1.0x-1.2x, and the forwards 1.01x-1.06x
-(``python benchmarks/compare_conv_versions.py``, two runs; a timing script for the gather).
+with it (cached with it too).
+
+The tile's shape follows the registers of the CPU Numba compiles for (``VECTOR_BYTES``, read once at
+import): with AVX-512 (32 registers of 64 bytes) 12 rows of 32 float32, 24 accumulators; with AVX2 only
+(16 registers of 32 bytes) 6 rows of 16, 12 accumulators. A core that starts two multiply-adds a cycle, each
+ready 4 cycles later, needs 8 independent accumulators in flight; the loads (one row of ``B``, one value of
+each row of ``A``) must stay under two a multiply-add. On an Intel Xeon (Emerald Rapids, two 512-bit
+multiply-add units a core; tenth #16 pass) the 6 x 16 tile in 6 AVX-512 registers ran ``A @ B`` at
+0.67x-0.80x of OpenBLAS (about 100 GFLOP/s against 130-150, one thread); 12 x 16 0.73x-0.86x (a load a
+multiply-add), 6 x 32 0.68x-1.0x, 8 x 32 0.87x-1.10x, 12 x 32 0.99x-1.14x (145-153 GFLOP/s; a timing script on
+four NN2 shapes, in two runs, 12 x 32 in one): the convolutions on it 1.02x-1.31x forward + backward, 1.10x-1.61x with the
+ninth pass's packing (``docs/results.md``, tenth pass). On Zen 4, which runs a
+512-bit multiply-add as two 256-bit halves, one a cycle, six accumulators were enough: 6 x 16 in one 64-byte
+vector a row was the tile of the ninth pass (the weight gradient's ``tile_fma_gather`` 74-91 % of a core's
+peak), and 6 x 32 was as fast as 6 x 16 in the seventh; the 12 x 32 tile was not timed there (no Zen 4
+machine in the tenth pass). ``SCRATCHFACE_VECTOR_BYTES`` (32 or 64) picks the other tile: the tests run
+the kernels with both (``tests/test_tile_shapes.py``). A tile that is wider than the filters wastes its
+last columns: P-Net's 16-filter layer runs half-empty tiles with AVX-512.
 
 The rows of ``A`` are not a matrix: row ``r`` is ``rows`` runs of ``length`` consecutive values of a flat
 array, starting at ``offsets[r]``, ``a_step`` apart. A convolution's patch (``KH`` kernel rows of
@@ -35,7 +45,9 @@ Measured (``python benchmarks/bench_implicit_conv.py``, table 1: one thread, qui
 (Zen 1), float32, ``A @ B`` tiled by a plain Numba loop around ``tile_fma`` against NumPy's OpenBLAS 0.3.31
 ``np.dot`` on the matrix shapes of NN2's and MTCNN's convolutions): 35-37 GFLOP/s against 31-35, 1.00x-1.17x
 (``docs/benchmark_tables/zen1/bench_implicit_conv.txt``; on a Zen 4 core, AVX-512 machine, 102-109 GFLOP/s
-against OpenBLAS's 90-103, 1.05x-1.14x, ``docs/benchmark_tables/bench_implicit_conv.txt``). Tried (timing scripts, not kept): tiles of 4 x 16
+against OpenBLAS's 90-103, 1.05x-1.14x, ``docs/benchmark_tables/zen4/bench_implicit_conv.txt``; the 12 x 32
+tile on the Xeon 0.82x-1.17x in two runs, ``docs/benchmark_tables/bench_implicit_conv.txt``). Tried on Zen 1 (timing
+scripts, not kept): tiles of 4 x 16
 (8 accumulators) a few % slower than 6 x 16; 4 x 24 the same as 6 x 16, 3 x 32 15 % slower (fewer
 broadcasts do not help: the multiply-adds are the limit). Tried in the seventh #16 pass on Zen 4:
 AVX-512 vectors (6 x 32 tiles in 12 of its 32 registers): ``A @ B`` 85-110 GFLOP/s against 83-108 with
@@ -48,6 +60,8 @@ loop, not by the loop).
 """
 from __future__ import annotations
 
+import os
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -57,15 +71,30 @@ from numba.extending import intrinsic
 __all__ = ["TILE_ROWS", "aligned_empty", "tile_fma", "tile_fma_gather", "tile_fma_gather_reference",
            "tile_fma_reference", "tile_fma_runs", "tile_width"]
 
-TILE_ROWS = 6
+
+def _vector_bytes():
+    """The width of a vector register on the CPU Numba compiles for: 64 bytes with AVX-512, else 32 (AVX2).
+    ``SCRATCHFACE_VECTOR_BYTES`` (32 or 64) sets it instead: the tests run the kernels with the other tile too."""
+    forced = os.environ.get("SCRATCHFACE_VECTOR_BYTES")
+    if forced:
+        if forced not in ("32", "64"):
+            raise ValueError(f"SCRATCHFACE_VECTOR_BYTES must be 32 or 64, got {forced!r}")
+        return int(forced)
+    features = numba.config.CPU_FEATURES
+    if features is None:
+        from llvmlite import binding
+        features = binding.get_host_cpu_features().flatten()
+    return 64 if "+avx512f" in features else 32
 
 
-VECTOR_BYTES = 32          # AVX / AVX2: a row of the tile is two (one AVX-512 vector where the CPU has them)
+VECTOR_BYTES = _vector_bytes()  # a row of the tile is two vector registers: 16 or 32 float32
+TILE_ROWS = 12 if VECTOR_BYTES == 64 else 6   # 24 of AVX-512's 32 registers accumulate, 12 of AVX2's 16
 
 
 @numba.njit(cache=True)
 def tile_width(a):
-    """Columns of ``B`` in one tile for arrays like ``a``: ``2 VECTOR_BYTES`` = 64 bytes (16 float32, 8 float64)."""
+    """Columns of ``B`` in one tile for arrays like ``a``: two vector registers, ``2 VECTOR_BYTES`` bytes (16
+    float32 with AVX2, 32 with AVX-512; 8 or 16 float64)."""
     return 2 * VECTOR_BYTES // a.itemsize
 
 
@@ -147,8 +176,7 @@ def tile_fma_gather(typingctx, a, offsets, b, b_start, b_rows, length, acc):
 def _codegen(gather, runs=False):
     """The LLVM IR of the loops; ``gather``: B's row starts read from an array, one run (``tile_fma_gather``);
     ``runs``: B's runs ``b_run`` rows apart (``tile_fma_runs``; else ``length``). Each row of the tile is one
-    vector of ``tile_width`` lanes (64 bytes: one AVX-512 register where the CPU has them; LLVM splits it in two
-    AVX registers where not)."""
+    LLVM vector of ``tile_width`` lanes, ``2 VECTOR_BYTES`` bytes, that LLVM splits into two registers."""
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
         if gather:

@@ -2,8 +2,8 @@ r"""Convolution on small outputs without the padding: pixels grouped by position
 
 On NN2's last layers the output is 6x6 or 3x3 and the padding is a large part of every receptive field:
 a 3x3 kernel padded by 1 on a 3x3 output has 49 of its 81 pixel-tap pairs inside the image, a 5x5 padded
-by 2 on 3x3 only 81 of 225. The micro-kernel of :mod:`scratchface.kernels.implicit_conv` takes six
-consecutive output pixels of one row for a tile and multiplies the zeros of the padding with the rest.
+by 2 on 3x3 only 81 of 225. The micro-kernel of :mod:`scratchface.kernels.implicit_conv` takes
+``TILE_ROWS`` consecutive output pixels of one row for a tile and multiplies the zeros of the padding with the rest.
 
 Here the output pixels are taken **position-major**: all ``N`` images at output position ``(p, q)``,
 then the next position. The kernel taps ``(i, j)`` that fall inside the image are the same for every
@@ -12,17 +12,17 @@ pixel of one position,
 .. math:: i \in [\max(0,\ t - p s_h),\ \min(K_H,\ t + H - p s_h)), \qquad
           j \in [\max(0,\ l - q s_w),\ \min(K_W,\ l + W - q s_w))
 
-(``t``, ``l``: the padding above and to the left; ``H``, ``W``: the input's size), so a tile of six
+(``t``, ``l``: the padding above and to the left; ``H``, ``W``: the input's size), so a tile of
 consecutive pixels in this order runs its reduction over those taps only (a tile that runs on into the next
 position takes the taps of both; the zeros of the padding keep the sums right). On a padded, channels-last
 input ``xh (N, Hp, Wp, C)`` the taps of one kernel row are ``(j_1 - j_0) C`` consecutive values, and the
 kernel rows an image row apart: one ``tile_fma_runs`` per tile (:mod:`scratchface.kernels.microkernel`),
-the weights in the forward's panels of 16 filters (longer rows in blocks of ``RUN_BLOCK`` weight rows,
+the weights in the forward's panels of ``tile_width`` filters (longer rows in blocks of ``RUN_BLOCK`` weight rows,
 each multiplied by every tile of a task in turn). Past the last pixel the last tile repeats the last pixel
 (computed twice, the same bits).
 
-The weight gradient is the same sum the other way round: for each block of 16 patch values (kernel
-row ``i``, values ``e_0 .. e_0 + 15`` of it), ``dW^T[f, (i, e)] = sum over pixels of dout[f, pixel]
+The weight gradient is the same sum the other way round: for each block of ``tile_width`` patch values
+(kernel row ``i``, values ``e_0 .. e_0 + tile_width - 1`` of it), ``dW^T[f, (i, e)] = sum over pixels of dout[f, pixel]
 patch[pixel][i, e]``; in position-major order the pixels where that tap lies inside the image are, for
 each output row ``p`` where row ``i`` is inside, one run ``q_0 .. q_1`` of positions times all images:
 consecutive in ``dout``'s position-major copy, one ``tile_fma_gather`` per output row. Every column block
@@ -46,7 +46,7 @@ MAX_INSIDE = 0.85          # this path where at most this fraction of the pixel-
 FORWARD_MAX_PIXELS = 16    # ... the forward on outputs of at most this many pixels (per image) ...
 WEIGHT_GRAD_MAX_PIXELS = 64     # ... the weight gradient on at most this many ...
 MIN_IMAGES = 6             # ... both for at least this many images (a tile at one position)
-MIN_TASKS = 8              # the forward's tasks: panels of 16 filters times runs of tiles, at least this many ...
+MIN_TASKS = 8              # the forward's tasks: panels of filters times runs of tiles, at least this many ...
 CHUNK_TILES = 32           # ... of at most this many tiles
 RUN_BLOCK = 256            # weight rows multiplied by every tile of a task in turn (16 KB in float32: in L1)
 
@@ -179,9 +179,9 @@ def tap_skipping_output(xh, w_pack, bias, alpha, has_alpha, kh, kw, sh, sw, top,
 
 @numba.njit(cache=True, parallel=True)
 def tap_skipping_weight_grad(x_flat, xh, dout_pm, top, left, h, w, oh, ow, sh, sw, dw):
-    r"""``dw (F, C, KH, KW)`` (every value written) = ``dout_pm (F, OH*OW*N)`` (from ``filter_major(dout, by_position=True)``) times
-    the patches of the padded channels-last ``xh``, over the pixels where each tap lies inside the ``h x w``
-    input.
+    r"""``dw (F, C, KH, KW)`` (every value written) = ``dout_pm (F, OH*OW*N)`` (from ``filter_major(dout,
+    by_position=True)``) times the patches of the padded channels-last ``xh``, over the pixels where each tap
+    lies inside the ``h x w`` input.
 
     ``x_flat``: the buffer of ``xh`` with at least ``tile_width`` zeros after it (a block of 16 patch values
     may run past a kernel row: those columns are computed and dropped). Tasks: the column blocks (16 values
