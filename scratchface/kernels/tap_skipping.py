@@ -48,7 +48,7 @@ WEIGHT_GRAD_MAX_PIXELS = 64     # ... the weight gradient on at most this many .
 MIN_IMAGES = 6             # ... both for at least this many images (a tile at one position)
 MIN_TASKS = 8              # the forward's tasks: panels of filters times runs of tiles, at least this many ...
 CHUNK_TILES = 32           # ... of at most this many tiles
-RUN_BLOCK = 256            # weight rows multiplied by every tile of a task in turn (16 KB in float32: in L1)
+RUN_BLOCK = 256            # weight rows multiplied by every tile of a task in turn (16 / 32 KB in float32: in L1)
 
 
 def _inside(p, s, before, size, k):
