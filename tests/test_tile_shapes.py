@@ -33,3 +33,13 @@ def test_the_vector_width_must_be_32_or_64():
     run = subprocess.run([sys.executable, "-c", "import scratchface.kernels.microkernel"], cwd=ROOT, env=env,
                          capture_output=True, text=True)
     assert run.returncode != 0 and "SCRATCHFACE_VECTOR_BYTES must be 32 or 64, got '48'" in run.stderr
+
+
+def test_a_named_target_cpu_gets_the_avx2_tile():
+    """``NUMBA_CPU_NAME=generic`` (Numba's portable caches): the registers of the target are not the host's, so
+    the tile that needs only 16 vector registers."""
+    env = dict(os.environ, NUMBA_CPU_NAME="generic")
+    env.pop("SCRATCHFACE_VECTOR_BYTES", None)
+    check = "from scratchface.kernels import microkernel as m; print(m.VECTOR_BYTES, m.TILE_ROWS)"
+    shown = subprocess.run([sys.executable, "-c", check], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert shown.stdout.split() == ["32", "6"], shown.stderr

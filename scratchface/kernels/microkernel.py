@@ -73,7 +73,8 @@ __all__ = ["TILE_ROWS", "aligned_empty", "tile_fma", "tile_fma_gather", "tile_fm
 
 
 def _vector_bytes():
-    """The width of a vector register on the CPU Numba compiles for: 64 bytes with AVX-512, else 32 (AVX2).
+    """The width of a vector register on the CPU Numba compiles for: 64 bytes with AVX-512, else 32 (AVX2; also
+    for a target named by ``NUMBA_CPU_NAME`` without ``NUMBA_CPU_FEATURES``, whose registers are not known).
     ``SCRATCHFACE_VECTOR_BYTES`` (32 or 64) sets it instead: the tests run the kernels with the other tile too."""
     forced = os.environ.get("SCRATCHFACE_VECTOR_BYTES")
     if forced:
@@ -82,6 +83,8 @@ def _vector_bytes():
         return int(forced)
     features = numba.config.CPU_FEATURES
     if features is None:
+        if numba.config.CPU_NAME not in (None, "host"):   # a named target (NUMBA_CPU_NAME=generic: portable
+            return 32                                     # caches) whose registers are not known here
         from llvmlite import binding
         features = binding.get_host_cpu_features().flatten()
     return 64 if "+avx512f" in features else 32
