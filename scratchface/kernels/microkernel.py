@@ -15,22 +15,22 @@ timing script, not kept; the SLP vectoriser that could join them is off in Numba
 accumulators are vector values (SSA ``phi`` nodes), inlined into the calling Numba function and compiled
 with it (cached with it too).
 
-The tile's shape follows the registers of the CPU Numba compiles for (``VECTOR_BYTES``, read once at
-import): with AVX-512 (32 registers of 64 bytes) 12 rows of 32 float32, 24 accumulators; with AVX2 only
-(16 registers of 32 bytes) 6 rows of 16, 12 accumulators. A core that starts two multiply-adds a cycle, each
-ready 4 cycles later, needs 8 independent accumulators in flight; the loads (one row of ``B``, one value of
-each row of ``A``) must stay under two a multiply-add. On an Intel Xeon (Emerald Rapids, two 512-bit
-multiply-add units a core; tenth #16 pass) the 6 x 16 tile in 6 AVX-512 registers ran ``A @ B`` at
+The tile's shape follows the registers of the CPU Numba compiles for (``VECTOR_BYTES``, read once at import):
+with AVX-512 (32 registers of 64 bytes) 12 rows of 32 float32, 24 accumulators; with AVX2 only (16 registers
+of 32 bytes) 6 rows of 16, 12 accumulators. A core that starts two multiply-adds a cycle, each ready 4 cycles
+later, needs 8 independent accumulators in flight, and at most about one load (a row of ``B``, a value of a
+row of ``A``) a multiply-add (two load ports for two multiply-add units). On an Intel Xeon (Emerald Rapids,
+two 512-bit multiply-add units a core; tenth #16 pass) the 6 x 16 tile in 6 AVX-512 registers ran ``A @ B`` at
 0.67x-0.80x of OpenBLAS (about 100 GFLOP/s against 130-150, one thread); 12 x 16 0.73x-0.86x (a load a
 multiply-add), 6 x 32 0.68x-1.0x, 8 x 32 0.87x-1.10x, 12 x 32 0.99x-1.14x (145-153 GFLOP/s; a timing script on
-four NN2 shapes, in two runs, 12 x 32 in one): the convolutions on it 1.02x-1.31x forward + backward, 1.10x-1.61x with the
-ninth pass's packing (``docs/results.md``, tenth pass). On Zen 4, which runs a
-512-bit multiply-add as two 256-bit halves, one a cycle, six accumulators were enough: 6 x 16 in one 64-byte
-vector a row was the tile of the ninth pass (the weight gradient's ``tile_fma_gather`` 74-91 % of a core's
-peak), and 6 x 32 was as fast as 6 x 16 in the seventh; the 12 x 32 tile was not timed there (no Zen 4
-machine in the tenth pass). ``SCRATCHFACE_VECTOR_BYTES`` (32 or 64) picks the other tile: the tests run
-the kernels with both (``tests/test_tile_shapes.py``). A tile that is wider than the filters wastes its
-last columns: P-Net's 16-filter layer runs half-empty tiles with AVX-512.
+four NN2 shapes, in two runs, 12 x 32 in one): the convolutions on it 1.02x-1.31x forward + backward,
+1.10x-1.61x with the ninth pass's packing (``docs/results.md``, tenth pass). On Zen 4, which runs a 512-bit
+multiply-add as two 256-bit halves, one a cycle, six accumulators were enough: 6 x 16 in one 64-byte vector a
+row was the tile of the ninth pass (the weight gradient's ``tile_fma_gather`` 74-91 % of a core's peak), and 6
+x 32 was as fast as 6 x 16 in the seventh; the 12 x 32 tile was not timed there (no Zen 4 machine in the tenth
+pass). ``SCRATCHFACE_VECTOR_BYTES`` (32 or 64) picks the other tile: the tests run the kernels with both
+(``tests/test_tile_shapes.py``). A tile that is wider than the filters wastes its last columns: P-Net's
+16-filter layer runs half-empty tiles with AVX-512.
 
 The rows of ``A`` are not a matrix: row ``r`` is ``rows`` runs of ``length`` consecutive values of a flat
 array, starting at ``offsets[r]``, ``a_step`` apart. A convolution's patch (``KH`` kernel rows of
