@@ -129,11 +129,8 @@ def check_positive_float(value, name: str, *, allow_zero=False) -> float:
 def check_int_pair(value, name: str, *, allow_zero=False):
     """An int or a pair of ints, returned as a ``(rows, cols)`` tuple of positive ints."""
     check = check_nonnegative_int if allow_zero else check_positive_int
-    if type(value) is int:
+    if type(value) is int or (isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))):
         return (check(value, name),) * 2
-    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
-        v = check(value, name)
-        return (v, v)
     if isinstance(value, (tuple, list)) and len(value) == 2:
         return (check(value[0], name), check(value[1], name))
     kind = "non-negative" if allow_zero else "positive"

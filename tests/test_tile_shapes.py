@@ -14,13 +14,13 @@ from pathlib import Path
 from scratchface.kernels import microkernel
 
 ROOT = Path(__file__).resolve().parents[1]
+SHOW_TILE = "from scratchface.kernels import microkernel as m; print(m.VECTOR_BYTES, m.TILE_ROWS)"
 
 
 def test_the_other_tile_passes_the_kernel_tests(tmp_path):
     other = 32 if microkernel.VECTOR_BYTES == 64 else 64
     env = dict(os.environ, SCRATCHFACE_VECTOR_BYTES=str(other), NUMBA_CACHE_DIR=str(tmp_path))
-    check = "from scratchface.kernels import microkernel as m; print(m.VECTOR_BYTES, m.TILE_ROWS)"
-    shown = subprocess.run([sys.executable, "-c", check], cwd=ROOT, env=env, capture_output=True, text=True)
+    shown = subprocess.run([sys.executable, "-c", SHOW_TILE], cwd=ROOT, env=env, capture_output=True, text=True)
     assert shown.stdout.split() == [str(other), "12" if other == 64 else "6"], shown.stderr
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
                           "tests/test_microkernel.py", "tests/test_conv_fused.py",
@@ -41,6 +41,5 @@ def test_a_named_target_cpu_gets_the_avx2_tile():
     the tile that needs only 16 vector registers."""
     env = dict(os.environ, NUMBA_CPU_NAME="generic")
     env.pop("SCRATCHFACE_VECTOR_BYTES", None)
-    check = "from scratchface.kernels import microkernel as m; print(m.VECTOR_BYTES, m.TILE_ROWS)"
-    shown = subprocess.run([sys.executable, "-c", check], cwd=ROOT, env=env, capture_output=True, text=True)
+    shown = subprocess.run([sys.executable, "-c", SHOW_TILE], cwd=ROOT, env=env, capture_output=True, text=True)
     assert shown.stdout.split() == ["32", "6"], shown.stderr

@@ -58,7 +58,7 @@ from numba.extending import intrinsic
 from .activations import prelu
 from .layout import padded_channels_last
 
-VECTOR_BYTES = 32          # the transforms' vectors: 256 bits, as measured in the seventh #16 pass (the
+TRANSFORM_BYTES = 32       # the transforms' vectors: 256 bits, as measured in the seventh #16 pass (the
                            # micro-kernel's tile has its own width: scratchface.kernels.microkernel)
 
 __all__ = ["winograd_output_numba", "winograd_pays", "winograd_reference_forward", "winograd_weights"]
@@ -148,7 +148,7 @@ def _input_vectors(typingctx, x_flat, at, row, c, v_flat, to, plane):
         x_arr, at, row, c, v_arr, to, plane = args
         i64 = ir.IntType(64)
         dtype = signature.args[0].dtype
-        vec = ir.VectorType(context.get_value_type(dtype), VECTOR_BYTES // (4 if dtype == types.float32 else 8))
+        vec = ir.VectorType(context.get_value_type(dtype), TRANSFORM_BYTES // (4 if dtype == types.float32 else 8))
         x_ptr = context.make_array(signature.args[0])(context, builder, x_arr).data
         v_ptr = context.make_array(signature.args[4])(context, builder, v_arr).data
 
@@ -181,7 +181,7 @@ def _input_tiles(xh, g0, g1, th, tw, v_flat, plane):
     hp, wp, c = xh.shape[1], xh.shape[2], xh.shape[3]
     x_flat = xh.reshape(-1)
     row = wp * c                                            # d[i, j, ci] at at + i*row + j*c + ci
-    lanes = VECTOR_BYTES // xh.itemsize
+    lanes = TRANSFORM_BYTES // xh.itemsize
     for g in range(g0, g1):
         b, y = g // th, 2 * (g % th)
         for tx in range(tw):
@@ -218,7 +218,7 @@ def _output_vectors(typingctx, m_flat, at, plane, out_flat, top, below, add, slo
         m_arr, at, plane, out_arr, top, below, add, slope, has_alpha = args
         i64, i32 = ir.IntType(64), ir.IntType(32)
         dtype = signature.args[0].dtype
-        lanes = VECTOR_BYTES // (4 if dtype == types.float32 else 8)
+        lanes = TRANSFORM_BYTES // (4 if dtype == types.float32 else 8)
         scalar = context.get_value_type(dtype)
         vec, pair = ir.VectorType(scalar, lanes), ir.VectorType(scalar, 2 * lanes)
         m_ptr = context.make_array(signature.args[0])(context, builder, m_arr).data
@@ -259,7 +259,7 @@ def _output_tiles(m_flat, plane, g0, g1, th, tw, bias, alpha, has_alpha, out):
     (``_output_vectors``), the rest one tile at a time."""
     f, oh, ow = out.shape[1], out.shape[2], out.shape[3]
     tiles = (g1 - g0) * tw
-    lanes = VECTOR_BYTES // out.itemsize
+    lanes = TRANSFORM_BYTES // out.itemsize
     out_flat = out.reshape(-1)
     inside = min(tw, ow // 2)                           # tiles whose two output columns are both inside
     for k in range(f):
